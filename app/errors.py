@@ -1,0 +1,82 @@
+"""The one exception hierarchy of authgate.
+
+Every module raises these (translating library errors with ``raise ... from exc``);
+only the HTTP layer turns them into responses, and only the CLI into exit codes.
+
+    AuthgateError
+    ├── ConfigError                 configuration invalid (carries every problem)
+    ├── StoreError
+    │   └── StoreUnavailable        the session store cannot be reached in time
+    ├── BadRequest                  hostile or malformed client input (4xx)
+    │   ├── InvalidRedirect         rd / original URL points somewhere not allowed
+    │   ├── InvalidForwardedHeaders X-Original-* / X-Forwarded-* missing or malformed
+    │   └── LoginStateError         state unknown, expired, replayed or not this browser's
+    └── IdPError                    the identity provider failed us
+        ├── IdPUnavailable          network error or 5xx: retrying may help
+        ├── IdPRejected             the IdP answered with an OAuth error (invalid_grant ...)
+        └── TokenValidationError    an ID / logout token failed validation
+"""
+
+from __future__ import annotations
+
+
+class AuthgateError(Exception):
+    """Base of every error authgate raises on purpose."""
+
+
+class ConfigError(AuthgateError):
+    """The configuration is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class StoreError(AuthgateError):
+    """The session store failed."""
+
+
+class StoreUnavailable(StoreError):
+    """The session store cannot be reached (or did not answer in time)."""
+
+
+class BadRequest(AuthgateError):
+    """Client input that is malformed or not allowed; answered with a 4xx."""
+
+
+class InvalidRedirect(BadRequest):
+    """A redirect target that is not on an allowed host."""
+
+
+class InvalidForwardedHeaders(BadRequest):
+    """The proxy's X-Original-* / X-Forwarded-* headers are missing or malformed."""
+
+
+class LoginStateError(BadRequest):
+    """The callback's state is unknown, expired, already used, or not this browser's."""
+
+
+class IdPError(AuthgateError):
+    """The identity provider could not do what we asked."""
+
+
+class IdPUnavailable(IdPError):
+    """The identity provider could not be reached, or answered with a server error."""
+
+
+class IdPRejected(IdPError):
+    """The identity provider answered with an OAuth error such as ``invalid_grant``."""
+
+    def __init__(self, error: str, description: str = "") -> None:
+        self.error = error
+        self.description = description
+        super().__init__(f"{error}: {description}" if description else error)
+
+    @property
+    def ends_session(self) -> bool:
+        """Whether this error means the grant is gone for good (sign in again)."""
+        return self.error in {"invalid_grant", "invalid_client", "unauthorized_client"}
+
+
+class TokenValidationError(IdPError):
+    """A token from the IdP failed validation (signature, issuer, audience, expiry, nonce)."""

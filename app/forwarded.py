@@ -1,0 +1,125 @@
+"""Which request is the proxy asking about? Parsing of X-Original-* and X-Forwarded-*.
+
+Pure logic: no I/O. Forwarded headers are believed only from trusted proxies (SPEC 5.7);
+from anyone else the request's own Host and scheme are used. Malformed input raises
+``InvalidForwardedHeaders``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from app.errors import InvalidForwardedHeaders
+from app.types import OriginalRequest
+
+MAX_URL_LENGTH = 8192
+_HOST_RE = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$")
+_METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TrustedProxies:
+    """A set of CIDRs; ``contains(ip)`` answers whether a peer's forwarded headers are believed."""
+
+    def __init__(self, cidrs: Iterable[str]) -> None:
+        self._networks: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+        self.contains = lru_cache(maxsize=1024)(self._contains)
+
+    def _contains(self, ip: str | None) -> bool:
+        if not ip:
+            return False
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self._networks)
+
+
+def clean_host(host: str) -> str:
+    """Lower-case and check a Host value; raise on anything that is not a plain host[:port]."""
+    host = host.strip().lower()
+    if not host or len(host) > 260 or not _HOST_RE.match(host):
+        raise InvalidForwardedHeaders("malformed host")
+    return host
+
+
+def _check_path(path: str) -> str:
+    if not path.startswith("/") or len(path) > MAX_URL_LENGTH:
+        raise InvalidForwardedHeaders("malformed or over-long path")
+    if any(ord(c) < 0x21 or ord(c) > 0x7E for c in path):
+        raise InvalidForwardedHeaders("path contains control, space or non-ASCII characters")
+    return path
+
+
+def _method(value: str | None) -> str:
+    method = (value or "GET").strip().upper()
+    if not _METHOD_RE.match(method):
+        raise InvalidForwardedHeaders("malformed method")
+    return method
+
+
+def _split_uri(uri: str) -> tuple[str, str]:
+    path, _, query = _check_path(uri).partition("?")
+    return path, query
+
+
+def from_original(headers: Mapping[str, str], *, default_scheme: str) -> OriginalRequest:
+    """nginx auth_request: ``X-Original-URL`` (absolute), or ``X-Original-URI`` + ``Host``."""
+    url = headers.get("x-original-url")
+    method = _method(headers.get("x-original-method"))
+    if url:
+        if len(url) > MAX_URL_LENGTH:
+            raise InvalidForwardedHeaders("X-Original-URL is over-long")
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError as exc:
+            raise InvalidForwardedHeaders("X-Original-URL is malformed") from exc
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidForwardedHeaders("X-Original-URL is not an absolute http(s) URL")
+        path = _check_path(parts.path or "/")
+        if parts.query:
+            _check_path("/" + parts.query)
+        return OriginalRequest(parts.scheme, clean_host(parts.netloc), path, parts.query, method)
+    uri = headers.get("x-original-uri")
+    host = headers.get("x-forwarded-host") or headers.get("host")
+    if not uri or not host:
+        raise InvalidForwardedHeaders("neither X-Original-URL nor X-Original-URI with Host was sent")
+    scheme = (headers.get("x-forwarded-proto") or default_scheme).strip().lower()
+    if scheme not in ("http", "https"):
+        raise InvalidForwardedHeaders("malformed X-Forwarded-Proto")
+    path, query = _split_uri(uri.strip())
+    return OriginalRequest(scheme, clean_host(host.split(",")[0]), path, query, method)
+
+
+def from_forwarded(headers: Mapping[str, str], *, default_scheme: str) -> OriginalRequest:
+    """Traefik forwardAuth / Caddy forward_auth: ``X-Forwarded-Proto``, ``-Host``, ``-Uri``, ``-Method``."""
+    host = headers.get("x-forwarded-host")
+    if not host:
+        raise InvalidForwardedHeaders("X-Forwarded-Host was not sent")
+    scheme = (headers.get("x-forwarded-proto") or default_scheme).split(",")[0].strip().lower()
+    if scheme not in ("http", "https"):
+        raise InvalidForwardedHeaders("malformed X-Forwarded-Proto")
+    path, query = _split_uri((headers.get("x-forwarded-uri") or "/").strip())
+    return OriginalRequest(scheme, clean_host(host.split(",")[0]), path, query, _method(headers.get("x-forwarded-method")))
+
+
+def public_origin(headers: Mapping[str, str], *, scheme: str, trusted: bool) -> tuple[str, str]:
+    """The (scheme, host) a browser used to reach authgate's own routes (/start, /callback ...)."""
+    if trusted:
+        fwd_host = headers.get("x-forwarded-host")
+        fwd_proto = headers.get("x-forwarded-proto")
+        if fwd_proto and fwd_proto.split(",")[0].strip().lower() in ("http", "https"):
+            scheme = fwd_proto.split(",")[0].strip().lower()
+        if fwd_host:
+            return scheme, clean_host(fwd_host.split(",")[0])
+    host = headers.get("host")
+    if not host:
+        raise InvalidForwardedHeaders("no Host header")
+    return scheme, clean_host(host)

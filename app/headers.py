@@ -1,0 +1,70 @@
+"""Identity headers (SPEC 1): which names, which values, and how values are made safe.
+
+Pure logic: no I/O. Values are UTF-8 bytes sent as they are (as Authentik's own outpost
+does), with every control character (CR, LF, NUL, DEL ...) replaced by a space and each value
+cut at ``MAX_VALUE_BYTES`` on a character boundary, so a claim can never split or add a header.
+Header names are lower-case bytes, ready for a raw ASGI response.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from app.types import Identity
+
+MAX_VALUE_BYTES = 8192
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+Header = tuple[bytes, bytes]
+
+# Every name any set may emit: copies of these sent by a client are never passed on.
+ALL_IDENTITY_HEADERS = frozenset(
+    {
+        "x-authentik-username", "x-authentik-groups", "x-authentik-email", "x-authentik-name",
+        "x-authentik-uid", "x-authentik-jwt", "x-auth-request-user", "x-auth-request-email",
+        "x-auth-request-groups", "x-auth-request-preferred-username", "x-auth-request-access-token",
+        "remote-user", "remote-groups", "remote-name", "remote-email",
+    }
+)
+
+
+def safe_value(value: str, limit: int = MAX_VALUE_BYTES) -> bytes:
+    """Encode a claim value for a header: no control characters, UTF-8, at most ``limit`` bytes."""
+    raw = _CONTROL.sub(" ", value).strip().encode("utf-8")
+    if len(raw) > limit:
+        raw = raw[:limit].decode("utf-8", "ignore").encode("utf-8")
+    return raw
+
+
+def identity_headers(identity: Identity, access_token: str, header_sets: Iterable[str]) -> list[Header]:
+    """The identity headers for one signed-in user, for the configured header sets."""
+    out: list[Header] = []
+    username = safe_value(identity.username)
+    email = safe_value(identity.email)
+    name = safe_value(identity.name)
+    for header_set in header_sets:
+        if header_set == "authentik":
+            out += [
+                (b"x-authentik-username", username),
+                (b"x-authentik-groups", safe_value("|".join(identity.groups))),
+                (b"x-authentik-email", email),
+                (b"x-authentik-name", name),
+                (b"x-authentik-uid", safe_value(identity.sub)),
+                (b"x-authentik-jwt", safe_value(access_token, 65536)),
+            ]
+        elif header_set == "oauth2-proxy":
+            out += [
+                (b"x-auth-request-user", username),
+                (b"x-auth-request-email", email),
+                (b"x-auth-request-groups", safe_value(",".join(identity.groups))),
+                (b"x-auth-request-preferred-username", username),
+            ]
+        elif header_set == "authelia":
+            out += [
+                (b"remote-user", username),
+                (b"remote-groups", safe_value(",".join(identity.groups))),
+                (b"remote-name", name),
+                (b"remote-email", email),
+            ]
+    return out

@@ -1,0 +1,237 @@
+"""The OIDC relying party: discovery, authorization URL, code redemption, refresh, logout.
+
+Errors are translated here: network trouble and 5xx become ``IdPUnavailable``, OAuth errors
+``IdPRejected``, token problems ``TokenValidationError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
+from app.oidc.keys import ASYMMETRIC_ALGS, KeyCache, validate_claims
+from app.oidc.transport import BackchannelTransport
+from app.types import TokenSet
+
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+METADATA_RETRY = 10.0
+
+
+def new_secret() -> str:
+    """A random URL-safe value for state, nonce and PKCE verifiers (256 bits)."""
+    return generate_token(43)
+
+
+class OIDCClient:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        client_id: str,
+        client_secret: str,
+        scopes: list[str],
+        backchannel_url: str = "",
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.issuer = issuer
+        self.client_id = client_id
+        self._secret = client_secret
+        self.scopes = scopes
+        if backchannel_url:
+            transport = BackchannelTransport(issuer, backchannel_url, transport)
+        self._http = httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False,
+                                       headers={"User-Agent": "authgate"})
+        self._metadata: dict[str, Any] | None = None
+        self._metadata_failed_at = 0.0
+        self._metadata_lock = asyncio.Lock()
+        self.keys = KeyCache(self._fetch_jwks, client_secret)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    @property
+    def discovery_url(self) -> str:
+        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+    async def _get_json(self, url: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            resp = await self._http.get(url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise IdPUnavailable(f"{what}: cannot reach {url} ({type(exc).__name__})") from exc
+        if resp.status_code >= 400:
+            raise IdPUnavailable(f"{what}: {url} answered {resp.status_code}")
+        try:
+            data = resp.json()
+        except ValueError as exc:
+            raise IdPUnavailable(f"{what}: {url} did not answer JSON") from exc
+        if not isinstance(data, dict):
+            raise IdPUnavailable(f"{what}: {url} did not answer a JSON object")
+        return data
+
+    async def metadata(self) -> dict[str, Any]:
+        """The provider metadata, fetched once and kept (a failure is retried after a pause)."""
+        if self._metadata is not None:
+            return self._metadata
+        async with self._metadata_lock:
+            if self._metadata is not None:
+                return self._metadata
+            data = await self._get_json(self.discovery_url, "discovery")
+            if data.get("issuer") != self.issuer:
+                raise IdPUnavailable(
+                    f"issuer mismatch: the IdP calls itself {data.get('issuer')!r} but AUTHGATE_ISSUER is "
+                    f"{self.issuer!r}; set AUTHGATE_ISSUER to exactly the IdP's issuer"
+                )
+            for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+                if not isinstance(data.get(name), str):
+                    raise IdPUnavailable(f"discovery: the IdP's metadata has no {name}")
+            self._metadata = data
+            return data
+
+    async def _fetch_jwks(self) -> dict[str, Any]:
+        meta = await self.metadata()
+        return await self._get_json(meta["jwks_uri"], "jwks")
+
+    def _algorithms(self, meta: dict[str, Any]) -> list[str]:
+        algs = meta.get("id_token_signing_alg_values_supported") or ["RS256"]
+        allowed = [a for a in algs if a in ASYMMETRIC_ALGS or a in ("HS256", "HS384", "HS512")]
+        return allowed or ["RS256"]
+
+    # -- the code flow ------------------------------------------------------------------------
+
+    async def authorization_url(self, *, redirect_uri: str, state: str, nonce: str, code_verifier: str) -> str:
+        meta = await self.metadata()
+        url: str = prepare_grant_uri(
+            meta["authorization_endpoint"], self.client_id, "code", redirect_uri=redirect_uri,
+            scope=" ".join(self.scopes), state=state, nonce=nonce,
+            code_challenge=create_s256_code_challenge(code_verifier), code_challenge_method="S256",
+        )
+        return url
+
+    async def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
+        meta = await self.metadata()
+        methods = meta.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+        headers = {"Accept": "application/json"}
+        if "client_secret_basic" in methods or "client_secret_post" not in methods:
+            creds = f"{quote(self.client_id, safe='')}:{quote(self._secret, safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(creds.encode()).decode()
+        else:
+            form = {**form, "client_id": self.client_id, "client_secret": self._secret}
+        try:
+            resp = await self._http.post(meta["token_endpoint"], data=form, headers=headers)
+        except httpx.HTTPError as exc:
+            raise IdPUnavailable(f"token endpoint unreachable ({type(exc).__name__})") from exc
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise IdPUnavailable(f"token endpoint answered {resp.status_code} without JSON")
+        if resp.status_code >= 500:
+            raise IdPUnavailable(f"token endpoint answered {resp.status_code}")
+        if resp.status_code >= 400 or "error" in data:
+            raise IdPRejected(str(data.get("error") or f"http_{resp.status_code}"), str(data.get("error_description") or ""))
+        if not isinstance(data.get("access_token"), str):
+            raise IdPRejected("invalid_response", "no access_token in the token response")
+        return data
+
+    async def redeem(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> TokenSet:
+        """Exchange an authorization code; validate the ID token; fill claims from userinfo."""
+        data = await self._token_request({
+            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+            "code_verifier": code_verifier,
+        })
+        id_token = data.get("id_token")
+        if not isinstance(id_token, str):
+            raise TokenValidationError("the token response has no id_token (is the `openid` scope allowed?)")
+        claims = await self.validate_id_token(id_token, nonce=nonce)
+        claims = await self._with_userinfo(claims, data["access_token"])
+        return _token_set(data, id_token, claims)
+
+    async def refresh(self, refresh_token: str) -> TokenSet:
+        """Redeem a refresh token. The IdP may rotate it; the new one is in the result."""
+        data = await self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
+        id_token = data.get("id_token") if isinstance(data.get("id_token"), str) else ""
+        claims: dict[str, Any] = {}
+        if id_token:
+            claims = await self.validate_id_token(id_token, nonce=None, check_exp=False)
+        return _token_set(data, id_token, claims)
+
+    async def validate_id_token(self, id_token: str, *, nonce: str | None, check_exp: bool = True) -> dict[str, Any]:
+        meta = await self.metadata()
+        claims = await self.keys.decode(id_token, self._algorithms(meta))
+        validate_claims(claims, issuer=self.issuer, audience=self.client_id, nonce=nonce,
+                        now=None if check_exp else float(claims.get("iat", time.time())))
+        return claims
+
+    async def _with_userinfo(self, claims: dict[str, Any], access_token: str) -> dict[str, Any]:
+        meta = await self.metadata()
+        endpoint = meta.get("userinfo_endpoint")
+        wanted = ("email", "preferred_username", "name", "groups")
+        if not endpoint or all(k in claims for k in wanted):
+            return claims
+        info = await self._get_json(endpoint, "userinfo", headers={"Authorization": f"Bearer {access_token}"})
+        if info.get("sub") != claims.get("sub"):
+            raise TokenValidationError("userinfo answered for a different subject")
+        return {**info, **{k: v for k, v in claims.items() if k not in info or k in ("iss", "aud", "sub")}}
+
+    # -- logout -------------------------------------------------------------------------------
+
+    async def end_session_url(self, *, id_token: str, post_logout_redirect_uri: str) -> str | None:
+        """RP-initiated logout URL at the IdP, or None when it has no end_session_endpoint."""
+        try:
+            meta = await self.metadata()
+        except IdPUnavailable:
+            return None
+        endpoint = meta.get("end_session_endpoint")
+        if not isinstance(endpoint, str):
+            return None
+        params = {"client_id": self.client_id, "post_logout_redirect_uri": post_logout_redirect_uri}
+        if id_token:
+            params["id_token_hint"] = id_token
+        return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
+
+    async def validate_logout_token(self, token: str) -> tuple[str, str]:
+        """OIDC Back-Channel Logout 1.0 section 2.6; returns (sid, sub), at least one non-empty."""
+        meta = await self.metadata()
+        claims = await self.keys.decode(token, self._algorithms(meta))
+        validate_claims(claims | {"sub": claims.get("sub") or "-"}, issuer=self.issuer, audience=self.client_id,
+                        nonce=None, now=None if "exp" in claims else float(claims.get("iat", 0)))
+        events = claims.get("events")
+        if not isinstance(events, dict) or BACKCHANNEL_LOGOUT_EVENT not in events:
+            raise TokenValidationError("logout token lacks the back-channel logout event")
+        if "nonce" in claims:
+            raise TokenValidationError("logout token must not carry a nonce")
+        if abs(time.time() - float(claims.get("iat", 0))) > 600:
+            raise TokenValidationError("logout token is too old")
+        sid, sub = str(claims.get("sid") or ""), str(claims.get("sub") or "")
+        if not sid and not sub:
+            raise TokenValidationError("logout token names neither sid nor sub")
+        return sid, sub
+
+
+def _token_set(data: dict[str, Any], id_token: str, claims: dict[str, Any]) -> TokenSet:
+    expires_in = data.get("expires_in")
+    try:
+        lifetime = float(expires_in) if expires_in is not None else None
+    except (TypeError, ValueError):
+        lifetime = None
+    refresh = data.get("refresh_token")
+    return TokenSet(
+        access_token=data["access_token"],
+        id_token=id_token,
+        refresh_token=refresh if isinstance(refresh, str) else None,
+        expires_in=lifetime,
+        claims=claims,
+    )

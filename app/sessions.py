@@ -1,0 +1,190 @@
+"""Sessions: create, load, refresh exactly once across replicas, end (SPEC 5.3-5.5).
+
+A session is one sealed blob under ``ag:{<id>}:s``; its refresh lock sits beside it in the
+same hash slot. Writes replace the whole blob in one SET, so no reader ever sees half a
+session. Indexes by the IdP's ``sid`` and ``sub`` (hashed) let back-channel logout find them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import secrets
+import time
+
+from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
+from app.oidc import OIDCClient
+from app.sealing import seal, unseal
+from app.store import Store
+from app.tickets import Ticket
+from app.types import Identity, SessionData, TokenSet
+
+log = logging.getLogger("authgate.sessions")
+
+LOCK_LEASE = 5.0  # seconds; renewed every LEASE/3 while the IdP is slow
+WAIT_FOR_REFRESH = 10.0  # how long a request waits for another replica's refresh
+MAX_MARGIN = 60.0
+POLL = 0.05
+
+
+def session_key(session_id: str) -> str:
+    return f"ag:{{{session_id}}}:s"
+
+
+def lock_key(session_id: str) -> str:
+    return f"ag:{{{session_id}}}:lock"
+
+
+def index_key(kind: str, value: str) -> str:
+    digest = hashlib.sha256(value.encode()).hexdigest()[:32]
+    return f"ag:idx:{kind}:{digest}"
+
+
+def refresh_margin(data: SessionData) -> float:
+    """Refresh this long before expiry: a minute, but never more than half the token's life."""
+    lifetime = data.access_expires_at - data.access_issued_at
+    return min(MAX_MARGIN, lifetime / 2) if lifetime > 0 else MAX_MARGIN
+
+
+def needs_refresh(data: SessionData, now: float | None = None) -> bool:
+    if not data.access_expires_at or not data.refresh_token:
+        return False
+    return (now or time.time()) >= data.access_expires_at - refresh_margin(data)
+
+
+class SessionService:
+    def __init__(self, store: Store, oidc: OIDCClient, *, ttl: int) -> None:
+        self.store = store
+        self.oidc = oidc
+        self.ttl = ttl
+
+    async def create(self, tokens: TokenSet) -> Ticket:
+        now = time.time()
+        claims = tokens.claims
+        data = SessionData(
+            identity=Identity.from_claims(claims),
+            access_token=tokens.access_token,
+            id_token=tokens.id_token,
+            refresh_token=tokens.refresh_token,
+            access_expires_at=now + tokens.expires_in if tokens.expires_in else 0.0,
+            access_issued_at=now,
+            created_at=now,
+            expires_at=now + self.ttl,
+            idp_sid=str(claims.get("sid") or ""),
+        )
+        ticket = Ticket.new()
+        await self._save(ticket, data)
+        if data.idp_sid:
+            await self.store.index_add(index_key("sid", data.idp_sid), ticket.session_id, self.ttl)
+        await self.store.index_add(index_key("sub", data.identity.sub), ticket.session_id, self.ttl)
+        return ticket
+
+    async def _save(self, ticket: Ticket, data: SessionData) -> None:
+        ttl = data.expires_at - time.time()
+        if ttl > 0:
+            blob = seal(ticket.key, ticket.session_id, data.to_json())
+            await self.store.set(session_key(ticket.session_id), blob, ttl)
+
+    async def load(self, ticket: Ticket) -> SessionData | None:
+        """The session the ticket opens, or None (unknown, ended, expired, or wrong key)."""
+        blob = await self.store.get(session_key(ticket.session_id))
+        if blob is None:
+            return None
+        raw = unseal(ticket.key, ticket.session_id, blob)
+        if raw is None:
+            return None
+        data = SessionData.from_json(raw)
+        return data if data.expires_at > time.time() else None
+
+    async def delete(self, session_id: str) -> None:
+        await self.store.delete(session_key(session_id), lock_key(session_id))
+
+    async def logout(self, *, sid: str = "", sub: str = "") -> int:
+        """End every session of an IdP session id (or, without one, of a subject)."""
+        ids: set[str] = set()
+        if sid:
+            ids |= await self.store.index_pop(index_key("sid", sid))
+        if sub and not sid:
+            ids |= await self.store.index_pop(index_key("sub", sub))
+        for session_id in ids:
+            await self.delete(session_id)
+        return len(ids)
+
+    async def fresh(self, ticket: Ticket, data: SessionData) -> SessionData | None:
+        """``data`` with a usable access token: refreshed by exactly one replica when due.
+
+        None means the session has ended (the IdP revoked the grant, or it was signed out).
+        """
+        if not needs_refresh(data):
+            return data
+        token = secrets.token_bytes(16)
+        lock = lock_key(ticket.session_id)
+        if await self.store.set_nx(lock, token, LOCK_LEASE):
+            renewer = asyncio.create_task(self._renew(lock, token))
+            try:
+                return await self._refresh_locked(ticket)
+            finally:
+                renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewer
+                await self.store.delete_if_equals(lock, token)
+        if time.time() < data.access_expires_at:
+            return data  # still valid: no need to wait for the other replica
+        return await self._await_other(ticket, data)
+
+    async def _renew(self, lock: str, token: bytes) -> None:
+        while True:
+            await asyncio.sleep(LOCK_LEASE / 3)
+            if not await self.store.expire_if_equals(lock, token, LOCK_LEASE):
+                log.warning("refresh lock lost while refreshing")
+                return
+
+    async def _refresh_locked(self, ticket: Ticket) -> SessionData | None:
+        current = await self.load(ticket)  # another replica may have refreshed already
+        if current is None or not needs_refresh(current) or not current.refresh_token:
+            return current
+        try:
+            tokens = await self.oidc.refresh(current.refresh_token)
+        except IdPRejected as exc:
+            if exc.ends_session:
+                log.info("refresh rejected by the IdP (%s): session ended", exc.error)
+                await self.delete(ticket.session_id)
+                return None
+            log.warning("refresh failed: %s; keeping the session", exc)
+            return current
+        except (IdPUnavailable, TokenValidationError) as exc:
+            log.warning("refresh failed: %s; keeping the session", exc)
+            return current
+        now = time.time()
+        current.access_token = tokens.access_token
+        current.refresh_token = tokens.refresh_token or current.refresh_token
+        current.id_token = tokens.id_token or current.id_token
+        current.access_issued_at = now
+        current.access_expires_at = now + tokens.expires_in if tokens.expires_in else 0.0
+        if tokens.claims:
+            merged = Identity.from_claims({**_identity_claims(current.identity), **tokens.claims})
+            current.identity = merged
+        await self._save(ticket, current)
+        return current
+
+    async def _await_other(self, ticket: Ticket, data: SessionData) -> SessionData | None:
+        deadline = time.monotonic() + WAIT_FOR_REFRESH
+        while time.monotonic() < deadline:
+            await asyncio.sleep(POLL)
+            latest = await self.load(ticket)
+            if latest is None:
+                return None
+            if latest.access_token != data.access_token or not needs_refresh(latest):
+                return latest
+            if await self.store.get(lock_key(ticket.session_id)) is None:
+                return await self.fresh(ticket, latest)
+        return data
+
+
+def _identity_claims(identity: Identity) -> dict[str, object]:
+    return {
+        "sub": identity.sub, "preferred_username": identity.username, "email": identity.email,
+        "name": identity.name, "groups": list(identity.groups),
+    }

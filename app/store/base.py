@@ -1,0 +1,48 @@
+"""The store Protocol: a few atomic key-value operations with expiry.
+
+Every implementation raises ``StoreUnavailable`` (and nothing else) when it cannot answer.
+Keys that belong together carry the same ``{hash tag}`` so they share a Redis Cluster slot.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Store(Protocol):
+    #: True when several replicas can share this store (False: in-process only).
+    shared: bool
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None: ...
+
+    async def set_nx(self, key: str, value: bytes, ttl: float) -> bool:
+        """Set only if absent; True when this call set it (a lock, a claim)."""
+        ...
+
+    async def getdel(self, key: str) -> bytes | None:
+        """Get and delete in one atomic step: of concurrent callers exactly one gets the value."""
+        ...
+
+    async def delete(self, *keys: str) -> int: ...
+
+    async def delete_if_equals(self, key: str, value: bytes) -> bool:
+        """Delete ``key`` only while it still holds ``value`` (releasing one's own lock)."""
+        ...
+
+    async def expire_if_equals(self, key: str, value: bytes, ttl: float) -> bool:
+        """Reset ``key``'s expiry only while it still holds ``value`` (renewing one's own lease)."""
+        ...
+
+    async def index_add(self, key: str, member: str, ttl: float) -> None:
+        """Add ``member`` to the set at ``key`` and push its expiry out to at least ``ttl``."""
+        ...
+
+    async def index_pop(self, key: str) -> set[str]:
+        """Remove the set at ``key`` and return its members."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

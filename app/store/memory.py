@@ -1,0 +1,88 @@
+"""The in-process store: for a single replica (and tests); nothing is shared or persisted."""
+
+from __future__ import annotations
+
+import time
+
+
+class MemoryStore:
+    shared = False
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[bytes | set[str], float]] = {}
+        self._ops = 0
+
+    def _live(self, key: str) -> bytes | set[str] | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[1] <= time.monotonic():
+            del self._data[key]
+            return None
+        return item[0]
+
+    def _sweep(self) -> None:
+        # Expired keys nobody asks for again would otherwise stay forever.
+        self._ops += 1
+        if self._ops % 1024 == 0:
+            now = time.monotonic()
+            for key in [k for k, (_, exp) in self._data.items() if exp <= now]:
+                del self._data[key]
+
+    async def get(self, key: str) -> bytes | None:
+        value = self._live(key)
+        return value if isinstance(value, bytes) else None
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        self._sweep()
+        self._data[key] = (value, time.monotonic() + ttl)
+
+    async def set_nx(self, key: str, value: bytes, ttl: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        await self.set(key, value, ttl)
+        return True
+
+    async def getdel(self, key: str) -> bytes | None:
+        value = await self.get(key)
+        self._data.pop(key, None)
+        return value
+
+    async def delete(self, *keys: str) -> int:
+        count = 0
+        for key in keys:
+            if self._live(key) is not None:
+                count += 1
+            self._data.pop(key, None)
+        return count
+
+    async def delete_if_equals(self, key: str, value: bytes) -> bool:
+        if self._live(key) == value:
+            del self._data[key]
+            return True
+        return False
+
+    async def expire_if_equals(self, key: str, value: bytes, ttl: float) -> bool:
+        if self._live(key) == value:
+            self._data[key] = (value, time.monotonic() + ttl)
+            return True
+        return False
+
+    async def index_add(self, key: str, member: str, ttl: float) -> None:
+        self._sweep()
+        current = self._live(key)
+        members = current if isinstance(current, set) else set()
+        members.add(member)
+        old_expiry = self._data[key][1] if key in self._data else 0.0
+        self._data[key] = (members, max(old_expiry, time.monotonic() + ttl))
+
+    async def index_pop(self, key: str) -> set[str]:
+        value = self._live(key)
+        self._data.pop(key, None)
+        return set(value) if isinstance(value, set) else set()
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._data.clear()

@@ -1,0 +1,227 @@
+"""The browser and IdP routes: /start, /callback, /sign_out, /backchannel_logout, /userinfo.
+
+Every failure a person can meet ends on a page that says what went wrong and how to retry;
+never a stack trace, never a redirect loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote, unquote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from app import forwarded, metrics
+from app.errors import (
+    BadRequest,
+    IdPError,
+    IdPRejected,
+    IdPUnavailable,
+    StoreUnavailable,
+    TokenValidationError,
+)
+from app.redirects import validate_redirect
+from app.web.auth import binding_for
+from app.web.cookies import cookie_values, set_cookie
+from app.web.gateway import Gateway
+from app.web.navigation import is_navigation
+from app.web.pages import error_page, signed_out_page
+
+log = logging.getLogger("authgate.flow")
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _gw(request: Request) -> Gateway:
+    gw: Gateway = request.app.state.gateway
+    return gw
+
+
+def _origin(gw: Gateway, request: Request) -> tuple[str, str]:
+    """(scheme, host) the browser used: from the trusted proxy's headers, else our own Host."""
+    headers = {k: v for k, v in request.headers.items()}
+    trusted = gw.trusted.contains(request.client.host if request.client else None)
+    if trusted and headers.get("x-original-url"):
+        original = forwarded.from_original(headers, default_scheme=request.url.scheme)
+        return original.scheme, original.host
+    return forwarded.public_origin(headers, scheme=request.url.scheme, trusted=trusted)
+
+
+def _page(status: int, title: str, message: str, retry: str | None) -> HTMLResponse:
+    return HTMLResponse(error_page(title, message, retry).decode(), status_code=status, headers=NO_STORE)
+
+
+def _rd_from_query(raw_query: str) -> str:
+    """``rd`` as nginx snippets send it: often *not* URL-encoded (``rd=$scheme://$http_host$request_uri``),
+    so an unencoded URL takes the rest of the query string, its own ``&`` included."""
+    if not raw_query.startswith("rd="):
+        for part in raw_query.split("&"):
+            if part.startswith("rd="):
+                return unquote(part[3:])
+        return ""
+    value = raw_query[3:]
+    if value[:7].lower() in ("http%3a", "https%3"):
+        return unquote(value.split("&", 1)[0])
+    return value
+
+
+def build_router(prefix: str) -> APIRouter:
+    router = APIRouter()
+
+    @router.get(prefix + "/start")
+    async def start(request: Request) -> Response:
+        gw = _gw(request)
+        try:
+            scheme, host = _origin(gw, request)
+            origin = f"{scheme}://{host}"
+            rd = _rd_from_query(request.url.query) or f"{origin}/"
+            rd = validate_redirect(rd, request_host=host, cookie_domain=gw.settings.cookie_domain,
+                                   allowed_domains=gw.settings.allowed_redirect_domains)
+        except BadRequest as exc:
+            log.warning("start refused: %s", exc)
+            return _page(400, "This sign-in link is not valid", str(exc), None)
+        headers = dict(request.headers.items())
+        if not is_navigation(request.method, headers, strict=False):
+            return Response("sign-in required\n", status_code=401, headers=NO_STORE)
+        binding, cookie = binding_for(gw, headers, secure=scheme == "https")
+        retry = f"{gw.start_url(origin)}?rd={quote(rd, safe='')}"
+        try:
+            url = await gw.login.begin(original_url=rd, redirect_uri=gw.callback_url(origin), binding=binding)
+        except StoreUnavailable:
+            return _page(503, "Sign-in is unavailable", "The session store cannot be reached. Try again shortly.", retry)
+        except IdPError as exc:
+            log.error("cannot start sign-in: %s", exc)
+            return _page(503, "Sign-in is unavailable", "The identity provider cannot be reached right now.", retry)
+        resp = RedirectResponse(url, status_code=302, headers=NO_STORE)
+        resp.headers.append("set-cookie", cookie)
+        return resp
+
+    @router.get(prefix + "/callback")
+    async def callback(request: Request) -> Response:
+        gw = _gw(request)
+        q = request.query_params
+        try:
+            scheme, host = _origin(gw, request)
+        except BadRequest as exc:
+            return _page(400, "Sign-in failed", str(exc), None)
+        origin = f"{scheme}://{host}"
+        fresh_start = f"{gw.start_url(origin)}?rd={quote(origin + '/', safe='')}"
+        if q.get("error"):
+            original = None
+            try:
+                original = await gw.login.peek_original_url(q.get("state", ""))
+            except StoreUnavailable:
+                pass
+            retry = f"{gw.start_url(origin)}?rd={quote(original, safe='')}" if original else fresh_start
+            detail = q.get("error_description") or q.get("error", "")
+            log.info("IdP returned an error to the callback: %s", q.get("error"))
+            metrics.sign_ins.labels("idp_error").inc()
+            return _page(400, "Sign-in was not completed", f"The identity provider said: {detail[:300]}", retry)
+        binding = next(cookie_values(request.headers.get("cookie", ""), gw.binding_cookie), "")
+        try:
+            finished = await gw.login.finish(state=q.get("state", ""), code=q.get("code", ""), binding=binding)
+        except StoreUnavailable:
+            return _page(503, "Sign-in is unavailable", "The session store cannot be reached. Try again shortly.", fresh_start)
+        except IdPUnavailable as exc:
+            log.error("callback: %s", exc)
+            metrics.sign_ins.labels("idp_unavailable").inc()
+            return _page(503, "Sign-in is unavailable", f"The identity provider cannot be reached: {exc}", fresh_start)
+        except IdPRejected as exc:
+            log.warning("callback: the IdP refused the code: %s", exc)
+            metrics.sign_ins.labels("rejected").inc()
+            return _page(400, "Sign-in failed", f"The identity provider refused the sign-in ({exc.error}). "
+                         "This happens when a sign-in link is used twice or too late.", fresh_start)
+        except TokenValidationError as exc:
+            log.error("callback: ID token rejected: %s", exc)
+            metrics.sign_ins.labels("invalid_token").inc()
+            return _page(400, "Sign-in failed", f"The identity provider's answer could not be trusted: {exc}", fresh_start)
+        except BadRequest as exc:
+            log.warning("callback refused: %s", exc)
+            metrics.sign_ins.labels("bad_state").inc()
+            return _page(400, "Sign-in failed", str(exc), fresh_start)
+        metrics.sign_ins.labels("ok").inc()
+        target = finished.original_url
+        secure = target.startswith("https://") or scheme == "https"
+        resp = RedirectResponse(target, status_code=302, headers=NO_STORE)
+        resp.headers.append("set-cookie", set_cookie(
+            gw.cookie_name, gw.signer.dumps(finished.ticket), max_age=gw.settings.session_ttl, secure=secure,
+            domain=gw.settings.cookie_domain,
+        ))
+        return resp
+
+    @router.api_route(prefix + "/sign_out", methods=["GET", "POST"])
+    async def sign_out(request: Request) -> Response:
+        gw = _gw(request)
+        try:
+            scheme, host = _origin(gw, request)
+            rd = _rd_from_query(request.url.query)
+            if rd:
+                rd = validate_redirect(rd, request_host=host, cookie_domain=gw.settings.cookie_domain,
+                                       allowed_domains=gw.settings.allowed_redirect_domains)
+        except BadRequest as exc:
+            return _page(400, "This sign-out link is not valid", str(exc), None)
+        id_token = ""
+        try:
+            for value in cookie_values(request.headers.get("cookie", ""), gw.cookie_name):
+                ticket = gw.signer.loads(value)
+                if ticket is None:
+                    continue
+                data = await gw.sessions.load(ticket)
+                id_token = data.id_token if data else id_token
+                await gw.sessions.delete(ticket.session_id)
+                metrics.logouts.labels("sign_out").inc()
+        except StoreUnavailable:
+            return _page(503, "Sign-out is unavailable", "The session store cannot be reached. Try again shortly.",
+                         str(request.url))
+        after = rd or f"{scheme}://{host}/"
+        target = await gw.oidc.end_session_url(id_token=id_token, post_logout_redirect_uri=after) if id_token else None
+        clear = set_cookie(gw.cookie_name, "", max_age=0, secure=scheme == "https", domain=gw.settings.cookie_domain)
+        if target or rd:
+            resp: Response = RedirectResponse(target or rd, status_code=302, headers=NO_STORE)
+        else:
+            resp = HTMLResponse(signed_out_page().decode(), headers=NO_STORE)
+        resp.headers.append("set-cookie", clear)
+        return resp
+
+    @router.post(prefix + "/backchannel_logout")
+    async def backchannel_logout(request: Request) -> Response:
+        gw = _gw(request)
+        try:
+            form = await request.form()
+            token = form.get("logout_token")
+            if not isinstance(token, str) or not token:
+                raise TokenValidationError("no logout_token")
+            sid, sub = await gw.oidc.validate_logout_token(token)
+            ended = await gw.sessions.logout(sid=sid, sub=sub)
+        except (TokenValidationError, IdPRejected) as exc:
+            log.warning("back-channel logout refused: %s", exc)
+            return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400, headers=NO_STORE)
+        except (StoreUnavailable, IdPUnavailable) as exc:
+            log.error("back-channel logout failed: %s", exc)
+            return JSONResponse({"error": "temporarily_unavailable"}, 503, headers=NO_STORE)
+        metrics.logouts.labels("backchannel").inc(ended)
+        log.info("back-channel logout ended %d session(s)", ended)
+        return Response(status_code=200, headers=NO_STORE)
+
+    @router.get(prefix + "/userinfo")
+    async def userinfo(request: Request) -> Response:
+        gw = _gw(request)
+        try:
+            for value in cookie_values(request.headers.get("cookie", ""), gw.cookie_name):
+                ticket = gw.signer.loads(value)
+                data = await gw.sessions.load(ticket) if ticket else None
+                if data:
+                    i = data.identity
+                    return JSONResponse({"sub": i.sub, "preferred_username": i.username, "email": i.email,
+                                         "name": i.name, "groups": list(i.groups)}, headers=NO_STORE)
+        except StoreUnavailable:
+            return JSONResponse({"error": "session store unavailable"}, 503, headers=NO_STORE)
+        return JSONResponse({"error": "not signed in"}, 401, headers=NO_STORE)
+
+    @router.get(prefix + "/ping")
+    async def ping() -> Response:
+        return Response(status_code=204)
+
+    return router
+

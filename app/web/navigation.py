@@ -1,0 +1,28 @@
+"""Is this request a browser navigation (worth a sign-in redirect) or a sub-resource / API call?
+
+Pure logic. Sub-resources (favicon, images, XHR, fetch) must never start a sign-in: they would
+flood the store with login state and pile up cookies (SPEC 5.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def is_navigation(method: str, headers: Mapping[str, str], *, strict: bool) -> bool:
+    """``strict`` (forward auth): ``Accept`` must name text/html. Otherwise (/start, reached by a
+    redirect) a browser's ``Sec-Fetch-*`` decides when present, and any Accept of html or */*."""
+    if method not in ("GET", "HEAD"):
+        return False
+    if headers.get("x-requested-with", "").lower() == "xmlhttprequest":
+        return False
+    mode = headers.get("sec-fetch-mode")
+    if mode is not None and mode != "navigate":
+        return False
+    dest = headers.get("sec-fetch-dest")
+    if dest is not None and dest not in ("document", "iframe", "frame", "embed", "object", "empty"):
+        return False
+    accept = headers.get("accept", "")
+    if strict:
+        return "text/html" in accept
+    return not accept or "text/html" in accept or "*/*" in accept
