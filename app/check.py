@@ -19,8 +19,14 @@ def run_check() -> int:
         return 1
 
     async def probe() -> list[str]:
-        oidc = OIDCClient(issuer=settings.issuer, client_id=settings.client_id, client_secret=settings.client_secret,
-                          scopes=settings.scope_list, backchannel_url=settings.backchannel_url, timeout=settings.idp_timeout)
+        oidc = OIDCClient(
+            issuer=settings.issuer,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            scopes=settings.scope_list,
+            backchannel_url=settings.backchannel_url,
+            timeout=settings.idp_timeout,
+        )
         try:
             await oidc.metadata()
             await oidc.keys.keys()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 
 from app.config import load_settings
 from app.errors import ConfigError
@@ -31,9 +32,16 @@ def _serve(args: argparse.Namespace) -> int:
         print("AUTHGATE_REDIS_URL is not set: the in-process store cannot serve several workers.", file=sys.stderr)
         return 2
     uvicorn.run(
-        "app.web.main:factory", factory=True, host=args.host, port=args.port, workers=args.workers,
-        log_level=settings.log_level.lower(), access_log=False, proxy_headers=False,
-        server_header=False, timeout_graceful_shutdown=10,
+        "app.web.main:factory",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
     )
     return 0
 
@@ -54,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="authgate", description="Forward-auth gateway for nginx, Traefik and Caddy.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a gateway serves its network
     serve.add_argument("--port", type=int, default=9000)
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=_serve)
@@ -64,5 +72,5 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--port", type=int, default=8080, help="port of the demo's reverse proxy")
     demo.set_defaults(func=_demo)
     args = parser.parse_args(argv)
-    result: int = args.func(args)
-    return result
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)

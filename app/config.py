@@ -25,6 +25,7 @@ ENV_PREFIX = "AUTHGATE_"
 SECRET_FIELDS = ("secret", "client_secret", "redis_url")
 HEADER_SET_NAMES = ("authentik", "oauth2-proxy", "authelia")
 MIN_SECRET_LENGTH = 32
+GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105 - a command, not a secret
 DEFAULT_TRUSTED_PROXIES = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 
 CommaList = Annotated[list[str], NoDecode]
@@ -53,25 +54,58 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", case_sensitive=False)
 
-    issuer: str = Field("", description="The IdP's public issuer URL, e.g. `https://auth.example.com/application/o/grafana/`.")
+    issuer: str = Field(
+        "", description="The IdP's public issuer URL, e.g. `https://auth.example.com/application/o/grafana/`."
+    )
     client_id: str = Field("", description="The OAuth client id registered at the IdP.")
     client_secret: str = Field("", description="The OAuth client secret (or `AUTHGATE_CLIENT_SECRET_FILE`).")
-    backchannel_url: str = Field("", description="Where authgate itself reaches the IdP, e.g. `http://authentik-server:9000` (optional).")
-    secret: CommaList = Field(default_factory=list, description="Cookie signing / session sealing keys, comma-separated; the first signs, all verify. At least 32 characters each.")
-    redis_url: str = Field("", description="`redis://`, `rediss://`, `redis+sentinel://` or `redis+cluster://` URL. Unset: in-process store (one replica only).")
-    cookie_domain: str = Field("", description="Domain for the session cookie in domain-level mode, e.g. `example.com`.")
-    external_url: str = Field("", description="authgate's own public URL (domain-level mode's single callback), e.g. `https://auth.example.com`.")
+    backchannel_url: str = Field(
+        "", description="Where authgate itself reaches the IdP, e.g. `http://authentik-server:9000` (optional)."
+    )
+    secret: CommaList = Field(
+        default_factory=list,
+        description="Cookie signing / session sealing keys, comma-separated; the first signs, all verify. "
+        "At least 32 characters each.",
+    )
+    redis_url: str = Field(
+        "",
+        description="`redis://`, `rediss://`, `redis+sentinel://` or `redis+cluster://` URL. "
+        "Unset: in-process store (one replica only).",
+    )
+    cookie_domain: str = Field(
+        "", description="Domain for the session cookie in domain-level mode, e.g. `example.com`."
+    )
+    external_url: str = Field(
+        "",
+        description="authgate's own public URL (domain-level mode's single callback), e.g. `https://auth.example.com`.",
+    )
     scopes: str = Field("openid email profile offline_access", description="Scopes requested at sign-in.")
-    allowed_groups: CommaList = Field(default_factory=list, description="Only members of one of these groups may pass (default: anyone).")
-    allowed_users: CommaList = Field(default_factory=list, description="Only these usernames (preferred_username) or subjects may pass.")
-    allowed_email_domains: CommaList = Field(default_factory=list, description="Only users whose email is in one of these domains may pass.")
-    skip_auth: CommaList = Field(default_factory=list, description="Public routes: `regex` or `METHOD=regex` on the path, comma-separated.")
-    allowed_redirect_domains: CommaList = Field(default_factory=list, description="Extra domains `rd` may point to; `.example.com` includes subdomains.")
-    trusted_proxies: CommaList = Field(default_factory=lambda: _split(DEFAULT_TRUSTED_PROXIES), description="CIDRs whose X-Forwarded-* / X-Original-* headers are believed.")
+    allowed_groups: CommaList = Field(
+        default_factory=list, description="Only members of one of these groups may pass (default: anyone)."
+    )
+    allowed_users: CommaList = Field(
+        default_factory=list, description="Only these usernames (preferred_username) or subjects may pass."
+    )
+    allowed_email_domains: CommaList = Field(
+        default_factory=list, description="Only users whose email is in one of these domains may pass."
+    )
+    skip_auth: CommaList = Field(
+        default_factory=list, description="Public routes: `regex` or `METHOD=regex` on the path, comma-separated."
+    )
+    allowed_redirect_domains: CommaList = Field(
+        default_factory=list, description="Extra domains `rd` may point to; `.example.com` includes subdomains."
+    )
+    trusted_proxies: CommaList = Field(
+        default_factory=lambda: _split(DEFAULT_TRUSTED_PROXIES),
+        description="CIDRs whose X-Forwarded-* / X-Original-* headers are believed.",
+    )
     session_ttl: int = Field(7 * 24 * 3600, description="Seconds a session lasts after sign-in.")
     login_ttl: int = Field(600, description="Seconds a sign-in may take at the IdP.")
     path_prefix: str = Field("/outpost.goauthentik.io", description="Prefix of every gateway route.")
-    header_sets: CommaList = Field(default_factory=lambda: ["authentik", "oauth2-proxy"], description="Identity header sets: `authentik`, `oauth2-proxy`, `authelia`.")
+    header_sets: CommaList = Field(
+        default_factory=lambda: ["authentik", "oauth2-proxy"],
+        description="Identity header sets: `authentik`, `oauth2-proxy`, `authelia`.",
+    )
     cookie_name: str = Field("authgate_session", description="Name of the session cookie.")
     config: str = Field("", description="Optional TOML or YAML file with per-app rules.")
     dev_mode: bool = Field(False, description="Development mode: allows weak or missing secrets (never in production).")
@@ -82,8 +116,15 @@ class Settings(BaseSettings):
     apps: list[AppRule] = Field(default_factory=list, exclude=True)
 
     @field_validator(
-        "secret", "allowed_groups", "allowed_users", "allowed_email_domains", "skip_auth",
-        "allowed_redirect_domains", "trusted_proxies", "header_sets", mode="before",
+        "secret",
+        "allowed_groups",
+        "allowed_users",
+        "allowed_email_domains",
+        "skip_auth",
+        "allowed_redirect_domains",
+        "trusted_proxies",
+        "header_sets",
+        mode="before",
     )
     @classmethod
     def _split_lists(cls, value: Any) -> Any:
@@ -108,7 +149,9 @@ def _read_secret_files(environ: Mapping[str, str], problems: list[str]) -> dict[
         try:
             values[name] = Path(path).read_text().strip()
         except OSError as exc:
-            problems.append(f"{var}={path}: cannot read the file ({exc.strerror}). Mount the secret there or unset {var}.")
+            problems.append(
+                f"{var}={path}: cannot read the file ({exc.strerror}). Mount the secret there or unset {var}."
+            )
     return values
 
 
@@ -162,13 +205,13 @@ def _semantic_problems(s: Settings) -> list[str]:
         problems.append("AUTHGATE_CLIENT_ID is not set: copy the client id from the IdP's application.")
     if not s.secret:
         if not s.dev_mode:
-            problems.append("AUTHGATE_SECRET is not set: generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`.")
+            problems.append(f"AUTHGATE_SECRET is not set: generate one with `{GENERATE_SECRET}`.")
     elif not s.dev_mode:
         for i, key in enumerate(s.secret):
             if len(key) < MIN_SECRET_LENGTH or len(set(key)) < 8:
                 problems.append(
                     f"AUTHGATE_SECRET key #{i + 1} is weak (needs {MIN_SECRET_LENGTH}+ random characters): "
-                    "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+                    f"generate one with `{GENERATE_SECRET}`."
                 )
     if "openid" not in s.scope_list:
         problems.append(f"AUTHGATE_SCOPES={s.scopes!r} lacks `openid`.")

@@ -107,7 +107,9 @@ def from_forwarded(headers: Mapping[str, str], *, default_scheme: str) -> Origin
     if scheme not in ("http", "https"):
         raise InvalidForwardedHeaders("malformed X-Forwarded-Proto")
     path, query = _split_uri((headers.get("x-forwarded-uri") or "/").strip())
-    return OriginalRequest(scheme, clean_host(host.split(",")[0]), path, query, _method(headers.get("x-forwarded-method")))
+    return OriginalRequest(
+        scheme, clean_host(host.split(",")[0]), path, query, _method(headers.get("x-forwarded-method"))
+    )
 
 
 def public_origin(headers: Mapping[str, str], *, scheme: str, trusted: bool) -> tuple[str, str]:

@@ -21,10 +21,21 @@ Header = tuple[bytes, bytes]
 # Every name any set may emit: copies of these sent by a client are never passed on.
 ALL_IDENTITY_HEADERS = frozenset(
     {
-        "x-authentik-username", "x-authentik-groups", "x-authentik-email", "x-authentik-name",
-        "x-authentik-uid", "x-authentik-jwt", "x-auth-request-user", "x-auth-request-email",
-        "x-auth-request-groups", "x-auth-request-preferred-username", "x-auth-request-access-token",
-        "remote-user", "remote-groups", "remote-name", "remote-email",
+        "x-authentik-username",
+        "x-authentik-groups",
+        "x-authentik-email",
+        "x-authentik-name",
+        "x-authentik-uid",
+        "x-authentik-jwt",
+        "x-auth-request-user",
+        "x-auth-request-email",
+        "x-auth-request-groups",
+        "x-auth-request-preferred-username",
+        "x-auth-request-access-token",
+        "remote-user",
+        "remote-groups",
+        "remote-name",
+        "remote-email",
     }
 )
 

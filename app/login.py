@@ -71,8 +71,13 @@ class LoginService:
     async def begin(self, *, original_url: str, redirect_uri: str, binding: str) -> str:
         """Store a new login state; return the IdP authorization URL to send the browser to."""
         login = LoginState(
-            state=new_secret(), nonce=new_secret(), code_verifier=new_secret(), redirect_uri=redirect_uri,
-            original_url=original_url, browser=_h(binding), created_at=time.time(),
+            state=new_secret(),
+            nonce=new_secret(),
+            code_verifier=new_secret(),
+            redirect_uri=redirect_uri,
+            original_url=original_url,
+            browser=_h(binding),
+            created_at=time.time(),
         )
         url = await self.oidc.authorization_url(
             redirect_uri=redirect_uri, state=login.state, nonce=login.nonce, code_verifier=login.code_verifier

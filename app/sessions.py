@@ -185,6 +185,9 @@ class SessionService:
 
 def _identity_claims(identity: Identity) -> dict[str, object]:
     return {
-        "sub": identity.sub, "preferred_username": identity.username, "email": identity.email,
-        "name": identity.name, "groups": list(identity.groups),
+        "sub": identity.sub,
+        "preferred_username": identity.username,
+        "email": identity.email,
+        "name": identity.name,
+        "groups": list(identity.groups),
     }

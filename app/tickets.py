@@ -37,7 +37,9 @@ class TicketSigner:
 
     def __init__(self, secret_keys: Sequence[str], salt: str = "authgate.ticket") -> None:
         # itsdangerous signs with the *last* key; our contract is "the first signs".
-        self._signer = Signer(list(reversed(secret_keys)), salt=salt, digest_method=hashlib.sha256, key_derivation="hmac")
+        self._signer = Signer(
+            list(reversed(secret_keys)), salt=salt, digest_method=hashlib.sha256, key_derivation="hmac"
+        )
 
     def dumps(self, ticket: Ticket) -> str:
         key = base64.urlsafe_b64encode(ticket.key).rstrip(b"=").decode()

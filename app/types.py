@@ -88,8 +88,13 @@ class LoginState:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "s": self.state, "n": self.nonce, "v": self.code_verifier, "r": self.redirect_uri,
-            "o": self.original_url, "b": self.browser, "c": self.created_at,
+            "s": self.state,
+            "n": self.nonce,
+            "v": self.code_verifier,
+            "r": self.redirect_uri,
+            "o": self.original_url,
+            "b": self.browser,
+            "c": self.created_at,
         }
 
     @classmethod

@@ -28,7 +28,8 @@ METADATA_RETRY = 10.0
 
 def new_secret() -> str:
     """A random URL-safe value for state, nonce and PKCE verifiers (256 bits)."""
-    return generate_token(43)
+    token: str = generate_token(43)
+    return token
 
 
 class OIDCClient:
@@ -49,8 +50,9 @@ class OIDCClient:
         self.scopes = scopes
         if backchannel_url:
             transport = BackchannelTransport(issuer, backchannel_url, transport)
-        self._http = httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False,
-                                       headers={"User-Agent": "authgate"})
+        self._http = httpx.AsyncClient(
+            transport=transport, timeout=timeout, follow_redirects=False, headers={"User-Agent": "authgate"}
+        )
         self._metadata: dict[str, Any] | None = None
         self._metadata_failed_at = 0.0
         self._metadata_lock = asyncio.Lock()
@@ -113,9 +115,15 @@ class OIDCClient:
     async def authorization_url(self, *, redirect_uri: str, state: str, nonce: str, code_verifier: str) -> str:
         meta = await self.metadata()
         url: str = prepare_grant_uri(
-            meta["authorization_endpoint"], self.client_id, "code", redirect_uri=redirect_uri,
-            scope=" ".join(self.scopes), state=state, nonce=nonce,
-            code_challenge=create_s256_code_challenge(code_verifier), code_challenge_method="S256",
+            meta["authorization_endpoint"],
+            self.client_id,
+            "code",
+            redirect_uri=redirect_uri,
+            scope=" ".join(self.scopes),
+            state=state,
+            nonce=nonce,
+            code_challenge=create_s256_code_challenge(code_verifier),
+            code_challenge_method="S256",
         )
         return url
 
@@ -141,17 +149,23 @@ class OIDCClient:
         if resp.status_code >= 500:
             raise IdPUnavailable(f"token endpoint answered {resp.status_code}")
         if resp.status_code >= 400 or "error" in data:
-            raise IdPRejected(str(data.get("error") or f"http_{resp.status_code}"), str(data.get("error_description") or ""))
+            raise IdPRejected(
+                str(data.get("error") or f"http_{resp.status_code}"), str(data.get("error_description") or "")
+            )
         if not isinstance(data.get("access_token"), str):
             raise IdPRejected("invalid_response", "no access_token in the token response")
         return data
 
     async def redeem(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> TokenSet:
         """Exchange an authorization code; validate the ID token; fill claims from userinfo."""
-        data = await self._token_request({
-            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-            "code_verifier": code_verifier,
-        })
+        data = await self._token_request(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+            }
+        )
         id_token = data.get("id_token")
         if not isinstance(id_token, str):
             raise TokenValidationError("the token response has no id_token (is the `openid` scope allowed?)")
@@ -162,7 +176,8 @@ class OIDCClient:
     async def refresh(self, refresh_token: str) -> TokenSet:
         """Redeem a refresh token. The IdP may rotate it; the new one is in the result."""
         data = await self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
-        id_token = data.get("id_token") if isinstance(data.get("id_token"), str) else ""
+        raw_id_token = data.get("id_token")
+        id_token = raw_id_token if isinstance(raw_id_token, str) else ""
         claims: dict[str, Any] = {}
         if id_token:
             claims = await self.validate_id_token(id_token, nonce=None, check_exp=False)
@@ -171,8 +186,13 @@ class OIDCClient:
     async def validate_id_token(self, id_token: str, *, nonce: str | None, check_exp: bool = True) -> dict[str, Any]:
         meta = await self.metadata()
         claims = await self.keys.decode(id_token, self._algorithms(meta))
-        validate_claims(claims, issuer=self.issuer, audience=self.client_id, nonce=nonce,
-                        now=None if check_exp else float(claims.get("iat", time.time())))
+        validate_claims(
+            claims,
+            issuer=self.issuer,
+            audience=self.client_id,
+            nonce=nonce,
+            now=None if check_exp else float(claims.get("iat", time.time())),
+        )
         return claims
 
     async def _with_userinfo(self, claims: dict[str, Any], access_token: str) -> dict[str, Any]:
@@ -206,8 +226,13 @@ class OIDCClient:
         """OIDC Back-Channel Logout 1.0 section 2.6; returns (sid, sub), at least one non-empty."""
         meta = await self.metadata()
         claims = await self.keys.decode(token, self._algorithms(meta))
-        validate_claims(claims | {"sub": claims.get("sub") or "-"}, issuer=self.issuer, audience=self.client_id,
-                        nonce=None, now=None if "exp" in claims else float(claims.get("iat", 0)))
+        validate_claims(
+            claims | {"sub": claims.get("sub") or "-"},
+            issuer=self.issuer,
+            audience=self.client_id,
+            nonce=None,
+            now=None if "exp" in claims else float(claims.get("iat", 0)),
+        )
         events = claims.get("events")
         if not isinstance(events, dict) or BACKCHANNEL_LOGOUT_EVENT not in events:
             raise TokenValidationError("logout token lacks the back-channel logout event")

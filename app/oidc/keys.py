@@ -74,7 +74,9 @@ def _has_kid(keys: KeySet, kid: str) -> bool:
     return any(k.kid == kid for k in keys.keys)
 
 
-def validate_claims(claims: dict[str, Any], *, issuer: str, audience: str, nonce: str | None, now: float | None = None) -> None:
+def validate_claims(
+    claims: dict[str, Any], *, issuer: str, audience: str, nonce: str | None, now: float | None = None
+) -> None:
     """Check ``iss``, ``aud`` (and ``azp``), ``exp``, ``iat`` and, when given, ``nonce``."""
     options: dict[str, Any] = {
         "iss": {"essential": True, "value": issuer},

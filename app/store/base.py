@@ -39,7 +39,7 @@ class Store(Protocol):
         """Add ``member`` to the set at ``key`` and push its expiry out to at least ``ttl``."""
         ...
 
-    async def index_pop(self, key: str) -> set[str]:
+    async def index_pop(self, key: str) -> frozenset[str]:
         """Remove the set at ``key`` and return its members."""
         ...
 

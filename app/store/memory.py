@@ -76,10 +76,10 @@ class MemoryStore:
         old_expiry = self._data[key][1] if key in self._data else 0.0
         self._data[key] = (members, max(old_expiry, time.monotonic() + ttl))
 
-    async def index_pop(self, key: str) -> set[str]:
+    async def index_pop(self, key: str) -> frozenset[str]:
         value = self._live(key)
         self._data.pop(key, None)
-        return set(value) if isinstance(value, set) else set()
+        return frozenset(value) if isinstance(value, set) else frozenset()
 
     async def ping(self) -> None:
         return None

@@ -8,6 +8,7 @@ itself, so service resumes when Redis returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -57,7 +58,9 @@ class RedisStore:
             return cls(_sentinel_client(url, opts), timeout=timeout)
         if parts.scheme in ("redis+cluster", "rediss+cluster"):
             plain = url.replace("+cluster", "", 1)
-            return cls(RedisCluster.from_url(plain, socket_timeout=timeout, socket_connect_timeout=timeout), timeout=timeout)
+            return cls(
+                RedisCluster.from_url(plain, socket_timeout=timeout, socket_connect_timeout=timeout), timeout=timeout
+            )
         return cls(redis.Redis.from_url(url, **opts), timeout=timeout)
 
     async def _call(self, aw: Awaitable[T]) -> T:
@@ -99,25 +102,26 @@ class RedisStore:
     async def index_add(self, key: str, member: str, ttl: float) -> None:
         await self._call(self._index_add(keys=[key], args=[member, _ms(ttl)]))
 
-    async def index_pop(self, key: str) -> set[str]:
-        members: set[bytes] = await self._call(self._r.smembers(key))
-        await self._call(self._r.delete(key))
-        return {m.decode() for m in members}
+    async def index_pop(self, key: str) -> frozenset[str]:
+        # One transaction: a session indexed meanwhile is either returned or kept.
+        pipe = self._r.pipeline(transaction=True)
+        pipe.smembers(key)
+        pipe.delete(key)
+        members, _ = await self._call(pipe.execute())
+        return frozenset(m.decode() for m in members)
 
     async def ping(self) -> None:
         await self._call(self._r.ping())
 
     async def close(self) -> None:
-        try:
+        with contextlib.suppress(RedisError, OSError):
             await self._r.aclose()
-        except (RedisError, OSError):
-            pass
 
 
 def _sentinel_client(url: str, opts: dict[str, Any]) -> Any:
     """``redis+sentinel://[:password@]h1:p1,h2:p2/<master name>[/db]``."""
     parts = urlsplit(url)
-    hosts = []
+    hosts: list[tuple[str, int]] = []
     for item in parts.netloc.rsplit("@", 1)[-1].split(","):
         host, _, port = item.rpartition(":")
         hosts.append((host or item, int(port or 26379)))
@@ -125,6 +129,7 @@ def _sentinel_client(url: str, opts: dict[str, Any]) -> Any:
     master = path[0] if path else "mymaster"
     db = int(path[1]) if len(path) > 1 else 0
     query = parse_qs(parts.query)
-    password = parts.password or (query.get("password") or [None])[0]
-    sentinel = Sentinel(hosts, sentinel_kwargs={"socket_timeout": opts["socket_timeout"]}, **opts)
+    password = parts.password or next(iter(query.get("password", [])), None)
+    sentinel_opts = {"socket_timeout": opts["socket_timeout"]}
+    sentinel = Sentinel(hosts, sentinel_kwargs=sentinel_opts, **opts)  # type: ignore[no-untyped-call]
     return sentinel.master_for(master, db=db, password=password, ssl=parts.scheme.startswith("rediss"))

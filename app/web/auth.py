@@ -111,12 +111,19 @@ def binding_for(gw: Gateway, headers: Mapping[str, str], *, secure: bool) -> tup
     another tab is not orphaned.
     """
     value = next(
-        (v for v in cookie_values(headers.get("cookie", ""), gw.binding_cookie)
-         if 32 <= len(v) <= 64 and v.replace("-", "").replace("_", "").isalnum()),
+        (
+            v
+            for v in cookie_values(headers.get("cookie", ""), gw.binding_cookie)
+            if 32 <= len(v) <= 64 and v.replace("-", "").replace("_", "").isalnum()
+        ),
         None,
     ) or secrets.token_urlsafe(32)
     cookie = set_cookie(
-        gw.binding_cookie, value, max_age=gw.settings.login_ttl + 60, secure=secure,
-        domain=gw.settings.cookie_domain, path=gw.prefix,
+        gw.binding_cookie,
+        value,
+        max_age=gw.settings.login_ttl + 60,
+        secure=secure,
+        domain=gw.settings.cookie_domain,
+        path=gw.prefix,
     )
     return value, cookie

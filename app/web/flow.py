@@ -6,6 +6,7 @@ never a stack trace, never a redirect loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from urllib.parse import quote, unquote
 
@@ -76,8 +77,12 @@ def build_router(prefix: str) -> APIRouter:
             scheme, host = _origin(gw, request)
             origin = f"{scheme}://{host}"
             rd = _rd_from_query(request.url.query) or f"{origin}/"
-            rd = validate_redirect(rd, request_host=host, cookie_domain=gw.settings.cookie_domain,
-                                   allowed_domains=gw.settings.allowed_redirect_domains)
+            rd = validate_redirect(
+                rd,
+                request_host=host,
+                cookie_domain=gw.settings.cookie_domain,
+                allowed_domains=gw.settings.allowed_redirect_domains,
+            )
         except BadRequest as exc:
             log.warning("start refused: %s", exc)
             return _page(400, "This sign-in link is not valid", str(exc), None)
@@ -89,7 +94,9 @@ def build_router(prefix: str) -> APIRouter:
         try:
             url = await gw.login.begin(original_url=rd, redirect_uri=gw.callback_url(origin), binding=binding)
         except StoreUnavailable:
-            return _page(503, "Sign-in is unavailable", "The session store cannot be reached. Try again shortly.", retry)
+            return _page(
+                503, "Sign-in is unavailable", "The session store cannot be reached. Try again shortly.", retry
+            )
         except IdPError as exc:
             log.error("cannot start sign-in: %s", exc)
             return _page(503, "Sign-in is unavailable", "The identity provider cannot be reached right now.", retry)
@@ -109,10 +116,8 @@ def build_router(prefix: str) -> APIRouter:
         fresh_start = f"{gw.start_url(origin)}?rd={quote(origin + '/', safe='')}"
         if q.get("error"):
             original = None
-            try:
+            with contextlib.suppress(StoreUnavailable):
                 original = await gw.login.peek_original_url(q.get("state", ""))
-            except StoreUnavailable:
-                pass
             retry = f"{gw.start_url(origin)}?rd={quote(original, safe='')}" if original else fresh_start
             detail = q.get("error_description") or q.get("error", "")
             log.info("IdP returned an error to the callback: %s", q.get("error"))
@@ -122,7 +127,9 @@ def build_router(prefix: str) -> APIRouter:
         try:
             finished = await gw.login.finish(state=q.get("state", ""), code=q.get("code", ""), binding=binding)
         except StoreUnavailable:
-            return _page(503, "Sign-in is unavailable", "The session store cannot be reached. Try again shortly.", fresh_start)
+            return _page(
+                503, "Sign-in is unavailable", "The session store cannot be reached. Try again shortly.", fresh_start
+            )
         except IdPUnavailable as exc:
             log.error("callback: %s", exc)
             metrics.sign_ins.labels("idp_unavailable").inc()
@@ -130,12 +137,19 @@ def build_router(prefix: str) -> APIRouter:
         except IdPRejected as exc:
             log.warning("callback: the IdP refused the code: %s", exc)
             metrics.sign_ins.labels("rejected").inc()
-            return _page(400, "Sign-in failed", f"The identity provider refused the sign-in ({exc.error}). "
-                         "This happens when a sign-in link is used twice or too late.", fresh_start)
+            return _page(
+                400,
+                "Sign-in failed",
+                f"The identity provider refused the sign-in ({exc.error}). "
+                "This happens when a sign-in link is used twice or too late.",
+                fresh_start,
+            )
         except TokenValidationError as exc:
             log.error("callback: ID token rejected: %s", exc)
             metrics.sign_ins.labels("invalid_token").inc()
-            return _page(400, "Sign-in failed", f"The identity provider's answer could not be trusted: {exc}", fresh_start)
+            return _page(
+                400, "Sign-in failed", f"The identity provider's answer could not be trusted: {exc}", fresh_start
+            )
         except BadRequest as exc:
             log.warning("callback refused: %s", exc)
             metrics.sign_ins.labels("bad_state").inc()
@@ -144,10 +158,16 @@ def build_router(prefix: str) -> APIRouter:
         target = finished.original_url
         secure = target.startswith("https://") or scheme == "https"
         resp = RedirectResponse(target, status_code=302, headers=NO_STORE)
-        resp.headers.append("set-cookie", set_cookie(
-            gw.cookie_name, gw.signer.dumps(finished.ticket), max_age=gw.settings.session_ttl, secure=secure,
-            domain=gw.settings.cookie_domain,
-        ))
+        resp.headers.append(
+            "set-cookie",
+            set_cookie(
+                gw.cookie_name,
+                gw.signer.dumps(finished.ticket),
+                max_age=gw.settings.session_ttl,
+                secure=secure,
+                domain=gw.settings.cookie_domain,
+            ),
+        )
         return resp
 
     @router.api_route(prefix + "/sign_out", methods=["GET", "POST"])
@@ -157,8 +177,12 @@ def build_router(prefix: str) -> APIRouter:
             scheme, host = _origin(gw, request)
             rd = _rd_from_query(request.url.query)
             if rd:
-                rd = validate_redirect(rd, request_host=host, cookie_domain=gw.settings.cookie_domain,
-                                       allowed_domains=gw.settings.allowed_redirect_domains)
+                rd = validate_redirect(
+                    rd,
+                    request_host=host,
+                    cookie_domain=gw.settings.cookie_domain,
+                    allowed_domains=gw.settings.allowed_redirect_domains,
+                )
         except BadRequest as exc:
             return _page(400, "This sign-out link is not valid", str(exc), None)
         id_token = ""
@@ -172,8 +196,12 @@ def build_router(prefix: str) -> APIRouter:
                 await gw.sessions.delete(ticket.session_id)
                 metrics.logouts.labels("sign_out").inc()
         except StoreUnavailable:
-            return _page(503, "Sign-out is unavailable", "The session store cannot be reached. Try again shortly.",
-                         str(request.url))
+            return _page(
+                503,
+                "Sign-out is unavailable",
+                "The session store cannot be reached. Try again shortly.",
+                str(request.url),
+            )
         after = rd or f"{scheme}://{host}/"
         target = await gw.oidc.end_session_url(id_token=id_token, post_logout_redirect_uri=after) if id_token else None
         clear = set_cookie(gw.cookie_name, "", max_age=0, secure=scheme == "https", domain=gw.settings.cookie_domain)
@@ -213,8 +241,16 @@ def build_router(prefix: str) -> APIRouter:
                 data = await gw.sessions.load(ticket) if ticket else None
                 if data:
                     i = data.identity
-                    return JSONResponse({"sub": i.sub, "preferred_username": i.username, "email": i.email,
-                                         "name": i.name, "groups": list(i.groups)}, headers=NO_STORE)
+                    return JSONResponse(
+                        {
+                            "sub": i.sub,
+                            "preferred_username": i.username,
+                            "email": i.email,
+                            "name": i.name,
+                            "groups": list(i.groups),
+                        },
+                        headers=NO_STORE,
+                    )
         except StoreUnavailable:
             return JSONResponse({"error": "session store unavailable"}, 503, headers=NO_STORE)
         return JSONResponse({"error": "not signed in"}, 401, headers=NO_STORE)
@@ -224,4 +260,3 @@ def build_router(prefix: str) -> APIRouter:
         return Response(status_code=204)
 
     return router
-

@@ -63,15 +63,17 @@ class Gateway:
 def _per_app_rules(settings: Settings) -> list[tuple[str, AccessRule]]:
     rules = []
     for app in settings.apps:
-        rules.append((
-            app.host.lower(),
-            AccessRule.build(
-                settings.allowed_groups if app.allowed_groups is None else app.allowed_groups,
-                settings.allowed_users if app.allowed_users is None else app.allowed_users,
-                settings.allowed_email_domains if app.allowed_email_domains is None else app.allowed_email_domains,
-                [*settings.skip_auth, *app.skip_auth],
-            ),
-        ))
+        rules.append(
+            (
+                app.host.lower(),
+                AccessRule.build(
+                    settings.allowed_groups if app.allowed_groups is None else app.allowed_groups,
+                    settings.allowed_users if app.allowed_users is None else app.allowed_users,
+                    settings.allowed_email_domains if app.allowed_email_domains is None else app.allowed_email_domains,
+                    [*settings.skip_auth, *app.skip_auth],
+                ),
+            )
+        )
     return rules
 
 
@@ -89,16 +91,32 @@ def build_gateway(
     if not settings.secret:
         log.warning("AUTHGATE_SECRET is not set (development mode): a random key is used; sessions end on restart")
     oidc = OIDCClient(
-        issuer=settings.issuer, client_id=settings.client_id, client_secret=settings.client_secret,
-        scopes=settings.scope_list, backchannel_url=settings.backchannel_url, timeout=settings.idp_timeout,
+        issuer=settings.issuer,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        scopes=settings.scope_list,
+        backchannel_url=settings.backchannel_url,
+        timeout=settings.idp_timeout,
         transport=transport,
     )
     sessions = SessionService(store, oidc, ttl=settings.session_ttl)
     login = LoginService(store, oidc, sessions, ttl=settings.login_ttl)
     policy = build_policy(
-        settings.allowed_groups, settings.allowed_users, settings.allowed_email_domains, settings.skip_auth,
+        settings.allowed_groups,
+        settings.allowed_users,
+        settings.allowed_email_domains,
+        settings.skip_auth,
         _per_app_rules(settings),
     )
     host = urlsplit(settings.issuer).hostname or "?"
     log.info("authgate ready: issuer host %s, store %s", host, type(store).__name__)
-    return Gateway(settings, store, oidc, sessions, login, policy, TicketSigner(secret_keys), TrustedProxies(settings.trusted_proxies))
+    return Gateway(
+        settings,
+        store,
+        oidc,
+        sessions,
+        login,
+        policy,
+        TicketSigner(secret_keys),
+        TrustedProxies(settings.trusted_proxies),
+    )

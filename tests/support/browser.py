@@ -25,8 +25,13 @@ class LoopbackTransport(httpx.BaseTransport):
         url = request.url
         if url.host.endswith(".test"):
             headers = httpx.Headers(request.headers)
-            request = httpx.Request(request.method, url.copy_with(host="127.0.0.1"), headers=headers,
-                                    content=request.read(), extensions=request.extensions)
+            request = httpx.Request(
+                request.method,
+                url.copy_with(host="127.0.0.1"),
+                headers=headers,
+                content=request.read(),
+                extensions=request.extensions,
+            )
         return self._inner.handle_request(request)
 
     def close(self) -> None:
@@ -60,8 +65,9 @@ class Browser:
                 response = self.get(target)
                 continue
             if _is_idp_form(response):
-                response = self.http.post(str(response.request.url), data={"sub": sub},
-                                          headers={"Accept": NAV_HEADERS["Accept"]})
+                response = self.http.post(
+                    str(response.request.url), data={"sub": sub}, headers={"Accept": NAV_HEADERS["Accept"]}
+                )
                 continue
             return response
         raise AssertionError("too many redirects: " + " -> ".join(str(r.request.url) for r in self.history[-6:]))

