@@ -1,0 +1,410 @@
+"""One contract for every store: MemoryStore and RedisStore on standalone, Sentinel and Cluster.
+
+Then RedisStore's failure behaviour against a real redis-server: killed, frozen, or a peer that
+accepts connections and never answers. Calls fail with StoreUnavailable within the timeout and
+succeed again by themselves once Redis is back (SPEC 5.8). Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.errors import StoreUnavailable
+from app.sessions import lock_key, session_key
+from app.store import MemoryStore, Store
+from app.store.redis import RedisStore
+from app.tickets import Ticket
+from tests.support.redis_topologies import Topology, redis_cli
+from tests.support.servers import Redis, start_redis
+
+pytest_plugins = ("tests.support.redis_topologies",)
+
+CALLERS = 50
+REPLICAS = 5  # the concurrent callers are spread over this many clients, like gateway replicas
+SHORT = 0.3  # seconds: a TTL meant to run out during the test
+LONG = 60.0  # seconds: a TTL meant to outlive the test
+CONTRACT_TIMEOUT = 2.0
+FAIL_TIMEOUT = 0.5  # the store timeout of the failure tests
+SLACK = 0.75  # how much later than its timeout a failing call may return
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[bool]], *, timeout: float = 5.0, what: str = "condition"
+) -> None:
+    """Poll ``probe`` until it returns True; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        if await probe():
+            return
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 0.1)
+
+
+async def gone(store: Store, key: str, what: str) -> None:
+    async def probe() -> bool:
+        return await store.get(key) is None
+
+    await eventually(probe, timeout=5.0, what=what)
+
+
+# --------------------------------------------------------------------------------------------
+# The stores under contract
+
+
+@pytest.fixture(params=["memory", "standalone", "sentinel", "cluster"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "memory":
+        return ""
+    topo: Topology = request.getfixturevalue(f"redis_{request.param}")
+    return topo.url
+
+
+@pytest.fixture
+async def stores(store_url: str) -> AsyncIterator[list[Store]]:
+    """Several clients of one store (for Redis: independent clients, as replicas would have)."""
+    if not store_url:
+        memory = MemoryStore()
+        yield [memory] * REPLICAS
+        return
+    clients = [RedisStore.from_url(store_url, timeout=CONTRACT_TIMEOUT) for _ in range(REPLICAS)]
+    try:
+        yield list(clients)
+    finally:
+        for client in clients:
+            await client.close()
+
+
+@pytest.fixture
+def store(stores: list[Store]) -> Store:
+    return stores[0]
+
+
+@pytest.fixture
+def tag() -> Callable[[str], str]:
+    """Keys unique to this test, all in one hash slot (so expiry races compare one node's clock)."""
+    slot = uuid.uuid4().hex
+
+    def key(name: str) -> str:
+        return f"test:{{{slot}}}:{name}"
+
+    return key
+
+
+async def test_ping_and_shared_flag(store: Store, store_url: str) -> None:
+    await store.ping()
+    assert store.shared is bool(store_url)
+
+
+async def test_get_set_and_ttl_expiry(store: Store, tag: Callable[[str], str]) -> None:
+    assert await store.get(tag("missing")) is None
+    await store.set(tag("long"), b"kept", LONG)
+    await store.set(tag("short"), b"\x00binary\xff", SHORT)
+    assert await store.get(tag("long")) == b"kept"
+    assert await store.get(tag("short")) == b"\x00binary\xff"
+    await store.set(tag("long"), b"overwritten", LONG)
+    assert await store.get(tag("long")) == b"overwritten"
+
+    await gone(store, tag("short"), "a short TTL to expire")
+    assert await store.get(tag("long")) == b"overwritten"
+
+
+async def test_set_replaces_the_ttl(store: Store, tag: Callable[[str], str]) -> None:
+    await store.set(tag("k"), b"one", LONG)
+    await store.set(tag("k"), b"two", SHORT)
+    await gone(store, tag("k"), "a SET with a short TTL to replace the long one")
+
+
+async def test_set_nx_exactly_once_under_concurrency(stores: list[Store], tag: Callable[[str], str]) -> None:
+    key = tag("claim")
+    results = await asyncio.gather(
+        *(stores[i % REPLICAS].set_nx(key, f"caller-{i}".encode(), LONG) for i in range(CALLERS))
+    )
+    winners = [i for i, won in enumerate(results) if won]
+    assert len(winners) == 1, results
+    assert await stores[0].get(key) == f"caller-{winners[0]}".encode()
+    assert await stores[1].set_nx(key, b"late", LONG) is False
+    assert await stores[2].get(key) == f"caller-{winners[0]}".encode()
+
+
+async def test_set_nx_again_after_expiry(store: Store, tag: Callable[[str], str]) -> None:
+    key = tag("lease")
+    assert await store.set_nx(key, b"first", SHORT) is True
+    assert await store.set_nx(key, b"second", LONG) is False
+    await gone(store, key, "the first lease to expire")
+    assert await store.set_nx(key, b"second", LONG) is True
+    assert await store.get(key) == b"second"
+
+
+async def test_getdel_exactly_once_under_concurrency(stores: list[Store], tag: Callable[[str], str]) -> None:
+    key = tag("state")
+    await stores[0].set(key, b"login-state", LONG)
+    results = await asyncio.gather(*(stores[i % REPLICAS].getdel(key) for i in range(CALLERS)))
+    got = [r for r in results if r is not None]
+    assert got == [b"login-state"], results
+    assert await stores[0].get(key) is None
+    assert await stores[0].getdel(key) is None
+
+
+async def test_delete(store: Store, tag: Callable[[str], str]) -> None:
+    await store.set(tag("a"), b"1", LONG)
+    await store.set(tag("b"), b"2", LONG)
+    await store.set(tag("c"), b"3", LONG)
+    assert await store.delete() == 0
+    assert await store.delete(tag("a"), tag("b"), tag("missing")) == 2
+    assert await store.get(tag("a")) is None
+    assert await store.get(tag("b")) is None
+    assert await store.get(tag("c")) == b"3"
+    assert await store.delete(tag("a")) == 0
+
+
+async def test_delete_keys_of_different_slots(store: Store) -> None:
+    # A session's keys and other keys in one call: on a cluster these live on different nodes.
+    ids = [Ticket.new().session_id for _ in range(6)]
+    keys = [session_key(i) for i in ids] + [lock_key(i) for i in ids]
+    for key in keys:
+        await store.set(key, b"x", LONG)
+    assert await store.delete(*keys) == len(keys)
+    for key in keys:
+        assert await store.get(key) is None
+
+
+async def test_delete_if_equals_only_for_the_holder(store: Store, tag: Callable[[str], str]) -> None:
+    key = tag("lock")
+    await store.set(key, b"holder", LONG)
+    assert await store.delete_if_equals(key, b"someone-else") is False
+    assert await store.get(key) == b"holder"
+    assert await store.delete_if_equals(key, b"holder") is True
+    assert await store.get(key) is None
+    assert await store.delete_if_equals(key, b"holder") is False
+
+
+async def test_expire_if_equals_only_for_the_holder(store: Store, tag: Callable[[str], str]) -> None:
+    mine, theirs, probe = tag("mine"), tag("theirs"), tag("probe")
+    await store.set(mine, b"holder", SHORT)
+    await store.set(theirs, b"holder", SHORT)
+    assert await store.expire_if_equals(mine, b"holder", LONG) is True
+    assert await store.expire_if_equals(theirs, b"someone-else", LONG) is False
+    await store.set(probe, b"p", SHORT)  # set last: once it is gone, any unrenewed lease is too
+
+    await gone(store, probe, "the probe to expire")
+    assert await store.get(theirs) is None, "a stranger renewed the lease"
+    assert await store.get(mine) == b"holder", "the holder's renewal did not take"
+
+    assert await store.expire_if_equals(tag("missing"), b"holder", LONG) is False
+    assert await store.get(tag("missing")) is None
+
+
+async def test_expire_if_equals_can_shorten(store: Store, tag: Callable[[str], str]) -> None:
+    key = tag("lease")
+    await store.set(key, b"holder", LONG)
+    assert await store.expire_if_equals(key, b"holder", SHORT) is True
+    await gone(store, key, "the reset lease to expire")
+
+
+async def test_index_add_and_pop(store: Store, tag: Callable[[str], str]) -> None:
+    key = tag("idx")
+    await store.index_add(key, "session-a", LONG)
+    await store.index_add(key, "session-b", LONG)
+    await store.index_add(key, "session-a", LONG)
+    popped = await store.index_pop(key)
+    assert popped == frozenset({"session-a", "session-b"})
+    assert isinstance(popped, frozenset)
+    assert await store.index_pop(key) == frozenset()
+    assert await store.index_pop(tag("never")) == frozenset()
+
+    await store.index_add(key, "session-c", LONG)
+    assert await store.index_pop(key) == frozenset({"session-c"})
+
+
+async def test_index_pop_under_concurrency(stores: list[Store], tag: Callable[[str], str]) -> None:
+    key = tag("idx")
+    members = {f"s{i}" for i in range(20)}
+    for m in members:
+        await stores[0].index_add(key, m, LONG)
+    results = await asyncio.gather(*(stores[i % REPLICAS].index_pop(key) for i in range(CALLERS)))
+    non_empty = [r for r in results if r]
+    assert non_empty == [frozenset(members)], "members lost or popped twice"
+
+
+async def test_index_ttl_only_grows(store: Store, tag: Callable[[str], str]) -> None:
+    grows, kept, short, probe = tag("grows"), tag("kept"), tag("short"), tag("probe")
+    await store.index_add(grows, "a", SHORT)
+    await store.index_add(grows, "b", LONG)  # pushes the expiry out
+    await store.index_add(kept, "a", LONG)
+    await store.index_add(kept, "b", SHORT)  # must not pull it in
+    await store.index_add(short, "a", SHORT)
+    await store.set(probe, b"p", SHORT)  # set last: once it is gone, so is anything shorter
+
+    await gone(store, probe, "the probe to expire")
+    assert await store.index_pop(short) == frozenset(), "an index outlived its TTL"
+    assert await store.index_pop(grows) == frozenset({"a", "b"})
+    assert await store.index_pop(kept) == frozenset({"a", "b"})
+
+
+# --------------------------------------------------------------------------------------------
+# Cluster: a session's keys share one hash slot (SPEC 7)
+
+
+def test_session_keys_share_a_cluster_slot(redis_cluster: Topology) -> None:
+    port = redis_cluster.ports[0]
+    slots = set()
+    for _ in range(20):
+        sid = Ticket.new().session_id
+        s_slot = redis_cli(port, "CLUSTER", "KEYSLOT", session_key(sid)).strip()
+        l_slot = redis_cli(port, "CLUSTER", "KEYSLOT", lock_key(sid)).strip()
+        assert s_slot.isdigit(), s_slot
+        assert s_slot == l_slot, (sid, s_slot, l_slot)
+        slots.add(s_slot)
+    # The tag is the session id, not the shared "ag:" prefix: sessions spread over the cluster.
+    assert len(slots) > 1
+
+
+async def test_session_keys_live_on_one_cluster_node(redis_cluster: Topology) -> None:
+    store = RedisStore.from_url(redis_cluster.url, timeout=CONTRACT_TIMEOUT)
+    try:
+        owners = set()
+        for _ in range(12):
+            sid = Ticket.new().session_id
+            await store.set(session_key(sid), b"session", LONG)
+            await store.set(lock_key(sid), b"lock", LONG)
+            # A multi-key command fails with CROSSSLOT (or MOVED) unless both sit on that node.
+            holders = [p for p in redis_cluster.ports if redis_cli(p, "EXISTS", session_key(sid), lock_key(sid)) == "2\n"]
+            assert len(holders) == 1, (sid, holders)
+            owners.add(holders[0])
+        assert len(owners) > 1, "every session landed on one node: the cluster is not being used"
+    finally:
+        await store.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Failure: Redis gone, Redis frozen, a peer that never answers
+
+
+def operations(tag: Callable[[str], str]) -> dict[str, Callable[[Store], Awaitable[Any]]]:
+    key = tag("k")
+    return {
+        "ping": lambda s: s.ping(),
+        "get": lambda s: s.get(key),
+        "set": lambda s: s.set(key, b"v", LONG),
+        "set_nx": lambda s: s.set_nx(key, b"v", LONG),
+        "getdel": lambda s: s.getdel(key),
+        "delete": lambda s: s.delete(key, tag("other")),
+        "delete_if_equals": lambda s: s.delete_if_equals(key, b"v"),
+        "expire_if_equals": lambda s: s.expire_if_equals(key, b"v", LONG),
+        "index_add": lambda s: s.index_add(tag("idx"), "m", LONG),
+        "index_pop": lambda s: s.index_pop(tag("idx")),
+    }
+
+
+async def assert_every_call_unavailable(store: Store, tag: Callable[[str], str], *, limit: float) -> None:
+    for name, op in operations(tag).items():
+        start = time.monotonic()
+        with pytest.raises(StoreUnavailable) as info:
+            # The outer bound only turns a hang into a failure; the store must answer long before.
+            await asyncio.wait_for(op(store), timeout=limit + 5)
+        elapsed = time.monotonic() - start
+        assert elapsed < limit, f"{name} took {elapsed:.2f}s to fail"
+        assert info.value.__cause__ is not None, f"{name}: raised without `from exc`"
+
+
+async def wait_until_answering(store: Store, *, timeout: float = 10.0) -> None:
+    async def answers() -> bool:
+        try:
+            await store.ping()
+        except StoreUnavailable:
+            return False
+        return True
+
+    await eventually(answers, timeout=timeout, what="the store to answer again")
+
+
+async def assert_every_call_works(store: Store, tag: Callable[[str], str]) -> None:
+    # Not just one lucky call: every operation works, and replies still match their requests.
+    keys = [tag(f"after-{i}") for i in range(CALLERS)]
+    await asyncio.gather(*(store.set(k, k.encode(), LONG) for k in keys))
+    assert await asyncio.gather(*(store.get(k) for k in keys)) == [k.encode() for k in keys]
+    assert await store.set_nx(tag("nx"), b"mine", LONG) is True
+    assert await store.getdel(tag("nx")) == b"mine"
+    for op in operations(tag).values():
+        await asyncio.wait_for(op(store), timeout=5)
+
+
+@pytest.fixture
+def lone_redis(tmp_path: Path) -> Iterator[Redis]:
+    server = start_redis(tmp_path, "lone-redis")
+    yield server
+    if server.proc.popen is not None and server.proc.popen.poll() is None:
+        os.killpg(server.proc.popen.pid, signal.SIGCONT)  # in case a test left it stopped
+    server.proc.stop()
+
+
+async def test_redis_killed_then_restarted(lone_redis: Redis, tag: Callable[[str], str]) -> None:
+    store = RedisStore.from_url(lone_redis.url, timeout=FAIL_TIMEOUT)
+    try:
+        await store.set(tag("k"), b"before", LONG)
+        assert await store.get(tag("k")) == b"before"
+
+        lone_redis.proc.kill(signal.SIGKILL)
+        assert lone_redis.proc.popen is not None and lone_redis.proc.popen.returncode == -signal.SIGKILL
+        await assert_every_call_unavailable(store, tag, limit=FAIL_TIMEOUT + SLACK)
+
+        lone_redis.restart()  # same port; the data is gone (no persistence)
+        await wait_until_answering(store)
+        assert await store.get(tag("k")) is None, "not the restarted server"
+        await assert_every_call_works(store, tag)
+    finally:
+        await store.close()
+
+
+async def test_redis_frozen_then_thawed(lone_redis: Redis, tag: Callable[[str], str]) -> None:
+    """SIGSTOP: the kernel still accepts connections, nothing answers. Then SIGCONT."""
+    store = RedisStore.from_url(lone_redis.url, timeout=FAIL_TIMEOUT)
+    assert lone_redis.proc.popen is not None
+    pid = lone_redis.proc.popen.pid
+    try:
+        await store.set(tag("k"), b"before", LONG)
+        os.killpg(pid, signal.SIGSTOP)
+        try:
+            await assert_every_call_unavailable(store, tag, limit=FAIL_TIMEOUT + SLACK)
+        finally:
+            os.killpg(pid, signal.SIGCONT)
+        # The requests that timed out reach Redis now; their late replies must not answer new calls.
+        await wait_until_answering(store)
+        await assert_every_call_works(store, tag)
+    finally:
+        await store.close()
+
+
+async def test_peer_that_never_answers(tag: Callable[[str], str]) -> None:
+    """A TCP server that accepts and reads but never replies: every call gives up in time."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while await reader.read(65536):
+            pass
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", timeout=FAIL_TIMEOUT)
+    try:
+        await assert_every_call_unavailable(store, tag, limit=FAIL_TIMEOUT + SLACK)
+        assert connections, "the store never connected to the silent peer"
+    finally:
+        await store.close()
+        server.close()
+        for writer in connections:
+            writer.close()
+        await server.wait_closed()

@@ -1,0 +1,464 @@
+"""Parsing of X-Original-* (nginx) and X-Forwarded-* (Traefik, Caddy) headers (SPEC 1, 5.7, 5.9)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.errors import BadRequest, InvalidForwardedHeaders
+from app.forwarded import MAX_URL_LENGTH, TrustedProxies, clean_host, from_forwarded, from_original, public_origin
+from app.types import OriginalRequest
+
+
+def bad_original(headers: dict[str, str], scheme: str = "http") -> None:
+    with pytest.raises(InvalidForwardedHeaders):
+        from_original(headers, default_scheme=scheme)
+
+
+def bad_forwarded(headers: dict[str, str], scheme: str = "http") -> None:
+    with pytest.raises(InvalidForwardedHeaders):
+        from_forwarded(headers, default_scheme=scheme)
+
+
+def latin1(raw: bytes) -> str:
+    """A header value as an ASGI server hands it over: bytes decoded as latin-1."""
+    return raw.decode("latin-1")
+
+
+# --- clean_host ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("app.test", "app.test"),
+        ("APP.Test", "app.test"),
+        ("  app.test  ", "app.test"),
+        ("app.test:8443", "app.test:8443"),
+        ("a-b_c.app.test", "a-b_c.app.test"),
+        ("localhost", "localhost"),
+        ("127.0.0.1:80", "127.0.0.1:80"),
+        ("[::1]", "[::1]"),
+        ("[::1]:8080", "[::1]:8080"),
+        ("[FE80::1]:443", "[fe80::1]:443"),
+        ("[::ffff:10.0.0.1]", "[::ffff:10.0.0.1]"),
+        ("a", "a"),
+    ],
+)
+def test_clean_host_accepts_and_lowercases(raw: str, clean: str) -> None:
+    assert clean_host(raw) == clean
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "app.test:",
+        "app.test:abc",
+        "app.test:123456",
+        "app.test:-1",
+        "app.test:+80",
+        "app.test.",
+        ".app.test",
+        "-app.test",
+        "app test",
+        "app.test/evil",
+        "app.test\\evil",
+        "user@app.test",
+        "app.test?x",
+        "app.test#x",
+        "app\r\n.test",
+        "app.test\r\nX-Injected: 1",
+        "app\x00.test",
+        "ápp.test",
+        latin1("caf\xc3\xa9.test".encode("latin-1")),
+        latin1(b"\xff\xfe.test"),
+        "::1",
+        "[::1",
+        "[::1]x",
+        "[evil.test]",
+        "a" * 300,
+        "a" * 250 + ".test",
+        "app.test,evil.test",
+    ],
+)
+def test_clean_host_rejects(raw: str) -> None:
+    with pytest.raises(InvalidForwardedHeaders):
+        clean_host(raw)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: clean_host accepts out-of-range ports such as :99999 (regex allows any 1-5 digits)",
+)
+@pytest.mark.parametrize("raw", ["app.test:99999", "app.test:65536"])
+def test_clean_host_rejects_out_of_range_port(raw: str) -> None:
+    with pytest.raises(InvalidForwardedHeaders):
+        clean_host(raw)
+
+
+# --- from_original (nginx auth_request) -----------------------------------------------------
+
+
+def test_original_url_absolute() -> None:
+    got = from_original(
+        {"x-original-url": "https://App.Test:8443/a/b?x=1&y=2", "x-original-method": "post"},
+        default_scheme="http",
+    )
+    assert got == OriginalRequest("https", "app.test:8443", "/a/b", "x=1&y=2", "POST")
+    assert got.hostname == "app.test"
+    assert got.origin == "https://app.test:8443"
+    assert got.url == "https://app.test:8443/a/b?x=1&y=2"
+
+
+def test_original_url_without_path_or_method() -> None:
+    got = from_original({"x-original-url": "http://app.test"}, default_scheme="https")
+    assert got == OriginalRequest("http", "app.test", "/", "", "GET")
+    assert got.url == "http://app.test/"
+
+
+def test_original_url_takes_precedence_over_uri_and_host() -> None:
+    got = from_original(
+        {"x-original-url": "https://app.test/real", "x-original-uri": "/other", "host": "other.test"},
+        default_scheme="http",
+    )
+    assert (got.host, got.path) == ("app.test", "/real")
+
+
+def test_original_url_fragment_is_dropped() -> None:
+    got = from_original({"x-original-url": "https://app.test/p?q=1#frag"}, default_scheme="http")
+    assert got.url == "https://app.test/p?q=1"
+
+
+def test_original_url_ipv6_host() -> None:
+    got = from_original({"x-original-url": "http://[::1]:8080/x"}, default_scheme="http")
+    assert got.host == "[::1]:8080"
+    assert got.hostname == "[::1]"
+    assert got.url == "http://[::1]:8080/x"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/relative",
+        "app.test/x",
+        "//app.test/x",
+        "ftp://app.test/",
+        "javascript:alert(1)",
+        "https://",
+        "https:///x",
+        "https://user:pw@app.test/",
+        "https://app.test@evil.test/",
+        "https://app.test:abc/",
+        "https://app.test:/",
+        "https://[::1/",
+        "https://app.test/caf\u00e9",
+        "https://app.test/a b",
+        "https://app.test/a\x00b",
+        "https://app.test/?q=caf\u00e9",
+        "https://app.test/?q=a b",
+        "https://app.test\\evil.test/",
+        "https://evil.test／x/",
+    ],
+)
+def test_original_url_malformed(url: str) -> None:
+    bad_original({"x-original-url": url})
+
+
+def test_original_url_invalid_utf8_bytes_are_refused() -> None:
+    # nginx passes raw bytes; ASGI hands them over latin-1 decoded. \xc3\x28 is invalid UTF-8.
+    bad_original({"x-original-url": latin1(b"https://app.test/\xc3\x28")})
+    bad_original({"x-original-url": latin1(b"https://app.test/?q=\xff")})
+    bad_original({"x-original-url": latin1(b"https://\xe4pp.test/")})
+
+
+def test_original_url_length_limit() -> None:
+    base = "https://app.test/"
+    at_limit = base + "a" * (MAX_URL_LENGTH - len(base))
+    assert from_original({"x-original-url": at_limit}, default_scheme="http").path.startswith("/aaa")
+    bad_original({"x-original-url": at_limit + "a"})
+    bad_original({"x-original-url": base + "a" * 1_000_000})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://app.test/a\r\nSet-Cookie: x=y",
+        "https://app.test/a?b=1\r\nX: y",
+        "https://app.test/a\nb",
+        "https://app.test/\tb",
+    ],
+)
+def test_original_url_crlf_never_survives(url: str) -> None:
+    # Either refused, or (urlsplit drops tab/CR/LF) the result carries none of them.
+    try:
+        got = from_original({"x-original-url": url}, default_scheme="http")
+    except InvalidForwardedHeaders:
+        return
+    for ch in "\r\n\t":
+        assert ch not in got.url
+        assert ch not in got.host
+
+
+def test_original_uri_with_host_fallback() -> None:
+    got = from_original(
+        {"x-original-uri": "/a/b?x=1", "host": "App.Test:8080", "x-original-method": "DELETE"},
+        default_scheme="https",
+    )
+    assert got == OriginalRequest("https", "app.test:8080", "/a/b", "x=1", "DELETE")
+
+
+def test_original_uri_fallback_prefers_forwarded_host_and_proto() -> None:
+    got = from_original(
+        {
+            "x-original-uri": "/x",
+            "host": "authgate.internal.test",
+            "x-forwarded-host": "app.test, proxy.test",
+            "x-forwarded-proto": "HTTPS",
+        },
+        default_scheme="http",
+    )
+    assert (got.scheme, got.host, got.path) == ("https", "app.test", "/x")
+
+
+def test_original_uri_fallback_default_scheme() -> None:
+    got = from_original({"x-original-uri": "/", "host": "app.test"}, default_scheme="http")
+    assert got.scheme == "http"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"host": "app.test"},
+        {"x-original-uri": "/x"},
+        {"x-original-url": "", "host": "app.test"},
+        {"x-original-uri": "", "host": "app.test"},
+        {"x-original-uri": "/x", "host": ""},
+        {"x-original-uri": "x", "host": "app.test"},
+        {"x-original-uri": "//evil.test/x", "host": "app.test", "x-forwarded-proto": "gopher"},
+        {"x-original-uri": "/x", "host": "app.test", "x-forwarded-proto": "javascript"},
+        {"x-original-uri": "/x", "host": "app.test:99x"},
+        {"x-original-uri": "/x", "host": "[::1"},
+        {"x-original-uri": "/x\r\nX-Evil: 1", "host": "app.test"},
+        {"x-original-uri": "/x", "host": "app.test\r\nX-Evil: 1"},
+        {"x-original-uri": "/caf\u00e9", "host": "app.test"},
+        {"x-original-uri": "/" + "a" * MAX_URL_LENGTH, "host": "app.test"},
+        {"x-original-uri": "/x", "host": "app.test", "x-original-method": "G E T"},
+        {"x-original-uri": "/x", "host": "app.test", "x-original-method": "GET\r\nX: 1"},
+        {"x-original-uri": "/x", "host": "app.test", "x-original-method": "A" * 17},
+        {"x-original-uri": "/x", "host": "app.test", "x-original-method": "G1"},
+    ],
+)
+def test_original_missing_or_malformed(headers: dict[str, str]) -> None:
+    bad_original(headers)
+
+
+def test_original_invalid_utf8_in_uri_and_host() -> None:
+    bad_original({"x-original-uri": latin1(b"/\xc3\x28"), "host": "app.test"})
+    bad_original({"x-original-uri": "/x", "host": latin1(b"\xc3\xa9.test")})
+
+
+def test_method_whitespace_is_trimmed_and_uppercased() -> None:
+    got = from_original({"x-original-url": "https://app.test/", "x-original-method": " head "}, default_scheme="http")
+    assert got.method == "HEAD"
+
+
+def test_invalid_forwarded_headers_is_a_bad_request() -> None:
+    with pytest.raises(BadRequest):
+        from_original({}, default_scheme="http")
+
+
+# --- from_forwarded (Traefik / Caddy) -------------------------------------------------------
+
+
+def test_forwarded_full() -> None:
+    got = from_forwarded(
+        {
+            "x-forwarded-proto": "https",
+            "x-forwarded-host": "App.Test",
+            "x-forwarded-uri": "/dash/?a=1&b=%2F",
+            "x-forwarded-method": "PUT",
+        },
+        default_scheme="http",
+    )
+    assert got == OriginalRequest("https", "app.test", "/dash/", "a=1&b=%2F", "PUT")
+
+
+def test_forwarded_defaults() -> None:
+    got = from_forwarded({"x-forwarded-host": "app.test"}, default_scheme="https")
+    assert got == OriginalRequest("https", "app.test", "/", "", "GET")
+
+
+def test_forwarded_lists_take_the_first_entry() -> None:
+    got = from_forwarded(
+        {"x-forwarded-host": "app.test, proxy.test", "x-forwarded-proto": "https, http"},
+        default_scheme="http",
+    )
+    assert (got.scheme, got.host) == ("https", "app.test")
+
+
+def test_forwarded_ipv6_host() -> None:
+    got = from_forwarded({"x-forwarded-host": "[2001:DB8::1]:8443", "x-forwarded-uri": "/"}, default_scheme="https")
+    assert got.host == "[2001:db8::1]:8443"
+    assert got.hostname == "[2001:db8::1]"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"x-forwarded-host": ""},
+        {"host": "app.test", "x-forwarded-uri": "/"},
+        {"x-forwarded-host": "app.test", "x-forwarded-proto": "ftp"},
+        {"x-forwarded-host": "app.test", "x-forwarded-proto": "wss"},
+        {"x-forwarded-host": "app.test:0x50"},
+        {"x-forwarded-host": "app.test:"},
+        {"x-forwarded-host": "app.test/x"},
+        {"x-forwarded-host": "evil.test@app.test"},
+        {"x-forwarded-host": "app.test", "x-forwarded-uri": "relative"},
+        {"x-forwarded-host": "app.test", "x-forwarded-uri": "https://evil.test/"},
+        {"x-forwarded-host": "app.test", "x-forwarded-uri": "/a\r\nX-Evil: 1"},
+        {"x-forwarded-host": "app.test", "x-forwarded-uri": "/a\x00"},
+        {"x-forwarded-host": "app.test", "x-forwarded-uri": "/a b"},
+        {"x-forwarded-host": "app.test", "x-forwarded-uri": "/\u00e9"},
+        {"x-forwarded-host": "app.test", "x-forwarded-uri": "/" + "a" * MAX_URL_LENGTH},
+        {"x-forwarded-host": "app.test", "x-forwarded-method": "get me"},
+        {"x-forwarded-host": "app.test\r\nX-Evil: 1"},
+        {"x-forwarded-host": "a" * 10_000},
+    ],
+)
+def test_forwarded_missing_or_malformed(headers: dict[str, str]) -> None:
+    bad_forwarded(headers)
+
+
+def test_forwarded_invalid_utf8() -> None:
+    bad_forwarded({"x-forwarded-host": "app.test", "x-forwarded-uri": latin1(b"/\xed\xa0\x80")})
+    bad_forwarded({"x-forwarded-host": latin1(b"\xe4pp.test")})
+
+
+def test_forwarded_huge_uri_at_the_limit_is_accepted() -> None:
+    uri = "/" + "a" * (MAX_URL_LENGTH - 1)
+    got = from_forwarded({"x-forwarded-host": "app.test", "x-forwarded-uri": uri}, default_scheme="http")
+    assert got.path == uri
+
+
+def test_forwarded_query_is_kept_apart_from_path() -> None:
+    got = from_forwarded(
+        {"x-forwarded-host": "app.test", "x-forwarded-uri": "/private?next=/public/x?y"}, default_scheme="http"
+    )
+    assert got.path == "/private"
+    assert got.query == "next=/public/x?y"
+
+
+# --- public_origin ---------------------------------------------------------------------------
+
+
+def test_public_origin_trusted_uses_forwarded_headers() -> None:
+    headers = {"host": "authgate:9000", "x-forwarded-host": "Auth.Test, other.test", "x-forwarded-proto": "HTTPS"}
+    assert public_origin(headers, scheme="http", trusted=True) == ("https", "auth.test")
+
+
+def test_public_origin_untrusted_ignores_forwarded_headers() -> None:
+    headers = {"host": "Auth.Test:8443", "x-forwarded-host": "evil.test", "x-forwarded-proto": "https"}
+    assert public_origin(headers, scheme="http", trusted=False) == ("http", "auth.test:8443")
+
+
+def test_public_origin_trusted_with_only_proto() -> None:
+    headers = {"host": "auth.test", "x-forwarded-proto": "https"}
+    assert public_origin(headers, scheme="http", trusted=True) == ("https", "auth.test")
+
+
+def test_public_origin_trusted_ignores_unknown_proto() -> None:
+    headers = {"host": "auth.test", "x-forwarded-proto": "javascript"}
+    assert public_origin(headers, scheme="https", trusted=True) == ("https", "auth.test")
+
+
+@pytest.mark.parametrize(
+    ("headers", "trusted"),
+    [
+        ({}, False),
+        ({}, True),
+        ({"host": ""}, False),
+        ({"x-forwarded-host": "auth.test"}, False),
+        ({"host": "auth.test\r\nX: 1"}, False),
+        ({"host": "auth.test", "x-forwarded-host": "evil.test/x"}, True),
+        ({"host": "auth.test", "x-forwarded-host": latin1(b"\xc3\xa9.test")}, True),
+    ],
+)
+def test_public_origin_bad(headers: dict[str, str], trusted: bool) -> None:
+    with pytest.raises(InvalidForwardedHeaders):
+        public_origin(headers, scheme="http", trusted=trusted)
+
+
+# --- TrustedProxies ---------------------------------------------------------------------------
+
+DEFAULT = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+
+
+@pytest.mark.parametrize(
+    "peer",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "172.31.255.255",
+        "192.168.1.10",
+        "::1",
+        "fd00::1",
+        "::ffff:10.1.2.3",
+        "::ffff:127.0.0.1",
+        "::FFFF:192.168.0.1",
+    ],
+)
+def test_trusted_peers(peer: str) -> None:
+    assert TrustedProxies(DEFAULT).contains(peer) is True
+
+
+@pytest.mark.parametrize(
+    "peer",
+    [
+        None,
+        "",
+        "8.8.8.8",
+        "172.32.0.1",
+        "11.0.0.1",
+        "2001:db8::1",
+        "::ffff:8.8.8.8",
+        "::ffff:172.32.0.1",
+        "fe80::1",
+        "not-an-ip",
+        "10.0.0.1:1234",
+        "10.0.0.1 ",
+        "unix:/run/authgate.sock",
+        "10.0.0.256",
+    ],
+)
+def test_untrusted_peers(peer: str | None) -> None:
+    assert TrustedProxies(DEFAULT).contains(peer) is False
+
+
+def test_no_cidrs_trusts_nobody() -> None:
+    trusted = TrustedProxies([])
+    assert trusted.contains("127.0.0.1") is False
+    assert trusted.contains("::1") is False
+
+
+def test_single_addresses_and_non_strict_cidrs() -> None:
+    trusted = TrustedProxies(["203.0.113.7", "198.51.100.9/24", "2001:db8::/32"])
+    assert trusted.contains("203.0.113.7")
+    assert not trusted.contains("203.0.113.8")
+    assert trusted.contains("198.51.100.200")  # host bits ignored
+    assert trusted.contains("2001:db8:1::5")
+    assert trusted.contains("::ffff:203.0.113.7")
+
+
+def test_invalid_cidr_is_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="not-a-cidr"):
+        TrustedProxies(["not-a-cidr"])
+
+
+def test_contains_answers_repeatedly_the_same() -> None:
+    trusted = TrustedProxies(["10.0.0.0/8"])
+    assert [trusted.contains("10.0.0.1") for _ in range(3)] == [True] * 3
+    assert [trusted.contains("8.8.8.8") for _ in range(3)] == [False] * 3
