@@ -30,6 +30,8 @@ _INDEX_ADD = (
     "redis.call('sadd', KEYS[1], ARGV[1]) "
     "if redis.call('pttl', KEYS[1]) < tonumber(ARGV[2]) then redis.call('pexpire', KEYS[1], ARGV[2]) end return 1"
 )
+# A script, not MULTI/EXEC: atomic on every topology, one key so Cluster routes it like any other.
+_INDEX_POP = "local m = redis.call('smembers', KEYS[1]) redis.call('del', KEYS[1]) return m"
 
 
 def _ms(ttl: float) -> int:
@@ -45,6 +47,7 @@ class RedisStore:
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
         self._expire_if_equals = client.register_script(_EXPIRE_IF_EQUALS)
         self._index_add = client.register_script(_INDEX_ADD)
+        self._index_pop = client.register_script(_INDEX_POP)
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float) -> RedisStore:
@@ -103,11 +106,8 @@ class RedisStore:
         await self._call(self._index_add(keys=[key], args=[member, _ms(ttl)]))
 
     async def index_pop(self, key: str) -> frozenset[str]:
-        # One transaction: a session indexed meanwhile is either returned or kept.
-        pipe = self._r.pipeline(transaction=True)
-        pipe.smembers(key)
-        pipe.delete(key)
-        members, _ = await self._call(pipe.execute())
+        # One atomic step: a session indexed meanwhile is either returned or kept.
+        members: list[bytes] = await self._call(self._index_pop(keys=[key]))
         return frozenset(m.decode() for m in members)
 
     async def ping(self) -> None:

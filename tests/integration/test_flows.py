@@ -176,3 +176,28 @@ def test_sign_out_with_rd_goes_to_the_idp_then_rd(direct: Direct) -> None:
         assert r.status_code == 302
         assert query_param(r.headers["location"], "post_logout_redirect_uri") == f"{direct.origin}/bye"
     assert nginx_check(direct.gateway.url, f"{direct.origin}/", cookie).status_code == 401
+
+
+def test_a_dump_of_redis_yields_no_token_email_or_name(direct: Direct) -> None:
+    import redis
+
+    with Browser() as b:
+        sign_in_direct(b, direct.origin)
+        cookie = session_cookie(b)
+    ok = nginx_check(direct.gateway.url, f"{direct.origin}/", cookie)
+    token = ok.headers["x-authentik-jwt"]
+    client = redis.Redis.from_url(direct.redis.url)
+    try:
+        dump = b""
+        for key in client.scan_iter(count=1000):
+            kind = client.type(key)
+            dump += key
+            if kind == b"string":
+                dump += client.get(key) or b""
+            elif kind == b"set":
+                dump += b"".join(client.smembers(key))
+    finally:
+        client.close()
+    assert dump, "the store holds the session"
+    for secret in (token.encode(), b"alice@example.test", b"Alice", b"admins", cookie.split("=", 1)[1].encode()):
+        assert secret not in dump, secret

@@ -1,0 +1,683 @@
+// A strict test OpenID provider for authgate's tests, built on the certified `oidc-provider`.
+//
+//   node tests/idp/server.mjs [PORT]        (install once with `npm ci --prefix tests/idp`)
+//
+// Environment (everything optional except the clients):
+//   IDP_PORT            port (argv[2] wins); default 0 is refused: pick a free one
+//   IDP_HOST            listen address, default 127.0.0.1
+//   ISSUER / IDP_ISSUER issuer, default http://127.0.0.1:<port>. Endpoint URLs in discovery follow the
+//                       Host header of each request (as Authentik does); `iss` is always this value.
+//   IDP_CLIENTS         JSON: one client object or a list of them (OIDC client metadata):
+//                       {"client_id", "client_secret", "redirect_uris": [...],
+//                        "post_logout_redirect_uris": [...], "backchannel_logout_uri": "..."}
+//                       Defaults filled in: grant_types authorization_code+refresh_token, response_types
+//                       code, token_endpoint_auth_method client_secret_basic,
+//                       backchannel_logout_session_required true (so ID tokens and logout tokens carry sid).
+//                       http:// and any host (e.g. app.test) are accepted for web clients using the code
+//                       flow; nothing has to be relaxed for that.
+//   IDP_ACCESS_TTL      access token lifetime in seconds (default 3600)
+//   IDP_ID_TOKEN_TTL    ID token lifetime (default: the access token's, as Authentik does)
+//   IDP_REFRESH_TTL     refresh token lifetime (default 14 days)
+//   IDP_USERS           JSON list of users (claims objects with at least "sub"); default: USERS below
+//
+// Behaviour: PKCE (S256) is required of every client; `offline_access` gives a refresh token;
+// refresh tokens rotate on every use and presenting an already rotated (consumed) one answers
+// invalid_grant ("refresh token already used") and revokes the whole grant (every access and refresh
+// token of that sign-in). A code redeemed twice does the same. Back-channel logout and RP-initiated
+// logout are enabled.
+//
+// Signing in without a human (what a scripted httpx browser does; all redirects are 303 or 302, with
+// relative Location headers resolved against the request URL; keep the cookie jar):
+//   1. GET  {issuer}/auth?client_id=..&redirect_uri=..&response_type=code&scope=openid email profile
+//           offline_access&state=..&nonce=..&code_challenge=..&code_challenge_method=S256
+//        -> 303 Location: /interaction/<uid>        (sets cookies _interaction, _interaction_resume)
+//   2. GET  /interaction/<uid>
+//        -> 200 text/html with one form: <form id="login" method="post" action="/interaction/<uid>">
+//           and a text input named `login`.
+//           (If the browser already has an IdP session and only consent is missing, this GET finishes
+//           the interaction itself and answers 303 like step 3.)
+//   3. POST /interaction/<uid>   body: login=alice   (application/x-www-form-urlencoded; `sub` is accepted
+//           as an alias of `login`). Signs the user in and grants every requested scope and claim.
+//        -> 303 Location: {issuer}/auth/<uid>
+//   4. GET  /auth/<uid>
+//        -> 303 Location: <redirect_uri>?code=..&state=..&iss=..   (sets the IdP session cookie _session)
+//   A later sign-in of the same browser and client skips 2-3: step 1 answers 303 straight to redirect_uri.
+//   An unknown user in step 3 gets 200 with the form again and an error message.
+//   Signing in as a different user than the IdP session's: step 4 answers 200 with an auto-submitting form
+//   (POST to /session/end/confirm with hidden inputs xsrf, logout=yes); POST its hidden inputs, then follow.
+//
+// RP-initiated logout:
+//   GET {end_session_endpoint}?id_token_hint=..&post_logout_redirect_uri=..&state=..
+//     -> 200 text/html: <form id="logout" method="post" action="{issuer}/session/end/confirm"> with hidden
+//        inputs xsrf=<..> and logout=yes (no IdP session: the same form, auto-submitting)
+//   POST /session/end/confirm with those hidden inputs
+//     -> back-channel logout tokens are POSTed to every client of that session with a
+//        backchannel_logout_uri, the session and its grants are ended, then
+//        303 Location: <post_logout_redirect_uri>?state=..  (or /session/end/success without one)
+//
+// Test endpoints (loopback callers only):
+//   GET  /__test/counts    -> {"authorization_code": n, "refresh_token": n, "invalid_grant": n, ...} (see COUNT_KEYS)
+//   POST /__test/reset     -> zero the counts and the event log
+//   GET  /__test/events    -> the last events, oldest first: [{"event", "at", ...details}]
+//   GET  /__test/sessions  -> [{"sub", "sid", "client_id", "grant_id", "session_uid"}] for live IdP sessions
+//   POST /__test/backchannel_logout?sub=..|sid=..[&keep=1]
+//        -> sends a logout token to each matching client's backchannel_logout_uri, then (unless keep=1)
+//           ends the IdP session and revokes its grants (so refresh tokens stop working too), as an admin
+//           terminating the session in Authentik does. Answers
+//           {"matched": n, "notified": [{"client_id", "sub", "sid", "ok", "error"}]}
+
+import * as crypto from 'node:crypto';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as dns from 'node:dns';
+
+import { Provider, errors } from 'oidc-provider';
+
+// ---------------------------------------------------------------- configuration
+
+const USERS = [
+  {
+    sub: 'alice',
+    preferred_username: 'alice',
+    email: 'alice@example.test',
+    email_verified: true,
+    name: 'Alice Zoë Example',
+    groups: ['admins', 'staff'],
+  },
+  {
+    sub: 'bob',
+    preferred_username: 'bob',
+    email: 'bob@other.test',
+    email_verified: true,
+    name: 'Bob',
+    groups: ['guests'],
+  },
+  {
+    sub: 'carol',
+    preferred_username: 'carol',
+    email: 'carol@example.test',
+    email_verified: false,
+    name: 'Carol',
+    groups: [],
+  },
+];
+
+function envInt(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number.parseInt(raw, 10);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new Error(`${name} must be a positive integer of seconds, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function envJson(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw new Error(`${name} is not valid JSON: ${err.message}`);
+  }
+}
+
+const port = Number.parseInt(process.argv[2] || process.env.IDP_PORT || '', 10);
+if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+  console.error('usage: node server.mjs PORT   (or IDP_PORT=...)');
+  process.exit(2);
+}
+const host = process.env.IDP_HOST || '127.0.0.1';
+const issuer = (process.env.ISSUER || process.env.IDP_ISSUER || `http://127.0.0.1:${port}`).replace(/\/$/, '');
+const accessTtl = envInt('IDP_ACCESS_TTL', 3600);
+const idTokenTtl = envInt('IDP_ID_TOKEN_TTL', accessTtl);
+const refreshTtl = envInt('IDP_REFRESH_TTL', 14 * 24 * 3600);
+const users = new Map(envJson('IDP_USERS', USERS).map((u) => [String(u.sub), u]));
+
+let clients = envJson('IDP_CLIENTS', null);
+if (!clients) {
+  console.error('IDP_CLIENTS (JSON client metadata) is required');
+  process.exit(2);
+}
+if (!Array.isArray(clients)) clients = [clients];
+clients = clients.map((c) => ({
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_basic',
+  ...(c.backchannel_logout_uri ? { backchannel_logout_session_required: true } : {}),
+  ...c,
+}));
+
+// ---------------------------------------------------------------- storage we can look into
+
+// A plain in-memory adapter (the built-in one is an LRU of 1000 entries that cannot be enumerated);
+// /__test/sessions and /__test/backchannel_logout need to list sessions.
+const store = new Map(); // `${model}:${id}` -> { payload, expiresAt }
+const now = () => Date.now();
+
+class TestAdapter {
+  constructor(model) {
+    this.model = model;
+  }
+
+  key(id) {
+    return `${this.model}:${id}`;
+  }
+
+  async upsert(id, payload, expiresIn) {
+    store.set(this.key(id), { payload, expiresAt: expiresIn ? now() + expiresIn * 1000 : Infinity });
+  }
+
+  async find(id) {
+    const entry = store.get(this.key(id));
+    if (!entry) return undefined;
+    if (entry.expiresAt <= now()) {
+      store.delete(this.key(id));
+      return undefined;
+    }
+    return entry.payload;
+  }
+
+  async findByUid(uid) {
+    for (const [key, entry] of store) {
+      if (key.startsWith(`${this.model}:`) && entry.payload.uid === uid && entry.expiresAt > now()) {
+        return entry.payload;
+      }
+    }
+    return undefined;
+  }
+
+  async findByUserCode(userCode) {
+    for (const [key, entry] of store) {
+      if (key.startsWith(`${this.model}:`) && entry.payload.userCode === userCode && entry.expiresAt > now()) {
+        return entry.payload;
+      }
+    }
+    return undefined;
+  }
+
+  async consume(id) {
+    const entry = store.get(this.key(id));
+    if (entry) entry.payload.consumed = Math.floor(now() / 1000);
+  }
+
+  async destroy(id) {
+    store.delete(this.key(id));
+  }
+
+  async revokeByGrantId(grantId) {
+    for (const [key, entry] of store) {
+      if (key.startsWith(`${this.model}:`) && entry.payload.grantId === grantId) store.delete(key);
+    }
+  }
+}
+
+function liveSessions() {
+  const out = [];
+  for (const [key, entry] of store) {
+    if (!key.startsWith('Session:') || entry.expiresAt <= now()) continue;
+    const s = entry.payload;
+    if (!s.accountId) continue;
+    for (const [clientId, auth] of Object.entries(s.authorizations || {})) {
+      out.push({
+        sub: s.accountId,
+        sid: auth.sid,
+        client_id: clientId,
+        grant_id: auth.grantId,
+        session_uid: s.uid,
+        session_id: s.jti,
+      });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- counts and events
+
+// Keys always present in /__test/counts (others appear as they happen: every token endpoint error code,
+// e.g. "invalid_client", and "<grant_type>.<error>", e.g. "refresh_token.invalid_grant").
+const COUNT_KEYS = [
+  'authorization_code', // codes redeemed successfully at the token endpoint
+  'refresh_token', // successful refresh_token grants
+  'grant_error', // token endpoint errors of any kind
+  'invalid_grant', // token endpoint errors with error=invalid_grant
+  'refresh_token_reused', // an already rotated refresh token presented (grant revoked)
+  'authorization_code_reused', // a code redeemed a second time (grant revoked)
+  'grant_revoked', // grants revoked (reuse detection, logout, revocation)
+  'authorization', // successful authorization responses (code sent to the client)
+  'authorization_error', // authorization endpoint errors
+  'login', // users signed in through the interaction form
+  'userinfo', // userinfo requests (any outcome)
+  'userinfo_error',
+  'discovery', // /.well-known/openid-configuration requests
+  'jwks', // JWKS requests
+  'revocation', // token revocation requests (any outcome)
+  'end_session', // RP-initiated logouts completed
+  'backchannel_logout', // logout tokens accepted by a client (200/204)
+  'backchannel_logout_error', // logout tokens refused or undeliverable
+  'server_error',
+];
+const counts = {};
+const events = [];
+
+function resetCounts() {
+  for (const k of Object.keys(counts)) delete counts[k];
+  for (const k of COUNT_KEYS) counts[k] = 0;
+  events.length = 0;
+}
+resetCounts();
+
+function bump(key, n = 1) {
+  counts[key] = (counts[key] || 0) + n;
+}
+
+function record(event, details = {}) {
+  events.push({ event, at: new Date().toISOString(), ...details });
+  if (events.length > 500) events.shift();
+}
+
+// ---------------------------------------------------------------- outgoing requests
+
+// oidc-provider (since 9.8) refuses to send back-channel requests to loopback and private addresses
+// (SSRF protection through its own undici dispatcher). Our relying parties live on 127.0.0.1, and *.test
+// names stand for 127.0.0.1 in these tests, so outgoing requests go through node:http here instead.
+function loopbackLookup(hostname, options, callback) {
+  if (hostname === 'localhost' || hostname.endsWith('.test') || hostname.endsWith('.localhost')) {
+    if (options?.all) return callback(null, [{ address: '127.0.0.1', family: 4 }]);
+    return callback(null, '127.0.0.1', 4);
+  }
+  return dns.lookup(hostname, options, callback);
+}
+
+function testFetch(url, options = {}) {
+  const target = new URL(url);
+  const mod = target.protocol === 'https:' ? https : http;
+  const body = options.body === undefined ? undefined : String(options.body);
+  const headers = {};
+  new Headers(options.headers).forEach((value, name) => {
+    if (name !== 'user-agent' || value) headers[name] = value;
+  });
+  if (body !== undefined) headers['content-length'] = Buffer.byteLength(body);
+  return new Promise((resolve, reject) => {
+    const req = mod.request(
+      target,
+      { method: options.method || 'GET', headers, lookup: loopbackLookup, signal: options.signal },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) {
+            if (Array.isArray(v)) v.forEach((x) => h.append(k, x));
+            else if (v !== undefined) h.set(k, String(v));
+          }
+          const noBody = [204, 205, 304].includes(res.statusCode);
+          resolve(new Response(noBody ? null : Buffer.concat(chunks), { status: res.statusCode, headers: h }));
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+// ---------------------------------------------------------------- the provider
+
+const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomBytes(8).toString('hex'), use: 'sig', alg: 'RS256' };
+
+const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function page(title, body) {
+  return `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${esc(title)}</title></head>\n<body>\n${body}\n</body></html>\n`;
+}
+
+const provider = new Provider(issuer, {
+  adapter: TestAdapter,
+  clients,
+  jwks: { keys: [signingKey] },
+  cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+  findAccount(ctx, sub) {
+    const user = users.get(String(sub));
+    if (!user) return undefined;
+    return {
+      accountId: String(sub),
+      // The provider keeps only the claims that the granted scopes (and `claims` parameter) allow.
+      async claims() {
+        return { ...user, sub: String(sub) };
+      },
+    };
+  },
+  scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+  // As Authentik's default scope mappings: groups come with `profile` (and with a `groups` scope too).
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+    profile: ['name', 'preferred_username', 'groups'],
+    groups: ['groups'],
+  },
+  // Put the scopes' claims in the ID token as well as in userinfo (Authentik does; oidc-provider by default
+  // keeps them out of ID tokens issued next to an access token).
+  conformIdTokenClaims: false,
+  responseTypes: ['code'],
+  pkce: { required: () => true }, // S256 is the only method oidc-provider 9 supports
+  allowOmittingSingleRegisteredRedirectUri: false,
+  // Refresh tokens for the code flow whenever offline_access was granted (our interaction grants every
+  // requested scope, so: whenever it was requested).
+  issueRefreshToken: async (ctx, client, source) =>
+    client.grantTypeAllowed('refresh_token') && source.scopes.has('offline_access'),
+  rotateRefreshToken: true,
+  ttl: {
+    AccessToken: accessTtl,
+    AuthorizationCode: 60,
+    IdToken: idTokenTtl,
+    RefreshToken: refreshTtl,
+    Interaction: 600,
+    Session: 24 * 3600,
+    Grant: refreshTtl,
+  },
+  interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  features: {
+    devInteractions: { enabled: false },
+    backchannelLogout: { enabled: true },
+    revocation: { enabled: true },
+    introspection: { enabled: true },
+    rpInitiatedLogout: {
+      enabled: true,
+      async logoutSource(ctx, form) {
+        // `form` is `<form id="op.logoutForm" method="post" action=".."><input type="hidden" name="xsrf" ..></form>`
+        const action = /action="([^"]+)"/.exec(form)[1];
+        const xsrf = /name="xsrf" value="([^"]+)"/.exec(form)[1];
+        ctx.body = page(
+          'Sign out',
+          `<h1>Sign out of ${esc(ctx.host)}?</h1>
+<form id="logout" method="post" action="${esc(action)}">
+<input type="hidden" name="xsrf" value="${esc(xsrf)}">
+<input type="hidden" name="logout" value="yes">
+<button type="submit">Sign out</button>
+</form>`,
+        );
+      },
+      async postLogoutSuccessSource(ctx) {
+        ctx.body = page('Signed out', '<h1>Signed out</h1>');
+      },
+    },
+  },
+  async renderError(ctx, out) {
+    ctx.type = 'html';
+    ctx.body = page(
+      'Error',
+      `<h1>${esc(out.error)}</h1>\n<p id="error_description">${esc(out.error_description)}</p>`,
+    );
+  },
+  fetch: (url, options) => {
+    delete options.dispatcher; // the SSRF-protecting dispatcher; see testFetch
+    return testFetch(url, options);
+  },
+});
+
+// ---------------------------------------------------------------- counting provider events
+
+provider.on('grant.success', (ctx) => {
+  const gty = ctx.oidc.params.grant_type;
+  bump(gty);
+  record('grant.success', { grant_type: gty, client_id: ctx.oidc.client?.clientId });
+});
+
+provider.on('grant.error', (ctx, err) => {
+  const gty = ctx.oidc?.params?.grant_type;
+  const code = err.error || 'server_error';
+  bump('grant_error');
+  bump(code);
+  if (gty) bump(`${gty}.${code}`);
+  // invalid_grant always says "grant request is invalid"; the reason is in error_detail (not sent to clients).
+  if (code === 'invalid_grant' && err.error_detail === 'refresh token already used') bump('refresh_token_reused');
+  if (code === 'invalid_grant' && err.error_detail === 'authorization code already consumed') {
+    bump('authorization_code_reused');
+  }
+  record('grant.error', {
+    grant_type: gty,
+    error: code,
+    error_description: err.error_description,
+    error_detail: err.error_detail ?? err.cause?.message,
+  });
+});
+
+provider.on('grant.revoked', (ctx, grantId) => {
+  bump('grant_revoked');
+  record('grant.revoked', { grant_id: grantId });
+});
+
+provider.on('authorization.success', (ctx) => {
+  bump('authorization');
+  record('authorization.success', { client_id: ctx.oidc.client?.clientId });
+});
+
+provider.on('authorization.error', (ctx, err) => {
+  bump('authorization_error');
+  record('authorization.error', { error: err.error, error_description: err.error_description });
+});
+
+provider.on('userinfo.error', (ctx, err) => {
+  bump('userinfo_error');
+  record('userinfo.error', { error: err.error, error_description: err.error_description });
+});
+
+provider.on('end_session.success', (ctx) => {
+  bump('end_session');
+  record('end_session.success', { client_id: ctx.oidc.client?.clientId });
+});
+
+provider.on('backchannel.success', (ctx, client, accountId, sid) => {
+  bump('backchannel_logout');
+  record('backchannel.success', { client_id: client.clientId, sub: accountId, sid });
+});
+
+provider.on('backchannel.error', (ctx, err, client, accountId, sid) => {
+  bump('backchannel_logout_error');
+  record('backchannel.error', { client_id: client.clientId, sub: accountId, sid, error: err.message });
+});
+
+provider.on('server_error', (ctx, err) => {
+  bump('server_error');
+  record('server_error', { error: err.message });
+  console.error('server_error', err);
+});
+
+// ---------------------------------------------------------------- the interaction (sign-in) page
+
+function loginForm(uid, details, message = '') {
+  const { params, prompt } = details;
+  return page(
+    'Sign in',
+    `<h1>Sign in to ${esc(params.client_id)}</h1>
+${message ? `<p id="error">${esc(message)}</p>` : ''}
+<p>prompt: ${esc(prompt.name)} (${esc(prompt.reasons.join(', '))}); users: ${esc([...users.keys()].join(', '))}</p>
+<form id="login" method="post" action="/interaction/${esc(uid)}">
+<input type="text" name="login" autofocus>
+<button type="submit">Sign in</button>
+</form>`,
+  );
+}
+
+async function grantEverything(details, accountId) {
+  const { params } = details;
+  let grant;
+  if (details.grantId && details.session?.accountId === accountId) {
+    grant = await provider.Grant.find(details.grantId);
+  }
+  grant ||= new provider.Grant({ accountId, clientId: params.client_id });
+  if (params.scope) grant.addOIDCScope(params.scope);
+  if (params.claims) {
+    const requested = JSON.parse(params.claims);
+    for (const part of ['id_token', 'userinfo']) {
+      if (requested[part]) grant.addOIDCClaims(Object.keys(requested[part]));
+    }
+  }
+  return grant.save();
+}
+
+function send(res, status, type, body, headers = {}) {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...headers });
+  res.end(body);
+}
+
+async function readForm(req) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > 64 * 1024) throw new Error('form too large');
+    chunks.push(chunk);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
+async function interaction(req, res, uid) {
+  let details;
+  try {
+    details = await provider.interactionDetails(req, res);
+  } catch (err) {
+    const msg = err instanceof errors.SessionNotFound ? `${err.error_description || err.message}` : err.message;
+    return send(res, 400, 'text/html; charset=utf-8', page('Error', `<h1>invalid interaction</h1><p>${esc(msg)}</p>`));
+  }
+  if (details.uid !== uid) {
+    return send(res, 400, 'text/html; charset=utf-8', page('Error', '<h1>interaction mismatch</h1>'));
+  }
+
+  if (req.method === 'GET') {
+    // Already signed in at the IdP and only consent is missing: consent implicitly, as Authentik's
+    // implicit-consent flow does.
+    if (details.prompt.name === 'consent' && details.session?.accountId) {
+      const grantId = await grantEverything(details, details.session.accountId);
+      record('consent', { sub: details.session.accountId, client_id: details.params.client_id });
+      return provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    }
+    return send(res, 200, 'text/html; charset=utf-8', loginForm(uid, details));
+  }
+
+  if (req.method === 'POST') {
+    const form = await readForm(req);
+    const login = (form.get('login') ?? form.get('sub') ?? '').trim();
+    if (!users.has(login)) {
+      return send(res, 200, 'text/html; charset=utf-8', loginForm(uid, details, `unknown user ${JSON.stringify(login)}`));
+    }
+    const grantId = await grantEverything(details, login);
+    bump('login');
+    record('login', { sub: login, client_id: details.params.client_id });
+    return provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: login, remember: true }, consent: { grantId } },
+      { mergeWithLastSubmission: false },
+    );
+  }
+
+  return send(res, 405, 'text/plain', 'method not allowed\n', { allow: 'GET, POST' });
+}
+
+// ---------------------------------------------------------------- test endpoints
+
+function isLoopback(address) {
+  return address === '::1' || address?.startsWith('127.') || address?.startsWith('::ffff:127.');
+}
+
+async function backchannelLogout(query) {
+  const sub = query.get('sub');
+  const sid = query.get('sid');
+  if (!sub && !sid) {
+    return [400, { error: 'give sub=... or sid=...' }];
+  }
+  const keep = ['1', 'true', 'yes'].includes(query.get('keep') || '');
+  const matched = liveSessions().filter((s) => (!sub || s.sub === sub) && (!sid || s.sid === sid));
+  const notified = [];
+  for (const s of matched) {
+    const client = await provider.Client.find(s.client_id);
+    if (!client?.backchannelLogoutUri) continue;
+    try {
+      await client.backchannelLogout(s.sub, s.sid);
+      bump('backchannel_logout');
+      record('backchannel.success', { client_id: s.client_id, sub: s.sub, sid: s.sid, via: '__test' });
+      notified.push({ client_id: s.client_id, sub: s.sub, sid: s.sid, ok: true, error: null });
+    } catch (err) {
+      bump('backchannel_logout_error');
+      record('backchannel.error', { client_id: s.client_id, sub: s.sub, sid: s.sid, error: err.message, via: '__test' });
+      notified.push({ client_id: s.client_id, sub: s.sub, sid: s.sid, ok: false, error: err.message });
+    }
+  }
+  if (!keep) {
+    for (const s of matched) {
+      if (s.grant_id) {
+        for (const model of ['AccessToken', 'RefreshToken', 'AuthorizationCode']) {
+          await new TestAdapter(model).revokeByGrantId(s.grant_id);
+        }
+        store.delete(`Grant:${s.grant_id}`);
+        bump('grant_revoked');
+        record('grant.revoked', { grant_id: s.grant_id, via: '__test' });
+      }
+      store.delete(`Session:${s.session_id}`);
+    }
+  }
+  return [200, { matched: matched.length, notified }];
+}
+
+async function testEndpoint(req, res, url) {
+  const json = (status, body) => send(res, status, 'application/json', `${JSON.stringify(body)}\n`);
+  if (!isLoopback(req.socket.remoteAddress)) return json(403, { error: 'loopback only' });
+  const route = `${req.method} ${url.pathname}`;
+  switch (route) {
+    case 'GET /__test/counts':
+      return json(200, counts);
+    case 'POST /__test/reset':
+      resetCounts();
+      return json(200, counts);
+    case 'GET /__test/events':
+      return json(200, events);
+    case 'GET /__test/sessions':
+      return json(200, liveSessions());
+    case 'POST /__test/backchannel_logout': {
+      const [status, body] = await backchannelLogout(url.searchParams);
+      return json(status, body);
+    }
+    default:
+      return json(404, { error: `no such test endpoint: ${route}` });
+  }
+}
+
+// ---------------------------------------------------------------- the server
+
+const providerCallback = provider.callback();
+
+const server = http.createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://localhost');
+  try {
+    if (url.pathname.startsWith('/__test/')) return await testEndpoint(req, res, url);
+    const m = /^\/interaction\/([^/]+)$/.exec(url.pathname);
+    if (m) return await interaction(req, res, m[1]);
+    if (url.pathname === '/.well-known/openid-configuration') bump('discovery');
+    if (url.pathname === '/jwks') bump('jwks');
+    if (url.pathname === '/me') bump('userinfo');
+    if (url.pathname === '/token/revocation') bump('revocation');
+    return providerCallback(req, res);
+  } catch (err) {
+    console.error(err);
+    bump('server_error');
+    if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
+    else res.destroy();
+  }
+});
+
+server.keepAliveTimeout = 5000;
+server.listen(port, host, () => {
+  console.log(`test idp listening on http://${host}:${port} issuer=${issuer} access_ttl=${accessTtl}s clients=${clients.map((c) => c.client_id).join(',')}`);
+});
+
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => {
+    server.close();
+    server.closeAllConnections?.();
+    process.exit(0);
+  });
+}

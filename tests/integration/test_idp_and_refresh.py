@@ -1,0 +1,111 @@
+"""The IdP's side: outage, token refresh, and the Caddy route (SPEC 5.4, 5.8)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import httpx
+
+from tests.support.browser import Browser
+from tests.support.flows import PREFIX, query_param, sign_in_direct
+from tests.support.procs import wait_for
+from tests.support.servers import gateway_env, start_gateway, start_mock_idp
+
+
+def _cookie(b: Browser) -> str:
+    return "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name == "authgate_session")
+
+
+def test_idp_down_keeps_sessions_and_explains_new_sign_ins(tmp_path: Path) -> None:
+    idp = start_mock_idp(tmp_path)
+    gateway = start_gateway(tmp_path, gateway_env(idp.issuer))
+    origin = f"http://app.test:{gateway.port}"
+    try:
+        with Browser() as b:
+            sign_in_direct(b, origin)
+            cookie = _cookie(b)
+        idp.proc.kill(signal.SIGKILL)
+        r = httpx.get(f"{gateway.url}{PREFIX}/auth/nginx", headers={"X-Original-URL": f"{origin}/", "Cookie": cookie})
+        assert r.status_code == 200
+        assert r.headers["x-authentik-username"] == "alice"
+        # A new sign-in: metadata is cached, so the failure shows at the token endpoint.
+        with Browser() as b:
+            start = b.get(f"{origin}{PREFIX}/start?rd={origin}/x")
+            assert start.status_code == 302
+            state = query_param(start.headers["location"], "state")
+            r = b.get(f"{origin}{PREFIX}/callback?code=c&state={state}")
+            assert r.status_code == 503
+            assert "cannot be reached" in r.text
+            assert f"{PREFIX}/start?rd=" in r.text
+    finally:
+        gateway.proc.stop()
+        idp.proc.stop()
+
+
+def test_idp_unreachable_at_startup_gives_an_error_page_and_red_readiness(tmp_path: Path) -> None:
+    idp = start_mock_idp(tmp_path)
+    idp.proc.stop()
+    gateway = start_gateway(tmp_path, gateway_env(idp.issuer))
+    origin = f"http://app.test:{gateway.port}"
+    try:
+        with Browser() as b:
+            r = b.get(f"{origin}{PREFIX}/start?rd={origin}/x")
+            assert r.status_code == 503
+            assert "identity provider cannot be reached" in r.text
+            assert f"{PREFIX}/start?rd=http%3A%2F%2Fapp.test" in r.text
+        r = httpx.get(f"{gateway.url}{PREFIX}/auth/traefik", headers={
+            "X-Forwarded-Host": "app.test", "X-Forwarded-Uri": "/", "Accept": "text/html"})
+        assert r.status_code == 503
+        assert "Try again" in r.text
+        ready = httpx.get(f"{gateway.url}/readyz", timeout=10)
+        assert ready.status_code == 503
+        assert "idp" in ready.json()["problems"]
+    finally:
+        gateway.proc.stop()
+
+
+def test_access_token_is_refreshed_before_it_expires(tmp_path: Path) -> None:
+    idp = start_mock_idp(tmp_path, token_max_age=4)  # refresh margin: half of 4 s
+    gateway = start_gateway(tmp_path, gateway_env(idp.issuer))
+    origin = f"http://app.test:{gateway.port}"
+    try:
+        with Browser() as b:
+            sign_in_direct(b, origin)
+            cookie = _cookie(b)
+
+        def jwt() -> str:
+            r = httpx.get(f"{gateway.url}{PREFIX}/auth/nginx",
+                          headers={"X-Original-URL": f"{origin}/", "Cookie": cookie})
+            assert r.status_code == 200
+            return r.headers["x-authentik-jwt"]
+
+        first = jwt()
+        assert jwt() == first, "no refresh while the token is fresh"
+        wait_for(lambda: jwt() != first, timeout=10, what="a refreshed access token")
+        second = jwt()
+        assert jwt() == second
+    finally:
+        gateway.proc.stop()
+        idp.proc.stop()
+
+
+def test_caddy_route_accepts_the_appended_query_string(tmp_path: Path) -> None:
+    idp = start_mock_idp(tmp_path)
+    gateway = start_gateway(tmp_path, gateway_env(idp.issuer))
+    origin = f"http://app.test:{gateway.port}"
+    try:
+        with Browser() as b:
+            sign_in_direct(b, origin)
+            cookie = _cookie(b)
+        base = {"X-Forwarded-Proto": "http", "X-Forwarded-Host": "app.test", "X-Forwarded-Uri": "/a?b=1",
+                "X-Forwarded-Method": "GET"}
+        r = httpx.get(f"{gateway.url}{PREFIX}/auth/caddy?b=1", headers={**base, "Cookie": cookie})
+        assert r.status_code == 200
+        assert r.headers["x-authentik-username"] == "alice"
+        r = httpx.get(f"{gateway.url}{PREFIX}/auth/caddy?b=1", headers={**base, "Accept": "text/html"})
+        assert r.status_code == 302
+        assert r.headers["location"].startswith(f"{idp.issuer}/oauth2/authorize?")
+    finally:
+        gateway.proc.stop()
+        idp.proc.stop()

@@ -1,0 +1,132 @@
+"""Pure helpers of sessions: when to refresh (SPEC 5.4), and store keys (SPEC 7)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from app.sessions import MAX_MARGIN, index_key, lock_key, needs_refresh, refresh_margin, session_key
+from app.types import Identity, SessionData
+
+T0 = 1_700_000_000.0
+
+
+def session(issued: float, expires: float, refresh_token: str | None = "rt") -> SessionData:
+    return SessionData(
+        identity=Identity(sub="s"),
+        access_token="at",
+        id_token="it",
+        refresh_token=refresh_token,
+        access_expires_at=expires,
+        access_issued_at=issued,
+        created_at=issued,
+        expires_at=issued + 86400,
+    )
+
+
+# --- refresh_margin ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "margin"),
+    [
+        (3600, MAX_MARGIN),
+        (300, MAX_MARGIN),
+        (120, 60.0),
+        (119, 59.5),
+        (60, 30.0),
+        (10, 5.0),
+        (1, 0.5),
+    ],
+)
+def test_margin_is_a_minute_but_never_more_than_half_the_lifetime(lifetime: float, margin: float) -> None:
+    got = refresh_margin(session(T0, T0 + lifetime))
+    assert got == pytest.approx(margin)
+    assert got <= lifetime / 2
+    assert got <= MAX_MARGIN
+
+
+def test_margin_when_lifetime_is_unknown_or_nonsense() -> None:
+    assert refresh_margin(session(T0, T0)) == MAX_MARGIN
+    assert refresh_margin(session(T0, T0 - 10)) == MAX_MARGIN
+
+
+def test_max_margin_is_a_minute() -> None:
+    assert MAX_MARGIN == 60.0
+
+
+# --- needs_refresh -------------------------------------------------------------------------------
+
+
+def test_sixty_second_token_refreshed_only_in_its_last_thirty_seconds() -> None:
+    data = session(T0, T0 + 60)
+    assert not needs_refresh(data, now=T0)
+    assert not needs_refresh(data, now=T0 + 1)
+    assert not needs_refresh(data, now=T0 + 29.9)
+    assert needs_refresh(data, now=T0 + 30)
+    assert needs_refresh(data, now=T0 + 59)
+    assert needs_refresh(data, now=T0 + 60)
+    assert needs_refresh(data, now=T0 + 3600)
+
+
+def test_hour_token_refreshed_in_its_last_minute() -> None:
+    data = session(T0, T0 + 3600)
+    assert not needs_refresh(data, now=T0 + 3539)
+    assert needs_refresh(data, now=T0 + 3540)
+
+
+def test_fresh_token_does_not_refresh_right_after_issue() -> None:
+    # A short-lived token must not be refreshed on every request straight after sign-in.
+    for lifetime in (2, 10, 30, 60, 90, 120, 300):
+        data = session(T0, T0 + lifetime)
+        assert not needs_refresh(data, now=T0), lifetime
+        assert not needs_refresh(data, now=T0 + lifetime / 2 - 0.01), lifetime
+
+
+def test_no_refresh_without_refresh_token() -> None:
+    assert not needs_refresh(session(T0, T0 + 60, refresh_token=None), now=T0 + 1000)
+    assert not needs_refresh(session(T0, T0 + 60, refresh_token=""), now=T0 + 1000)
+
+
+def test_no_refresh_when_expiry_unknown() -> None:
+    assert not needs_refresh(session(T0, 0.0), now=T0 + 10**9)
+
+
+def test_default_now_is_the_wall_clock() -> None:
+    now = time.time()
+    assert needs_refresh(session(now - 3600, now - 1))
+    assert not needs_refresh(session(now, now + 3600))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: needs_refresh uses `now or time.time()`, so an explicit now=0.0 is replaced by the wall clock",
+)
+def test_explicit_now_zero_is_respected() -> None:
+    data = session(0.0, 100.0)
+    assert not needs_refresh(data, now=0.0)
+
+
+# --- store keys ----------------------------------------------------------------------------------
+
+
+def test_session_and_lock_share_a_hash_slot() -> None:
+    sid = "AbC_d-12"
+    s, lk = session_key(sid), lock_key(sid)
+    assert s != lk
+    tag = re.compile(r"\{([^}]*)\}")
+    s_tag, lk_tag = tag.search(s), tag.search(lk)
+    assert s_tag is not None
+    assert lk_tag is not None
+    assert s_tag.group(1) == lk_tag.group(1) == sid
+
+
+def test_index_key_hashes_the_value() -> None:
+    k = index_key("sub", "alice@corp.test")
+    assert "alice" not in k
+    assert k.startswith("ag:idx:sub:")
+    assert k == index_key("sub", "alice@corp.test")
+    assert k != index_key("sid", "alice@corp.test")
+    assert k != index_key("sub", "bob@corp.test")
