@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.errors import ConfigError
 
@@ -37,6 +37,9 @@ def _split(value: Any) -> Any:
     return value
 
 
+_BARE_HOST = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?$")
+
+
 class AppRule(BaseSettings):
     """Per-host overrides from the rules file: who may pass and what is public."""
 
@@ -47,6 +50,14 @@ class AppRule(BaseSettings):
     allowed_users: list[str] | None = None
     allowed_email_domains: list[str] | None = None
     skip_auth: list[str] = []
+
+    @field_validator("host")
+    @classmethod
+    def _bare_host(cls, value: str) -> str:
+        host = value.strip().lower().rstrip(".")
+        if not _BARE_HOST.match(host):
+            raise ValueError(f"{value!r} must be a bare host name like `app.example.com` (no scheme, port or path)")
+        return host
 
 
 class Settings(BaseSettings):
@@ -109,6 +120,11 @@ class Settings(BaseSettings):
     cookie_name: str = Field("authgate_session", description="Name of the session cookie.")
     config: str = Field("", description="Optional TOML or YAML file with per-app rules.")
     dev_mode: bool = Field(False, description="Development mode: allows weak or missing secrets (never in production).")
+    session_cache_ttl: float = Field(
+        15.0,
+        description="Seconds a replica may answer repeat checks from its local cache of verified sessions "
+        "(0 disables). Sign-outs and refreshes invalidate it on every replica at once.",
+    )
     store_timeout: float = Field(1.0, description="Seconds any one store call may take before the gateway answers 503.")
     idp_timeout: float = Field(10.0, description="Seconds any one call to the IdP may take.")
     log_level: str = Field("info", description="`debug`, `info`, `warning` or `error`.")
@@ -130,9 +146,17 @@ class Settings(BaseSettings):
     def _split_lists(cls, value: Any) -> Any:
         return _split(value)
 
-    @property
-    def public_issuer(self) -> str:
-        return self.issuer
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings() gathers the environment itself (with the *_FILE secrets): one source.
+        return (init_settings,)
 
     @property
     def scope_list(self) -> list[str]:
@@ -172,17 +196,23 @@ def _load_rules(path: str, problems: list[str]) -> list[AppRule]:
         problems.append(f"AUTHGATE_CONFIG={path}: not valid TOML/YAML ({exc}).")
         return []
     rules: list[AppRule] = []
+    seen: set[str] = set()
     apps = data.get("apps", []) if isinstance(data, dict) else None
     if not isinstance(apps, list):
         problems.append(f"AUTHGATE_CONFIG={path}: expected a list named `apps`.")
         return []
     for index, item in enumerate(apps):
         try:
-            rules.append(AppRule.model_validate(item))
+            rule = AppRule.model_validate(item)
         except ValidationError as exc:
             for err in exc.errors():
                 loc = ".".join(str(x) for x in err["loc"])
                 problems.append(f"AUTHGATE_CONFIG={path}: apps[{index}].{loc}: {err['msg']}.")
+            continue
+        if rule.host in seen:
+            problems.append(f"AUTHGATE_CONFIG={path}: apps[{index}].host: {rule.host!r} is listed twice.")
+        seen.add(rule.host)
+        rules.append(rule)
     return rules
 
 
@@ -248,23 +278,31 @@ def _semantic_problems(s: Settings) -> list[str]:
     return problems
 
 
+def _gather(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, value in environ.items():
+        upper = key.upper()
+        if upper.startswith(ENV_PREFIX) and not upper.endswith("_FILE"):
+            values[upper[len(ENV_PREFIX) :].lower()] = value
+    return values
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build and validate the settings from the environment; raise ``ConfigError`` listing every problem."""
     env = os.environ if environ is None else environ
     problems: list[str] = []
-    overrides: dict[str, Any] = _read_secret_files(env, problems)
-    if environ is not None:
-        prefix_len = len(ENV_PREFIX)
-        for key, value in environ.items():
-            if key.upper().startswith(ENV_PREFIX) and not key.upper().endswith("_FILE"):
-                overrides.setdefault(key[prefix_len:].lower(), value)
+    values = _gather(env)
+    values.update(_read_secret_files(env, problems))
     try:
-        settings = Settings(**overrides) if environ is None else Settings.model_validate(overrides)
+        settings = Settings(**values)
     except ValidationError as exc:
+        bad = set()
         for err in exc.errors():
-            field = str(err["loc"][0]).upper() if err["loc"] else "?"
-            problems.append(f"AUTHGATE_{field}: {err['msg']}.")
-        raise ConfigError(problems) from exc
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            bad.add(field)
+            problems.append(f"AUTHGATE_{field.upper()}: {err['msg']}.")
+        # Validate the rest on its own, so one bad value does not hide the other problems.
+        settings = Settings(**{k: v for k, v in values.items() if k not in bad})
     if settings.config:
         settings.apps = _load_rules(settings.config, problems)
     problems += _semantic_problems(settings)

@@ -17,7 +17,7 @@ from app.errors import InvalidForwardedHeaders
 from app.types import OriginalRequest
 
 MAX_URL_LENGTH = 8192
-_HOST_RE = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$")
+_HOST_RE = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?$")
 _METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -45,7 +45,8 @@ class TrustedProxies:
 def clean_host(host: str) -> str:
     """Lower-case and check a Host value; raise on anything that is not a plain host[:port]."""
     host = host.strip().lower()
-    if not host or len(host) > 260 or not _HOST_RE.match(host):
+    match = _HOST_RE.match(host) if host and len(host) <= 260 else None
+    if match is None or (match.group(1) is not None and not 0 < int(match.group(1)) < 65536):
         raise InvalidForwardedHeaders("malformed host")
     return host
 
@@ -91,7 +92,7 @@ def from_original(headers: Mapping[str, str], *, default_scheme: str) -> Origina
     host = headers.get("x-forwarded-host") or headers.get("host")
     if not uri or not host:
         raise InvalidForwardedHeaders("neither X-Original-URL nor X-Original-URI with Host was sent")
-    scheme = (headers.get("x-forwarded-proto") or default_scheme).strip().lower()
+    scheme = (headers.get("x-forwarded-proto") or default_scheme).split(",")[0].strip().lower()
     if scheme not in ("http", "https"):
         raise InvalidForwardedHeaders("malformed X-Forwarded-Proto")
     path, query = _split_uri(uri.strip())

@@ -42,7 +42,7 @@ ALL_IDENTITY_HEADERS = frozenset(
 
 def safe_value(value: str, limit: int = MAX_VALUE_BYTES) -> bytes:
     """Encode a claim value for a header: no control characters, UTF-8, at most ``limit`` bytes."""
-    raw = _CONTROL.sub(" ", value).strip().encode("utf-8")
+    raw = _CONTROL.sub(" ", value).strip().encode("utf-8", "replace")
     if len(raw) > limit:
         raw = raw[:limit].decode("utf-8", "ignore").encode("utf-8")
     return raw

@@ -13,6 +13,13 @@ from dataclasses import dataclass
 from app.types import Identity
 
 _METHOD_RULE = re.compile(r"^([A-Z]+)=(.*)$", re.S)
+# A "." or ".." segment, also percent-encoded or with an encoded slash: the app behind the proxy
+# may resolve it, so "/public/../admin" must never count as public.
+_DOT_SEGMENT = re.compile(r"(?:^|/|%2f|\\)(?:\.|%2e){1,2}(?:$|/|%2f|\\|\?)", re.I)
+
+
+def has_dot_segment(path: str) -> bool:
+    return _DOT_SEGMENT.search(path) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,8 @@ class AccessRule:
         )
 
     def is_public(self, method: str, path: str) -> bool:
+        if has_dot_segment(path):
+            return False  # fail closed: what the app resolves it to is unknown
         return any(rule.matches(method, path) for rule in self.skip)
 
     def allows(self, identity: Identity) -> bool:
@@ -64,8 +73,8 @@ class AccessRule:
         if self.users and identity.username not in self.users and identity.sub not in self.users:
             return False
         if self.email_domains:
-            _, _, domain = identity.email.lower().rpartition("@")
-            if not domain or domain not in self.email_domains:
+            local, at, domain = identity.email.lower().rpartition("@")
+            if not (local and at and domain) or domain not in self.email_domains:
                 return False
         return True
 

@@ -17,6 +17,7 @@ import time
 from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
 from app.oidc import OIDCClient
 from app.sealing import seal, unseal
+from app.session_cache import SessionCache
 from app.store import Store
 from app.tickets import Ticket
 from app.types import Identity, SessionData, TokenSet
@@ -27,6 +28,7 @@ LOCK_LEASE = 5.0  # seconds; renewed every LEASE/3 while the IdP is slow
 WAIT_FOR_REFRESH = 10.0  # how long a request waits for another replica's refresh
 MAX_MARGIN = 60.0
 POLL = 0.05
+INVALIDATION_CHANNEL = "ag:invalidate"
 
 
 def session_key(session_id: str) -> str:
@@ -51,14 +53,23 @@ def refresh_margin(data: SessionData) -> float:
 def needs_refresh(data: SessionData, now: float | None = None) -> bool:
     if not data.access_expires_at or not data.refresh_token:
         return False
-    return (now or time.time()) >= data.access_expires_at - refresh_margin(data)
+    return (time.time() if now is None else now) >= data.access_expires_at - refresh_margin(data)
 
 
 class SessionService:
-    def __init__(self, store: Store, oidc: OIDCClient, *, ttl: int) -> None:
+    def __init__(self, store: Store, oidc: OIDCClient, *, ttl: int, cache: SessionCache | None = None) -> None:
         self.store = store
         self.oidc = oidc
         self.ttl = ttl
+        self.cache = cache or SessionCache(max_age=0)
+
+    async def run_invalidation(self) -> None:
+        """Keep the local cache in step with every replica's writes (runs for the app's lifetime)."""
+        await self.store.listen(INVALIDATION_CHANNEL, self.cache.evict, self.cache.set_live)
+
+    async def _invalidate(self, session_id: str) -> None:
+        self.cache.evict(session_id)
+        await self.store.publish(INVALIDATION_CHANNEL, session_id)
 
     async def create(self, tokens: TokenSet) -> Ticket:
         now = time.time()
@@ -86,9 +97,22 @@ class SessionService:
         if ttl > 0:
             blob = seal(ticket.key, ticket.session_id, data.to_json())
             await self.store.set(session_key(ticket.session_id), blob, ttl)
+            await self._invalidate(ticket.session_id)
 
-    async def load(self, ticket: Ticket) -> SessionData | None:
-        """The session the ticket opens, or None (unknown, ended, expired, or wrong key)."""
+    async def load(self, ticket: Ticket, *, cached: bool = True) -> SessionData | None:
+        """The session the ticket opens, or None (unknown, ended, expired, or wrong key).
+
+        A repeat request is answered from the local cache with no store round trip.
+        """
+        if cached and self.cache.enabled:
+            entry = self.cache.get(ticket.session_id, ticket.key)
+            if entry is not None:
+                # An invalidation already received but not yet processed (its bytes arrived
+                # before this request's) gets its turn first.
+                await asyncio.sleep(0)
+                if self.cache.get(ticket.session_id, ticket.key) is entry and entry.data.expires_at > time.time():
+                    return entry.data
+        generation = self.cache.generation
         blob = await self.store.get(session_key(ticket.session_id))
         if blob is None:
             return None
@@ -96,10 +120,15 @@ class SessionService:
         if raw is None:
             return None
         data = SessionData.from_json(raw)
-        return data if data.expires_at > time.time() else None
+        if data.expires_at <= time.time():
+            return None
+        if cached:
+            self.cache.put(ticket.session_id, ticket.key, data, generation)
+        return data
 
     async def delete(self, session_id: str) -> None:
         await self.store.delete(session_key(session_id), lock_key(session_id))
+        await self._invalidate(session_id)
 
     async def logout(self, *, sid: str = "", sub: str = "") -> int:
         """End every session of an IdP session id (or, without one, of a subject)."""
@@ -142,7 +171,7 @@ class SessionService:
                 return
 
     async def _refresh_locked(self, ticket: Ticket) -> SessionData | None:
-        current = await self.load(ticket)  # another replica may have refreshed already
+        current = await self.load(ticket, cached=False)  # another replica may have refreshed already
         if current is None or not needs_refresh(current) or not current.refresh_token:
             return current
         try:
@@ -173,7 +202,7 @@ class SessionService:
         deadline = time.monotonic() + WAIT_FOR_REFRESH
         while time.monotonic() < deadline:
             await asyncio.sleep(POLL)
-            latest = await self.load(ticket)
+            latest = await self.load(ticket, cached=False)
             if latest is None:
                 return None
             if latest.access_token != data.access_token or not needs_refresh(latest):

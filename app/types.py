@@ -43,6 +43,8 @@ class SessionData:
     created_at: float
     expires_at: float  # hard end of the session (SESSION_TTL after sign-in)
     idp_sid: str = ""  # the IdP's session id ("sid" claim), for back-channel logout
+    # Values derived from this session by the HTTP layer (identity headers), never stored.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         i = self.identity

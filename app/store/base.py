@@ -6,6 +6,7 @@ Keys that belong together carry the same ``{hash tag}`` so they share a Redis Cl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -41,6 +42,18 @@ class Store(Protocol):
 
     async def index_pop(self, key: str) -> frozenset[str]:
         """Remove the set at ``key`` and return its members."""
+        ...
+
+    async def publish(self, channel: str, message: str) -> None:
+        """Tell every replica (this one included) ``message`` on ``channel``."""
+        ...
+
+    async def listen(self, channel: str, on_message: Callable[[str], None], on_live: Callable[[bool], None]) -> None:
+        """Deliver ``channel``'s messages to ``on_message`` until cancelled, reconnecting as needed.
+
+        ``on_live(True)`` once subscribed, ``on_live(False)`` as soon as delivery can no longer be
+        trusted (connection lost, server silent); messages published meanwhile may be lost.
+        """
         ...
 
     async def ping(self) -> None: ...

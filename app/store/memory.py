@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 
 
 class MemoryStore:
@@ -11,6 +13,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._data: dict[str, tuple[bytes | set[str], float]] = {}
         self._ops = 0
+        self._subscribers: dict[str, list[Callable[[str], None]]] = {}
 
     def _live(self, key: str) -> bytes | set[str] | None:
         item = self._data.get(key)
@@ -80,6 +83,19 @@ class MemoryStore:
         value = self._live(key)
         self._data.pop(key, None)
         return frozenset(value) if isinstance(value, set) else frozenset()
+
+    async def publish(self, channel: str, message: str) -> None:
+        for deliver in self._subscribers.get(channel, ()):
+            deliver(message)
+
+    async def listen(self, channel: str, on_message: Callable[[str], None], on_live: Callable[[bool], None]) -> None:
+        self._subscribers.setdefault(channel, []).append(on_message)
+        on_live(True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self._subscribers[channel].remove(on_message)
+            on_live(False)
 
     async def ping(self) -> None:
         return None

@@ -3,19 +3,27 @@
 The only module that imports redis. Every call is bounded by ``timeout`` so a hung Redis cannot
 hang the gateway, and every redis error becomes ``StoreUnavailable``; the client reconnects by
 itself, so service resumes when Redis returns.
+
+``listen`` holds one subscription on a client of its own (no silent retries, so a lost connection
+shows at once) and pings it every ``_HEARTBEAT`` seconds, so a silent server is noticed within
+``_HEARTBEAT + timeout``. On a Cluster it subscribes on one master: classic PUBLISH reaches every node.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+import inspect
+import itertools
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.errors import StoreUnavailable
@@ -34,6 +42,14 @@ _INDEX_ADD = (
 _INDEX_POP = "local m = redis.call('smembers', KEYS[1]) redis.call('del', KEYS[1]) return m"
 
 
+_HEARTBEAT = 1.0  # seconds between PINGs on a quiet subscription
+_HEARTBEAT_MESSAGE = "authgate-heartbeat"
+_RESUBSCRIBE_MAX_DELAY = 2.0
+
+#: Builds a fresh client for one subscription.
+Subscriber = Callable[[], Awaitable[Any]]
+
+
 def _ms(ttl: float) -> int:
     return max(1, int(ttl * 1000))
 
@@ -41,9 +57,11 @@ def _ms(ttl: float) -> int:
 class RedisStore:
     shared = True
 
-    def __init__(self, client: Any, *, timeout: float) -> None:
+    def __init__(self, client: Any, *, timeout: float, subscriber: Subscriber) -> None:
         self._r = client
         self._timeout = timeout
+        self._subscriber = subscriber
+        self._cluster = isinstance(client, RedisCluster)
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
         self._expire_if_equals = client.register_script(_EXPIRE_IF_EQUALS)
         self._index_add = client.register_script(_INDEX_ADD)
@@ -56,22 +74,40 @@ class RedisStore:
             "socket_connect_timeout": timeout,
             "health_check_interval": 15,
         }
+        # A subscription's client: an error ends the subscription instead of a silent reconnect.
+        sub_opts = {**opts, "health_check_interval": 0, "retry": Retry(NoBackoff(), 0)}
         parts = urlsplit(url)
         if parts.scheme in ("redis+sentinel", "rediss+sentinel"):
-            return cls(_sentinel_client(url, opts), timeout=timeout)
+
+            async def sentinel_subscriber() -> Any:
+                return _sentinel_client(url, sub_opts)
+
+            return cls(_sentinel_client(url, opts), timeout=timeout, subscriber=sentinel_subscriber)
         if parts.scheme in ("redis+cluster", "rediss+cluster"):
             plain = url.replace("+cluster", "", 1)
-            return cls(
-                RedisCluster.from_url(plain, socket_timeout=timeout, socket_connect_timeout=timeout), timeout=timeout
-            )
-        return cls(redis.Redis.from_url(url, **opts), timeout=timeout)
+            cluster = RedisCluster.from_url(plain, socket_timeout=timeout, socket_connect_timeout=timeout)
+            return cls(cluster, timeout=timeout, subscriber=_cluster_subscriber(cluster, plain, sub_opts))
+
+        async def subscriber() -> Any:
+            return redis.Redis.from_url(url, **sub_opts)
+
+        return cls(redis.Redis.from_url(url, **opts), timeout=timeout, subscriber=subscriber)
 
     async def _call(self, aw: Awaitable[T]) -> T:
         try:
             async with asyncio.timeout(self._timeout):
+                if self._cluster:
+                    # RedisCluster routes a command before it learns the slot map (redis-py 8.1):
+                    # concurrent first calls then go to the wrong nodes and its recovery closes
+                    # connections in use. Waiting for the (locked, idempotent) initialize first
+                    # routes every call with a complete map, after a reconnect too.
+                    await self._r.initialize()
                 return await aw
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+        finally:
+            if inspect.iscoroutine(aw):
+                aw.close()  # never started (initialize failed): no "never awaited" warning
 
     async def get(self, key: str) -> bytes | None:
         value: bytes | None = await self._call(self._r.get(key))
@@ -110,12 +146,93 @@ class RedisStore:
         members: list[bytes] = await self._call(self._index_pop(keys=[key]))
         return frozenset(m.decode() for m in members)
 
+    async def publish(self, channel: str, message: str) -> None:
+        await self._call(self._r.publish(channel, message))
+
+    async def listen(self, channel: str, on_message: Callable[[str], None], on_live: Callable[[bool], None]) -> None:
+        failures = 0
+        while True:
+            client: Any = None
+            pubsub: Any = None
+            live = False
+            try:
+                async with asyncio.timeout(self._timeout):
+                    client = await self._subscriber()
+                    pubsub = client.pubsub()
+                    await pubsub.subscribe(channel)
+                    while True:  # until the server confirms the subscription (bounded by the timeout)
+                        confirmed = await pubsub.get_message(timeout=self._timeout)
+                        if confirmed is not None and confirmed["type"] == "subscribe":
+                            break
+                live = True
+                failures = 0
+                on_live(True)
+                await self._deliver(pubsub, on_message)
+            except (RedisError, OSError, TimeoutError, StoreUnavailable):
+                failures += 1
+            finally:
+                if live:
+                    on_live(False)
+                await self._close_subscription(pubsub, client)
+            await asyncio.sleep(min(0.05 * 2**failures, _RESUBSCRIBE_MAX_DELAY))
+
+    async def _deliver(self, pubsub: Any, on_message: Callable[[str], None]) -> None:
+        """Hand each message to ``on_message``; raise once the connection fails or goes silent."""
+        loop = asyncio.get_running_loop()
+        ping_at = loop.time() + _HEARTBEAT
+        pong_by: float | None = None
+        while True:
+            now = loop.time()
+            if pong_by is not None and now >= pong_by:
+                raise TimeoutError("redis: no answer to the subscription's heartbeat")
+            if pong_by is None and now >= ping_at:
+                async with asyncio.timeout(self._timeout):
+                    await pubsub.ping(_HEARTBEAT_MESSAGE)
+                pong_by = now + self._timeout
+            wait = max(0.0, (ping_at if pong_by is None else pong_by) - loop.time())
+            async with asyncio.timeout(wait + self._timeout):  # get_message's own bound, made sure
+                message = await pubsub.get_message(timeout=wait)
+            if message is None:
+                continue
+            if message["type"] == "message":
+                data = message["data"]
+                on_message(data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data))
+            elif message["type"] == "pong":
+                pong_by = None
+                ping_at = loop.time() + _HEARTBEAT
+
+    async def _close_subscription(self, pubsub: Any, client: Any) -> None:
+        for closable in (pubsub, client):
+            if closable is not None:
+                with contextlib.suppress(RedisError, OSError, TimeoutError):
+                    async with asyncio.timeout(self._timeout):
+                        await closable.aclose()
+
     async def ping(self) -> None:
         await self._call(self._r.ping())
 
     async def close(self) -> None:
         with contextlib.suppress(RedisError, OSError):
             await self._r.aclose()
+
+
+def _cluster_subscriber(cluster: RedisCluster, url: str, opts: dict[str, Any]) -> Subscriber:
+    """A plain client for one master of the cluster, a different one on each call."""
+    turn = itertools.count()
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+
+    async def subscriber() -> Any:
+        await cluster.initialize()
+        masters = cluster.get_primaries()
+        if not masters:
+            raise StoreUnavailable("redis: the cluster has no master")
+        node = masters[next(turn) % len(masters)]
+        host = f"[{node.host}]" if ":" in node.host else node.host
+        netloc = f"{userinfo}@{host}:{node.port}" if userinfo else f"{host}:{node.port}"
+        return redis.Redis.from_url(urlunsplit(parts._replace(netloc=netloc)), **opts)
+
+    return subscriber
 
 
 def _sentinel_client(url: str, opts: dict[str, Any]) -> Any:

@@ -36,8 +36,11 @@ def _framework_app(gw: Gateway) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Fetch the IdP metadata early, but never block startup on it: readiness reports it.
         warm = asyncio.create_task(_warm(gw))
+        invalidation = asyncio.create_task(gw.sessions.run_invalidation())
         yield
-        warm.cancel()
+        for task in (warm, invalidation):
+            task.cancel()
+        await asyncio.gather(warm, invalidation, return_exceptions=True)
         await gw.aclose()
 
     api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)

@@ -72,7 +72,10 @@ async def check(gw: Gateway, kind: str, headers: Mapping[str, str], peer: str | 
                 sign_out = f"{original.origin}{gw.prefix}/sign_out"
                 return Reply(403, body=forbidden_page(data.identity, sign_out), content_type=HTML)
             metrics.auth_checks.labels("ok").inc()
-            return Reply(200, identity_headers(data.identity, data.access_token, gw.settings.header_sets))
+            out: list[tuple[bytes, bytes]] | None = data.memo.get("headers")
+            if out is None:
+                out = data.memo["headers"] = identity_headers(data.identity, data.access_token, gw.settings.header_sets)
+            return Reply(200, out)
     except StoreUnavailable as exc:
         log.error("auth check failed closed: %s", exc)
         return _unavailable()

@@ -14,6 +14,7 @@ from app.forwarded import TrustedProxies
 from app.login import LoginService
 from app.oidc import OIDCClient
 from app.policy import AccessRule, Policy, build_policy
+from app.session_cache import SessionCache
 from app.sessions import SessionService
 from app.store import Store, open_store
 from app.tickets import TicketSigner
@@ -99,7 +100,8 @@ def build_gateway(
         timeout=settings.idp_timeout,
         transport=transport,
     )
-    sessions = SessionService(store, oidc, ttl=settings.session_ttl)
+    cache = SessionCache(max_age=settings.session_cache_ttl)
+    sessions = SessionService(store, oidc, ttl=settings.session_ttl, cache=cache)
     login = LoginService(store, oidc, sessions, ttl=settings.login_ttl)
     policy = build_policy(
         settings.allowed_groups,

@@ -20,11 +20,13 @@
 //   IDP_REFRESH_TTL     refresh token lifetime (default 14 days)
 //   IDP_USERS           JSON list of users (claims objects with at least "sub"); default: USERS below
 //
-// Behaviour: PKCE (S256) is required of every client; `offline_access` gives a refresh token;
+// Behaviour: PKCE (S256) is required of every client; every code grant gives a refresh token (see
+// issueRefreshToken below for why offline_access is not what decides it);
 // refresh tokens rotate on every use and presenting an already rotated (consumed) one answers
-// invalid_grant ("refresh token already used") and revokes the whole grant (every access and refresh
-// token of that sign-in). A code redeemed twice does the same. Back-channel logout and RP-initiated
-// logout are enabled.
+// 400 {"error": "invalid_grant", "error_description": "grant request is invalid"} (the reason, "refresh token
+// already used", is only in /__test/events) and revokes the whole grant (every access and refresh token of
+// that sign-in). A code redeemed twice does the same. A failed PKCE check is invalid_grant too but leaves
+// the code usable. Back-channel logout and RP-initiated logout are enabled.
 //
 // Signing in without a human (what a scripted httpx browser does; all redirects are 303 or 302, with
 // relative Location headers resolved against the request URL; keep the cookie jar):
@@ -52,8 +54,10 @@
 //        inputs xsrf=<..> and logout=yes (no IdP session: the same form, auto-submitting)
 //   POST /session/end/confirm with those hidden inputs
 //     -> back-channel logout tokens are POSTed to every client of that session with a
-//        backchannel_logout_uri, the session and its grants are ended, then
-//        303 Location: <post_logout_redirect_uri>?state=..  (or /session/end/success without one)
+//        backchannel_logout_uri and the IdP session ends, then
+//        303 Location: <post_logout_redirect_uri>?state=..  (or /session/end/success without one).
+//        Refresh tokens survive it (offline semantics, Back-Channel Logout 1.0 section 2.7); the
+//        /__test/backchannel_logout below revokes them.
 //
 // Test endpoints (loopback callers only):
 //   GET  /__test/counts    -> {"authorization_code": n, "refresh_token": n, "invalid_grant": n, ...} (see COUNT_KEYS)
@@ -74,6 +78,13 @@ import * as dns from 'node:dns';
 import { Provider, errors } from 'oidc-provider';
 
 // ---------------------------------------------------------------- configuration
+
+// oidc-provider 9 wants Node.js 22 (it prints "Unsupported runtime" on 20 and then works); below 20.18 it
+// lacks crypto.hash (PKCE) and URL.parse (client metadata validation). Say so instead of failing later.
+if (typeof crypto.hash !== 'function' || typeof URL.parse !== 'function') {
+  console.error(`node ${process.version} is too old for oidc-provider 9: use Node.js >= 20.18 (22 LTS preferred)`);
+  process.exit(2);
+}
 
 const USERS = [
   {
@@ -364,10 +375,15 @@ const provider = new Provider(issuer, {
   responseTypes: ['code'],
   pkce: { required: () => true }, // S256 is the only method oidc-provider 9 supports
   allowOmittingSingleRegisteredRedirectUri: false,
-  // Refresh tokens for the code flow whenever offline_access was granted (our interaction grants every
-  // requested scope, so: whenever it was requested).
-  issueRefreshToken: async (ctx, client, source) =>
-    client.grantTypeAllowed('refresh_token') && source.scopes.has('offline_access'),
+  // oidc-provider drops `offline_access` from an authorization request unless it also says prompt=consent
+  // (its checkScope), so the default issueRefreshToken (refresh tokens iff offline_access was granted) would
+  // never give one to an RP that, like authgate against Authentik, asks for offline_access without
+  // prompt=consent. So: every code (and refresh) grant of a client allowed the refresh_token grant type gets
+  // a refresh token. The token response's `scope` then lists no offline_access.
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  // ... and those refresh tokens outlive the IdP's browser session, as offline ones do (default: they would
+  // die with the session because offline_access is not in their scope). Logouts revoke the grant anyway.
+  expiresWithSession: async () => false,
   rotateRefreshToken: true,
   ttl: {
     AccessToken: accessTtl,

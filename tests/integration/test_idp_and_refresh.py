@@ -54,8 +54,10 @@ def test_idp_unreachable_at_startup_gives_an_error_page_and_red_readiness(tmp_pa
             assert r.status_code == 503
             assert "identity provider cannot be reached" in r.text
             assert f"{PREFIX}/start?rd=http%3A%2F%2Fapp.test" in r.text
-        r = httpx.get(f"{gateway.url}{PREFIX}/auth/traefik", headers={
-            "X-Forwarded-Host": "app.test", "X-Forwarded-Uri": "/", "Accept": "text/html"})
+        r = httpx.get(
+            f"{gateway.url}{PREFIX}/auth/traefik",
+            headers={"X-Forwarded-Host": "app.test", "X-Forwarded-Uri": "/", "Accept": "text/html"},
+        )
         assert r.status_code == 503
         assert "Try again" in r.text
         ready = httpx.get(f"{gateway.url}/readyz", timeout=10)
@@ -75,8 +77,9 @@ def test_access_token_is_refreshed_before_it_expires(tmp_path: Path) -> None:
             cookie = _cookie(b)
 
         def jwt() -> str:
-            r = httpx.get(f"{gateway.url}{PREFIX}/auth/nginx",
-                          headers={"X-Original-URL": f"{origin}/", "Cookie": cookie})
+            r = httpx.get(
+                f"{gateway.url}{PREFIX}/auth/nginx", headers={"X-Original-URL": f"{origin}/", "Cookie": cookie}
+            )
             assert r.status_code == 200
             return r.headers["x-authentik-jwt"]
 
@@ -98,8 +101,12 @@ def test_caddy_route_accepts_the_appended_query_string(tmp_path: Path) -> None:
         with Browser() as b:
             sign_in_direct(b, origin)
             cookie = _cookie(b)
-        base = {"X-Forwarded-Proto": "http", "X-Forwarded-Host": "app.test", "X-Forwarded-Uri": "/a?b=1",
-                "X-Forwarded-Method": "GET"}
+        base = {
+            "X-Forwarded-Proto": "http",
+            "X-Forwarded-Host": "app.test",
+            "X-Forwarded-Uri": "/a?b=1",
+            "X-Forwarded-Method": "GET",
+        }
         r = httpx.get(f"{gateway.url}{PREFIX}/auth/caddy?b=1", headers={**base, "Cookie": cookie})
         assert r.status_code == 200
         assert r.headers["x-authentik-username"] == "alice"

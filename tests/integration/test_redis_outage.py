@@ -23,16 +23,22 @@ def test_redis_down_fails_closed_and_service_resumes_with_sessions_intact(tmp_pa
             cookie = "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name == "authgate_session")
 
         def check(**headers: str) -> httpx.Response:
-            return httpx.get(f"{gateway.url}{PREFIX}/auth/nginx",
-                             headers={"X-Original-URL": f"{origin}/", "Cookie": cookie, **headers}, timeout=5)
+            return httpx.get(
+                f"{gateway.url}{PREFIX}/auth/nginx",
+                headers={"X-Original-URL": f"{origin}/", "Cookie": cookie, **headers},
+                timeout=5,
+            )
 
         assert check().status_code == 200
         redis.proc.kill(signal.SIGKILL)
         for _ in range(5):
             r = check()
             assert r.status_code == 503, "must fail closed: never 200, never a sign-in loop"
-        r = httpx.get(f"{gateway.url}{PREFIX}/auth/traefik", timeout=5, headers={
-            "X-Forwarded-Host": "app.test", "X-Forwarded-Uri": "/", "Accept": "text/html", "Cookie": cookie})
+        r = httpx.get(
+            f"{gateway.url}{PREFIX}/auth/traefik",
+            timeout=5,
+            headers={"X-Forwarded-Host": "app.test", "X-Forwarded-Uri": "/", "Accept": "text/html", "Cookie": cookie},
+        )
         assert r.status_code == 503
         ready = httpx.get(f"{gateway.url}/readyz", timeout=10)
         assert ready.status_code == 503

@@ -8,11 +8,13 @@ succeed again by themselves once Redis is back (SPEC 5.8). Every wait is bounded
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,19 @@ import pytest
 from app.errors import StoreUnavailable
 from app.sessions import lock_key, session_key
 from app.store import MemoryStore, Store
+from app.store.redis import _HEARTBEAT as HEARTBEAT
 from app.store.redis import RedisStore
 from app.tickets import Ticket
-from tests.support.redis_topologies import Topology, redis_cli
+from tests.support.redis_topologies import (
+    SENTINEL_MASTER,
+    Topology,
+    redis_cli,
+    redis_cluster_fixture,  # noqa: F401 - the fixture redis_cluster
+    redis_sentinel_fixture,  # noqa: F401 - the fixture redis_sentinel
+    redis_standalone_fixture,  # noqa: F401 - the fixture redis_standalone
+    start_sentinel,
+)
 from tests.support.servers import Redis, start_redis
-
-pytest_plugins = ("tests.support.redis_topologies",)
 
 CALLERS = 50
 REPLICAS = 5  # the concurrent callers are spread over this many clients, like gateway replicas
@@ -34,12 +43,10 @@ SHORT = 0.3  # seconds: a TTL meant to run out during the test
 LONG = 60.0  # seconds: a TTL meant to outlive the test
 CONTRACT_TIMEOUT = 2.0
 FAIL_TIMEOUT = 0.5  # the store timeout of the failure tests
-SLACK = 0.75  # how much later than its timeout a failing call may return
+SLACK = 0.5  # how much later than its timeout a failing call may return
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[bool]], *, timeout: float = 5.0, what: str = "condition"
-) -> None:
+async def eventually(probe: Callable[[], Awaitable[bool]], *, timeout: float = 5.0, what: str = "condition") -> None:
     """Poll ``probe`` until it returns True; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     delay = 0.01
@@ -50,6 +57,42 @@ async def eventually(
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 0.1)
+
+
+class Feed:
+    """What ``Store.listen`` reported: the messages, and every change of liveness."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.live_changes: list[bool] = []
+
+    def on_message(self, message: str) -> None:
+        self.messages.append(message)
+
+    def on_live(self, live: bool) -> None:
+        self.live_changes.append(live)
+
+    @property
+    def live(self) -> bool:
+        return bool(self.live_changes) and self.live_changes[-1]
+
+    async def until(self, condition: Callable[[Feed], bool], what: str, timeout: float = 10.0) -> None:
+        async def probe() -> bool:
+            return condition(self)
+
+        await eventually(probe, timeout=timeout, what=what)
+
+
+@asynccontextmanager
+async def listening(store: Store, channel: str) -> AsyncIterator[tuple[Feed, asyncio.Task[None]]]:
+    feed = Feed()
+    task = asyncio.create_task(store.listen(channel, feed.on_message, feed.on_live))
+    try:
+        yield feed, task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=5)
 
 
 async def gone(store: Store, key: str, what: str) -> None:
@@ -253,6 +296,34 @@ async def test_index_ttl_only_grows(store: Store, tag: Callable[[str], str]) -> 
     assert await store.index_pop(kept) == frozenset({"a", "b"})
 
 
+async def test_publish_reaches_every_listener(stores: list[Store], tag: Callable[[str], str]) -> None:
+    channel, other = tag("chan"), tag("other-chan")
+    async with (
+        listening(stores[0], channel) as (first, first_task),
+        listening(stores[1], channel) as (second, _),
+        listening(stores[2], other) as (elsewhere, _),
+    ):
+        for feed in (first, second, elsewhere):
+            await feed.until(lambda f: f.live, "the listener to subscribe")
+        sent = ["sid-1", "sid-2", "sïd-3", "sid-4"]
+        for message in sent[:3]:
+            await stores[3].publish(channel, message)
+        await stores[0].publish(channel, sent[3])  # the publisher's own listener hears it too
+        for feed in (first, second):
+            await feed.until(lambda f: len(f.messages) >= len(sent), "every message")
+            assert feed.messages == sent
+        assert elsewhere.messages == []
+        assert first.live_changes == [True]
+
+        first_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(first_task, timeout=5)
+        assert first.live_changes == [True, False], "cancelling must report the feed down"
+        await stores[3].publish(channel, "after")
+        await second.until(lambda f: f.messages[-1:] == ["after"], "the remaining listener's message")
+        assert first.messages == sent
+
+
 # --------------------------------------------------------------------------------------------
 # Cluster: a session's keys share one hash slot (SPEC 7)
 
@@ -280,12 +351,73 @@ async def test_session_keys_live_on_one_cluster_node(redis_cluster: Topology) ->
             await store.set(session_key(sid), b"session", LONG)
             await store.set(lock_key(sid), b"lock", LONG)
             # A multi-key command fails with CROSSSLOT (or MOVED) unless both sit on that node.
-            holders = [p for p in redis_cluster.ports if redis_cli(p, "EXISTS", session_key(sid), lock_key(sid)) == "2\n"]
+            holders = [
+                p for p in redis_cluster.ports if redis_cli(p, "EXISTS", session_key(sid), lock_key(sid)) == "2\n"
+            ]
             assert len(holders) == 1, (sid, holders)
             owners.add(holders[0])
         assert len(owners) > 1, "every session landed on one node: the cluster is not being used"
     finally:
         await store.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Sentinel: the URL names sentinels only; the store finds the master, in the URL's database
+
+
+def master_port(sentinel_port: int) -> int:
+    host, port = redis_cli(sentinel_port, "SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER).split()
+    assert host == "127.0.0.1"
+    return int(port)
+
+
+async def test_sentinel_url_database_and_master(redis_sentinel: Topology, tag: Callable[[str], str]) -> None:
+    url = redis_sentinel.url.removesuffix("/0") + "/3"
+    store = RedisStore.from_url(url, timeout=CONTRACT_TIMEOUT)
+    try:
+        await store.set(tag("k"), b"in-db-3", LONG)
+        master = master_port(redis_sentinel.sentinel_ports[0])
+        assert redis_cli(master, "-n", "3", "GET", tag("k")) == "in-db-3\n"
+        assert redis_cli(master, "-n", "0", "EXISTS", tag("k")) == "0\n"
+        replica = next(p for p in redis_sentinel.ports if p != master)
+        await eventually(
+            lambda: asyncio.to_thread(lambda: redis_cli(replica, "-n", "3", "GET", tag("k")) == "in-db-3\n"),
+            what="the write to reach the replica",
+        )
+    finally:
+        await store.close()
+
+
+async def test_sentinel_failover_is_followed(tmp_path: Path, tag: Callable[[str], str]) -> None:
+    """A topology of its own: the master dies, Sentinel promotes the replica, the store follows."""
+    topo = start_sentinel(tmp_path, down_after_ms=500, quorum=True)
+    store = RedisStore.from_url(topo.url, timeout=FAIL_TIMEOUT)
+    try:
+        old = master_port(topo.sentinel_ports[0])
+        await store.set(tag("k"), b"before", LONG)
+        replica = next(p for p in topo.ports if p != old)
+        await eventually(
+            lambda: asyncio.to_thread(lambda: redis_cli(replica, "GET", tag("k")) == "before\n"),
+            what="the write to reach the replica",
+        )
+
+        topo.procs[topo.ports.index(old)].kill(signal.SIGKILL)
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(store.get(tag("k")), timeout=FAIL_TIMEOUT + 5)
+
+        async def follows() -> bool:
+            try:
+                return await store.get(tag("k")) == b"before"
+            except StoreUnavailable:
+                return False
+
+        await eventually(follows, timeout=20, what="the store to read from the promoted replica")
+        assert master_port(topo.sentinel_ports[0]) == replica
+        await store.set(tag("k"), b"after", LONG)
+        assert redis_cli(replica, "GET", tag("k")) == "after\n"
+    finally:
+        await store.close()
+        topo.stop()
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,14 +441,24 @@ def operations(tag: Callable[[str], str]) -> dict[str, Callable[[Store], Awaitab
 
 
 async def assert_every_call_unavailable(store: Store, tag: Callable[[str], str], *, limit: float) -> None:
-    for name, op in operations(tag).items():
+    """Every operation, all at once: each raises StoreUnavailable (``from`` the cause) within ``limit``."""
+
+    async def timed(op: Callable[[Store], Awaitable[Any]]) -> tuple[BaseException | None, float]:
         start = time.monotonic()
-        with pytest.raises(StoreUnavailable) as info:
+        try:
             # The outer bound only turns a hang into a failure; the store must answer long before.
             await asyncio.wait_for(op(store), timeout=limit + 5)
-        elapsed = time.monotonic() - start
-        assert elapsed < limit, f"{name} took {elapsed:.2f}s to fail"
-        assert info.value.__cause__ is not None, f"{name}: raised without `from exc`"
+        except Exception as exc:
+            return exc, time.monotonic() - start
+        return None, time.monotonic() - start
+
+    ops = operations(tag)
+    for _ in range(2):  # twice: calls after a timed-out call (on a reused or new connection) too
+        results = await asyncio.gather(*(timed(op) for op in ops.values()))
+        for name, (exc, elapsed) in zip(ops, results, strict=True):
+            assert isinstance(exc, StoreUnavailable), f"{name}: {exc!r}"
+            assert exc.__cause__ is not None, f"{name}: raised without `from exc`"
+            assert elapsed < limit, f"{name} took {elapsed:.2f}s to fail"
 
 
 async def wait_until_answering(store: Store, *, timeout: float = 10.0) -> None:
@@ -400,11 +542,67 @@ async def test_peer_that_never_answers(tag: Callable[[str], str]) -> None:
     port = server.sockets[0].getsockname()[1]
     store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", timeout=FAIL_TIMEOUT)
     try:
-        await assert_every_call_unavailable(store, tag, limit=FAIL_TIMEOUT + SLACK)
-        assert connections, "the store never connected to the silent peer"
+        async with listening(store, tag("chan")) as (feed, task):
+            await assert_every_call_unavailable(store, tag, limit=FAIL_TIMEOUT + SLACK)
+            assert connections, "the store never connected to the silent peer"
+            assert feed.live_changes == [], "a subscription nobody confirmed was reported live"
+            assert not task.done(), "listen gave up instead of retrying"
     finally:
         await store.close()
         server.close()
         for writer in connections:
             writer.close()
         await server.wait_closed()
+
+
+async def test_listen_reports_a_killed_redis_and_resubscribes(lone_redis: Redis, tag: Callable[[str], str]) -> None:
+    listener = RedisStore.from_url(lone_redis.url, timeout=FAIL_TIMEOUT)
+    publisher = RedisStore.from_url(lone_redis.url, timeout=FAIL_TIMEOUT)
+    channel = tag("chan")
+    try:
+        async with listening(listener, channel) as (feed, task):
+            await feed.until(lambda f: f.live, "the first subscription")
+            await publisher.publish(channel, "before")
+            await feed.until(lambda f: f.messages == ["before"], "the first message")
+
+            lone_redis.proc.kill(signal.SIGKILL)
+            start = time.monotonic()
+            await feed.until(lambda f: not f.live, "the feed to go down", timeout=HEARTBEAT + FAIL_TIMEOUT + 5)
+            assert time.monotonic() - start < HEARTBEAT + FAIL_TIMEOUT + SLACK
+
+            lone_redis.restart()
+            await feed.until(lambda f: f.live, "the feed to come back by itself")
+            await wait_until_answering(publisher)
+            await publisher.publish(channel, "after")
+            await feed.until(lambda f: f.messages[-1:] == ["after"], "a message after the restart")
+            assert feed.live_changes[:3] == [True, False, True]
+            assert not task.done()
+    finally:
+        await listener.close()
+        await publisher.close()
+
+
+async def test_listen_reports_a_frozen_redis(lone_redis: Redis, tag: Callable[[str], str]) -> None:
+    """A silent server (SIGSTOP): only the heartbeat can tell, within HEARTBEAT + timeout."""
+    listener = RedisStore.from_url(lone_redis.url, timeout=FAIL_TIMEOUT)
+    publisher = RedisStore.from_url(lone_redis.url, timeout=FAIL_TIMEOUT)
+    channel = tag("chan")
+    assert lone_redis.proc.popen is not None
+    pid = lone_redis.proc.popen.pid
+    try:
+        async with listening(listener, channel) as (feed, _):
+            await feed.until(lambda f: f.live, "the first subscription")
+            os.killpg(pid, signal.SIGSTOP)
+            try:
+                start = time.monotonic()
+                await feed.until(lambda f: not f.live, "the feed to go down", timeout=HEARTBEAT + FAIL_TIMEOUT + 5)
+                assert time.monotonic() - start < HEARTBEAT + FAIL_TIMEOUT + SLACK
+            finally:
+                os.killpg(pid, signal.SIGCONT)
+            await feed.until(lambda f: f.live, "the feed to come back by itself")
+            await wait_until_answering(publisher)
+            await publisher.publish(channel, "after")
+            await feed.until(lambda f: f.messages == ["after"], "a message after the thaw")
+    finally:
+        await listener.close()
+        await publisher.close()

@@ -56,7 +56,7 @@ class Browser:
         headers = {**NAV_HEADERS, **kwargs.pop("headers", {})}
         return self.http.get(url, headers=headers, **kwargs)
 
-    def follow(self, response: httpx.Response, *, limit: int = 10, sub: str = "alice") -> httpx.Response:
+    def follow(self, response: httpx.Response, *, limit: int = 15, sub: str = "alice") -> httpx.Response:
         """Follow redirects as a browser would; at the IdP's sign-in form, sign in as ``sub``."""
         for _ in range(limit):
             self.history.append(response)
@@ -80,5 +80,7 @@ class Browser:
 
 
 def _is_idp_form(response: httpx.Response) -> bool:
+    """The sign-in form of oidc-provider-mock (/oauth2/authorize) or of the node IdP (/interaction/<uid>)."""
     path = urlsplit(str(response.request.url)).path
-    return response.status_code == 200 and path.endswith("/oauth2/authorize") and response.request.method == "GET"
+    is_form_path = path.endswith("/oauth2/authorize") or path.startswith("/interaction/")
+    return response.status_code == 200 and is_form_path and response.request.method == "GET"

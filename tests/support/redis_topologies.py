@@ -1,7 +1,8 @@
 """Real Redis topologies on loopback: standalone, Sentinel (1 master, 1 replica, 3 sentinels) and a
 3-master Cluster, each started once per test session and stopped at its end.
 
-Load the fixtures with ``pytest_plugins = ("tests.support.redis_topologies",)``. Every wait is
+Use the fixtures (``redis_standalone``, ``redis_sentinel``, ``redis_cluster``) by importing their
+``*_fixture`` functions into a test module or conftest. Every wait is
 bounded (``wait_for``); readiness is read from the servers themselves through ``redis-cli``.
 """
 
@@ -45,6 +46,12 @@ def info_field(text: str, name: str) -> str:
     return ""
 
 
+def sentinel_master_field(port: int, name: str) -> str:
+    """A field of ``SENTINEL MASTER`` as seen by the sentinel on ``port`` ('' when unknown)."""
+    lines = redis_cli(port, "SENTINEL", "MASTER", SENTINEL_MASTER).splitlines()
+    return dict(zip(lines[::2], lines[1::2], strict=False)).get(name, "")
+
+
 @dataclass
 class Topology:
     kind: str
@@ -67,7 +74,8 @@ def start_standalone(tmp: Path) -> Topology:
     return Topology("standalone", r.url, [r.proc], [r.port])
 
 
-def start_sentinel(tmp: Path, *, sentinels: int = 3) -> Topology:
+def start_sentinel(tmp: Path, *, sentinels: int = 3, down_after_ms: int = 2000, quorum: bool = False) -> Topology:
+    """With ``quorum``, also wait until the sentinels know each other (needed for a failover)."""
     sentinel_bin = require_binary("redis-sentinel")
     # No 5 s wait for more replicas before a diskless full sync.
     master = start_redis(tmp, "sentinel-master", "--repl-diskless-sync-delay", "0")
@@ -86,7 +94,7 @@ def start_sentinel(tmp: Path, *, sentinels: int = 3) -> Topology:
                 "bind 127.0.0.1\n"
                 f'dir "{d}"\n'
                 f"sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master.port} 2\n"
-                f"sentinel down-after-milliseconds {SENTINEL_MASTER} 2000\n"
+                f"sentinel down-after-milliseconds {SENTINEL_MASTER} {down_after_ms}\n"
                 f"sentinel failover-timeout {SENTINEL_MASTER} 10000\n"
             )
             proc = Proc(f"sentinel-{i}", [sentinel_bin, str(conf)], log_dir=tmp).start()
@@ -113,6 +121,16 @@ def start_sentinel(tmp: Path, *, sentinels: int = 3) -> Topology:
             timeout=15,
             what="the master to see its replica",
         )
+        if quorum:
+            for port in topo.sentinel_ports:
+                wait_for(
+                    lambda port=port: (
+                        redis_cli(port, "SENTINEL", "CKQUORUM", SENTINEL_MASTER).startswith(f"OK {sentinels} usable")
+                        and sentinel_master_field(port, "num-slaves") == "1"
+                    ),
+                    timeout=20,
+                    what=f"sentinel on {port} to see the other sentinels and the replica",
+                )
     except BaseException:
         topo.stop()
         raise
@@ -176,22 +194,22 @@ def start_cluster(tmp: Path, *, masters: int = 3) -> Topology:
     return topo
 
 
-@pytest.fixture(scope="session")
-def redis_standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+@pytest.fixture(scope="session", name="redis_standalone")
+def redis_standalone_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     topo = start_standalone(tmp_path_factory.mktemp("redis-standalone"))
     yield topo
     topo.stop()
 
 
-@pytest.fixture(scope="session")
-def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+@pytest.fixture(scope="session", name="redis_sentinel")
+def redis_sentinel_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     topo = start_sentinel(tmp_path_factory.mktemp("redis-sentinel"))
     yield topo
     topo.stop()
 
 
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+@pytest.fixture(scope="session", name="redis_cluster")
+def redis_cluster_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     topo = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
     yield topo
     topo.stop()

@@ -166,10 +166,22 @@ def render_recipe(path: Path, replacements: dict[str, str]) -> str:
 
 
 @contextmanager
-def nginx_server(tmp: Path, *, gateway_url: str, app_port: int, server_name: str = "app.test") -> Iterator[int]:
-    """Real nginx running deploy/nginx/site.conf + the NPM snippet, on a non-default port."""
+def nginx_server(
+    tmp: Path,
+    *,
+    gateway_url: str,
+    app_port: int,
+    server_name: str = "app.test",
+    port: int | None = None,
+    extra_http: str = "",
+    wait_ports: tuple[int, ...] = (),
+) -> Iterator[int]:
+    """Real nginx running deploy/nginx/site.conf + the NPM snippet, on a non-default port.
+
+    ``extra_http`` is added to the ``http`` block (e.g. an ``upstream`` of several replicas).
+    """
     binary = require_binary("nginx", "/usr/sbin/nginx")
-    port = free_port()
+    port = port or free_port()
     d = tmp / f"nginx-{port}"
     (d / "logs").mkdir(parents=True)
     snippet = render_recipe(
@@ -200,11 +212,14 @@ http {{
     client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
     uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
     include {d}/site.conf;
+{extra_http}
 }}
 """)
     proc = Proc(f"nginx-{port}", [binary, "-p", str(d), "-c", str(d / "nginx.conf")], log_dir=tmp).start()
     try:
         proc.wait_port(port)
+        for extra in wait_ports:
+            proc.wait_port(extra)
         yield port
     finally:
         proc.stop()

@@ -87,10 +87,6 @@ def test_clean_host_rejects(raw: str) -> None:
         clean_host(raw)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: clean_host accepts out-of-range ports such as :99999 (regex allows any 1-5 digits)",
-)
 @pytest.mark.parametrize("raw", ["app.test:99999", "app.test:65536"])
 def test_clean_host_rejects_out_of_range_port(raw: str) -> None:
     with pytest.raises(InvalidForwardedHeaders):
@@ -219,6 +215,13 @@ def test_original_uri_fallback_prefers_forwarded_host_and_proto() -> None:
         default_scheme="http",
     )
     assert (got.scheme, got.host, got.path) == ("https", "app.test", "/x")
+
+
+def test_original_uri_fallback_takes_first_forwarded_proto() -> None:
+    got = from_original(
+        {"x-original-uri": "/x", "host": "app.test", "x-forwarded-proto": "https, http"}, default_scheme="http"
+    )
+    assert got.scheme == "https"
 
 
 def test_original_uri_fallback_default_scheme() -> None:

@@ -54,6 +54,7 @@ def test_host_matches_yes(host: str, domain: str) -> None:
         ("other.test", "example.test"),
         ("", "example.test"),
         ("example.test", "."),
+        (".example.test", ".example.test"),
         ("example.test", ""),
     ],
 )

@@ -100,10 +100,6 @@ def test_default_now_is_the_wall_clock() -> None:
     assert not needs_refresh(session(now, now + 3600))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: needs_refresh uses `now or time.time()`, so an explicit now=0.0 is replaced by the wall clock",
-)
 def test_explicit_now_zero_is_respected() -> None:
     data = session(0.0, 100.0)
     assert not needs_refresh(data, now=0.0)

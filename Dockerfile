@@ -1,0 +1,59 @@
+# syntax=docker/dockerfile:1
+#
+# authgate's container image.
+#
+#   docker build -t authgate:latest .
+#   docker run --rm -p 9000:9000 --env-file authgate.env authgate:latest
+#
+# Configuration is the AUTHGATE_* environment (see docs/ and app/config.py). Nothing secret is
+# baked in: give secrets at run time, preferably as files (Docker/Kubernetes secrets) named by
+# AUTHGATE_SECRET_FILE, AUTHGATE_CLIENT_SECRET_FILE and AUTHGATE_REDIS_URL_FILE.
+# The image runs as uid/gid 10001 and writes nothing at run time, so it works with a read-only
+# root filesystem (Compose `read_only: true`, Kubernetes `readOnlyRootFilesystem: true`).
+# Scale with replicas (all sharing one Redis), not with `--workers`.
+
+ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+
+# ---- builder: a virtualenv holding authgate and its dependencies, byte-compiled ---------------
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/authgate
+WORKDIR /src
+# The dependencies first, in their own layer, so a code change does not reinstall them.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+ && /opt/authgate/bin/pip install -r /tmp/requirements.txt
+COPY README.md ./
+COPY app ./app
+# authgate itself; pip is not needed at run time.
+RUN /opt/authgate/bin/pip install --no-deps . \
+ && /opt/authgate/bin/pip uninstall -y pip
+
+# ---- final: the slim base, the virtualenv, an unprivileged user ---------------------------------
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="authgate" \
+      org.opencontainers.image.description="Forward-auth gateway for nginx, Traefik and Caddy with shared Redis sessions and OIDC sign-in" \
+      org.opencontainers.image.licenses="MIT"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/authgate/bin:$PATH
+RUN groupadd --system --gid 10001 authgate \
+ && useradd --system --uid 10001 --gid authgate --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin authgate
+# Owned by root, so the running process cannot modify its own code.
+COPY --from=builder /opt/authgate /opt/authgate
+# Numeric, so Kubernetes' runAsNonRoot can verify it.
+USER 10001:10001
+EXPOSE 9000
+# uvicorn stops accepting, finishes in-flight requests (up to 10 s), then exits.
+STOPSIGNAL SIGTERM
+# Liveness only (no Redis or IdP round trip). No curl in the slim image: Python's urllib.
+# Frequent, because Traefik's Docker provider routes to a container only once it is healthy.
+# If you change --port below, change it here too.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9000/healthz', timeout=3)"]
+ENTRYPOINT ["authgate"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "9000"]

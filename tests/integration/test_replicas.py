@@ -1,0 +1,244 @@
+"""Three replicas behind a round-robin nginx, a strict IdP that rotates refresh tokens and revokes
+the grant on reuse (node oidc-provider), and a scripted browser: the replicas must behave as one.
+
+Exactly-once is proven by the IdP's own records (GET /__test/counts), not by our logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.browser import Browser
+from tests.support.cluster import Cluster, replicas_behind_nginx
+from tests.support.flows import PREFIX, echoed_headers, query_param
+from tests.support.node_idp import NodeIdP, start_node_idp
+from tests.support.procs import free_port, wait_for
+from tests.support.servers import Redis, gateway_env, start_echo, start_redis
+
+ACCESS_TTL = 4
+CLIENT_ID, CLIENT_SECRET = "authgate-replicas", "replicas-secret-0123456789"
+
+
+@dataclass
+class World:
+    cluster: Cluster
+    idp: NodeIdP
+    redis: Redis
+
+
+@pytest.fixture(scope="module")
+def world(module_tmp: Path) -> Iterator[World]:
+    redis = start_redis(module_tmp, "redis-replicas", "--appendonly", "yes", "--appendfsync", "always")
+    echo, echo_port = start_echo(module_tmp)
+    app_port, lb_port = free_port(), free_port()
+    idp = start_node_idp(
+        module_tmp,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        redirect_uris=[f"http://app.test:{app_port}{PREFIX}/callback"],
+        post_logout_redirect_uris=[f"http://app.test:{app_port}/"],
+        backchannel_logout_uri=f"http://lb.test:{lb_port}{PREFIX}/backchannel_logout",
+        access_ttl=ACCESS_TTL,
+    )
+    env = gateway_env(
+        idp.issuer, redis_url=redis.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, store_timeout="0.5"
+    )
+    try:
+        with replicas_behind_nginx(module_tmp, env, echo_port=echo_port, app_port=app_port, lb_port=lb_port) as cluster:
+            yield World(cluster, idp, redis)
+    finally:
+        idp.stop()
+        echo.stop()
+        redis.proc.stop()
+
+
+def session_cookie(b: Browser) -> str:
+    return "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name == "authgate_session")
+
+
+def check_replica(world: World, index: int, cookie: str) -> int:
+    gw = world.cluster.replicas[index]
+    r = httpx.get(
+        f"{gw.url}{PREFIX}/auth/nginx",
+        headers={"X-Original-URL": f"{world.cluster.origin}/", "Cookie": cookie},
+        timeout=10,
+    )
+    return r.status_code
+
+
+def signed_in(world: World, sub: str = "alice") -> tuple[Browser, str]:
+    b = Browser()
+    r = b.visit(f"{world.cluster.origin}/start-page", sub=sub)
+    assert r.status_code == 200, r.text[:300]
+    assert echoed_headers(r)["x-authentik-username"] == sub
+    return b, session_cookie(b)
+
+
+def test_any_replica_serves_any_step_and_any_session(world: World) -> None:
+    b, cookie = signed_in(world)
+    b.close()
+    hops = [str(h.request.url) for h in b.history]
+    assert any(f"{PREFIX}/start" in u for u in hops) and any(f"{PREFIX}/callback" in u for u in hops)
+    for i in range(len(world.cluster.replicas)):
+        assert check_replica(world, i, cookie) == 200
+
+
+def test_concurrent_refresh_happens_exactly_once_per_round(world: World) -> None:
+    b, cookie = signed_in(world)
+    b.close()
+    issued_at = time.monotonic()
+    url = f"{world.cluster.origin}/data"
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(), timeout=30) as client:
+            return await asyncio.gather(
+                *(
+                    client.get(
+                        url.replace("app.test", "127.0.0.1"),
+                        headers={"Host": f"app.test:{world.cluster.app_port}", "Cookie": cookie},
+                    )
+                    for _ in range(48)
+                )
+            )
+
+    previous = None
+    for round_no in range(4):
+        # Wait (bounded) until the access token has expired, so every request must have a fresh one.
+        wait_for(lambda: time.monotonic() > issued_at + ACCESS_TTL + 0.3, timeout=ACCESS_TTL + 2, what="expiry")
+        before = world.idp.counts()
+        started = time.monotonic()
+        responses = asyncio.run(burst())
+        after = world.idp.counts()
+        statuses = [r.status_code for r in responses]
+        assert statuses == [200] * 48, f"round {round_no}: {statuses}"
+        tokens = {echoed_headers(r)["x-authentik-jwt"] for r in responses}
+        assert len(tokens) == 1, f"round {round_no}: every request used the one refreshed token"
+        assert tokens != {previous}
+        previous = tokens.pop()
+        assert after["refresh_token"] - before["refresh_token"] == 1, f"round {round_no}: {before} -> {after}"
+        assert after["invalid_grant"] == before["invalid_grant"] == 0
+        assert after["refresh_token_reused"] == 0
+        issued_at = started
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_sign_out_applies_on_every_replica_at_once(world: World, attempt: int) -> None:
+    b, cookie = signed_in(world)
+    with b:
+        for _ in range(2):  # warm every replica's local cache
+            for i in range(3):
+                assert check_replica(world, i, cookie) == 200
+        r = b.get(f"{world.cluster.origin}{PREFIX}/sign_out")
+        assert r.status_code == 302
+        assert r.headers["location"].startswith(f"{world.idp.issuer}/session/end?")
+    # No waiting: the very next check on every replica must refuse the old cookie.
+    assert [check_replica(world, i, cookie) for i in range(3)] == [401, 401, 401]
+
+
+def test_backchannel_logout_ends_the_session_on_every_replica(world: World) -> None:
+    b, cookie = signed_in(world)
+    b.close()
+    for i in range(3):
+        assert check_replica(world, i, cookie) == 200
+    result = world.idp.backchannel_logout(sub="alice")
+    assert result["notified"] and all(n["ok"] for n in result["notified"]), result
+    assert [check_replica(world, i, cookie) for i in range(3)] == [401, 401, 401]
+
+
+def test_callback_delivered_many_times_redeems_the_code_once(world: World) -> None:
+    with Browser() as b:
+        start = b.get(f"{world.cluster.origin}/dup")
+        assert start.status_code == 302
+        to_idp = b.get(start.headers["location"])
+        callback = _walk_idp_until_callback(b, to_idp, world)
+        before = world.idp.counts()
+        binding = {c.name: c.value for c in b.http.cookies.jar if c.name.endswith("_login")}
+
+        def deliver(_: int) -> httpx.Response:
+            with Browser() as copy:
+                for name, value in binding.items():
+                    copy.http.cookies.set(name, value, domain="app.test")
+                return copy.get(callback)
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(deliver, range(8)))
+    after = world.idp.counts()
+    assert [r.status_code for r in results] == [302] * 8
+    assert {r.headers["location"] for r in results} == {f"{world.cluster.origin}/dup"}
+    assert len({r.headers["set-cookie"].split(";")[0] for r in results}) == 1
+    assert after["authorization_code"] - before["authorization_code"] == 1
+    assert after["authorization_code_reused"] == before["authorization_code_reused"]
+    assert after["invalid_grant"] == before["invalid_grant"]
+
+
+def test_three_tabs_finish_in_any_order_across_replicas(world: World) -> None:
+    with Browser() as b:
+        callbacks = []
+        for i in range(3):
+            start = b.get(f"{world.cluster.origin}/tab{i}")
+            assert start.status_code == 302
+            callbacks.append(_walk_idp_until_callback(b, b.get(start.headers["location"]), world))
+        login_cookies = [c for c in b.http.cookies.jar if c.name.endswith("_login")]
+        assert len(login_cookies) == 1
+        for i in (1, 2, 0):
+            r = b.get(callbacks[i])
+            assert r.status_code == 302
+            assert r.headers["location"] == f"{world.cluster.origin}/tab{i}"
+
+
+def test_a_replica_killed_mid_sign_in_does_not_break_it(world: World) -> None:
+    with Browser() as b:
+        start = b.get(f"{world.cluster.origin}/killed")
+        assert start.status_code == 302
+        to_idp = b.get(start.headers["location"])
+        world.cluster.replicas[0].proc.kill(signal.SIGKILL)
+        world.cluster.replicas[1].proc.kill(signal.SIGKILL)
+        try:
+            callback = _walk_idp_until_callback(b, to_idp, world)
+            final = b.follow(b.get(callback))
+            assert final.status_code == 200
+            assert final.json()["path"] == "/killed"
+            assert echoed_headers(final)["x-authentik-username"] == "alice"
+        finally:
+            world.cluster.restart(0)
+            world.cluster.restart(1)
+
+
+def test_redis_killed_and_restarted_mid_traffic(world: World) -> None:
+    b, cookie = signed_in(world)
+    b.close()
+    app = f"http://127.0.0.1:{world.cluster.app_port}/traffic"
+    headers = {"Host": f"app.test:{world.cluster.app_port}", "Cookie": cookie}
+
+    def status() -> int:
+        return httpx.get(app, headers=headers, timeout=10).status_code
+
+    assert status() == 200
+    world.redis.proc.kill(signal.SIGKILL)
+    # Fail closed: once the replicas notice (bounded), nothing passes; nginx shows our 503 as 500.
+    wait_for(lambda: status() != 200, timeout=5, what="requests to be refused")
+    seen = {status() for _ in range(12)}
+    assert 200 not in seen and seen <= {500, 503}, seen
+    world.redis.restart()
+    wait_for(lambda: status() == 200, timeout=20, what="service to resume by itself")
+    assert {status() for _ in range(6)} == {200}, "sessions survive a Redis that persisted them"
+
+
+def _walk_idp_until_callback(b: Browser, response: httpx.Response, world: World) -> str:
+    """Sign in at the node IdP; return the callback URL it sends the browser to (not visited)."""
+    from tests.support.node_idp import follow_idp
+
+    leaving = follow_idp(b.http, response, world.idp)
+    assert leaving.is_redirect, leaving.text[:300]
+    location = leaving.headers["location"]
+    assert f"{PREFIX}/callback" in location and query_param(location, "state")
+    return location
