@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Request
@@ -32,6 +33,7 @@ from app.web.pages import error_page, signed_out_page
 log = logging.getLogger("authgate.flow")
 
 NO_STORE = {"Cache-Control": "no-store"}
+_ESCAPED_PATH = re.compile(r"^(https?://[^/?#%]+)((?:%2f|%3f).*)$", re.I)
 
 
 def _gw(request: Request) -> Gateway:
@@ -64,6 +66,10 @@ def _rd_from_query(raw_query: str) -> str:
     value = raw_query[3:]
     if value[:7].lower() in ("http%3a", "https%3"):
         return unquote(value.split("&", 1)[0])
+    # ingress-nginx / Authentik docs: rd=$scheme://$http_host$escaped_request_uri (only the path escaped)
+    escaped_path = _ESCAPED_PATH.match(value)
+    if escaped_path:
+        return escaped_path.group(1) + unquote(escaped_path.group(2))
     return value
 
 

@@ -214,3 +214,21 @@ def test_a_dump_of_redis_yields_no_token_email_or_name(direct: Direct) -> None:
     assert dump, "the store holds the session"
     for secret in (token.encode(), b"alice@example.test", b"Alice", b"admins", cookie.split("=", 1)[1].encode()):
         assert secret not in dump, secret
+
+
+def test_start_accepts_every_rd_form_the_snippets_send(direct: Direct) -> None:
+    from urllib.parse import quote
+
+    target = f"{direct.origin}/dash?tab=1&x=2"
+    forms = {
+        "nginx snippet (raw)": f"rd={target}",
+        "fully encoded": f"rd={quote(target, safe='')}",
+        "ingress-nginx $escaped_request_uri": f"rd={direct.origin}{quote('/dash?tab=1&x=2', safe='')}",
+    }
+    with Browser() as b:
+        for name, query in forms.items():
+            start = b.get(f"{direct.origin}{PREFIX}/start?{query}")
+            assert start.status_code == 302, name
+            callback = idp_callback_url(b, start.headers["location"])
+            r = b.get(callback)
+            assert r.headers["location"] == target, name
