@@ -61,7 +61,7 @@ class SessionService:
         self.store = store
         self.oidc = oidc
         self.ttl = ttl
-        self.cache = cache or SessionCache(max_age=0)
+        self.cache = cache if cache is not None else SessionCache(max_age=0)
 
     async def run_invalidation(self) -> None:
         """Keep the local cache in step with every replica's writes (runs for the app's lifetime)."""

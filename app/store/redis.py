@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import inspect
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -57,10 +57,11 @@ def _ms(ttl: float) -> int:
 class RedisStore:
     shared = True
 
-    def __init__(self, client: Any, *, timeout: float, subscriber: Subscriber) -> None:
+    def __init__(self, client: Any, *, timeout: float, subscriber: Subscriber, also_close: Sequence[Any] = ()) -> None:
         self._r = client
         self._timeout = timeout
         self._subscriber = subscriber
+        self._also_close = tuple(also_close)  # clients ``client`` relies on (Sentinel's own)
         self._cluster = isinstance(client, RedisCluster)
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
         self._expire_if_equals = client.register_script(_EXPIRE_IF_EQUALS)
@@ -74,22 +75,22 @@ class RedisStore:
             "socket_connect_timeout": timeout,
             "health_check_interval": 15,
         }
-        # A subscription's client: an error ends the subscription instead of a silent reconnect.
-        sub_opts = {**opts, "health_check_interval": 0, "retry": Retry(NoBackoff(), 0)}
         parts = urlsplit(url)
         if parts.scheme in ("redis+sentinel", "rediss+sentinel"):
+            sentinel, master = _sentinel(url, opts)
 
             async def sentinel_subscriber() -> Any:
-                return _sentinel_client(url, sub_opts)
+                return master(**_subscription_opts())
 
-            return cls(_sentinel_client(url, opts), timeout=timeout, subscriber=sentinel_subscriber)
+            return cls(master(), timeout=timeout, subscriber=sentinel_subscriber, also_close=sentinel.sentinels)
         if parts.scheme in ("redis+cluster", "rediss+cluster"):
             plain = url.replace("+cluster", "", 1)
             cluster = RedisCluster.from_url(plain, socket_timeout=timeout, socket_connect_timeout=timeout)
+            sub_opts = {**opts, **_subscription_opts()}
             return cls(cluster, timeout=timeout, subscriber=_cluster_subscriber(cluster, plain, sub_opts))
 
         async def subscriber() -> Any:
-            return redis.Redis.from_url(url, **sub_opts)
+            return redis.Redis.from_url(url, **opts, **_subscription_opts())
 
         return cls(redis.Redis.from_url(url, **opts), timeout=timeout, subscriber=subscriber)
 
@@ -212,8 +213,9 @@ class RedisStore:
         await self._call(self._r.ping())
 
     async def close(self) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self._r.aclose()
+        for client in (self._r, *self._also_close):
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
 
 
 def _cluster_subscriber(cluster: RedisCluster, url: str, opts: dict[str, Any]) -> Subscriber:
@@ -235,18 +237,31 @@ def _cluster_subscriber(cluster: RedisCluster, url: str, opts: dict[str, Any]) -
     return subscriber
 
 
-def _sentinel_client(url: str, opts: dict[str, Any]) -> Any:
-    """``redis+sentinel://[:password@]h1:p1,h2:p2/<master name>[/db]``."""
+def _subscription_opts() -> dict[str, Any]:
+    """A subscription's client: an error ends the subscription instead of a silent reconnect."""
+    return {"health_check_interval": 0, "retry": Retry(NoBackoff(), 0)}
+
+
+def _sentinel(url: str, opts: dict[str, Any]) -> tuple[Sentinel, Callable[..., Any]]:
+    """``redis+sentinel://[:password@]h1:p1,h2:p2/<master name>[/db]``: the Sentinel manager and a
+    factory of clients for the master it names (keyword arguments override connection options)."""
     parts = urlsplit(url)
     hosts: list[tuple[str, int]] = []
-    for item in parts.netloc.rsplit("@", 1)[-1].split(","):
-        host, _, port = item.rpartition(":")
-        hosts.append((host or item, int(port or 26379)))
+    for item in parts.netloc.rpartition("@")[2].split(","):
+        host, colon, port = item.rpartition(":")
+        if not colon or host.startswith("[") != host.endswith("]") or item.endswith("]"):
+            host, port = item, ""  # no port given (an IPv6 address is bracketed)
+        hosts.append((host.strip("[]"), int(port or 26379)))
     path = [p for p in parts.path.split("/") if p]
-    master = path[0] if path else "mymaster"
+    name = path[0] if path else "mymaster"
     db = int(path[1]) if len(path) > 1 else 0
     query = parse_qs(parts.query)
     password = parts.password or next(iter(query.get("password", [])), None)
-    sentinel_opts = {"socket_timeout": opts["socket_timeout"]}
+    sentinel_opts = {"socket_timeout": opts["socket_timeout"], "socket_connect_timeout": opts["socket_timeout"]}
     sentinel = Sentinel(hosts, sentinel_kwargs=sentinel_opts, **opts)  # type: ignore[no-untyped-call]
-    return sentinel.master_for(master, db=db, password=password, ssl=parts.scheme.startswith("rediss"))
+    ssl = parts.scheme.startswith("rediss")
+
+    def master(**extra: Any) -> Any:
+        return sentinel.master_for(name, db=db, password=password, ssl=ssl, **extra)
+
+    return sentinel, master

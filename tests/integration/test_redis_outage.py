@@ -31,6 +31,8 @@ def test_redis_down_fails_closed_and_service_resumes_with_sessions_intact(tmp_pa
 
         assert check().status_code == 200
         redis.proc.kill(signal.SIGKILL)
+        # The local cache stops answering as soon as its invalidation feed drops (bounded wait).
+        wait_for(lambda: check().status_code != 200, timeout=5, what="the gateway to notice")
         for _ in range(5):
             r = check()
             assert r.status_code == 503, "must fail closed: never 200, never a sign-in loop"

@@ -1,0 +1,96 @@
+"""The local session cache and its use by SessionService (in-process store; no I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from app.session_cache import SessionCache
+from app.sessions import SessionService
+from app.store import MemoryStore
+from app.types import TokenSet
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+
+    async def get(self, key: str) -> bytes | None:
+        self.gets += 1
+        return await super().get(key)
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[tuple[SessionService, CountingStore]]:
+    store = CountingStore()
+    svc = SessionService(store, None, ttl=3600, cache=SessionCache(max_age=30))  # type: ignore[arg-type]
+    task = asyncio.create_task(svc.run_invalidation())
+    await asyncio.sleep(0)
+    yield svc, store
+    task.cancel()
+
+
+def tokens(**claims: Any) -> TokenSet:
+    return TokenSet("access", "id", "refresh", 3600, {"sub": "alice", **claims})
+
+
+async def test_repeat_loads_make_no_store_call(service: tuple[SessionService, CountingStore]) -> None:
+    svc, store = service
+    assert svc.cache.enabled
+    ticket = await svc.create(tokens())
+    first = await svc.load(ticket)
+    gets = store.gets
+    for _ in range(10):
+        assert await svc.load(ticket) is first
+    assert store.gets == gets
+
+
+async def test_delete_and_wrong_key_are_never_served_from_the_cache(
+    service: tuple[SessionService, CountingStore],
+) -> None:
+    svc, _ = service
+    ticket = await svc.create(tokens())
+    assert await svc.load(ticket) is not None
+    from app.tickets import Ticket
+
+    assert await svc.load(Ticket(ticket.session_id, b"\x00" * 32)) is None
+    await svc.delete(ticket.session_id)
+    assert await svc.load(ticket) is None
+
+
+async def test_the_cache_is_bypassed_while_the_feed_is_down() -> None:
+    cache = SessionCache(max_age=30)
+    assert not cache.enabled  # nothing is trusted before the feed is live
+    cache.set_live(True)
+    assert cache.enabled
+    cache.put("s", b"k" * 32, object(), cache.generation)  # type: ignore[arg-type]
+    assert cache.get("s", b"k" * 32) is not None
+    cache.set_live(False)
+    assert cache.get("s", b"k" * 32) is None
+    cache.set_live(True)
+    assert cache.get("s", b"k" * 32) is None, "entries from before an outage are dropped"
+
+
+def test_a_load_racing_an_invalidation_is_not_cached() -> None:
+    cache = SessionCache(max_age=30)
+    cache.set_live(True)
+    started = cache.generation
+    cache.evict("s")  # arrives while the store read is in flight
+    cache.put("s", b"k" * 32, object(), started)  # type: ignore[arg-type]
+    assert cache.get("s", b"k" * 32) is None
+
+
+def test_entries_expire_and_the_size_is_bounded() -> None:
+    cache = SessionCache(max_age=5, max_entries=3)
+    cache.set_live(True)
+    for i in range(5):
+        cache.put(f"s{i}", b"k", object(), cache.generation)  # type: ignore[arg-type]
+    assert len(cache) == 3
+    assert cache.get("s0", b"k") is None and cache.get("s4", b"k") is not None
+    entry = cache.get("s4", b"k")
+    assert entry is not None
+    assert cache.get("s4", b"k", now=entry.cached_at + 6) is None
