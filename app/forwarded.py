@@ -19,6 +19,7 @@ from app.types import OriginalRequest
 MAX_URL_LENGTH = 8192
 _HOST_RE = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?$")
 _METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
+_NOT_VISIBLE_ASCII = re.compile(r"[^\x21-\x7e]")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -54,7 +55,7 @@ def clean_host(host: str) -> str:
 def _check_path(path: str) -> str:
     if not path.startswith("/") or len(path) > MAX_URL_LENGTH:
         raise InvalidForwardedHeaders("malformed or over-long path")
-    if any(ord(c) < 0x21 or ord(c) > 0x7E for c in path):
+    if _NOT_VISIBLE_ASCII.search(path):
         raise InvalidForwardedHeaders("path contains control, space or non-ASCII characters")
     return path
 

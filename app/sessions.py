@@ -14,6 +14,7 @@ import logging
 import secrets
 import time
 
+from app import metrics
 from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
 from app.oidc import OIDCClient
 from app.sealing import seal, unseal
@@ -65,7 +66,16 @@ class SessionService:
 
     async def run_invalidation(self) -> None:
         """Keep the local cache in step with every replica's writes (runs for the app's lifetime)."""
-        await self.store.listen(INVALIDATION_CHANNEL, self.cache.evict, self.cache.set_live)
+        await self.store.listen(INVALIDATION_CHANNEL, self.cache.evict, self._feed_state)
+
+    def _feed_state(self, live: bool) -> None:
+        self.cache.set_live(live)
+        metrics.cache_live.set(1 if live else 0)
+        if live:
+            log.info("session cache: invalidation feed live")
+        else:
+            metrics.cache_feed_drops.inc()
+            log.warning("session cache: invalidation feed lost; answering from the store until it returns")
 
     async def _invalidate(self, session_id: str) -> None:
         self.cache.evict(session_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from itsdangerous import BadSignature, Signer
 _ID_BYTES = 16
 _KEY_BYTES = 32
 _MAX_COOKIE = 512
+_VERIFIED_CACHE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,9 @@ class TicketSigner:
 
     def __init__(self, secret_keys: Sequence[str], salt: str = "authgate.ticket") -> None:
         # itsdangerous signs with the *last* key; our contract is "the first signs".
+        # Cookie values already verified, exactly as sent: a repeat request skips two HMACs.
+        # Only values that passed verification are remembered, so a forgery never gets in.
+        self._verified: OrderedDict[str, Ticket] = OrderedDict()
         self._signer = Signer(
             list(reversed(secret_keys)), salt=salt, digest_method=hashlib.sha256, key_derivation="hmac"
         )
@@ -47,6 +52,9 @@ class TicketSigner:
 
     def loads(self, value: str) -> Ticket | None:
         """The ticket in a cookie value, or None for anything forged, truncated or malformed."""
+        known = self._verified.get(value)
+        if known is not None:
+            return known
         if not value or len(value) > _MAX_COOKIE:
             return None
         try:
@@ -57,4 +65,8 @@ class TicketSigner:
             return None
         if len(key) != _KEY_BYTES or not sid:
             return None
-        return Ticket(sid, key)
+        ticket = Ticket(sid, key)
+        self._verified[value] = ticket
+        if len(self._verified) > _VERIFIED_CACHE:
+            self._verified.popitem(last=False)
+        return ticket

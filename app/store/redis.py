@@ -90,7 +90,7 @@ class RedisStore:
             return cls(cluster, timeout=timeout, subscriber=_cluster_subscriber(cluster, plain, sub_opts))
 
         async def subscriber() -> Any:
-            return redis.Redis.from_url(url, **opts, **_subscription_opts())
+            return redis.Redis.from_url(url, **{**opts, **_subscription_opts()})
 
         return cls(redis.Redis.from_url(url, **opts), timeout=timeout, subscriber=subscriber)
 

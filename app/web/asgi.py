@@ -101,7 +101,8 @@ def create_app(
             kind = routes.get(scope["path"])
             if kind is not None:
                 try:
-                    reply = await auth.check(gw, kind, request_headers(scope), client_ip(scope), scope["scheme"])
+                    headers = request_headers(scope, auth.WANTED_HEADERS)
+                    reply = await auth.check(gw, kind, headers, client_ip(scope), scope["scheme"])
                 except Exception:
                     log.exception("auth check failed unexpectedly")
                     reply = Reply(503)

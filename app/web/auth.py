@@ -26,6 +26,26 @@ log = logging.getLogger("authgate.auth")
 
 HTML = b"text/html; charset=utf-8"
 
+#: The request headers an auth check reads (all others are never decoded).
+WANTED_HEADERS = frozenset(
+    {
+        b"host",
+        b"cookie",
+        b"accept",
+        b"x-requested-with",
+        b"sec-fetch-mode",
+        b"sec-fetch-dest",
+        b"x-original-url",
+        b"x-original-uri",
+        b"x-original-method",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-forwarded-uri",
+        b"x-forwarded-method",
+        b"authorization",
+    }
+)
+
 
 def _unavailable() -> Reply:
     metrics.auth_checks.labels("unavailable").inc()
@@ -52,7 +72,7 @@ async def check(gw: Gateway, kind: str, headers: Mapping[str, str], peer: str | 
 
     rule = gw.policy.for_host(original.hostname)
     if rule.skip and rule.is_public(original.method, original.path):
-        metrics.auth_checks.labels("public").inc()
+        metrics.CHECK_PUBLIC.inc()
         return Reply(200)
 
     try:
@@ -68,10 +88,10 @@ async def check(gw: Gateway, kind: str, headers: Mapping[str, str], peer: str | 
                 continue
             if not rule.allows(data.identity):
                 log.info("denied %s on %s", data.identity.username or data.identity.sub, original.hostname)
-                metrics.auth_checks.labels("denied").inc()
+                metrics.CHECK_DENIED.inc()
                 sign_out = f"{original.origin}{gw.prefix}/sign_out"
                 return Reply(403, body=forbidden_page(data.identity, sign_out), content_type=HTML)
-            metrics.auth_checks.labels("ok").inc()
+            metrics.CHECK_OK.inc()
             out: list[tuple[bytes, bytes]] | None = data.memo.get("headers")
             if out is None:
                 out = data.memo["headers"] = identity_headers(data.identity, data.access_token, gw.settings.header_sets)
@@ -81,7 +101,7 @@ async def check(gw: Gateway, kind: str, headers: Mapping[str, str], peer: str | 
         return _unavailable()
 
     if nginx or not is_navigation(original.method, headers, strict=True):
-        metrics.auth_checks.labels("unauthenticated").inc()
+        metrics.CHECK_UNAUTHENTICATED.inc()
         return Reply(401, body=b"sign-in required\n")
     return await _redirect_to_idp(gw, original, headers)
 

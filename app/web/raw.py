@@ -14,6 +14,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_HEADER_BYTES = 16384
 NO_STORE = (b"cache-control", b"no-store")
+EMPTY = (b"content-length", b"0")
 
 
 @dataclass(slots=True)
@@ -24,12 +25,16 @@ class Reply:
     content_type: bytes = b"text/plain; charset=utf-8"
 
 
-def request_headers(scope: Scope) -> dict[str, str]:
+def request_headers(scope: Scope, wanted: frozenset[bytes] | None = None) -> dict[str, str]:
     """Lower-case names to values (latin-1, never fails); the first of repeated names wins,
-    except Cookie, whose repeats are joined as HTTP/2 splits them."""
+    except Cookie, whose repeats are joined as HTTP/2 splits them. With ``wanted``, only
+    those (lower-case) names are decoded: the hot path reads a handful of a browser's dozens."""
     out: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").lower()
+        lower = raw_name.lower()  # ASGI servers lower-case names already; cheap insurance
+        if wanted is not None and lower not in wanted:
+            continue
+        name = lower.decode("latin-1")
         value = raw_value.decode("latin-1")
         if name == "cookie" and name in out:
             out[name] += "; " + value
@@ -44,7 +49,10 @@ def client_ip(scope: Scope) -> str | None:
 
 
 async def send_reply(send: Send, reply: Reply) -> None:
-    headers = [(b"content-type", reply.content_type), (b"content-length", str(len(reply.body)).encode()), NO_STORE]
+    if reply.body:
+        headers = [(b"content-type", reply.content_type), (b"content-length", str(len(reply.body)).encode()), NO_STORE]
+    else:
+        headers = [EMPTY, NO_STORE]
     headers += reply.headers
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})

@@ -29,6 +29,7 @@ from app.tickets import Ticket
 from tests.support.redis_topologies import (
     SENTINEL_MASTER,
     Topology,
+    info_field,
     redis_cli,
     redis_cluster_fixture,  # noqa: F401 - the fixture redis_cluster
     redis_sentinel_fixture,  # noqa: F401 - the fixture redis_sentinel
@@ -555,6 +556,12 @@ async def test_peer_that_never_answers(tag: Callable[[str], str]) -> None:
         await server.wait_closed()
 
 
+def ping_calls(port: int) -> int:
+    """How many PINGs the server at ``port`` has answered."""
+    stats = info_field(redis_cli(port, "INFO", "commandstats"), "cmdstat_ping")  # calls=N,usec=...
+    return int(stats.split(",")[0].removeprefix("calls=")) if stats else 0
+
+
 async def test_listen_reports_a_killed_redis_and_resubscribes(lone_redis: Redis, tag: Callable[[str], str]) -> None:
     listener = RedisStore.from_url(lone_redis.url, timeout=FAIL_TIMEOUT)
     publisher = RedisStore.from_url(lone_redis.url, timeout=FAIL_TIMEOUT)
@@ -564,6 +571,16 @@ async def test_listen_reports_a_killed_redis_and_resubscribes(lone_redis: Redis,
             await feed.until(lambda f: f.live, "the first subscription")
             await publisher.publish(channel, "before")
             await feed.until(lambda f: f.messages == ["before"], "the first message")
+
+            # A healthy server answers the heartbeat: two PINGs seen by Redis, and the feed never dropped
+            # (an unanswered first PING would have dropped it before the second was sent).
+            base = ping_calls(lone_redis.port)  # the publisher's connection check included
+            await eventually(
+                lambda: asyncio.to_thread(lambda: ping_calls(lone_redis.port) >= base + 2),
+                timeout=2 * HEARTBEAT + 5,
+                what="two heartbeats",
+            )
+            assert feed.live_changes == [True]
 
             lone_redis.proc.kill(signal.SIGKILL)
             start = time.monotonic()
