@@ -1,47 +1,192 @@
-"""``authgate check``: validate the configuration and probe the IdP; print causes and fixes."""
+"""``authgate check``: validate the configuration and probe the IdP, printing cause and fix.
+
+Each finding is one line, ``OK``, ``WARN`` or ``FAIL``, with a ``fix:`` line under each failure;
+the exit status is 0 only when nothing failed. The IdP is probed through the addresses the
+gateway will use: the public issuer (what browsers use) and ``BACKCHANNEL_URL`` when set.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
 
-from app.config import load_settings
-from app.errors import AuthgateError, ConfigError
+from app.config import Settings, load_settings
+from app.errors import ConfigError, IdPError, IdPUnavailable, StoreError
 from app.oidc import OIDCClient
+from app.store import open_store
+
+
+@dataclass
+class Report:
+    lines: list[str] = field(default_factory=list)
+    failed: bool = False
+
+    def ok(self, text: str) -> None:
+        self.lines.append(f"OK   {text}")
+
+    def warn(self, text: str, fix: str = "") -> None:
+        self.lines.append(f"WARN {text}" + (f"\n     fix: {fix}" if fix else ""))
+
+    def fail(self, text: str, fix: str) -> None:
+        self.failed = True
+        self.lines.append(f"FAIL {text}\n     fix: {fix}")
+
+
+def _client(s: Settings, *, backchannel: bool) -> OIDCClient:
+    return OIDCClient(
+        issuer=s.issuer,
+        client_id=s.client_id,
+        client_secret=s.client_secret,
+        scopes=s.scope_list,
+        backchannel_url=s.backchannel_url if backchannel else "",
+        timeout=min(s.idp_timeout, 10.0),
+    )
+
+
+def _issuer_fix(found: str, configured: str) -> str:
+    if found.rstrip("/") == configured.rstrip("/"):
+        return f"set AUTHGATE_ISSUER={found} (the trailing slash must match exactly)"
+    return (
+        f"set AUTHGATE_ISSUER={found}, or if that is an internal address, make the IdP build URLs from the "
+        "public host (Authentik: reach it through its public URL, or set AUTHGATE_BACKCHANNEL_URL so authgate "
+        "sends the public Host header)"
+    )
+
+
+async def _discovery(s: Settings, report: Report) -> dict[str, Any] | None:
+    """Discovery through the address the gateway uses; the public one is probed too."""
+    public = _client(s, backchannel=False)
+    try:
+        await public.metadata()
+        report.ok(f"IdP reachable at its public issuer {s.issuer}")
+    except IdPUnavailable as exc:
+        text = f"IdP not usable at the public issuer: {exc}"
+        if "issuer mismatch" in str(exc):
+            report.fail(text, _issuer_fix(str(exc).split("'")[1], s.issuer))
+        elif s.backchannel_url:
+            report.warn(text + " (fine if only browsers can reach it; authgate uses AUTHGATE_BACKCHANNEL_URL)")
+        else:
+            report.fail(
+                text,
+                "check AUTHGATE_ISSUER for typos; if authgate runs where the public name does not "
+                "resolve (Docker), set AUTHGATE_BACKCHANNEL_URL to the IdP's internal address, "
+                "e.g. http://authentik-server:9000",
+            )
+    finally:
+        await public.aclose()
+    if not s.backchannel_url:
+        return await _metadata(s, report, backchannel=False)
+    return await _metadata(s, report, backchannel=True)
+
+
+async def _metadata(s: Settings, report: Report, *, backchannel: bool) -> dict[str, Any] | None:
+    client = _client(s, backchannel=backchannel)
+    where = f"back-channel address {s.backchannel_url}" if backchannel else "public issuer"
+    try:
+        meta = await client.metadata()
+        keys = await client.keys.keys()
+        if backchannel:
+            report.ok(f"IdP reachable through the {where}, answering as {s.issuer}")
+        report.ok(f"signing keys fetched ({len(keys.keys)} key(s))")
+        await _client_checks(s, client, meta, report)
+        return meta
+    except IdPUnavailable as exc:
+        text = f"IdP not usable through the {where}: {exc}"
+        if "issuer mismatch" in str(exc):
+            report.fail(text, _issuer_fix(str(exc).split("'")[1], s.issuer))
+        else:
+            report.fail(text, "check that the address is right and reachable from where authgate runs")
+        return None
+    finally:
+        await client.aclose()
+
+
+async def _client_checks(s: Settings, client: OIDCClient, meta: dict[str, Any], report: Report) -> None:
+    methods = meta.get("code_challenge_methods_supported")
+    if methods is None:
+        report.warn("the IdP does not advertise PKCE support (code_challenge_methods_supported); authgate uses S256")
+    elif "S256" not in methods:
+        report.fail("the IdP does not support PKCE S256", "enable PKCE S256 at the IdP; authgate requires it")
+    else:
+        report.ok("PKCE S256 supported")
+    scopes = meta.get("scopes_supported")
+    if "offline_access" in s.scope_list and scopes is not None and "offline_access" not in scopes:
+        report.fail(
+            "AUTHGATE_SCOPES asks for offline_access, which the IdP does not offer (no refresh tokens)",
+            "enable the offline_access scope for this client at the IdP (Authentik: add the 'offline_access' "
+            "scope mapping to the provider), or remove offline_access from AUTHGATE_SCOPES",
+        )
+    callback = _callback_for_check(s)
+    try:
+        answer = await client.probe_client(callback or s.issuer)
+    except IdPError as exc:
+        report.warn(f"could not probe the client credentials: {exc}")
+        return
+    if answer in ("invalid_client", "unauthorized_client"):
+        report.fail(
+            f"the IdP refused the client credentials ({answer})",
+            "copy AUTHGATE_CLIENT_ID and AUTHGATE_CLIENT_SECRET again from the IdP's provider (a confidential client)",
+        )
+    elif answer == "invalid_grant":
+        report.ok(f"client {s.client_id!r} accepted by the IdP (a made-up code was refused, as it should be)")
+    else:
+        report.warn(f"the IdP answered a made-up code with {answer!r}; client credentials not confirmed")
+    if callback:
+        status = await client.probe_authorization(callback)
+        if 400 <= status < 500:
+            report.fail(
+                f"the IdP refuses the redirect URI {callback} (HTTP {status})",
+                "register exactly this redirect URI at the IdP (scheme, host, port and path must match)",
+            )
+        else:
+            report.ok(f"redirect URI {callback} accepted by the authorization endpoint")
+
+
+def _callback_for_check(s: Settings) -> str:
+    if s.cookie_domain and s.external_url:
+        return s.external_url.rstrip("/") + s.path_prefix + "/callback"
+    return ""
+
+
+async def _store(s: Settings, report: Report) -> None:
+    if not s.redis_url:
+        report.warn(
+            "AUTHGATE_REDIS_URL is not set: sessions live in one process (one replica, one worker)",
+            "set AUTHGATE_REDIS_URL=redis://... to run several replicas",
+        )
+        return
+    store = open_store(s.redis_url, timeout=s.store_timeout)
+    try:
+        await store.ping()
+        report.ok(f"Redis reachable at {urlsplit(s.redis_url).hostname}")
+    except StoreError as exc:
+        report.fail(f"Redis not reachable: {exc}", "check AUTHGATE_REDIS_URL and that Redis is running")
+    finally:
+        await store.close()
+
+
+async def _run(s: Settings, report: Report) -> None:
+    await _discovery(s, report)
+    await _store(s, report)
 
 
 def run_check() -> int:
+    report = Report()
     try:
         settings = load_settings()
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"FAIL {problem}")
+            report.fail(problem, "see docs/configuration.md")
+        print("\n".join(report.lines))
         return 1
-
-    async def probe() -> list[str]:
-        oidc = OIDCClient(
-            issuer=settings.issuer,
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
-            scopes=settings.scope_list,
-            backchannel_url=settings.backchannel_url,
-            timeout=settings.idp_timeout,
-        )
-        try:
-            await oidc.metadata()
-            await oidc.keys.keys()
-        except AuthgateError as exc:
-            return [str(exc)]
-        finally:
-            await oidc.aclose()
-        return []
-
-    problems = asyncio.run(probe())
-    for problem in problems:
-        print(f"FAIL {problem}")
-    if not problems:
-        print("OK configuration valid, IdP reachable")
-    return 1 if problems else 0
+    report.ok("configuration valid")
+    asyncio.run(_run(settings, report))
+    print("\n".join(report.lines))
+    print("authgate check: " + ("FAILED" if report.failed else "all good"))
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":

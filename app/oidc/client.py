@@ -206,6 +206,36 @@ class OIDCClient:
             raise TokenValidationError("userinfo answered for a different subject")
         return {**info, **{k: v for k, v in claims.items() if k not in info or k in ("iss", "aud", "sub")}}
 
+    # -- probes for `authgate check` ----------------------------------------------------------
+
+    async def probe_client(self, redirect_uri: str) -> str:
+        """Redeem a made-up code: the IdP's error tells bad client credentials (``invalid_client``)
+        from good ones (``invalid_grant``: the code, not the client, was refused)."""
+        try:
+            await self._token_request(
+                {
+                    "grant_type": "authorization_code",
+                    "code": "authgate-check-" + new_secret()[:16],
+                    "redirect_uri": redirect_uri,
+                    "code_verifier": new_secret(),
+                }
+            )
+        except IdPRejected as exc:
+            return exc.error
+        return "accepted"
+
+    async def probe_authorization(self, redirect_uri: str) -> int:
+        """The status the authorization endpoint answers a sign-in for ``redirect_uri`` with
+        (a 4xx usually means the redirect URI is not registered for this client)."""
+        url = await self.authorization_url(
+            redirect_uri=redirect_uri, state=new_secret(), nonce=new_secret(), code_verifier=new_secret()
+        )
+        try:
+            resp = await self._http.get(url)
+        except httpx.HTTPError as exc:
+            raise IdPUnavailable(f"authorization endpoint unreachable ({type(exc).__name__})") from exc
+        return resp.status_code
+
     # -- logout -------------------------------------------------------------------------------
 
     async def end_session_url(self, *, id_token: str, post_logout_redirect_uri: str) -> str | None:
