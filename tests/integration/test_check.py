@@ -15,7 +15,13 @@ SCOPES = "openid email profile"  # what the mock IdP lists
 
 def run_check(env: dict[str, str]) -> tuple[int, str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "app", "check"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "app", "check"],
+        check=False,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return proc.returncode, proc.stdout + proc.stderr
 
