@@ -65,8 +65,20 @@ class SessionService:
         self.cache = cache if cache is not None else SessionCache(max_age=0)
 
     async def run_invalidation(self) -> None:
-        """Keep the local cache in step with every replica's writes (runs for the app's lifetime)."""
-        await self.store.listen(INVALIDATION_CHANNEL, self.cache.evict, self._feed_state)
+        """Keep the local cache in step with every replica's writes (runs for the app's lifetime).
+
+        The store reconnects by itself; this loop also survives anything unexpected, so the
+        cache is never left off for good (while it is off, checks go to the store).
+        """
+        while True:
+            try:
+                await self.store.listen(INVALIDATION_CHANNEL, self.cache.evict, self._feed_state)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("session cache: invalidation feed failed; restarting it")
+                self._feed_state(False)
+            await asyncio.sleep(1.0)
 
     def _feed_state(self, live: bool) -> None:
         self.cache.set_live(live)

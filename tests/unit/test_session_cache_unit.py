@@ -94,3 +94,36 @@ def test_entries_expire_and_the_size_is_bounded() -> None:
     entry = cache.get("s4", b"k")
     assert entry is not None
     assert cache.get("s4", b"k", now=entry.cached_at + 6) is None
+
+
+async def test_the_invalidation_feed_is_restarted_after_an_unexpected_error() -> None:
+    class FlakyStore(MemoryStore):
+        calls = 0
+
+        async def listen(self, channel: str, on_message: Any, on_live: Any) -> None:
+            FlakyStore.calls += 1
+            if FlakyStore.calls == 1:
+                on_live(True)
+                raise ValueError("a bug somewhere")
+            await super().listen(channel, on_message, on_live)
+
+    import app.sessions as sessions_mod
+
+    svc = SessionService(FlakyStore(), None, ttl=3600, cache=SessionCache(max_age=30))  # type: ignore[arg-type]
+    original = asyncio.sleep
+
+    async def fast_sleep(delay: float) -> None:
+        await original(0)
+
+    sessions_mod.asyncio.sleep = fast_sleep  # type: ignore[assignment]
+    try:
+        task = asyncio.create_task(svc.run_invalidation())
+        for _ in range(20):
+            await original(0)
+            if FlakyStore.calls >= 2 and svc.cache.enabled:
+                break
+        assert FlakyStore.calls == 2
+        assert svc.cache.enabled
+        task.cancel()
+    finally:
+        sessions_mod.asyncio.sleep = original  # type: ignore[assignment]
