@@ -7,6 +7,7 @@ rules come from an optional TOML/YAML file (``AUTHGATE_CONFIG``).
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -75,8 +76,8 @@ class Settings(BaseSettings):
     )
     secret: CommaList = Field(
         default_factory=list,
-        description="Cookie signing / session sealing keys, comma-separated; the first signs, all verify. "
-        "At least 32 characters each.",
+        description="Cookie signing keys, comma-separated; the first signs, all verify (rotation). "
+        "At least 32 characters each. Sessions are sealed with a per-session key that only the cookie holds.",
     )
     redis_url: str = Field(
         "",
@@ -278,20 +279,38 @@ def _semantic_problems(s: Settings) -> list[str]:
     return problems
 
 
-def _gather(environ: Mapping[str, str]) -> dict[str, Any]:
+def _gather(environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    """The AUTHGATE_* values; a name that is no setting is a problem (a typo would otherwise
+    silently drop, say, a group restriction)."""
+    known = [name for name in Settings.model_fields if name != "apps"]
     values: dict[str, Any] = {}
     for key, value in environ.items():
         upper = key.upper()
-        if upper.startswith(ENV_PREFIX) and not upper.endswith("_FILE"):
-            values[upper[len(ENV_PREFIX) :].lower()] = value
+        if not upper.startswith(ENV_PREFIX):
+            continue
+        name = upper[len(ENV_PREFIX) :].lower()
+        if name.endswith("_file"):
+            if name[: -len("_file")] not in SECRET_FIELDS:
+                problems.append(f"{upper} is not a setting: only {', '.join(_names(SECRET_FIELDS, '_FILE'))} exist.")
+            continue
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean AUTHGATE_{close[0].upper()}?" if close else ""
+            problems.append(f"{upper} is not a setting.{hint}")
+            continue
+        values[name] = value
     return values
+
+
+def _names(fields: tuple[str, ...], suffix: str = "") -> list[str]:
+    return [f"{ENV_PREFIX}{f.upper()}{suffix}" for f in fields]
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build and validate the settings from the environment; raise ``ConfigError`` listing every problem."""
     env = os.environ if environ is None else environ
     problems: list[str] = []
-    values = _gather(env)
+    values = _gather(env, problems)
     values.update(_read_secret_files(env, problems))
     try:
         settings = Settings(**values)

@@ -51,6 +51,18 @@ def _code_key(code: str) -> bytes:
     return hashlib.sha256(b"authgate.callback:" + code.encode()).digest()
 
 
+def _binding_key(binding: str) -> bytes:
+    """Login state is sealed under a key only the browser's binding cookie yields."""
+    return hashlib.sha256(b"authgate.login:" + binding.encode()).digest()
+
+
+def _open(raw: bytes, state: str, binding: str) -> LoginState | None:
+    if not binding:
+        return None
+    data = unseal(_binding_key(binding), state_key(state), raw)
+    return LoginState.from_json(data) if data is not None else None
+
+
 @dataclass(frozen=True, slots=True)
 class Finished:
     ticket: Ticket
@@ -70,6 +82,7 @@ class LoginService:
 
     async def begin(self, *, original_url: str, redirect_uri: str, binding: str) -> str:
         """Store a new login state; return the IdP authorization URL to send the browser to."""
+        await self.oidc.ensure_reachable()
         login = LoginState(
             state=new_secret(),
             nonce=new_secret(),
@@ -82,15 +95,17 @@ class LoginService:
         url = await self.oidc.authorization_url(
             redirect_uri=redirect_uri, state=login.state, nonce=login.nonce, code_verifier=login.code_verifier
         )
-        await self.store.set(state_key(login.state), json.dumps(login.to_json()).encode(), self.ttl)
+        sealed = seal(_binding_key(binding), state_key(login.state), login.to_json())
+        await self.store.set(state_key(login.state), sealed, self.ttl)
         return url
 
-    async def peek_original_url(self, state: str) -> str | None:
-        """The original URL of a pending login (for a retry link after an IdP error)."""
+    async def peek_original_url(self, state: str, binding: str) -> str | None:
+        """The original URL of a pending login (for a retry link after an IdP error); the login ends."""
         if not state or len(state) > MAX_STATE_LENGTH:
             return None
         raw = await self.store.getdel(state_key(state))
-        return LoginState.from_json(json.loads(raw)).original_url if raw else None
+        login = _open(raw, state, binding) if raw else None
+        return login.original_url if login else None
 
     async def finish(self, *, state: str, code: str, binding: str) -> Finished:
         if not state or not code or len(state) > MAX_STATE_LENGTH or len(code) > 2048:
@@ -101,7 +116,7 @@ class LoginService:
         if not await self.store.set_nx(claim, json.dumps(record).encode(), CALLBACK_TTL):
             return await self._await_first(claim, code, browser)
         try:
-            finished = await self._redeem(state, code, browser)
+            finished = await self._redeem(state, code, binding)
         except (LoginStateError, IdPError) as exc:
             failed = {**record, "st": "failed", "e": str(exc)}
             await self.store.set(claim, json.dumps(failed).encode(), CALLBACK_TTL)
@@ -111,12 +126,12 @@ class LoginService:
         await self.store.set(claim, json.dumps(done).encode(), CALLBACK_TTL)
         return finished
 
-    async def _redeem(self, state: str, code: str, browser: str) -> Finished:
+    async def _redeem(self, state: str, code: str, binding: str) -> Finished:
         raw = await self.store.getdel(state_key(state))
         if raw is None:
             raise LoginStateError("this sign-in link has expired or was already used")
-        login = LoginState.from_json(json.loads(raw))
-        if not browser or not hmac.compare_digest(login.browser, browser):
+        login = _open(raw, state, binding)
+        if login is None or not hmac.compare_digest(login.browser, _h(binding)):
             raise LoginStateError("this sign-in was started in another browser (or its cookies were lost)")
         tokens = await self.oidc.redeem(
             code=code, redirect_uri=login.redirect_uri, code_verifier=login.code_verifier, nonce=login.nonce

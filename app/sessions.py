@@ -199,6 +199,7 @@ class SessionService:
         try:
             tokens = await self.oidc.refresh(current.refresh_token)
         except IdPRejected as exc:
+            metrics.refreshes.labels("rejected").inc()
             if exc.ends_session:
                 log.info("refresh rejected by the IdP (%s): session ended", exc.error)
                 await self.delete(ticket.session_id)
@@ -206,8 +207,10 @@ class SessionService:
             log.warning("refresh failed: %s; keeping the session", exc)
             return current
         except (IdPUnavailable, TokenValidationError) as exc:
+            metrics.refreshes.labels("failed").inc()
             log.warning("refresh failed: %s; keeping the session", exc)
             return current
+        metrics.refreshes.labels("ok").inc()
         now = time.time()
         current.access_token = tokens.access_token
         current.refresh_token = tokens.refresh_token or current.refresh_token

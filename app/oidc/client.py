@@ -23,7 +23,9 @@ from app.oidc.transport import BackchannelTransport
 from app.types import TokenSet
 
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
-METADATA_RETRY = 10.0
+METADATA_RETRY = 2.0  # after a failed discovery, fail fast for this long instead of hammering the IdP
+METADATA_TTL = 3600.0  # re-read the metadata this often (endpoints and keys can change)
+PROBE_TIMEOUT = 3.0
 
 
 def new_secret() -> str:
@@ -54,7 +56,9 @@ class OIDCClient:
             transport=transport, timeout=timeout, follow_redirects=False, headers={"User-Agent": "authgate"}
         )
         self._metadata: dict[str, Any] | None = None
+        self._metadata_at = 0.0
         self._metadata_failed_at = 0.0
+        self._metadata_error: IdPUnavailable | None = None
         self._metadata_lock = asyncio.Lock()
         self.keys = KeyCache(self._fetch_jwks, client_secret)
 
@@ -83,23 +87,48 @@ class OIDCClient:
         return data
 
     async def metadata(self) -> dict[str, Any]:
-        """The provider metadata, fetched once and kept (a failure is retried after a pause)."""
-        if self._metadata is not None:
+        """The provider metadata: fetched once, re-read every ``METADATA_TTL`` (keeping the old copy
+        if that fails), and after a failed first fetch not retried for ``METADATA_RETRY`` seconds."""
+        now = time.monotonic()
+        if self._metadata is not None and now - self._metadata_at < METADATA_TTL:
             return self._metadata
         async with self._metadata_lock:
-            if self._metadata is not None:
+            if self._metadata is not None and time.monotonic() - self._metadata_at < METADATA_TTL:
                 return self._metadata
-            data = await self._get_json(self.discovery_url, "discovery")
-            if data.get("issuer") != self.issuer:
-                raise IdPUnavailable(
-                    f"issuer mismatch: the IdP calls itself {data.get('issuer')!r} but AUTHGATE_ISSUER is "
-                    f"{self.issuer!r}; set AUTHGATE_ISSUER to exactly the IdP's issuer"
-                )
-            for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-                if not isinstance(data.get(name), str):
-                    raise IdPUnavailable(f"discovery: the IdP's metadata has no {name}")
-            self._metadata = data
+            if self._metadata_error is not None and time.monotonic() - self._metadata_failed_at < METADATA_RETRY:
+                raise self._metadata_error
+            try:
+                data = await self._discover()
+            except IdPUnavailable as exc:
+                if self._metadata is not None:
+                    return self._metadata  # a stale copy beats none; retried on the next call
+                self._metadata_error, self._metadata_failed_at = exc, time.monotonic()
+                raise
+            self._metadata, self._metadata_at, self._metadata_error = data, time.monotonic(), None
             return data
+
+    async def _discover(self) -> dict[str, Any]:
+        data = await self._get_json(self.discovery_url, "discovery")
+        if data.get("issuer") != self.issuer:
+            raise IdPUnavailable(
+                f"issuer mismatch: the IdP calls itself {data.get('issuer')!r} but AUTHGATE_ISSUER is "
+                f"{self.issuer!r}; set AUTHGATE_ISSUER to exactly the IdP's issuer"
+            )
+        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+            if not isinstance(data.get(name), str):
+                raise IdPUnavailable(f"discovery: the IdP's metadata has no {name}")
+        return data
+
+    async def ensure_reachable(self) -> None:
+        """Raise ``IdPUnavailable`` unless the IdP answers now: checked before a browser is sent
+        there, so a dead IdP gets our retry page rather than the browser's error."""
+        await self.metadata()
+        try:
+            resp = await self._http.get(self.discovery_url, timeout=PROBE_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise IdPUnavailable(f"the IdP cannot be reached ({type(exc).__name__})") from exc
+        if resp.status_code >= 500:
+            raise IdPUnavailable(f"the IdP answered {resp.status_code}")
 
     async def _fetch_jwks(self) -> dict[str, Any]:
         meta = await self.metadata()

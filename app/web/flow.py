@@ -83,6 +83,8 @@ def build_router(prefix: str) -> APIRouter:
             scheme, host = _origin(gw, request)
             origin = f"{scheme}://{host}"
             rd = _rd_from_query(request.url.query) or f"{origin}/"
+            if rd.startswith("/") and not rd.startswith("//"):
+                rd = origin + rd  # Authentik's own snippet sends rd=$request_uri
             rd = validate_redirect(
                 rd,
                 request_host=host,
@@ -123,7 +125,8 @@ def build_router(prefix: str) -> APIRouter:
         if q.get("error"):
             original = None
             with contextlib.suppress(StoreUnavailable):
-                original = await gw.login.peek_original_url(q.get("state", ""))
+                binding = next(cookie_values(request.headers.get("cookie", ""), gw.binding_cookie), "")
+                original = await gw.login.peek_original_url(q.get("state", ""), binding)
             retry = f"{gw.start_url(origin)}?rd={quote(original, safe='')}" if original else fresh_start
             detail = q.get("error_description") or q.get("error", "")
             log.info("IdP returned an error to the callback: %s", q.get("error"))

@@ -199,6 +199,9 @@ def test_a_dump_of_redis_yields_no_token_email_or_name(direct: Direct) -> None:
         cookie = session_cookie(b)
     ok = nginx_check(direct.gateway.url, f"{direct.origin}/", cookie)
     token = ok.headers["x-authentik-jwt"]
+    with Browser() as pending:  # a sign-in left half-way: its login state sits in the store
+        start = start_sign_in(pending, direct.origin, "/secret-report-42")
+        nonce = query_param(start.headers["location"], "nonce")
     client = redis.Redis.from_url(direct.redis.url)
     try:
         dump = b""
@@ -212,7 +215,8 @@ def test_a_dump_of_redis_yields_no_token_email_or_name(direct: Direct) -> None:
     finally:
         client.close()
     assert dump, "the store holds the session"
-    for secret in (token.encode(), b"alice@example.test", b"Alice", b"admins", cookie.split("=", 1)[1].encode()):
+    secrets = (token, "alice@example.test", "Alice", "admins", cookie.split("=", 1)[1], nonce, "secret-report-42")
+    for secret in (s.encode() for s in secrets):
         assert secret not in dump, secret
 
 
@@ -224,6 +228,7 @@ def test_start_accepts_every_rd_form_the_snippets_send(direct: Direct) -> None:
         "nginx snippet (raw)": f"rd={target}",
         "fully encoded": f"rd={quote(target, safe='')}",
         "ingress-nginx $escaped_request_uri": f"rd={direct.origin}{quote('/dash?tab=1&x=2', safe='')}",
+        "Authentik's snippet: relative $request_uri": "rd=/dash?tab=1&x=2",
     }
     with Browser() as b:
         for name, query in forms.items():

@@ -25,19 +25,25 @@ def test_idp_down_keeps_sessions_and_explains_new_sign_ins(tmp_path: Path) -> No
         with Browser() as b:
             sign_in_direct(b, origin)
             cookie = _cookie(b)
-        idp.proc.kill(signal.SIGKILL)
-        r = httpx.get(f"{gateway.url}{PREFIX}/auth/nginx", headers={"X-Original-URL": f"{origin}/", "Cookie": cookie})
-        assert r.status_code == 200
-        assert r.headers["x-authentik-username"] == "alice"
-        # A new sign-in: metadata is cached, so the failure shows at the token endpoint.
-        with Browser() as b:
-            start = b.get(f"{origin}{PREFIX}/start?rd={origin}/x")
-            assert start.status_code == 302
-            state = query_param(start.headers["location"], "state")
-            r = b.get(f"{origin}{PREFIX}/callback?code=c&state={state}")
+        with Browser() as late:
+            started = late.get(f"{origin}{PREFIX}/start?rd={origin}/x")  # before the outage
+            assert started.status_code == 302
+            idp.proc.kill(signal.SIGKILL)
+            r = httpx.get(
+                f"{gateway.url}{PREFIX}/auth/nginx", headers={"X-Original-URL": f"{origin}/", "Cookie": cookie}
+            )
+            assert r.status_code == 200, "existing sessions keep working"
+            assert r.headers["x-authentik-username"] == "alice"
+            state = query_param(started.headers["location"], "state")
+            r = late.get(f"{origin}{PREFIX}/callback?code=c&state={state}")
             assert r.status_code == 503
             assert "cannot be reached" in r.text
             assert f"{PREFIX}/start?rd=" in r.text
+        with Browser() as b:
+            r = b.get(f"{origin}{PREFIX}/start?rd={origin}/y")
+            assert r.status_code == 503, "never send a browser to a dead IdP"
+            assert "identity provider cannot be reached" in r.text
+            assert f"{PREFIX}/start?rd=http%3A%2F%2Fapp.test" in r.text
     finally:
         gateway.proc.stop()
         idp.proc.stop()

@@ -469,3 +469,10 @@ def test_malformed_rules_file(tmp_path: Path, name: str, text: str, needle: str)
 def test_missing_rules_file(tmp_path: Path) -> None:
     missing = tmp_path / "missing.toml"
     assert has(problems_of(env(config=str(missing))), "AUTHGATE_CONFIG", str(missing), "cannot read")
+
+
+def test_a_misspelt_variable_is_reported_with_a_suggestion() -> None:
+    problems = problems_of(env(allowed_group="admins"))
+    assert has(problems, "AUTHGATE_ALLOWED_GROUP is not a setting", "AUTHGATE_ALLOWED_GROUPS")
+    problems = problems_of({**env(), "AUTHGATE_ISSUER_FILE": "/run/secrets/x"})
+    assert has(problems, "AUTHGATE_ISSUER_FILE is not a setting")
