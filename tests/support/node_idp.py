@@ -103,6 +103,7 @@ def start_node_idp(
     extra_clients: Sequence[dict[str, Any]] = (),
     name: str | None = None,
     timeout: float = 20.0,
+    port: int | None = None,
 ) -> NodeIdP:
     """Start the oidc-provider test IdP on a free loopback port with one confidential client.
 
@@ -111,7 +112,7 @@ def start_node_idp(
     access tokens unless ``id_token_ttl`` is given.
     """
     node = require_node_idp()
-    port = free_port()
+    port = port or free_port()
     issuer = f"http://{public_host or '127.0.0.1'}:{port}"
     client: dict[str, Any] = {
         "client_id": client_id,
