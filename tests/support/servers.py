@@ -190,7 +190,6 @@ def nginx_server(
         ROOT / snippet,
         {
             "http://authgate:9000": gateway_url,
-            "$forward_scheme://$server:$port": f"http://127.0.0.1:{app_port}",
             **(snippet_replacements or {}),
         },
     )
@@ -200,6 +199,8 @@ def nginx_server(
         {
             "listen 80;": f"listen 127.0.0.1:{port};",
             "server_name app.example.com;": f"server_name {server_name};",
+            "set $server         app;": "set $server         127.0.0.1;",
+            "set $port           8080;": f"set $port           {app_port};",
             "/etc/nginx/snippets/authgate.conf": str(d / "authgate.conf"),
         },
     )
