@@ -11,7 +11,6 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from urllib.parse import urlsplit
 
 from app.errors import InvalidForwardedHeaders
 from app.types import OriginalRequest
@@ -20,6 +19,8 @@ MAX_URL_LENGTH = 8192
 _HOST_RE = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?$")
 _METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
 _NOT_VISIBLE_ASCII = re.compile(r"[^\x21-\x7e]")
+# scheme://authority path ?query #fragment, as urlsplit reads it (one C-level match on the hot path).
+_ABSOLUTE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)(?:\?([^#]*))?(?:#.*)?", re.S)
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -79,16 +80,15 @@ def from_original(headers: Mapping[str, str], *, default_scheme: str) -> Origina
     if url:
         if len(url) > MAX_URL_LENGTH:
             raise InvalidForwardedHeaders("X-Original-URL is over-long")
-        try:
-            parts = urlsplit(url.strip())
-        except ValueError as exc:
-            raise InvalidForwardedHeaders("X-Original-URL is malformed") from exc
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        parts = _ABSOLUTE_URL.fullmatch(url.strip())
+        scheme = parts.group(1).lower() if parts else ""
+        if parts is None or scheme not in ("http", "https") or not parts.group(2):
             raise InvalidForwardedHeaders("X-Original-URL is not an absolute http(s) URL")
-        path = _check_path(parts.path or "/")
-        if parts.query:
-            _check_path("/" + parts.query)
-        return OriginalRequest(parts.scheme, clean_host(parts.netloc), path, parts.query, method)
+        path = _check_path(parts.group(3) or "/")
+        query = parts.group(4) or ""
+        if _NOT_VISIBLE_ASCII.search(query):
+            raise InvalidForwardedHeaders("query contains control, space or non-ASCII characters")
+        return OriginalRequest(scheme, clean_host(parts.group(2)), path, query, method)
     uri = headers.get("x-original-uri")
     host = headers.get("x-forwarded-host") or headers.get("host")
     if not uri or not host:

@@ -40,6 +40,32 @@ ALL_IDENTITY_HEADERS = frozenset(
 )
 
 
+# The names each header set emits, as written in proxy configurations (authResponseHeaders ...).
+HEADER_SETS: dict[str, tuple[str, ...]] = {
+    "authentik": (
+        "X-authentik-username",
+        "X-authentik-groups",
+        "X-authentik-email",
+        "X-authentik-name",
+        "X-authentik-uid",
+        "X-authentik-jwt",
+    ),
+    "oauth2-proxy": (
+        "X-Auth-Request-User",
+        "X-Auth-Request-Email",
+        "X-Auth-Request-Groups",
+        "X-Auth-Request-Preferred-Username",
+    ),
+    "authelia": ("Remote-User", "Remote-Groups", "Remote-Name", "Remote-Email"),
+}
+DEFAULT_HEADER_SETS = ("authentik", "oauth2-proxy")
+
+
+def header_names(header_sets: Iterable[str] = DEFAULT_HEADER_SETS) -> list[str]:
+    """Every header name the given sets emit: the list a proxy must manage (set or drop)."""
+    return [name for s in header_sets for name in HEADER_SETS[s]]
+
+
 def safe_value(value: str, limit: int = MAX_VALUE_BYTES) -> bytes:
     """Encode a claim value for a header: no control characters, UTF-8, at most ``limit`` bytes."""
     raw = _CONTROL.sub(" ", value).strip().encode("utf-8", "replace")
@@ -78,4 +104,5 @@ def identity_headers(identity: Identity, access_token: str, header_sets: Iterabl
                 (b"remote-name", name),
                 (b"remote-email", email),
             ]
-    return out
+    # An empty value says nothing: the proxies drop a client's copy of a header authgate does not send.
+    return [(name, value) for name, value in out if value]

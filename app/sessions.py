@@ -132,7 +132,7 @@ class SessionService:
                 # An invalidation already received but not yet processed (its bytes arrived
                 # before this request's) gets its turn first.
                 await asyncio.sleep(0)
-                if self.cache.get(ticket.session_id, ticket.key) is entry and entry.data.expires_at > time.time():
+                if self.cache.holds(ticket.session_id, entry) and entry.data.expires_at > time.time():
                     return entry.data
         generation = self.cache.generation
         blob = await self.store.get(session_key(ticket.session_id))

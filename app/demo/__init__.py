@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.headers import header_names
+
 USERS = [
     {
         "sub": "alice",
@@ -58,17 +60,7 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: flo
 
 def _traefik_config(d: Path, port: int, lb_port: int, replicas: list[int], app_port: int) -> Path:
     servers = "\n".join(f'          - url: "http://127.0.0.1:{p}"' for p in replicas)
-    headers = "\n".join(
-        f"          - {h}"
-        for h in (
-            "X-authentik-username",
-            "X-authentik-groups",
-            "X-authentik-email",
-            "X-authentik-name",
-            "X-authentik-uid",
-            "X-authentik-jwt",
-        )
-    )
+    headers = "\n".join(f"          - {h}" for h in header_names())
     (d / "dynamic.yml").write_text(f"""http:
   middlewares:
     authgate:

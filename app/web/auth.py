@@ -48,7 +48,7 @@ WANTED_HEADERS = frozenset(
 
 
 def _unavailable() -> Reply:
-    metrics.auth_checks.labels("unavailable").inc()
+    metrics.auth_checks.inc("unavailable")
     return Reply(503, [(b"retry-after", b"2")], b"session store unavailable\n")
 
 
@@ -57,7 +57,7 @@ async def check(gw: Gateway, kind: str, headers: Mapping[str, str], peer: str | 
     nginx = kind == "nginx"
     if not gw.trusted.contains(peer):
         log.warning("auth check from %s, which is not in AUTHGATE_TRUSTED_PROXIES: denied", peer)
-        metrics.auth_checks.labels("untrusted").inc()
+        metrics.auth_checks.inc("untrusted")
         return Reply(403, body=b"caller is not a trusted proxy\n")
     try:
         if nginx:
@@ -66,13 +66,13 @@ async def check(gw: Gateway, kind: str, headers: Mapping[str, str], peer: str | 
             original = forwarded.from_forwarded(headers, default_scheme=scheme)
     except InvalidForwardedHeaders as exc:
         log.warning("auth check with bad proxy headers from %s: %s", peer, exc)
-        metrics.auth_checks.labels("bad_request").inc()
+        metrics.auth_checks.inc("bad_request")
         # nginx turns anything but 200/401/403 into a 500; 403 keeps it a clean refusal.
         return Reply(403 if nginx else 400, body=b"malformed proxy headers\n")
 
     rule = gw.policy.for_host(original.hostname)
     if rule.skip and rule.is_public(original.method, original.path):
-        metrics.CHECK_PUBLIC.inc()
+        metrics.auth_checks.inc("public")
         return Reply(200)
 
     try:
@@ -88,10 +88,10 @@ async def check(gw: Gateway, kind: str, headers: Mapping[str, str], peer: str | 
                 continue
             if not rule.allows(data.identity):
                 log.info("denied %s on %s", data.identity.username or data.identity.sub, original.hostname)
-                metrics.CHECK_DENIED.inc()
+                metrics.auth_checks.inc("denied")
                 sign_out = f"{original.origin}{gw.prefix}/sign_out"
                 return Reply(403, body=forbidden_page(data.identity, sign_out), content_type=HTML)
-            metrics.CHECK_OK.inc()
+            metrics.auth_checks.inc("ok")
             out: list[tuple[bytes, bytes]] | None = data.memo.get("headers")
             if out is None:
                 out = data.memo["headers"] = identity_headers(data.identity, data.access_token, gw.settings.header_sets)
@@ -101,7 +101,7 @@ async def check(gw: Gateway, kind: str, headers: Mapping[str, str], peer: str | 
         return _unavailable()
 
     if nginx or not is_navigation(original.method, headers, strict=True):
-        metrics.CHECK_UNAUTHENTICATED.inc()
+        metrics.auth_checks.inc("unauthenticated")
         return Reply(401, body=b"sign-in required\n")
     return await _redirect_to_idp(gw, original, headers)
 
@@ -118,11 +118,11 @@ async def _redirect_to_idp(gw: Gateway, original: OriginalRequest, headers: Mapp
         return _unavailable()
     except IdPError as exc:
         log.error("cannot start sign-in: %s", exc)
-        metrics.auth_checks.labels("idp_unavailable").inc()
+        metrics.auth_checks.inc("idp_unavailable")
         retry = f"{gw.start_url(original.origin)}?rd={quote(original.url, safe='')}"
         page = error_page("Sign-in is unavailable", "The identity provider cannot be reached right now.", retry)
         return Reply(503, body=page, content_type=HTML)
-    metrics.auth_checks.labels("redirect").inc()
+    metrics.auth_checks.inc("redirect")
     return Reply(302, [(b"location", url.encode()), (b"set-cookie", cookie.encode())])
 
 

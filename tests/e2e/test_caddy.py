@@ -130,8 +130,9 @@ def test_forged_identity_headers_are_replaced_when_signed_in(caddy: int) -> None
         assert got["x-authentik-groups"] == "admins|staff"
         assert got["x-authentik-uid"] == "alice"
         assert got["x-authentik-jwt"] != FORGED["X-authentik-jwt"]
-        # Header sets the recipe does not copy are dropped, not passed on from the client.
-        assert "x-auth-request-user" not in got
+        # The oauth2-proxy names carry authgate's values; a set the recipe does not copy is dropped.
+        assert got["x-auth-request-user"] == "alice"
+        assert got["x-auth-request-groups"] == "admins,staff"
         assert "remote-user" not in got
 
 

@@ -114,3 +114,15 @@ def stack_issuer_prefix(response: httpx.Response) -> str:
     assert "id_token_hint=" in location
     assert "post_logout_redirect_uri=" in location
     return location.split("/oauth2/")[0]
+
+
+def test_forged_headers_are_dropped_when_the_user_has_no_such_claim(nginx: int) -> None:
+    """authgate sends no header for an empty claim; the proxy must still drop the client's copy."""
+    forged = {"X-authentik-groups": "admins", "X-authentik-name": "Root", "X-Auth-Request-Groups": "admins"}
+    with Browser() as b:
+        assert b.visit(f"http://app.test:{nginx}/", sub="dave-no-groups").status_code == 200
+        r = b.get(f"http://app.test:{nginx}/", headers=forged)
+        assert r.status_code == 200
+        seen = echoed_header_list(r)
+        assert [v for n, v in seen if n == "x-authentik-username"] == ["dave-no-groups"]
+        assert not [(n, v) for n, v in seen if n in ("x-authentik-groups", "x-authentik-name", "x-auth-request-groups")]

@@ -27,6 +27,7 @@ import yaml
 from app import cli
 from app.config import ENV_PREFIX, SECRET_FIELDS, Settings, load_settings
 from app.errors import ConfigError
+from app.headers import header_names
 from app.redirects import validate_redirect
 from app.web.flow import _rd_from_query
 from tests.support.procs import free_port, require_binary
@@ -39,14 +40,7 @@ ENV_EXAMPLE = COMPOSE_DIR / ".env.example"
 K8S = DEPLOY / "kubernetes"
 DOCKERFILE = ROOT / "Dockerfile"
 PREFIX = "/outpost.goauthentik.io"
-IDENTITY_HEADERS = [
-    "X-authentik-username",
-    "X-authentik-groups",
-    "X-authentik-email",
-    "X-authentik-name",
-    "X-authentik-uid",
-    "X-authentik-jwt",
-]
+IDENTITY_HEADERS = header_names()  # every header authgate emits by default: the recipes must manage all
 AUTHGATE_VAR = re.compile(r"\bAUTHGATE_[A-Z0-9_]+\b")
 COMPOSE_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 ASSIGNMENT = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
