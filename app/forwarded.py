@@ -44,6 +44,7 @@ class TrustedProxies:
         return any(addr in net for net in self._networks)
 
 
+@lru_cache(maxsize=4096)  # pure, and hosts are few: the protected host names
 def clean_host(host: str) -> str:
     """Lower-case and check a Host value; raise on anything that is not a plain host[:port]."""
     host = host.strip().lower()
@@ -61,6 +62,7 @@ def _check_path(path: str) -> str:
     return path
 
 
+@lru_cache(maxsize=64)
 def _method(value: str | None) -> str:
     method = (value or "GET").strip().upper()
     if not _METHOD_RE.match(method):

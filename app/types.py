@@ -104,7 +104,7 @@ class LoginState:
         return cls(d["s"], d["n"], d["v"], d["r"], d["o"], d["b"], float(d["c"]))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every auth check, and frozen __init__ is slow
 class OriginalRequest:
     """The request the proxy is asking about (from X-Original-* or X-Forwarded-*)."""
 

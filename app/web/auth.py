@@ -7,6 +7,7 @@ signed in gets a 302 straight to the IdP). A valid session costs one store read.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Mapping
@@ -15,7 +16,8 @@ from urllib.parse import quote
 from app import forwarded, metrics
 from app.errors import IdPError, InvalidForwardedHeaders, StoreUnavailable
 from app.headers import identity_headers
-from app.types import OriginalRequest
+from app.policy import AccessRule
+from app.types import OriginalRequest, SessionData
 from app.web.cookies import cookie_values, set_cookie
 from app.web.gateway import Gateway
 from app.web.navigation import is_navigation
@@ -75,27 +77,23 @@ async def check(gw: Gateway, kind: str, headers: Mapping[str, str], peer: str | 
         metrics.auth_checks.inc("public")
         return Reply(200)
 
+    tickets = [t for t in map(gw.signer.loads, cookie_values(headers.get("cookie", ""), gw.cookie_name)) if t]
+    if tickets and gw.sessions.cache.enabled:
+        # One turn of the event loop first: an invalidation (sign-out on another replica) whose
+        # bytes arrived before this request's is then applied before the cache is read.
+        await asyncio.sleep(0)
+        for ticket in tickets:
+            data = gw.sessions.cached(ticket)
+            if data is not None:
+                return _decide(gw, original, rule, data)
     try:
-        for value in cookie_values(headers.get("cookie", ""), gw.cookie_name):
-            ticket = gw.signer.loads(value)
-            if ticket is None:
-                continue
+        for ticket in tickets:
             data = await gw.sessions.load(ticket)
             if data is None:
                 continue
             data = await gw.sessions.fresh(ticket, data)
-            if data is None:
-                continue
-            if not rule.allows(data.identity):
-                log.info("denied %s on %s", data.identity.username or data.identity.sub, original.hostname)
-                metrics.auth_checks.inc("denied")
-                sign_out = f"{original.origin}{gw.prefix}/sign_out"
-                return Reply(403, body=forbidden_page(data.identity, sign_out), content_type=HTML)
-            metrics.auth_checks.inc("ok")
-            out: list[tuple[bytes, bytes]] | None = data.memo.get("headers")
-            if out is None:
-                out = data.memo["headers"] = identity_headers(data.identity, data.access_token, gw.settings.header_sets)
-            return Reply(200, out)
+            if data is not None:
+                return _decide(gw, original, rule, data)
     except StoreUnavailable as exc:
         log.error("auth check failed closed: %s", exc)
         return _unavailable()
@@ -104,6 +102,20 @@ async def check(gw: Gateway, kind: str, headers: Mapping[str, str], peer: str | 
         metrics.auth_checks.inc("unauthenticated")
         return Reply(401, body=b"sign-in required\n")
     return await _redirect_to_idp(gw, original, headers)
+
+
+def _decide(gw: Gateway, original: OriginalRequest, rule: AccessRule, data: SessionData) -> Reply:
+    """A signed-in user: 200 with the identity headers (memoised per session), or 403."""
+    if not rule.allows(data.identity):
+        log.info("denied %s on %s", data.identity.username or data.identity.sub, original.hostname)
+        metrics.auth_checks.inc("denied")
+        sign_out = f"{original.origin}{gw.prefix}/sign_out"
+        return Reply(403, body=forbidden_page(data.identity, sign_out), content_type=HTML)
+    metrics.auth_checks.inc("ok")
+    out: list[tuple[bytes, bytes]] | None = data.memo.get("headers")
+    if out is None:
+        out = data.memo["headers"] = identity_headers(data.identity, data.access_token, gw.settings.header_sets)
+    return Reply(200, out)
 
 
 async def _redirect_to_idp(gw: Gateway, original: OriginalRequest, headers: Mapping[str, str]) -> Reply:
