@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import redis as redis_lib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +64,11 @@ def wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> di
         return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
     return {"rps": rps, "p50": pct("50"), "p99": pct("99")}
+
+
+def _decoded(response: httpx.Response) -> list[tuple[str, str]]:
+    """The response's headers as sent, minus the ones uvicorn adds itself."""
+    return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in response.headers.raw if n.lower() != b"date"]
 
 
 def rss_kib(pid: int) -> int:
@@ -124,7 +131,18 @@ def main() -> int:
         )
         gateway = start_gateway(tmp, env)
         procs.append(gateway.proc)
-        bare_port = free_port()
+        origin = f"http://app.test:{gateway.port}"
+        with Browser() as b:
+            sign_in_direct(b, origin)
+            cookie = "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name == "authgate_session")
+        check_headers = {"X-Original-URL": f"{origin}/dashboard", "Cookie": cookie}
+        check_url = f"{gateway.url}{PREFIX}/auth/nginx"
+        answer = httpx.get(check_url, headers=check_headers)
+        assert answer.status_code == 200 and answer.headers.get("x-authentik-username") == "alice", answer
+        headers_file = tmp / "headers.json"
+        headers_file.write_text(json.dumps(_decoded(answer)))
+        bare_env = {**os.environ, "BENCH_HEADERS_FILE": str(headers_file)}
+        bare_port, headers_port = free_port(), free_port()
         bare = Proc(
             "bare",
             [
@@ -141,24 +159,38 @@ def main() -> int:
             log_dir=tmp,
             cwd=ROOT,
         ).start()
-        bare.wait_port(bare_port)
-        procs.append(bare)
-
-        assert gateway.proc.popen is not None and bare.popen is not None
+        same = Proc(
+            "bare-headers",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.bare_app:app_with_headers",
+                "--port",
+                str(headers_port),
+                "--host",
+                "127.0.0.1",
+                *UVICORN_OPTS,
+            ],
+            log_dir=tmp,
+            cwd=ROOT,
+            env=bare_env,
+        ).start()
+        for proc, port in ((bare, bare_port), (same, headers_port)):
+            proc.wait_port(port)
+            procs.append(proc)
+            assert proc.popen is not None
+            pin(proc.popen.pid, SERVER_CPU)
+        assert gateway.proc.popen is not None
         pin(gateway.proc.popen.pid, SERVER_CPU)
-        pin(bare.popen.pid, SERVER_CPU)
-        origin = f"http://app.test:{gateway.port}"
-        with Browser() as b:
-            sign_in_direct(b, origin)
-            cookie = "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name == "authgate_session")
-        check_headers = {"X-Original-URL": f"{origin}/dashboard", "Cookie": cookie}
-        check_url = f"{gateway.url}{PREFIX}/auth/nginx"
         bare_url = f"http://127.0.0.1:{bare_port}/outpost.goauthentik.io/auth/nginx"
+        same_url = f"http://127.0.0.1:{headers_port}/outpost.goauthentik.io/auth/nginx"
         client = redis_lib.Redis.from_url(redis.url)
 
         wrk(check_url, check_headers, 2, args.connections)  # warm-up
         wrk(bare_url, check_headers, 2, args.connections)
-        gw_runs, bare_runs, per_check = [], [], []
+        wrk(same_url, check_headers, 2, args.connections)
+        gw_runs, bare_runs, same_runs, per_check = [], [], [], []
         for _ in range(args.rounds):
             before = commands_total(client)
             r = wrk(check_url, check_headers, args.seconds, args.connections)
@@ -166,6 +198,7 @@ def main() -> int:
             per_check.append(calls / (r["rps"] * args.seconds))
             gw_runs.append(r)
             bare_runs.append(wrk(bare_url, check_headers, args.seconds, args.connections))
+            same_runs.append(wrk(same_url, check_headers, args.seconds, args.connections))
 
         session_keys = list(client.scan_iter(match="ag:{*}:s"))
         per_session = statistics.mean(client.memory_usage(k) or 0 for k in session_keys) if session_keys else 0
@@ -183,10 +216,16 @@ def main() -> int:
             f"{args.rounds} x {args.seconds}s each, alternating, session cache TTL {args.cache_ttl}s"
         )
         print(f"{'':28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-        for i, (g, bb) in enumerate(zip(gw_runs, bare_runs, strict=True), 1):
+        for i, (g, bb, sh) in enumerate(zip(gw_runs, bare_runs, same_runs, strict=True), 1):
             print(f"  round {i} authgate auth check{g['rps']:>10.0f}{g['p50']:>10.2f}{g['p99']:>10.2f}")
             print(f"  round {i} bare ASGI app     {bb['rps']:>10.0f}{bb['p50']:>10.2f}{bb['p99']:>10.2f}")
+            print(f"  round {i} bare + same headers{sh['rps']:>9.0f}{sh['p50']:>10.2f}{sh['p99']:>10.2f}")
+        same_rps = statistics.median(r["rps"] for r in same_runs)
         print(f"\n  ratio authgate / bare (median req/s): {gw_rps / bare_rps:.2f}x")
+        print(
+            f"  of which emitting the {len(json.loads(headers_file.read_text()))} response headers: "
+            f"bare + same headers / bare = {same_rps / bare_rps:.2f}x; authgate / that = {gw_rps / same_rps:.2f}x"
+        )
         print(f"  Redis commands per auth check:        {statistics.mean(per_check):.4f}")
         print(f"  Redis memory per session:             {per_session:.0f} B (+ {per_index:.0f} B per index key)")
         print(

@@ -58,6 +58,22 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: flo
     raise RuntimeError(f"{name} did not open port {port} within {timeout:.0f}s")
 
 
+def _wait_routed(port: int, host: str, timeout: float = 20.0) -> None:
+    """Traefik opens its port before its file provider has loaded the routes: wait for those."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0) as conn:
+                conn.sendall(f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+                status = conn.recv(64).split(b" ", 2)[1:2]
+            if status and status[0] != b"404":
+                return
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"Traefik did not route {host} within {timeout:.0f}s")
+
+
 def _traefik_config(d: Path, port: int, lb_port: int, replicas: list[int], app_port: int) -> Path:
     servers = "\n".join(f'          - url: "http://127.0.0.1:{p}"' for p in replicas)
     headers = "\n".join(f"          - {h}" for h in header_names())
@@ -183,9 +199,11 @@ def run_demo(port: int = 8080) -> int:
         start("sample app", [sys.executable, "-m", "app.demo.sample_app", str(app_port)], app_port)
         static = _traefik_config(work, port, _free_port(), replicas, app_port)
         start("traefik", [traefik, f"--configFile={static}"], port)
+        _wait_routed(port, "app.localhost")
     except (RuntimeError, OSError) as exc:
         print(f"demo failed to start: {exc}; see {work / 'demo.log'}", file=sys.stderr)
         _stop(procs)
+        log.close()
         return 1
 
     print(
@@ -218,6 +236,7 @@ authgate demo ready: http://app.localhost:{port}/""",
     finally:
         _stop(procs)
         log.close()
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
