@@ -74,6 +74,9 @@ class RedisStore:
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
             "health_check_interval": 15,
+            # After a Redis restart the pool still holds connections the server closed: retry once,
+            # at once, on a fresh one (still within the per-call timeout) instead of failing a request.
+            "retry": Retry(NoBackoff(), 1),
         }
         parts = urlsplit(url)
         if parts.scheme in ("redis+sentinel", "rediss+sentinel"):

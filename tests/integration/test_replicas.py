@@ -22,7 +22,7 @@ from tests.support.cluster import Cluster, replicas_behind_nginx
 from tests.support.flows import PREFIX, echoed_headers, query_param
 from tests.support.node_idp import NodeIdP, start_node_idp
 from tests.support.procs import free_port, wait_for
-from tests.support.servers import Redis, gateway_env, start_echo, start_redis
+from tests.support.servers import Redis, gateway_env, start_echo, start_redis, traefik_server
 
 ACCESS_TTL = 4
 CLIENT_ID, CLIENT_SECRET = "authgate-replicas", "replicas-secret-0123456789"
@@ -33,18 +33,19 @@ class World:
     cluster: Cluster
     idp: NodeIdP
     redis: Redis
+    traefik_port: int
 
 
 @pytest.fixture(scope="module")
 def world(module_tmp: Path) -> Iterator[World]:
     redis = start_redis(module_tmp, "redis-replicas", "--appendonly", "yes", "--appendfsync", "always")
     echo, echo_port = start_echo(module_tmp)
-    app_port, lb_port = free_port(), free_port()
+    app_port, lb_port, traefik_port = free_port(), free_port(), free_port()
     idp = start_node_idp(
         module_tmp,
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
-        redirect_uris=[f"http://app.test:{app_port}{PREFIX}/callback"],
+        redirect_uris=[f"http://app.test:{port}{PREFIX}/callback" for port in (app_port, traefik_port)],
         post_logout_redirect_uris=[f"http://app.test:{app_port}/"],
         backchannel_logout_uri=f"http://lb.test:{lb_port}{PREFIX}/backchannel_logout",
         access_ttl=ACCESS_TTL,
@@ -53,8 +54,18 @@ def world(module_tmp: Path) -> Iterator[World]:
         idp.issuer, redis_url=redis.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, store_timeout="0.5"
     )
     try:
-        with replicas_behind_nginx(module_tmp, env, echo_port=echo_port, app_port=app_port, lb_port=lb_port) as cluster:
-            yield World(cluster, idp, redis)
+        with (
+            replicas_behind_nginx(module_tmp, env, echo_port=echo_port, app_port=app_port, lb_port=lb_port) as cluster,
+            # Traefik's forwardAuth in front of the same balancer (deploy/traefik/dynamic.yml).
+            traefik_server(
+                module_tmp, gateway_url=f"http://127.0.0.1:{lb_port}", app_port=echo_port, port=traefik_port
+            ),
+        ):
+            wait_for(
+                lambda: httpx.get(f"http://127.0.0.1:{traefik_port}/", headers={"Host": "app.test"}).status_code != 404,
+                what="Traefik routes",
+            )
+            yield World(cluster, idp, redis, traefik_port)
     finally:
         idp.stop()
         echo.stop()
@@ -242,3 +253,36 @@ def _walk_idp_until_callback(b: Browser, response: httpx.Response, world: World)
     location = leaving.headers["location"]
     assert f"{PREFIX}/callback" in location and query_param(location, "state")
     return location
+
+
+def test_through_traefik_in_front_of_the_replicas(world: World) -> None:
+    """Traefik's forwardAuth -> the round-robin balancer -> three replicas; refresh still exactly once."""
+    origin = f"http://app.test:{world.traefik_port}"
+    with Browser() as b:
+        first = b.get(f"{origin}/via-traefik")
+        assert first.status_code == 302 and first.headers["location"].startswith(f"{world.idp.issuer}/auth?")
+        final = b.follow(first)
+        assert final.status_code == 200 and final.json()["path"] == "/via-traefik"
+        cookie = session_cookie(b)
+    issued = time.monotonic()
+    wait_for(lambda: time.monotonic() > issued + ACCESS_TTL + 0.3, timeout=ACCESS_TTL + 2, what="expiry")
+    before = world.idp.counts()
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(
+                *(
+                    client.get(
+                        f"http://127.0.0.1:{world.traefik_port}/data",
+                        headers={"Host": f"app.test:{world.traefik_port}", "Cookie": cookie},
+                    )
+                    for _ in range(24)
+                )
+            )
+
+    responses = asyncio.run(burst())
+    after = world.idp.counts()
+    assert [r.status_code for r in responses] == [200] * 24
+    assert len({echoed_headers(r)["x-authentik-jwt"] for r in responses}) == 1
+    assert after["refresh_token"] - before["refresh_token"] == 1
+    assert after["invalid_grant"] == 0
