@@ -127,3 +127,15 @@ async def test_the_invalidation_feed_is_restarted_after_an_unexpected_error() ->
         task.cancel()
     finally:
         sessions_mod.asyncio.sleep = original  # type: ignore[assignment]
+
+
+async def test_logout_by_idp_session_or_by_subject(service: tuple[SessionService, CountingStore]) -> None:
+    svc, _ = service
+    a1 = await svc.create(tokens(sid="idp-1"))
+    a2 = await svc.create(tokens(sid="idp-2"))
+    other = await svc.create(TokenSet("x", "i", "r", 3600, {"sub": "bob", "sid": "idp-3"}))
+    assert await svc.logout(sid="idp-1") == 1
+    assert await svc.load(a1) is None and await svc.load(a2) is not None
+    assert await svc.logout(sub="alice") == 2  # a2 and the a1 entry already gone from the store
+    assert await svc.load(a2) is None
+    assert await svc.load(other) is not None
