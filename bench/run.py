@@ -212,7 +212,8 @@ def main() -> int:
         gw_rps = statistics.median(r["rps"] for r in gw_runs)
         bare_rps = statistics.median(r["rps"] for r in bare_runs)
         print(
-            f"\nauthgate benchmark — {os.cpu_count()} CPUs, wrk -t1 -c{args.connections}, "
+            f"\nauthgate benchmark — {os.cpu_count()} CPUs (servers on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}), "
+            f"wrk -t1 -c{args.connections}, "
             f"{args.rounds} x {args.seconds}s each, alternating, session cache TTL {args.cache_ttl}s"
         )
         print(f"{'':28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
