@@ -75,27 +75,45 @@ def _split_uri(uri: str) -> tuple[str, str]:
     return path, query
 
 
+# Parsing is pure and the same URLs come back again and again (every reload, every user of a
+# dashboard): parsed results are kept, as CPython keeps urlsplit's. Errors are not cached.
+_PARSED = 8192
+
+
 def from_original(headers: Mapping[str, str], *, default_scheme: str) -> OriginalRequest:
     """nginx auth_request: ``X-Original-URL`` (absolute), or ``X-Original-URI`` + ``Host``."""
     url = headers.get("x-original-url")
     method = _method(headers.get("x-original-method"))
     if url:
-        if len(url) > MAX_URL_LENGTH:
-            raise InvalidForwardedHeaders("X-Original-URL is over-long")
-        parts = _ABSOLUTE_URL.fullmatch(url.strip())
-        scheme = parts.group(1).lower() if parts else ""
-        if parts is None or scheme not in ("http", "https") or not parts.group(2):
-            raise InvalidForwardedHeaders("X-Original-URL is not an absolute http(s) URL")
-        path = _check_path(parts.group(3) or "/")
-        query = parts.group(4) or ""
-        if _NOT_VISIBLE_ASCII.search(query):
-            raise InvalidForwardedHeaders("query contains control, space or non-ASCII characters")
-        return OriginalRequest(scheme, clean_host(parts.group(2)), path, query, method)
-    uri = headers.get("x-original-uri")
-    host = headers.get("x-forwarded-host") or headers.get("host")
+        return _from_original_url(url, method)
+    return _from_original_uri(
+        headers.get("x-original-uri"),
+        headers.get("x-forwarded-host") or headers.get("host"),
+        headers.get("x-forwarded-proto") or default_scheme,
+        method,
+    )
+
+
+@lru_cache(maxsize=_PARSED)
+def _from_original_url(url: str, method: str) -> OriginalRequest:
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidForwardedHeaders("X-Original-URL is over-long")
+    parts = _ABSOLUTE_URL.fullmatch(url.strip())
+    scheme = parts.group(1).lower() if parts else ""
+    if parts is None or scheme not in ("http", "https") or not parts.group(2):
+        raise InvalidForwardedHeaders("X-Original-URL is not an absolute http(s) URL")
+    path = _check_path(parts.group(3) or "/")
+    query = parts.group(4) or ""
+    if _NOT_VISIBLE_ASCII.search(query):
+        raise InvalidForwardedHeaders("query contains control, space or non-ASCII characters")
+    return OriginalRequest(scheme, clean_host(parts.group(2)), path, query, method)
+
+
+@lru_cache(maxsize=_PARSED)
+def _from_original_uri(uri: str | None, host: str | None, proto: str, method: str) -> OriginalRequest:
     if not uri or not host:
         raise InvalidForwardedHeaders("neither X-Original-URL nor X-Original-URI with Host was sent")
-    scheme = (headers.get("x-forwarded-proto") or default_scheme).split(",")[0].strip().lower()
+    scheme = proto.split(",", maxsplit=1)[0].strip().lower()
     if scheme not in ("http", "https"):
         raise InvalidForwardedHeaders("malformed X-Forwarded-Proto")
     path, query = _split_uri(uri.strip())
@@ -104,16 +122,23 @@ def from_original(headers: Mapping[str, str], *, default_scheme: str) -> Origina
 
 def from_forwarded(headers: Mapping[str, str], *, default_scheme: str) -> OriginalRequest:
     """Traefik forwardAuth / Caddy forward_auth: ``X-Forwarded-Proto``, ``-Host``, ``-Uri``, ``-Method``."""
-    host = headers.get("x-forwarded-host")
+    return _from_forwarded(
+        headers.get("x-forwarded-host"),
+        headers.get("x-forwarded-proto") or default_scheme,
+        headers.get("x-forwarded-uri") or "/",
+        headers.get("x-forwarded-method"),
+    )
+
+
+@lru_cache(maxsize=_PARSED)
+def _from_forwarded(host: str | None, proto: str, uri: str, method: str | None) -> OriginalRequest:
     if not host:
         raise InvalidForwardedHeaders("X-Forwarded-Host was not sent")
-    scheme = (headers.get("x-forwarded-proto") or default_scheme).split(",")[0].strip().lower()
+    scheme = proto.split(",", maxsplit=1)[0].strip().lower()
     if scheme not in ("http", "https"):
         raise InvalidForwardedHeaders("malformed X-Forwarded-Proto")
-    path, query = _split_uri((headers.get("x-forwarded-uri") or "/").strip())
-    return OriginalRequest(
-        scheme, clean_host(host.split(",")[0]), path, query, _method(headers.get("x-forwarded-method"))
-    )
+    path, query = _split_uri(uri.strip())
+    return OriginalRequest(scheme, clean_host(host.split(",")[0]), path, query, _method(method))
 
 
 def public_origin(headers: Mapping[str, str], *, scheme: str, trusted: bool) -> tuple[str, str]:

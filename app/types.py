@@ -104,7 +104,7 @@ class LoginState:
         return cls(d["s"], d["n"], d["v"], d["r"], d["o"], d["b"], float(d["c"]))
 
 
-@dataclass(slots=True)  # not frozen: built on every auth check, and frozen __init__ is slow
+@dataclass(frozen=True, slots=True)  # frozen: parsed instances are cached and shared
 class OriginalRequest:
     """The request the proxy is asking about (from X-Original-* or X-Forwarded-*)."""
 

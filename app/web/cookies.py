@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from functools import lru_cache
 
 
-def cookie_values(header: str, name: str) -> Iterator[str]:
+@lru_cache(maxsize=4096)  # a browser sends the same Cookie header request after request
+def cookie_values(header: str, name: str) -> tuple[str, ...]:
     """Every value of cookie ``name`` in a Cookie header (a host and a domain cookie may both be sent)."""
     if name not in header:
-        return
+        return ()
+    values = []
     for part in header.split(";"):
         key, sep, value = part.strip().partition("=")
         if sep and key == name:
-            yield value.strip().strip('"')
+            values.append(value.strip().strip('"'))
+    return tuple(values)
 
 
 def set_cookie(

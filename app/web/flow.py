@@ -125,14 +125,14 @@ def build_router(prefix: str) -> APIRouter:
         if q.get("error"):
             original = None
             with contextlib.suppress(StoreUnavailable):
-                binding = next(cookie_values(request.headers.get("cookie", ""), gw.binding_cookie), "")
+                binding = next(iter(cookie_values(request.headers.get("cookie", ""), gw.binding_cookie)), "")
                 original = await gw.login.peek_original_url(q.get("state", ""), binding)
             retry = f"{gw.start_url(origin)}?rd={quote(original, safe='')}" if original else fresh_start
             detail = q.get("error_description") or q.get("error", "")
             log.info("IdP returned an error to the callback: %s", q.get("error"))
             metrics.sign_ins.labels("idp_error").inc()
             return _page(400, "Sign-in was not completed", f"The identity provider said: {detail[:300]}", retry)
-        binding = next(cookie_values(request.headers.get("cookie", ""), gw.binding_cookie), "")
+        binding = next(iter(cookie_values(request.headers.get("cookie", ""), gw.binding_cookie)), "")
         try:
             finished = await gw.login.finish(state=q.get("state", ""), code=q.get("code", ""), binding=binding)
         except StoreUnavailable:
