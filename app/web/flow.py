@@ -73,6 +73,24 @@ def _rd_from_query(raw_query: str) -> str:
     return value
 
 
+def _redirect_target(gw: Gateway, request: Request, scheme: str, host: str) -> str:
+    """The ``rd`` of this request made absolute and validated (SPEC 5.6), or "" when none was given.
+
+    Raises ``InvalidRedirect`` for a target that is not allowed.
+    """
+    rd = _rd_from_query(request.url.query)
+    if rd.startswith("/") and not rd.startswith("//"):
+        rd = f"{scheme}://{host}{rd}"  # Authentik's own snippet sends rd=$request_uri
+    if not rd:
+        return ""
+    return validate_redirect(
+        rd,
+        request_host=host,
+        cookie_domain=gw.settings.cookie_domain,
+        allowed_domains=gw.settings.allowed_redirect_domains,
+    )
+
+
 def build_router(prefix: str) -> APIRouter:
     router = APIRouter()
 
@@ -82,15 +100,7 @@ def build_router(prefix: str) -> APIRouter:
         try:
             scheme, host = _origin(gw, request)
             origin = f"{scheme}://{host}"
-            rd = _rd_from_query(request.url.query) or f"{origin}/"
-            if rd.startswith("/") and not rd.startswith("//"):
-                rd = origin + rd  # Authentik's own snippet sends rd=$request_uri
-            rd = validate_redirect(
-                rd,
-                request_host=host,
-                cookie_domain=gw.settings.cookie_domain,
-                allowed_domains=gw.settings.allowed_redirect_domains,
-            )
+            rd = _redirect_target(gw, request, scheme, host) or f"{origin}/"
         except BadRequest as exc:
             log.warning("start refused: %s", exc)
             return _page(400, "This sign-in link is not valid", str(exc), None)
@@ -184,14 +194,7 @@ def build_router(prefix: str) -> APIRouter:
         gw = _gw(request)
         try:
             scheme, host = _origin(gw, request)
-            rd = _rd_from_query(request.url.query)
-            if rd:
-                rd = validate_redirect(
-                    rd,
-                    request_host=host,
-                    cookie_domain=gw.settings.cookie_domain,
-                    allowed_domains=gw.settings.allowed_redirect_domains,
-                )
+            rd = _redirect_target(gw, request, scheme, host)
         except BadRequest as exc:
             return _page(400, "This sign-out link is not valid", str(exc), None)
         id_token = ""

@@ -13,6 +13,7 @@ from tests.support.flows import (
     count_keys,
     idp_callback_url,
     query_param,
+    session_cookie,
     sign_in_direct,
     start_sign_in,
 )
@@ -23,10 +24,6 @@ def nginx_check(gw_url: str, original: str, cookie: str = "", **headers: str) ->
     if cookie:
         h["Cookie"] = cookie
     return httpx.get(f"{gw_url}{PREFIX}/auth/nginx", headers=h)
-
-
-def session_cookie(browser: Browser) -> str:
-    return "; ".join(f"{c.name}={c.value}" for c in browser.http.cookies.jar if c.name == "authgate_session")
 
 
 def test_callback_delivered_several_times_at_once_ends_with_one_session(direct: Direct) -> None:
@@ -237,3 +234,13 @@ def test_start_accepts_every_rd_form_the_snippets_send(direct: Direct) -> None:
             callback = idp_callback_url(b, start.headers["location"])
             r = b.get(callback)
             assert r.headers["location"] == target, name
+
+
+def test_sign_out_accepts_a_relative_rd_and_refuses_a_foreign_one(direct: Direct) -> None:
+    with Browser() as b:
+        sign_in_direct(b, direct.origin)
+        r = b.get(f"{direct.origin}{PREFIX}/sign_out?rd=/bye")
+        assert r.status_code == 302
+        assert query_param(r.headers["location"], "post_logout_redirect_uri") == f"{direct.origin}/bye"
+        r = b.get(f"{direct.origin}{PREFIX}/sign_out?rd=https://evil.test/")
+        assert r.status_code == 400 and "location" not in r.headers

@@ -8,13 +8,9 @@ from pathlib import Path
 import httpx
 
 from tests.support.browser import Browser
-from tests.support.flows import PREFIX, query_param, sign_in_direct
+from tests.support.flows import PREFIX, query_param, session_cookie, sign_in_direct
 from tests.support.procs import wait_for
 from tests.support.servers import gateway_env, start_gateway, start_mock_idp
-
-
-def _cookie(b: Browser) -> str:
-    return "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name == "authgate_session")
 
 
 def test_idp_down_keeps_sessions_and_explains_new_sign_ins(tmp_path: Path) -> None:
@@ -24,7 +20,7 @@ def test_idp_down_keeps_sessions_and_explains_new_sign_ins(tmp_path: Path) -> No
     try:
         with Browser() as b:
             sign_in_direct(b, origin)
-            cookie = _cookie(b)
+            cookie = session_cookie(b)
         with Browser() as late:
             started = late.get(f"{origin}{PREFIX}/start?rd={origin}/x")  # before the outage
             assert started.status_code == 302
@@ -80,7 +76,7 @@ def test_access_token_is_refreshed_before_it_expires(tmp_path: Path) -> None:
     try:
         with Browser() as b:
             sign_in_direct(b, origin)
-            cookie = _cookie(b)
+            cookie = session_cookie(b)
 
         def jwt() -> str:
             r = httpx.get(
@@ -106,7 +102,7 @@ def test_caddy_route_accepts_the_appended_query_string(tmp_path: Path) -> None:
     try:
         with Browser() as b:
             sign_in_direct(b, origin)
-            cookie = _cookie(b)
+            cookie = session_cookie(b)
         base = {
             "X-Forwarded-Proto": "http",
             "X-Forwarded-Host": "app.test",

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.browser import Browser
-from tests.support.flows import PREFIX, sign_in_direct
+from tests.support.flows import PREFIX, session_cookie, sign_in_direct
 from tests.support.procs import wait_for
 from tests.support.servers import IdP, gateway_env, start_gateway, start_redis
 
@@ -20,7 +20,7 @@ def test_redis_down_fails_closed_and_service_resumes_with_sessions_intact(tmp_pa
     try:
         with Browser() as b:
             sign_in_direct(b, origin)
-            cookie = "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name == "authgate_session")
+            cookie = session_cookie(b)
 
         def check(**headers: str) -> httpx.Response:
             return httpx.get(

@@ -21,7 +21,7 @@ from app.store import MemoryStore, Store
 from app.store.redis import RedisStore
 from app.types import TokenSet
 from tests.support.browser import Browser
-from tests.support.flows import PREFIX
+from tests.support.flows import PREFIX, session_cookie
 from tests.support.node_idp import start_node_idp
 from tests.support.procs import free_port, wait_for
 from tests.support.servers import Redis, gateway_env, start_gateway
@@ -115,7 +115,7 @@ def test_with_the_real_idp_an_outage_keeps_the_session_and_a_lost_grant_ends_it(
     try:
         with Browser() as b:
             b.follow(b.get(f"{origin}{PREFIX}/start?rd={origin}/"))
-            cookie = "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name == "authgate_session")
+            cookie = session_cookie(b)
 
         def check() -> int:
             return httpx.get(

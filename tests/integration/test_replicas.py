@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.browser import Browser
 from tests.support.cluster import Cluster, replicas_behind_nginx
-from tests.support.flows import PREFIX, echoed_headers, query_param
+from tests.support.flows import PREFIX, echoed_headers, query_param, session_cookie
 from tests.support.node_idp import NodeIdP, start_node_idp
 from tests.support.procs import free_port, wait_for
 from tests.support.servers import Redis, gateway_env, start_echo, start_redis, traefik_server
@@ -70,10 +70,6 @@ def world(module_tmp: Path) -> Iterator[World]:
         idp.stop()
         echo.stop()
         redis.proc.stop()
-
-
-def session_cookie(b: Browser) -> str:
-    return "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name == "authgate_session")
 
 
 def check_replica(world: World, index: int, cookie: str) -> int:

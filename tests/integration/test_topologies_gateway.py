@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.support.browser import Browser
-from tests.support.flows import PREFIX, sign_in_direct
+from tests.support.flows import PREFIX, session_cookie, sign_in_direct
 from tests.support.redis_topologies import (
     Topology,
     redis_cluster_fixture,  # noqa: F401 - the fixture redis_cluster
@@ -27,7 +27,7 @@ def test_two_replicas_share_sessions(topology: str, request: pytest.FixtureReque
         origin = f"http://app.test:{first.port}"
         with Browser() as b:
             sign_in_direct(b, origin)
-            cookie = "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name == "authgate_session")
+            cookie = session_cookie(b)
 
         def check(gw_url: str) -> httpx.Response:
             return httpx.get(

@@ -51,6 +51,11 @@ def sign_in_direct(browser: Browser, origin: str, sub: str = "alice", path: str 
     return resp
 
 
+def session_cookie(browser: Browser, name: str = "authgate_session") -> str:
+    """The browser's session cookie as a Cookie header value, for checks sent straight to a gateway."""
+    return "; ".join(f"{c.name}={c.value}" for c in browser.http.cookies.jar if c.name == name)
+
+
 def query_param(url: str, name: str) -> str:
     return parse_qs(urlsplit(url).query)[name][0]
 
