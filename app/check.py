@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.config import Settings, load_settings
-from app.errors import ConfigError, IdPError, IdPUnavailable, StoreError
+from app.errors import ConfigError, IdPError, IdPUnavailable, IssuerMismatch, StoreError
 from app.oidc import OIDCClient
 from app.store import open_store
 
@@ -64,8 +64,8 @@ async def _discovery(s: Settings, report: Report) -> dict[str, Any] | None:
         report.ok(f"IdP reachable at its public issuer {s.issuer}")
     except IdPUnavailable as exc:
         text = f"IdP not usable at the public issuer: {exc}"
-        if "issuer mismatch" in str(exc):
-            report.fail(text, _issuer_fix(str(exc).split("'")[1], s.issuer))
+        if isinstance(exc, IssuerMismatch):
+            report.fail(text, _issuer_fix(exc.found, s.issuer))
         elif s.backchannel_url:
             report.warn(text + " (fine if only browsers can reach it; authgate uses AUTHGATE_BACKCHANNEL_URL)")
         else:
@@ -95,8 +95,8 @@ async def _metadata(s: Settings, report: Report, *, backchannel: bool) -> dict[s
         return meta
     except IdPUnavailable as exc:
         text = f"IdP not usable through the {where}: {exc}"
-        if "issuer mismatch" in str(exc):
-            report.fail(text, _issuer_fix(str(exc).split("'")[1], s.issuer))
+        if isinstance(exc, IssuerMismatch):
+            report.fail(text, _issuer_fix(exc.found, s.issuer))
         else:
             report.fail(text, "check that the address is right and reachable from where authgate runs")
         return None

@@ -13,6 +13,7 @@ only the HTTP layer turns them into responses, and only the CLI into exit codes.
     │   └── LoginStateError         state unknown, expired, replayed or not this browser's
     └── IdPError                    the identity provider failed us
         ├── IdPUnavailable          network error or 5xx: retrying may help
+        │   └── IssuerMismatch      the IdP calls itself by another issuer than configured
         ├── IdPRejected             the IdP answered with an OAuth error (invalid_grant ...)
         └── TokenValidationError    an ID / logout token failed validation
 """
@@ -62,6 +63,18 @@ class IdPError(AuthgateError):
 
 class IdPUnavailable(IdPError):
     """The identity provider could not be reached, or answered with a server error."""
+
+
+class IssuerMismatch(IdPUnavailable):
+    """The IdP's discovery document names another issuer than ``AUTHGATE_ISSUER``."""
+
+    def __init__(self, found: str, configured: str) -> None:
+        self.found = found
+        self.configured = configured
+        super().__init__(
+            f"issuer mismatch: the IdP calls itself {found!r} but AUTHGATE_ISSUER is {configured!r}; "
+            "set AUTHGATE_ISSUER to exactly the IdP's issuer"
+        )
 
 
 class IdPRejected(IdPError):

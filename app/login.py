@@ -99,8 +99,8 @@ class LoginService:
         await self.store.set(state_key(login.state), sealed, self.ttl)
         return url
 
-    async def peek_original_url(self, state: str, binding: str) -> str | None:
-        """The original URL of a pending login (for a retry link after an IdP error); the login ends."""
+    async def abandon(self, state: str, binding: str) -> str | None:
+        """End a pending login (the IdP answered with an error); its original URL, for a retry link."""
         if not state or len(state) > MAX_STATE_LENGTH:
             return None
         raw = await self.store.getdel(state_key(state))

@@ -17,7 +17,7 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
+from app.errors import IdPRejected, IdPUnavailable, IssuerMismatch, TokenValidationError
 from app.oidc.keys import ASYMMETRIC_ALGS, KeyCache, validate_claims
 from app.oidc.transport import BackchannelTransport
 from app.types import TokenSet
@@ -110,10 +110,7 @@ class OIDCClient:
     async def _discover(self) -> dict[str, Any]:
         data = await self._get_json(self.discovery_url, "discovery")
         if data.get("issuer") != self.issuer:
-            raise IdPUnavailable(
-                f"issuer mismatch: the IdP calls itself {data.get('issuer')!r} but AUTHGATE_ISSUER is "
-                f"{self.issuer!r}; set AUTHGATE_ISSUER to exactly the IdP's issuer"
-            )
+            raise IssuerMismatch(str(data.get("issuer")), self.issuer)
         for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             if not isinstance(data.get(name), str):
                 raise IdPUnavailable(f"discovery: the IdP's metadata has no {name}")

@@ -136,7 +136,7 @@ def build_router(prefix: str) -> APIRouter:
             original = None
             with contextlib.suppress(StoreUnavailable):
                 binding = next(iter(cookie_values(request.headers.get("cookie", ""), gw.binding_cookie)), "")
-                original = await gw.login.peek_original_url(q.get("state", ""), binding)
+                original = await gw.login.abandon(q.get("state", ""), binding)
             retry = f"{gw.start_url(origin)}?rd={quote(original, safe='')}" if original else fresh_start
             detail = q.get("error_description") or q.get("error", "")
             log.info("IdP returned an error to the callback: %s", q.get("error"))
