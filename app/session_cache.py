@@ -56,10 +56,6 @@ class SessionCache:
             return None
         return entry
 
-    def holds(self, session_id: str, entry: Entry) -> bool:
-        """``entry`` is still the cached one (not evicted since it was read)."""
-        return self._entries.get(session_id) is entry
-
     def put(self, session_id: str, key: bytes, data: SessionData, generation: int) -> None:
         """Cache a session read from the store, unless an invalidation happened since the read began."""
         if not self.enabled or generation != self.generation:
