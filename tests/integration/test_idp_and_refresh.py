@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -10,17 +13,36 @@ import httpx
 from tests.support.browser import Browser
 from tests.support.flows import PREFIX, query_param, session_cookie, sign_in_direct
 from tests.support.procs import wait_for
-from tests.support.servers import gateway_env, start_gateway, start_mock_idp
+from tests.support.servers import Gateway, IdP, gateway_env, start_gateway, start_mock_idp
 
 
-def test_idp_down_keeps_sessions_and_explains_new_sign_ins(tmp_path: Path) -> None:
-    idp = start_mock_idp(tmp_path)
+@dataclass
+class Signed:
+    idp: IdP
+    gateway: Gateway
+    origin: str
+    cookie: str
+
+
+@contextmanager
+def signed_in(tmp_path: Path, **idp_options: int) -> Iterator[Signed]:
+    """A dedicated IdP and gateway (tests here stop the IdP), and alice signed in through them."""
+    idp = start_mock_idp(tmp_path, **idp_options)
     gateway = start_gateway(tmp_path, gateway_env(idp.issuer))
     origin = f"http://app.test:{gateway.port}"
     try:
         with Browser() as b:
             sign_in_direct(b, origin)
             cookie = session_cookie(b)
+        yield Signed(idp, gateway, origin, cookie)
+    finally:
+        gateway.proc.stop()
+        idp.proc.stop()
+
+
+def test_idp_down_keeps_sessions_and_explains_new_sign_ins(tmp_path: Path) -> None:
+    with signed_in(tmp_path) as w:
+        idp, gateway, origin, cookie = w.idp, w.gateway, w.origin, w.cookie
         with Browser() as late:
             started = late.get(f"{origin}{PREFIX}/start?rd={origin}/x")  # before the outage
             assert started.status_code == 302
@@ -40,9 +62,6 @@ def test_idp_down_keeps_sessions_and_explains_new_sign_ins(tmp_path: Path) -> No
             assert r.status_code == 503, "never send a browser to a dead IdP"
             assert "identity provider cannot be reached" in r.text
             assert f"{PREFIX}/start?rd=http%3A%2F%2Fapp.test" in r.text
-    finally:
-        gateway.proc.stop()
-        idp.proc.stop()
 
 
 def test_idp_unreachable_at_startup_gives_an_error_page_and_red_readiness(tmp_path: Path) -> None:
@@ -70,17 +89,11 @@ def test_idp_unreachable_at_startup_gives_an_error_page_and_red_readiness(tmp_pa
 
 
 def test_access_token_is_refreshed_before_it_expires(tmp_path: Path) -> None:
-    idp = start_mock_idp(tmp_path, token_max_age=4)  # refresh margin: half of 4 s
-    gateway = start_gateway(tmp_path, gateway_env(idp.issuer))
-    origin = f"http://app.test:{gateway.port}"
-    try:
-        with Browser() as b:
-            sign_in_direct(b, origin)
-            cookie = session_cookie(b)
+    with signed_in(tmp_path, token_max_age=4) as w:  # refresh margin: half of 4 s
 
         def jwt() -> str:
             r = httpx.get(
-                f"{gateway.url}{PREFIX}/auth/nginx", headers={"X-Original-URL": f"{origin}/", "Cookie": cookie}
+                f"{w.gateway.url}{PREFIX}/auth/nginx", headers={"X-Original-URL": f"{w.origin}/", "Cookie": w.cookie}
             )
             assert r.status_code == 200
             return r.headers["x-authentik-jwt"]
@@ -90,31 +103,19 @@ def test_access_token_is_refreshed_before_it_expires(tmp_path: Path) -> None:
         wait_for(lambda: jwt() != first, timeout=10, what="a refreshed access token")
         second = jwt()
         assert jwt() == second
-    finally:
-        gateway.proc.stop()
-        idp.proc.stop()
 
 
 def test_caddy_route_accepts_the_appended_query_string(tmp_path: Path) -> None:
-    idp = start_mock_idp(tmp_path)
-    gateway = start_gateway(tmp_path, gateway_env(idp.issuer))
-    origin = f"http://app.test:{gateway.port}"
-    try:
-        with Browser() as b:
-            sign_in_direct(b, origin)
-            cookie = session_cookie(b)
+    with signed_in(tmp_path) as w:
         base = {
             "X-Forwarded-Proto": "http",
             "X-Forwarded-Host": "app.test",
             "X-Forwarded-Uri": "/a?b=1",
             "X-Forwarded-Method": "GET",
         }
-        r = httpx.get(f"{gateway.url}{PREFIX}/auth/caddy?b=1", headers={**base, "Cookie": cookie})
+        r = httpx.get(f"{w.gateway.url}{PREFIX}/auth/caddy?b=1", headers={**base, "Cookie": w.cookie})
         assert r.status_code == 200
         assert r.headers["x-authentik-username"] == "alice"
-        r = httpx.get(f"{gateway.url}{PREFIX}/auth/caddy?b=1", headers={**base, "Accept": "text/html"})
+        r = httpx.get(f"{w.gateway.url}{PREFIX}/auth/caddy?b=1", headers={**base, "Accept": "text/html"})
         assert r.status_code == 302
-        assert r.headers["location"].startswith(f"{idp.issuer}/oauth2/authorize?")
-    finally:
-        gateway.proc.stop()
-        idp.proc.stop()
+        assert r.headers["location"].startswith(f"{w.idp.issuer}/oauth2/authorize?")
