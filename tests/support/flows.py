@@ -66,3 +66,16 @@ def count_keys(redis_url: str, pattern: str) -> int:
         return sum(1 for _ in client.scan_iter(match=pattern, count=1000))
     finally:
         client.close()
+
+
+def assert_forged_headers_dropped_for_missing_claims(origin: str) -> None:
+    """authgate sends no header for an empty claim; the proxy in front of ``origin`` must still drop
+    the client's copy (a user without groups or name, forging both, plus an oauth2-proxy name)."""
+    forged = {"X-authentik-groups": "admins", "X-authentik-name": "Root", "X-Auth-Request-Groups": "admins"}
+    with Browser() as b:
+        assert b.visit(f"{origin}/", sub="dave-no-groups").status_code == 200
+        r = b.get(f"{origin}/", headers=forged)
+        assert r.status_code == 200
+        seen = echoed_header_list(r)
+        assert [v for n, v in seen if n == "x-authentik-username"] == ["dave-no-groups"]
+        assert not [(n, v) for n, v in seen if n in ("x-authentik-groups", "x-authentik-name", "x-auth-request-groups")]
