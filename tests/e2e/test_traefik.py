@@ -12,7 +12,7 @@ from tests.support.browser import Browser
 from tests.support.flows import (
     PREFIX,
     assert_forged_headers_dropped_for_missing_claims,
-    count_keys,
+    assert_sub_resources_get_401_without_login_state,
     echoed_header_list,
     echoed_headers,
     query_param,
@@ -54,19 +54,7 @@ def test_browser_navigation_goes_straight_to_the_idp(traefik: int, stack: Stack)
 
 
 def test_api_and_sub_resource_requests_get_401_without_login_state(traefik: int, stack: Stack) -> None:
-    before = count_keys(stack.redis.url, "ag:{l:*}:state")
-    with Browser() as b:
-        for headers in (
-            {"Accept": "application/json"},
-            {"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"},
-            {"Accept": "image/avif,image/webp,*/*;q=0.8", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"},
-        ):
-            r = b.http.get(f"http://app.test:{traefik}/api/items", headers=headers)
-            assert r.status_code == 401
-            assert "set-cookie" not in r.headers
-        r = b.http.post(f"http://app.test:{traefik}/api/items", headers={"Accept": "text/html"})
-        assert r.status_code == 401
-    assert count_keys(stack.redis.url, "ag:{l:*}:state") == before
+    assert_sub_resources_get_401_without_login_state(f"http://app.test:{traefik}", stack.redis.url)
 
 
 def test_forged_identity_headers_are_replaced(traefik: int) -> None:

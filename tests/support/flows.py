@@ -79,3 +79,34 @@ def assert_forged_headers_dropped_for_missing_claims(origin: str) -> None:
         seen = echoed_header_list(r)
         assert [v for n, v in seen if n == "x-authentik-username"] == ["dave-no-groups"]
         assert not [(n, v) for n, v in seen if n in ("x-authentik-groups", "x-authentik-name", "x-auth-request-groups")]
+
+
+def assert_alice_headers(seen: dict[str, str]) -> None:
+    """The app received alice's full authentik header set (the mock IdP's test user)."""
+    assert seen["x-authentik-username"] == "alice"
+    assert seen["x-authentik-groups"] == "admins|staff"
+    assert seen["x-authentik-email"] == "alice@example.test"
+    assert seen["x-authentik-name"] == "Alice Zoë Example"
+    assert seen["x-authentik-uid"] == "alice"
+    assert len(seen["x-authentik-jwt"]) > 20
+
+
+def assert_sub_resources_get_401_without_login_state(origin: str, redis_url: str) -> None:
+    """Forward auth: API, XHR, image and POST requests that are not signed in get 401, no cookie,
+    and create no login state in the store."""
+    before = count_keys(redis_url, "ag:{l:*}:state")
+    with Browser() as b:
+        for headers in (
+            {"Accept": "application/json"},
+            {"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"},
+            {"Accept": "image/avif,image/webp,*/*;q=0.8", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"},
+        ):
+            r = b.http.get(f"{origin}/api/items", headers=headers)
+            assert r.status_code == 401
+            assert "set-cookie" not in r.headers
+        # The proxy asks with GET whatever the method; authgate reads X-Forwarded-Method.
+        r = b.http.post(f"{origin}/api/items", headers={"Accept": "text/html"})
+        assert r.status_code == 401
+        assert "set-cookie" not in r.headers
+        assert len(b.http.cookies.jar) == 0
+    assert count_keys(redis_url, "ag:{l:*}:state") == before
