@@ -1,6 +1,6 @@
 """Who may pass, and which routes are public (SPEC 3: ALLOWED_*, SKIP_AUTH, per-app rules).
 
-Pure logic: no I/O. Rules are compiled once; ``Policy.for_host`` picks the per-app rule of the
+Pure logic: no I/O. Rules are compiled once; ``Policy.for_request`` picks the per-app rule of the
 rules file when one names the host, else the global one.
 """
 
@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from app.types import Identity
+from app.types import Identity, OriginalRequest
 
 _METHOD_RULE = re.compile(r"^([A-Z]+)=(.*)$", re.S)
 # A "." or ".." segment, also percent-encoded or with an encoded slash: the app behind the proxy
@@ -90,6 +90,10 @@ class Policy:
         if not self.per_host:
             return self.default
         return self.per_host.get(hostname, self.default)
+
+    def for_request(self, request: OriginalRequest) -> AccessRule:
+        # Without per-app rules there is no need to take the host apart (the hot path asks).
+        return self.for_host(request.hostname) if self.per_host else self.default
 
 
 def build_policy(

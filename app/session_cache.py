@@ -6,6 +6,10 @@ serves only while its invalidation feed is live; when the feed drops (Redis down
 lost) it is emptied and bypassed, so checks go to the store and fail closed. ``max_age``
 bounds staleness should a message ever be missed while the feed looks alive.
 
+Each entry carries one deadline on the monotonic clock: the earliest of ``max_age``, the
+session's end and its next token refresh (the caller says how long the session stays usable),
+so a hit costs one clock read and one key comparison.
+
 Pure logic: no I/O. Entries hold the session's key to check a ticket against it.
 """
 
@@ -23,7 +27,7 @@ from app.types import SessionData
 class Entry:
     key: bytes
     data: SessionData
-    cached_at: float
+    fresh_until: float  # time.monotonic()
 
 
 class SessionCache:
@@ -50,17 +54,20 @@ class SessionCache:
         entry = self._entries.get(session_id)
         if entry is None:
             return None
-        now = time.monotonic() if now is None else now
-        if now - entry.cached_at > self.max_age or not hmac.compare_digest(entry.key, key):
+        if (time.monotonic() if now is None else now) >= entry.fresh_until or not hmac.compare_digest(entry.key, key):
             del self._entries[session_id]
             return None
         return entry
 
-    def put(self, session_id: str, key: bytes, data: SessionData, generation: int) -> None:
-        """Cache a session read from the store, unless an invalidation happened since the read began."""
+    def put(self, session_id: str, key: bytes, data: SessionData, generation: int, usable_for: float) -> None:
+        """Cache a session read from the store for at most ``usable_for`` seconds (and ``max_age``),
+        unless an invalidation happened since the read began."""
         if not self.enabled or generation != self.generation:
             return
-        self._entries[session_id] = Entry(key, data, time.monotonic())
+        ttl = min(self.max_age, usable_for)
+        if ttl <= 0:
+            return
+        self._entries[session_id] = Entry(key, data, time.monotonic() + ttl)
         self._entries.move_to_end(session_id)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

@@ -57,6 +57,14 @@ def needs_refresh(data: SessionData, now: float | None = None) -> bool:
     return (time.time() if now is None else now) >= data.access_expires_at - refresh_margin(data)
 
 
+def usable_for(data: SessionData, now: float) -> float:
+    """Seconds from ``now`` until the session ends or its token is due for a refresh."""
+    until = data.expires_at - now
+    if data.access_expires_at and data.refresh_token:
+        until = min(until, data.access_expires_at - refresh_margin(data) - now)
+    return until
+
+
 class SessionService:
     def __init__(self, store: Store, oidc: OIDCClient, *, ttl: int, cache: SessionCache | None = None) -> None:
         self.store = store
@@ -122,17 +130,10 @@ class SessionService:
             await self._invalidate(ticket.session_id)
 
     def cached(self, ticket: Ticket) -> SessionData | None:
-        """The hot path: a session this replica verified lately, if it needs nothing (no store round
-        trip, no refresh due). The caller yields to the event loop first, so an invalidation whose
-        bytes arrived before its request's is processed before this is asked."""
+        """The hot path: a session this replica verified lately that needs nothing (no store round
+        trip, no refresh due: entries leave the cache when a refresh falls due)."""
         entry = self.cache.get(ticket.session_id, ticket.key)
-        if entry is None:
-            return None
-        data = entry.data
-        now = time.time()
-        if data.expires_at <= now or needs_refresh(data, now):
-            return None
-        return data
+        return None if entry is None else entry.data
 
     async def load(self, ticket: Ticket, *, cached: bool = True) -> SessionData | None:
         """The session the ticket opens, or None (unknown, ended, expired, or wrong key).
@@ -141,7 +142,7 @@ class SessionService:
         """
         if cached and self.cache.enabled:
             entry = self.cache.get(ticket.session_id, ticket.key)
-            if entry is not None and entry.data.expires_at > time.time():
+            if entry is not None:
                 return entry.data
         generation = self.cache.generation
         blob = await self.store.get(session_key(ticket.session_id))
@@ -151,10 +152,11 @@ class SessionService:
         if raw is None:
             return None
         data = SessionData.from_json(raw)
-        if data.expires_at <= time.time():
+        now = time.time()
+        if data.expires_at <= now:
             return None
         if cached:
-            self.cache.put(ticket.session_id, ticket.key, data, generation)
+            self.cache.put(ticket.session_id, ticket.key, data, generation, usable_for(data, now))
         return data
 
     async def delete(self, session_id: str) -> None:

@@ -101,8 +101,17 @@ def create_app(
             kind = routes.get(scope["path"])
             if kind is not None:
                 try:
+                    nginx = kind == "nginx"
                     headers = request_headers(scope, auth.WANTED_HEADERS)
-                    reply = await auth.check(gw, kind, headers, client_ip(scope), scope["scheme"])
+                    question = auth.ask(gw, nginx, headers, client_ip(scope), scope["scheme"])
+                    if isinstance(question, Reply):
+                        reply = question
+                    else:
+                        if question.tickets:
+                            # One turn of the event loop first: an invalidation (sign-out on another
+                            # replica) whose bytes arrived before this request's is applied first.
+                            await asyncio.sleep(0)
+                        reply = auth.from_cache(gw, question) or await auth.from_store(gw, nginx, question, headers)
                 except Exception:
                     log.exception("auth check failed unexpectedly")
                     reply = Reply(503)

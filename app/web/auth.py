@@ -2,21 +2,23 @@
 
 Called by nginx ``auth_request`` (answers 200/401/403 only, plus 503 when the store is down),
 and by Traefik ``forwardAuth`` / Caddy ``forward_auth`` (a browser navigation that is not
-signed in gets a 302 straight to the IdP). A valid session costs one store read.
+signed in gets a 302 straight to the IdP). A session this replica verified lately is answered
+from its local cache with no store round trip; any other costs one store read.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from app import forwarded, metrics
 from app.errors import IdPError, InvalidForwardedHeaders, StoreUnavailable
 from app.headers import identity_headers
 from app.policy import AccessRule
+from app.tickets import Ticket
 from app.types import OriginalRequest, SessionData
 from app.web.cookies import cookie_values, set_cookie
 from app.web.gateway import Gateway
@@ -54,9 +56,17 @@ def _unavailable() -> Reply:
     return Reply(503, [(b"retry-after", b"2")], b"session store unavailable\n")
 
 
-async def check(gw: Gateway, kind: str, headers: Mapping[str, str], peer: str | None, scheme: str) -> Reply:
-    """``kind`` is ``nginx``, ``traefik`` or ``caddy``."""
-    nginx = kind == "nginx"
+@dataclass(slots=True)
+class Question:
+    """An auth check from a trusted proxy, parsed: the request asked about, its rule, the tickets."""
+
+    original: OriginalRequest
+    rule: AccessRule
+    tickets: tuple[Ticket, ...]
+
+
+def ask(gw: Gateway, nginx: bool, headers: Mapping[str, str], peer: str | None, scheme: str) -> Question | Reply:
+    """Parse an auth check; a Reply when it is answered without a session (refused, or public)."""
     if not gw.trusted.contains(peer):
         log.warning("auth check from %s, which is not in AUTHGATE_TRUSTED_PROXIES: denied", peer)
         metrics.auth_checks.inc("untrusted")
@@ -72,50 +82,60 @@ async def check(gw: Gateway, kind: str, headers: Mapping[str, str], peer: str | 
         # nginx turns anything but 200/401/403 into a 500; 403 keeps it a clean refusal.
         return Reply(403 if nginx else 400, body=b"malformed proxy headers\n")
 
-    rule = gw.policy.for_host(original.hostname)
+    rule = gw.policy.for_request(original)
     if rule.skip and rule.is_public(original.method, original.path):
         metrics.auth_checks.inc("public")
         return Reply(200)
+    return Question(original, rule, gw.tickets(headers.get("cookie", "")))
 
-    tickets = [t for t in map(gw.signer.loads, cookie_values(headers.get("cookie", ""), gw.cookie_name)) if t]
-    if tickets and gw.sessions.cache.enabled:
-        # One turn of the event loop first: an invalidation (sign-out on another replica) whose
-        # bytes arrived before this request's is then applied before the cache is read.
-        await asyncio.sleep(0)
-        for ticket in tickets:
-            data = gw.sessions.cached(ticket)
-            if data is not None:
-                return _decide(gw, original, rule, data)
+
+def from_cache(gw: Gateway, question: Question) -> Reply | None:
+    """The answer from this replica's cache of verified sessions, with no I/O.
+
+    The caller yields to the event loop once first, so an invalidation whose bytes arrived
+    before the request's is applied before this is asked.
+    """
+    for ticket in question.tickets:
+        data = gw.sessions.cached(ticket)
+        if data is not None:
+            return _decide(gw, question, data)
+    return None
+
+
+async def from_store(gw: Gateway, nginx: bool, question: Question, headers: Mapping[str, str]) -> Reply:
+    """The answer after reading (and, when due, refreshing) the session in the store."""
     try:
-        for ticket in tickets:
+        for ticket in question.tickets:
             data = await gw.sessions.load(ticket)
             if data is None:
                 continue
             data = await gw.sessions.fresh(ticket, data)
             if data is not None:
-                return _decide(gw, original, rule, data)
+                return _decide(gw, question, data)
     except StoreUnavailable as exc:
         log.error("auth check failed closed: %s", exc)
         return _unavailable()
 
+    original = question.original
     if nginx or not is_navigation(original.method, headers, strict=True):
         metrics.auth_checks.inc("unauthenticated")
         return Reply(401, body=b"sign-in required\n")
     return await _redirect_to_idp(gw, original, headers)
 
 
-def _decide(gw: Gateway, original: OriginalRequest, rule: AccessRule, data: SessionData) -> Reply:
-    """A signed-in user: 200 with the identity headers (memoised per session), or 403."""
-    if not rule.allows(data.identity):
+def _decide(gw: Gateway, question: Question, data: SessionData) -> Reply:
+    """A signed-in user: 200 with the identity headers (the reply memoised per session), or 403."""
+    if not question.rule.allows(data.identity):
+        original = question.original
         log.info("denied %s on %s", data.identity.username or data.identity.sub, original.hostname)
         metrics.auth_checks.inc("denied")
         sign_out = f"{original.origin}{gw.prefix}/sign_out"
         return Reply(403, body=forbidden_page(data.identity, sign_out), content_type=HTML)
     metrics.auth_checks.inc("ok")
-    out: list[tuple[bytes, bytes]] | None = data.memo.get("headers")
-    if out is None:
-        out = data.memo["headers"] = identity_headers(data.identity, data.access_token, gw.settings.header_sets)
-    return Reply(200, out)
+    ok: Reply | None = data.memo.get("ok")
+    if ok is None:
+        ok = data.memo["ok"] = Reply(200, identity_headers(data.identity, data.access_token, gw.settings.header_sets))
+    return ok
 
 
 async def _redirect_to_idp(gw: Gateway, original: OriginalRequest, headers: Mapping[str, str]) -> Reply:

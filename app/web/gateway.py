@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import httpx
@@ -17,7 +19,8 @@ from app.policy import AccessRule, Policy, build_policy
 from app.session_cache import SessionCache
 from app.sessions import SessionService
 from app.store import Store, open_store
-from app.tickets import TicketSigner
+from app.tickets import Ticket, TicketSigner
+from app.web.cookies import cookie_values
 
 log = logging.getLogger("authgate")
 
@@ -34,6 +37,17 @@ class Gateway:
     policy: Policy
     signer: TicketSigner
     trusted: TrustedProxies
+    #: The verified session tickets in a Cookie header. A browser sends the same header request
+    #: after request, so the answer is remembered per exact header (bounded; it depends only on
+    #: the header and the startup keys). A forged value is remembered as no ticket at all.
+    tickets: Callable[[str], tuple[Ticket, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.tickets = lru_cache(maxsize=4096)(self._tickets)
+
+    def _tickets(self, cookie_header: str) -> tuple[Ticket, ...]:
+        found = (self.signer.loads(v) for v in cookie_values(cookie_header, self.settings.cookie_name))
+        return tuple(t for t in found if t is not None)
 
     @property
     def prefix(self) -> str:

@@ -19,10 +19,22 @@ EMPTY = (b"content-length", b"0")
 
 @dataclass(slots=True)
 class Reply:
+    """A complete response. Its header block is built once, at construction: a reply memoised
+    per session (the hot path's 200) is then sent with no per-request header work of ours."""
+
     status: int
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     body: bytes = b""
     content_type: bytes = b"text/plain; charset=utf-8"
+    wire: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        framing: tuple[tuple[bytes, bytes], ...]
+        if self.body:
+            framing = ((b"content-type", self.content_type), (b"content-length", str(len(self.body)).encode()))
+        else:
+            framing = (EMPTY,)
+        self.wire = (*framing, NO_STORE, *self.headers)
 
 
 def request_headers(scope: Scope, wanted: frozenset[bytes] | None = None) -> dict[str, str]:
@@ -31,10 +43,9 @@ def request_headers(scope: Scope, wanted: frozenset[bytes] | None = None) -> dic
     those (lower-case) names are decoded: the hot path reads a handful of a browser's dozens."""
     out: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
-        lower = raw_name.lower()  # ASGI servers lower-case names already; cheap insurance
-        if wanted is not None and lower not in wanted:
+        if wanted is not None and raw_name not in wanted:  # ASGI servers send names lower-cased
             continue
-        name = lower.decode("latin-1")
+        name = raw_name.decode("latin-1")
         value = raw_value.decode("latin-1")
         if name == "cookie" and name in out:
             out[name] += "; " + value
@@ -49,10 +60,5 @@ def client_ip(scope: Scope) -> str | None:
 
 
 async def send_reply(send: Send, reply: Reply) -> None:
-    if reply.body:
-        headers = [(b"content-type", reply.content_type), (b"content-length", str(len(reply.body)).encode()), NO_STORE]
-    else:
-        headers = [EMPTY, NO_STORE]
-    headers += reply.headers
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.start", "status": reply.status, "headers": reply.wire})
     await send({"type": "http.response.body", "body": reply.body})

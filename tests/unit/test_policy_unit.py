@@ -8,7 +8,7 @@ import pytest
 
 from app.forwarded import from_forwarded
 from app.policy import AccessRule, Policy, SkipRule, build_policy
-from app.types import Identity
+from app.types import Identity, OriginalRequest
 
 ALICE = Identity(sub="sub-alice", username="alice", email="alice@corp.test", groups=("admins", "dev"))
 BOB = Identity(sub="sub-bob", username="bob", email="Bob@Partner.TEST", groups=("users",))
@@ -172,6 +172,16 @@ def test_policy_per_host_overrides() -> None:
     assert policy.for_host("sub.grafana.test") is default
     assert policy.for_host("grafana.test").allows(BOB)
     assert not policy.for_host("other.test").allows(BOB)
+
+
+def test_the_rule_for_a_request_ignores_its_port() -> None:
+    default = AccessRule.build(groups=["admins"])
+    grafana = AccessRule.build(groups=["users"])
+    policy = Policy(default, {"grafana.test": grafana})
+    assert policy.for_request(OriginalRequest("https", "grafana.test:8443", "/", "", "GET")) is grafana
+    assert policy.for_request(OriginalRequest("https", "grafana.test", "/", "", "GET")) is grafana
+    assert policy.for_request(OriginalRequest("https", "other.test:8443", "/", "", "GET")) is default
+    assert Policy(default).for_request(OriginalRequest("https", "grafana.test:8443", "/", "", "GET")) is default
 
 
 def test_build_policy() -> None:

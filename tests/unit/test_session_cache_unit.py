@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -67,7 +68,7 @@ async def test_the_cache_is_bypassed_while_the_feed_is_down() -> None:
     assert not cache.enabled  # nothing is trusted before the feed is live
     cache.set_live(True)
     assert cache.enabled
-    cache.put("s", b"k" * 32, object(), cache.generation)  # type: ignore[arg-type]
+    cache.put("s", b"k" * 32, object(), cache.generation, 60)  # type: ignore[arg-type]
     assert cache.get("s", b"k" * 32) is not None
     cache.set_live(False)
     assert cache.get("s", b"k" * 32) is None
@@ -80,7 +81,7 @@ def test_a_load_racing_an_invalidation_is_not_cached() -> None:
     cache.set_live(True)
     started = cache.generation
     cache.evict("s")  # arrives while the store read is in flight
-    cache.put("s", b"k" * 32, object(), started)  # type: ignore[arg-type]
+    cache.put("s", b"k" * 32, object(), started, 60)  # type: ignore[arg-type]
     assert cache.get("s", b"k" * 32) is None
 
 
@@ -88,12 +89,40 @@ def test_entries_expire_and_the_size_is_bounded() -> None:
     cache = SessionCache(max_age=5, max_entries=3)
     cache.set_live(True)
     for i in range(5):
-        cache.put(f"s{i}", b"k", object(), cache.generation)  # type: ignore[arg-type]
+        cache.put(f"s{i}", b"k", object(), cache.generation, 60)  # type: ignore[arg-type]
     assert len(cache) == 3
     assert cache.get("s0", b"k") is None and cache.get("s4", b"k") is not None
     entry = cache.get("s4", b"k")
     assert entry is not None
-    assert cache.get("s4", b"k", now=entry.cached_at + 6) is None
+    assert cache.get("s4", b"k", now=entry.fresh_until - 0.001) is not None
+    assert cache.get("s4", b"k", now=entry.fresh_until) is None
+
+
+def test_an_entry_lives_no_longer_than_its_session_stays_usable() -> None:
+    cache = SessionCache(max_age=30)
+    cache.set_live(True)
+    cache.put("short", b"k", object(), cache.generation, 2.0)  # type: ignore[arg-type]
+    cache.put("long", b"k", object(), cache.generation, 3600.0)  # type: ignore[arg-type]
+    cache.put("due", b"k", object(), cache.generation, 0.0)  # type: ignore[arg-type]
+    short, long = cache.get("short", b"k"), cache.get("long", b"k")
+    assert short is not None and long is not None
+    assert long.fresh_until - short.fresh_until == pytest.approx(28, abs=0.5), "max_age caps the long one"
+    assert cache.get("short", b"k", now=short.fresh_until) is None
+    assert cache.get("due", b"k") is None, "a session due for a refresh is never cached"
+
+
+async def test_a_session_leaves_the_cache_when_its_refresh_falls_due(
+    service: tuple[SessionService, CountingStore],
+) -> None:
+    svc, _ = service
+    ticket = await svc.create(TokenSet("access", "id", "refresh", 0.2, {"sub": "alice"}))  # refresh due at 0.1 s
+    assert await svc.load(ticket) is not None
+    assert svc.cached(ticket) is not None
+    entry = svc.cache.get(ticket.session_id, ticket.key)
+    assert entry is not None
+    assert entry.fresh_until - time.monotonic() <= 0.1
+    assert svc.cache.get(ticket.session_id, ticket.key, now=entry.fresh_until) is None
+    assert svc.cached(ticket) is None, "the hot path then goes to the store, which refreshes"
 
 
 async def test_the_invalidation_feed_is_restarted_after_an_unexpected_error() -> None:

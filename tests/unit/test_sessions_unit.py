@@ -7,7 +7,15 @@ import time
 
 import pytest
 
-from app.sessions import MAX_MARGIN, index_key, lock_key, needs_refresh, refresh_margin, session_key
+from app.sessions import (
+    MAX_MARGIN,
+    index_key,
+    lock_key,
+    needs_refresh,
+    refresh_margin,
+    session_key,
+    usable_for,
+)
 from app.types import Identity, SessionData
 
 T0 = 1_700_000_000.0
@@ -103,6 +111,26 @@ def test_default_now_is_the_wall_clock() -> None:
 def test_explicit_now_zero_is_respected() -> None:
     data = session(0.0, 100.0)
     assert not needs_refresh(data, now=0.0)
+
+
+# --- usable_for: how long a cached session may answer -------------------------------------------
+
+
+def test_usable_until_the_refresh_falls_due_or_the_session_ends() -> None:
+    data = session(T0, T0 + 3600)  # refresh due at T0 + 3540; the session ends at T0 + 86400
+    assert usable_for(data, T0) == pytest.approx(3540)
+    assert usable_for(data, T0 + 3540) == pytest.approx(0)
+    assert usable_for(data, T0 + 4000) < 0
+    for now in (T0, T0 + 100, T0 + 3539.9):
+        assert (usable_for(data, now) > 0) == (not needs_refresh(data, now))
+
+
+def test_usable_until_the_end_when_there_is_nothing_to_refresh() -> None:
+    assert usable_for(session(T0, T0 + 60, refresh_token=None), T0) == pytest.approx(86400)
+    assert usable_for(session(T0, 0.0), T0 + 10) == pytest.approx(86390)
+    short = session(T0, T0 + 3600)
+    short.expires_at = T0 + 100  # the session ends before the token needs a refresh
+    assert usable_for(short, T0) == pytest.approx(100)
 
 
 # --- store keys ----------------------------------------------------------------------------------

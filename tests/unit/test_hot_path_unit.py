@@ -1,0 +1,98 @@
+"""The auth check's hot path in process (in-memory store, no servers): what is memoised, and
+that a sign-out still ends it. The real thing runs in tests/integration and tests/e2e."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from app.config import load_settings
+from app.store import MemoryStore
+from app.types import TokenSet
+from app.web.asgi import create_app
+from app.web.gateway import Gateway
+from app.web.raw import NO_STORE, Reply
+from tests.support.servers import TEST_SECRET
+
+PATH = "/outpost.goauthentik.io/auth/nginx"
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[Any]:
+    settings = load_settings(
+        {
+            "AUTHGATE_ISSUER": "http://idp.test",
+            "AUTHGATE_CLIENT_ID": "c",
+            "AUTHGATE_CLIENT_SECRET": "s",
+            "AUTHGATE_SECRET": TEST_SECRET,
+        }
+    )
+    application = create_app(settings, store=MemoryStore())
+    feed = asyncio.create_task(application.gateway.sessions.run_invalidation())
+    await asyncio.sleep(0)
+    assert application.gateway.sessions.cache.enabled
+    yield application
+    feed.cancel()
+
+
+async def sign_in(gw: Gateway) -> tuple[str, str]:
+    claims = {"sub": "u1", "preferred_username": "alice", "email": "alice@corp.test", "groups": ["admins"]}
+    ticket = await gw.sessions.create(TokenSet("at", "it", "rt", 3600, claims))
+    return ticket.session_id, f"{gw.cookie_name}={gw.signer.dumps(ticket)}"
+
+
+async def check(app: Any, cookie: str) -> tuple[int, dict[bytes, bytes], list[dict[str, Any]]]:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "path": PATH,
+        "scheme": "http",
+        "client": ("127.0.0.1", 40000),
+        "headers": [(b"x-original-url", b"https://app.test/page"), (b"cookie", cookie.encode())],
+    }
+    await app(scope, None, send)
+    return sent[0]["status"], dict(sent[0]["headers"]), sent
+
+
+def test_wire_headers_frame_the_body() -> None:
+    extra = [(b"x-authentik-username", b"alice")]
+    assert Reply(200, extra).wire == ((b"content-length", b"0"), NO_STORE, *extra)
+    page = Reply(403, body=b"<p>no</p>", content_type=b"text/html")
+    assert page.wire == ((b"content-type", b"text/html"), (b"content-length", b"9"), NO_STORE)
+
+
+async def test_tickets_are_remembered_per_cookie_header_and_forgeries_are_not_tickets(app: Any) -> None:
+    gw: Gateway = app.gateway
+    _, cookie = await sign_in(gw)
+    value = cookie.split("=", 1)[1]
+    forged = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
+    assert gw.tickets(f"{gw.cookie_name}={forged}") == ()
+    both = gw.tickets(f"{gw.cookie_name}={forged}; {cookie}")
+    assert len(both) == 1
+    assert gw.tickets(f"{gw.cookie_name}={forged}; {cookie}") is both
+
+
+async def test_a_repeat_check_sends_the_one_memoised_reply(app: Any) -> None:
+    gw: Gateway = app.gateway
+    _, cookie = await sign_in(gw)
+    status, headers, first = await check(app, cookie)
+    assert status == 200 and headers[b"x-authentik-username"] == b"alice"
+    assert headers[b"x-auth-request-email"] == b"alice@corp.test"
+    _, _, second = await check(app, cookie)
+    assert second[0]["headers"] is first[0]["headers"], "built once per session, not per request"
+
+
+async def test_a_sign_out_ends_the_cached_answer_at_once(app: Any) -> None:
+    gw: Gateway = app.gateway
+    session_id, cookie = await sign_in(gw)
+    assert (await check(app, cookie))[0] == 200
+    assert gw.sessions.cached(gw.tickets(cookie)[0]) is not None
+    await gw.sessions.delete(session_id)
+    assert (await check(app, cookie))[0] == 401
