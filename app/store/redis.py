@@ -4,9 +4,10 @@ The only module that imports redis. Every call is bounded by ``timeout`` so a hu
 hang the gateway, and every redis error becomes ``StoreUnavailable``; the client reconnects by
 itself, so service resumes when Redis returns.
 
-``listen`` holds one subscription on a client of its own (no silent retries, so a lost connection
-shows at once) and pings it every ``_HEARTBEAT`` seconds, so a silent server is noticed within
-``_HEARTBEAT + timeout``. On a Cluster it subscribes on one master: classic PUBLISH reaches every node.
+``listen`` holds one subscription on a connection of its own (no silent retries, so a lost
+connection shows at once), read in the event loop's I/O callback (``subscription.py``), and pings
+it after ``_HEARTBEAT`` quiet seconds, so a silent server is noticed within ``_HEARTBEAT + timeout``.
+On a Cluster it subscribes on one master: classic PUBLISH reaches every node.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import contextlib
 import inspect
 import itertools
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import redis.asyncio as redis
@@ -27,6 +28,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.errors import StoreUnavailable
+from app.store.subscription import Subscription
 
 T = TypeVar("T")
 
@@ -43,7 +45,7 @@ _INDEX_POP = "local m = redis.call('smembers', KEYS[1]) redis.call('del', KEYS[1
 
 
 _HEARTBEAT = 1.0  # seconds between PINGs on a quiet subscription
-_HEARTBEAT_MESSAGE = "authgate-heartbeat"
+_HEARTBEAT_MESSAGE = b"authgate-heartbeat"
 _RESUBSCRIBE_MAX_DELAY = 2.0
 
 #: Builds a fresh client for one subscription.
@@ -156,61 +158,36 @@ class RedisStore:
     async def listen(self, channel: str, on_message: Callable[[str], None], on_live: Callable[[bool], None]) -> None:
         failures = 0
         while True:
+            live = _Liveness(on_live)
             client: Any = None
-            pubsub: Any = None
-            live = False
+            conn: Any = None
+            subscription: Subscription | None = None
             try:
                 async with asyncio.timeout(self._timeout):
                     client = await self._subscriber()
-                    pubsub = client.pubsub()
-                    await pubsub.subscribe(channel)
-                    while True:  # until the server confirms the subscription (bounded by the timeout)
-                        confirmed = await pubsub.get_message(timeout=self._timeout)
-                        if confirmed is not None and confirmed["type"] == "subscribe":
-                            break
-                live = True
+                    conn = client.connection_pool.make_connection()  # not pooled: this one is ours
+                    await conn.connect()  # redis-py: address (Sentinel), TLS, AUTH, SELECT
+                    subscription = Subscription(_transport_of(conn), channel, on_message, live.lost)
+                    await subscription.subscribed
                 failures = 0
-                on_live(True)
-                await self._deliver(pubsub, on_message)
-            except (RedisError, OSError, TimeoutError, StoreUnavailable):
+                live.report(True)
+                await subscription.watch(_HEARTBEAT, self._timeout, _HEARTBEAT_MESSAGE)
+            except (RedisError, OSError, TimeoutError, StoreUnavailable):  # SubscriptionLost is an OSError
                 failures += 1
             finally:
-                if live:
-                    on_live(False)
-                await self._close_subscription(pubsub, client)
+                live.report(False)
+                if subscription is not None:
+                    subscription.close()
+                if conn is not None:
+                    await self._quietly(conn.disconnect(nowait=True))
+                if client is not None:
+                    await self._quietly(client.aclose())
             await asyncio.sleep(min(0.05 * 2**failures, _RESUBSCRIBE_MAX_DELAY))
 
-    async def _deliver(self, pubsub: Any, on_message: Callable[[str], None]) -> None:
-        """Hand each message to ``on_message``; raise once the connection fails or goes silent."""
-        loop = asyncio.get_running_loop()
-        ping_at = loop.time() + _HEARTBEAT
-        pong_by: float | None = None
-        while True:
-            now = loop.time()
-            if pong_by is not None and now >= pong_by:
-                raise TimeoutError("redis: no answer to the subscription's heartbeat")
-            if pong_by is None and now >= ping_at:
-                async with asyncio.timeout(self._timeout):
-                    await pubsub.ping(_HEARTBEAT_MESSAGE)
-                pong_by = now + self._timeout
-            wait = max(0.0, (ping_at if pong_by is None else pong_by) - loop.time())
-            async with asyncio.timeout(wait + self._timeout):  # get_message's own bound, made sure
-                message = await pubsub.get_message(timeout=wait)
-            if message is None:
-                continue
-            if message["type"] == "message":
-                data = message["data"]
-                on_message(data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data))
-            elif message["type"] == "pong":
-                pong_by = None
-                ping_at = loop.time() + _HEARTBEAT
-
-    async def _close_subscription(self, pubsub: Any, client: Any) -> None:
-        for closable in (pubsub, client):
-            if closable is not None:
-                with contextlib.suppress(RedisError, OSError, TimeoutError):
-                    async with asyncio.timeout(self._timeout):
-                        await closable.aclose()
+    async def _quietly(self, closing: Awaitable[Any]) -> None:
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(self._timeout):
+                await closing
 
     async def ping(self) -> None:
         await self._call(self._r.ping())
@@ -238,6 +215,31 @@ def _cluster_subscriber(cluster: RedisCluster, url: str, opts: dict[str, Any]) -
         return redis.Redis.from_url(urlunsplit(parts._replace(netloc=netloc)), **opts)
 
     return subscriber
+
+
+class _Liveness:
+    """Reports each change of a subscription's liveness once; ``lost`` is called from the I/O
+    callback that sees the connection go, so the cache stops answering at that very moment."""
+
+    def __init__(self, on_live: Callable[[bool], None]) -> None:
+        self._on_live = on_live
+        self._live = False
+
+    def report(self, live: bool) -> None:
+        if live != self._live:
+            self._live = live
+            self._on_live(live)
+
+    def lost(self) -> None:
+        self.report(False)
+
+
+def _transport_of(conn: Any) -> asyncio.Transport:
+    """The transport under a connected redis-py connection (its stream writer, redis-py 5 to 8)."""
+    writer = getattr(conn, "_writer", None)
+    if not isinstance(writer, asyncio.StreamWriter):
+        raise StoreUnavailable("redis: cannot take over the subscription's connection (redis-py changed?)")
+    return cast(asyncio.Transport, writer.transport)
 
 
 def _subscription_opts() -> dict[str, Any]:

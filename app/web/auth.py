@@ -3,7 +3,7 @@
 Called by nginx ``auth_request`` (answers 200/401/403 only, plus 503 when the store is down),
 and by Traefik ``forwardAuth`` / Caddy ``forward_auth`` (a browser navigation that is not
 signed in gets a 302 straight to the IdP). A session this replica verified lately is answered
-from its local cache with no store round trip; any other costs one store read.
+from its local cache with no store round trip and no await; any other costs one store read.
 """
 
 from __future__ import annotations
@@ -90,10 +90,12 @@ def ask(gw: Gateway, nginx: bool, headers: Mapping[str, str], peer: str | None, 
 
 
 def from_cache(gw: Gateway, question: Question) -> Reply | None:
-    """The answer from this replica's cache of verified sessions, with no I/O.
+    """The answer from this replica's cache of verified sessions, with no I/O and no await.
 
-    The caller yields to the event loop once first, so an invalidation whose bytes arrived
-    before the request's is applied before this is asked.
+    Nothing can run between the loop reading this request and this answer, and nothing needs
+    to: invalidations (a sign-out on another replica) are applied in the I/O callback that reads
+    them (app/store/subscription.py), and this runs in a task, after every I/O callback of the
+    poll that read the request. tests/integration/test_replicas.py freezes a replica to prove it.
     """
     for ticket in question.tickets:
         data = gw.sessions.cached(ticket)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -9,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 IN_CI = bool(os.environ.get("CI"))
@@ -31,6 +32,25 @@ def wait_for(condition: Callable[[], bool], *, timeout: float = 15.0, what: str 
         time.sleep(delay)
         delay = min(delay * 1.5, 0.2)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _stopped(pid: int) -> bool:
+    """Every thread of ``pid`` is stopped (state T in /proc): a signal's delivery is asynchronous."""
+    tasks = Path(f"/proc/{pid}/task")
+    states = [(t / "stat").read_text().rpartition(")")[2].split()[0] for t in tasks.iterdir()]
+    return bool(states) and all(state in ("T", "t") for state in states)
+
+
+@contextlib.contextmanager
+def frozen(pid: int) -> Iterator[None]:
+    """The process stopped (SIGSTOP) for the block: the kernel still queues what reaches its
+    sockets, and it all becomes ready at once when it is thawed (SIGCONT) at the end."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: _stopped(pid), timeout=5, what=f"process {pid} to stop")
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
