@@ -1,4 +1,4 @@
-.PHONY: demo test lint unit bench clean
+.PHONY: demo test lint unit bench bench-steps clean
 
 # Run a complete local stack: dev IdP, Redis, two authgate replicas, Traefik, a sample app.
 demo:
@@ -21,6 +21,11 @@ unit:
 bench:
 	scripts/bootstrap test
 	.venv/bin/python bench/run.py
+
+# What a cached auth check costs, step by step, in process.
+bench-steps:
+	scripts/bootstrap test
+	.venv/bin/python bench/steps.py
 
 clean:
 	rm -rf .venv tests/idp/node_modules .pytest_cache .mypy_cache .ruff_cache

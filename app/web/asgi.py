@@ -94,14 +94,14 @@ def create_app(
 ) -> ASGIApp:
     gw = build_gateway(settings, store=store, transport=transport)
     api = _framework_app(gw)
-    routes = {f"{gw.prefix}/auth/{kind}": kind for kind in ("nginx", "traefik", "caddy")}
+    # The auth paths, each to whether it is nginx's (Traefik's and Caddy's forward auth may redirect).
+    routes = {f"{gw.prefix}/auth/{kind}": kind == "nginx" for kind in ("nginx", "traefik", "caddy")}
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            kind = routes.get(scope["path"])
-            if kind is not None:
+            nginx = routes.get(scope["path"])
+            if nginx is not None:
                 try:
-                    nginx = kind == "nginx"
                     headers = request_headers(scope, auth.WANTED_HEADERS)
                     question = auth.ask(gw, nginx, headers, client_ip(scope), scope["scheme"])
                     if isinstance(question, Reply):

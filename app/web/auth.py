@@ -30,25 +30,26 @@ log = logging.getLogger("authgate.auth")
 
 HTML = b"text/html; charset=utf-8"
 
-#: The request headers an auth check reads (all others are never decoded).
-WANTED_HEADERS = frozenset(
-    {
-        b"host",
-        b"cookie",
-        b"accept",
-        b"x-requested-with",
-        b"sec-fetch-mode",
-        b"sec-fetch-dest",
-        b"x-original-url",
-        b"x-original-uri",
-        b"x-original-method",
-        b"x-forwarded-proto",
-        b"x-forwarded-host",
-        b"x-forwarded-uri",
-        b"x-forwarded-method",
-        b"authorization",
-    }
-)
+#: The request headers an auth check reads (all others are never decoded), by their wire names.
+WANTED_HEADERS = {
+    name.encode(): name
+    for name in (
+        "host",
+        "cookie",
+        "accept",
+        "x-requested-with",
+        "sec-fetch-mode",
+        "sec-fetch-dest",
+        "x-original-url",
+        "x-original-uri",
+        "x-original-method",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-uri",
+        "x-forwarded-method",
+        "authorization",
+    )
+}
 
 
 def _unavailable() -> Reply:

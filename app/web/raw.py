@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,20 +37,21 @@ class Reply:
         self.wire = (*framing, NO_STORE, *self.headers)
 
 
-def request_headers(scope: Scope, wanted: frozenset[bytes] | None = None) -> dict[str, str]:
-    """Lower-case names to values (latin-1, never fails); the first of repeated names wins,
-    except Cookie, whose repeats are joined as HTTP/2 splits them. With ``wanted``, only
-    those (lower-case) names are decoded: the hot path reads a handful of a browser's dozens."""
+def request_headers(scope: Scope, wanted: Mapping[bytes, str]) -> dict[str, str]:
+    """The ``wanted`` headers (lower-case byte names, mapped to the str names returned) with
+    latin-1 values (never fails); the first of repeated names wins, except Cookie, whose repeats
+    are joined as HTTP/2 splits them. The hot path reads a handful of a browser's dozens, so no
+    other header is decoded (ASGI servers send names lower-cased)."""
     out: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
-        if wanted is not None and raw_name not in wanted:  # ASGI servers send names lower-cased
+        name = wanted.get(raw_name)
+        if name is None:
             continue
-        name = raw_name.decode("latin-1")
-        value = raw_value.decode("latin-1")
-        if name == "cookie" and name in out:
-            out[name] += "; " + value
-        else:
-            out.setdefault(name, value)
+        if name in out:
+            if name == "cookie":
+                out[name] += "; " + raw_value.decode("latin-1")
+            continue
+        out[name] = raw_value.decode("latin-1")
     return out
 
 

@@ -623,3 +623,29 @@ async def test_listen_reports_a_frozen_redis(lone_redis: Redis, tag: Callable[[s
     finally:
         await listener.close()
         await publisher.close()
+
+
+async def test_listen_and_publish_on_a_password_protected_redis(tmp_path: Path, tag: Callable[[str], str]) -> None:
+    """The subscription's connection is opened by redis-py (AUTH, SELECT), then taken over."""
+    acl_user = ["--user", "feed", "on", ">feed-pw", "~*", "&*", "+@all"]
+    server = start_redis(tmp_path, "redis-auth", "--requirepass", "s3cret-pw", *acl_user)
+    try:
+        for url in (
+            f"redis://:s3cret-pw@127.0.0.1:{server.port}/3",
+            f"redis://feed:feed-pw@127.0.0.1:{server.port}/0",
+        ):
+            denied = RedisStore.from_url(url.replace("pw@", "wrong@"), timeout=FAIL_TIMEOUT)
+            listener = RedisStore.from_url(url, timeout=CONTRACT_TIMEOUT)
+            publisher = RedisStore.from_url(url, timeout=CONTRACT_TIMEOUT)
+            channel = tag("chan")
+            try:
+                async with listening(listener, channel) as (feed, _), listening(denied, channel) as (refused, _):
+                    await feed.until(lambda f: f.live, "the subscription")
+                    await publisher.publish(channel, "hello")
+                    await feed.until(lambda f: f.messages == ["hello"], "the message")
+                    assert refused.live_changes == [], "a wrong password never makes a live feed"
+            finally:
+                for store in (listener, publisher, denied):
+                    await store.close()
+    finally:
+        server.proc.stop()

@@ -13,8 +13,9 @@ from app.config import load_settings
 from app.store import MemoryStore
 from app.types import TokenSet
 from app.web.asgi import create_app
+from app.web.auth import WANTED_HEADERS
 from app.web.gateway import Gateway
-from app.web.raw import NO_STORE, Reply
+from app.web.raw import NO_STORE, Reply, request_headers
 from tests.support.servers import TEST_SECRET
 
 PATH = "/outpost.goauthentik.io/auth/nginx"
@@ -59,6 +60,24 @@ async def check(app: Any, cookie: str) -> tuple[int, dict[bytes, bytes], list[di
     }
     await app(scope, None, send)
     return sent[0]["status"], dict(sent[0]["headers"]), sent
+
+
+def test_request_headers_first_wins_cookies_join_others_are_skipped() -> None:
+    scope = {
+        "headers": [
+            (b"x-original-url", b"https://app.test/first"),
+            (b"cookie", b"a=1"),
+            (b"user-agent", b"never decoded"),
+            (b"x-original-url", b"https://evil.test/second"),
+            (b"cookie", b"b=2"),
+            (b"host", b"caf\xe9.test"),
+        ]
+    }
+    assert request_headers(scope, WANTED_HEADERS) == {
+        "x-original-url": "https://app.test/first",
+        "cookie": "a=1; b=2",
+        "host": "café.test",
+    }
 
 
 def test_wire_headers_frame_the_body() -> None:
