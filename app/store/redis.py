@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import inspect
 import itertools
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -31,6 +32,7 @@ from app.errors import StoreUnavailable
 from app.store.subscription import Subscription
 
 T = TypeVar("T")
+log = logging.getLogger("authgate.store")
 
 _DELETE_IF_EQUALS = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _EXPIRE_IF_EQUALS = (
@@ -172,8 +174,10 @@ class RedisStore:
                 failures = 0
                 live.report(True)
                 await subscription.watch(_HEARTBEAT, self._timeout, _HEARTBEAT_MESSAGE)
-            except (RedisError, OSError, TimeoutError, StoreUnavailable):  # SubscriptionLost is an OSError
+            except (RedisError, OSError, TimeoutError, StoreUnavailable) as exc:  # SubscriptionLost: OSError
                 failures += 1
+                if failures == 1:  # once per outage: the retries below are quiet
+                    log.warning("redis: invalidation feed: %s: %s; resubscribing", type(exc).__name__, exc)
             finally:
                 live.report(False)
                 if subscription is not None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 
-
-@lru_cache(maxsize=4096)  # a browser sends the same Cookie header request after request
 def cookie_values(header: str, name: str) -> tuple[str, ...]:
     """Every value of cookie ``name`` in a Cookie header (a host and a domain cookie may both be sent)."""
     if name not in header:

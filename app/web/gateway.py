@@ -25,6 +25,8 @@ from app.web.cookies import cookie_values
 log = logging.getLogger("authgate")
 
 BINDING_COOKIE_SUFFIX = "_login"
+_REMEMBERED_COOKIE_HEADERS = 4096
+_REMEMBERED_COOKIE_LENGTH = 4096  # characters: at most 16 MiB of remembered headers
 
 
 @dataclass
@@ -37,13 +39,21 @@ class Gateway:
     policy: Policy
     signer: TicketSigner
     trusted: TrustedProxies
-    #: The verified session tickets in a Cookie header. A browser sends the same header request
-    #: after request, so the answer is remembered per exact header (bounded; it depends only on
-    #: the header and the startup keys). A forged value is remembered as no ticket at all.
-    tickets: Callable[[str], tuple[Ticket, ...]] = field(init=False, repr=False)
+    _remembered_tickets: Callable[[str], tuple[Ticket, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.tickets = lru_cache(maxsize=4096)(self._tickets)
+        self._remembered_tickets = lru_cache(maxsize=_REMEMBERED_COOKIE_HEADERS)(self._tickets)
+
+    def tickets(self, cookie_header: str) -> tuple[Ticket, ...]:
+        """The verified session tickets in a Cookie header.
+
+        A browser sends the same header request after request, so the answer is remembered per
+        exact header: it depends only on the header and the keys read at startup. A forged value
+        is remembered as no ticket at all. Bounded in count and, by skipping long headers, in size.
+        """
+        if len(cookie_header) > _REMEMBERED_COOKIE_LENGTH:
+            return self._tickets(cookie_header)
+        return self._remembered_tickets(cookie_header)
 
     def _tickets(self, cookie_header: str) -> tuple[Ticket, ...]:
         found = (self.signer.loads(v) for v in cookie_values(cookie_header, self.settings.cookie_name))

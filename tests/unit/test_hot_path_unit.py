@@ -96,6 +96,8 @@ async def test_tickets_are_remembered_per_cookie_header_and_forgeries_are_not_ti
     both = gw.tickets(f"{gw.cookie_name}={forged}; {cookie}")
     assert len(both) == 1
     assert gw.tickets(f"{gw.cookie_name}={forged}; {cookie}") is both
+    huge = f"tracking={'x' * 5000}; {cookie}"  # too long to remember, still read
+    assert gw.tickets(huge) == both and gw.tickets(huge) is not gw.tickets(huge)
 
 
 async def test_a_repeat_check_sends_the_one_memoised_reply(app: Any) -> None:
