@@ -649,3 +649,26 @@ async def test_listen_and_publish_on_a_password_protected_redis(tmp_path: Path, 
                     await store.close()
     finally:
         server.proc.stop()
+
+
+async def test_listen_over_resp3(lone_redis: Redis, tag: Callable[[str], str]) -> None:
+    """``?protocol=3`` in the URL: redis-py says HELLO 3, and the feed reads RESP3 pushes and PONGs."""
+    url = f"{lone_redis.url}?protocol=3"
+    listener = RedisStore.from_url(url, timeout=CONTRACT_TIMEOUT)
+    publisher = RedisStore.from_url(url, timeout=CONTRACT_TIMEOUT)
+    channel = tag("chan")
+    try:
+        async with listening(listener, channel) as (feed, _):
+            await feed.until(lambda f: f.live, "the subscription")
+            await publisher.publish(channel, "hello")
+            await feed.until(lambda f: f.messages == ["hello"], "the message")
+            base = ping_calls(lone_redis.port)
+            await eventually(
+                lambda: asyncio.to_thread(lambda: ping_calls(lone_redis.port) >= base + 2),
+                timeout=2 * HEARTBEAT + 5,
+                what="two heartbeats",
+            )
+            assert feed.live_changes == [True], "the heartbeats were answered"
+    finally:
+        await listener.close()
+        await publisher.close()
