@@ -199,10 +199,7 @@ def build_router(prefix: str) -> APIRouter:
             return _page(400, "This sign-out link is not valid", str(exc), None)
         id_token = ""
         try:
-            for value in cookie_values(request.headers.get("cookie", ""), gw.cookie_name):
-                ticket = gw.signer.loads(value)
-                if ticket is None:
-                    continue
+            for ticket in gw.tickets(request.headers.get("cookie", "")):
                 data = await gw.sessions.load(ticket)
                 id_token = data.id_token if data else id_token
                 await gw.sessions.delete(ticket.session_id)
@@ -248,9 +245,8 @@ def build_router(prefix: str) -> APIRouter:
     async def userinfo(request: Request) -> Response:
         gw = _gw(request)
         try:
-            for value in cookie_values(request.headers.get("cookie", ""), gw.cookie_name):
-                ticket = gw.signer.loads(value)
-                data = await gw.sessions.load(ticket) if ticket else None
+            for ticket in gw.tickets(request.headers.get("cookie", "")):
+                data = await gw.sessions.load(ticket)
                 if data:
                     i = data.identity
                     return JSONResponse(
