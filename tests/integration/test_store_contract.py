@@ -562,6 +562,16 @@ def ping_calls(port: int) -> int:
     return int(stats.split(",")[0].removeprefix("calls=")) if stats else 0
 
 
+async def two_more_pings(port: int) -> None:
+    """Wait (bounded) until the server at ``port`` has answered two more PINGs: two heartbeats."""
+    base = ping_calls(port)
+    await eventually(
+        lambda: asyncio.to_thread(lambda: ping_calls(port) >= base + 2),
+        timeout=2 * HEARTBEAT + 5,
+        what="two heartbeats",
+    )
+
+
 async def test_listen_reports_a_killed_redis_and_resubscribes(lone_redis: Redis, tag: Callable[[str], str]) -> None:
     listener = RedisStore.from_url(lone_redis.url, timeout=FAIL_TIMEOUT)
     publisher = RedisStore.from_url(lone_redis.url, timeout=FAIL_TIMEOUT)
@@ -574,12 +584,7 @@ async def test_listen_reports_a_killed_redis_and_resubscribes(lone_redis: Redis,
 
             # A healthy server answers the heartbeat: two PINGs seen by Redis, and the feed never dropped
             # (an unanswered first PING would have dropped it before the second was sent).
-            base = ping_calls(lone_redis.port)  # the publisher's connection check included
-            await eventually(
-                lambda: asyncio.to_thread(lambda: ping_calls(lone_redis.port) >= base + 2),
-                timeout=2 * HEARTBEAT + 5,
-                what="two heartbeats",
-            )
+            await two_more_pings(lone_redis.port)
             assert feed.live_changes == [True]
 
             lone_redis.proc.kill(signal.SIGKILL)
@@ -662,12 +667,7 @@ async def test_listen_over_resp3(lone_redis: Redis, tag: Callable[[str], str]) -
             await feed.until(lambda f: f.live, "the subscription")
             await publisher.publish(channel, "hello")
             await feed.until(lambda f: f.messages == ["hello"], "the message")
-            base = ping_calls(lone_redis.port)
-            await eventually(
-                lambda: asyncio.to_thread(lambda: ping_calls(lone_redis.port) >= base + 2),
-                timeout=2 * HEARTBEAT + 5,
-                what="two heartbeats",
-            )
+            await two_more_pings(lone_redis.port)
             assert feed.live_changes == [True], "the heartbeats were answered"
     finally:
         await listener.close()
