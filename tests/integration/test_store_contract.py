@@ -572,9 +572,13 @@ async def two_more_pings(port: int) -> None:
     )
 
 
-async def test_listen_reports_a_killed_redis_and_resubscribes(lone_redis: Redis, tag: Callable[[str], str]) -> None:
-    listener = RedisStore.from_url(lone_redis.url, timeout=FAIL_TIMEOUT)
-    publisher = RedisStore.from_url(lone_redis.url, timeout=FAIL_TIMEOUT)
+# "?protocol=3": redis-py says HELLO 3, and the feed reads RESP3 pushes and PONGs.
+@pytest.mark.parametrize("query", ["", "?protocol=3"], ids=["RESP2", "RESP3"])
+async def test_listen_reports_a_killed_redis_and_resubscribes(
+    lone_redis: Redis, tag: Callable[[str], str], query: str
+) -> None:
+    listener = RedisStore.from_url(lone_redis.url + query, timeout=FAIL_TIMEOUT)
+    publisher = RedisStore.from_url(lone_redis.url + query, timeout=FAIL_TIMEOUT)
     channel = tag("chan")
     try:
         async with listening(listener, channel) as (feed, task):
@@ -654,21 +658,3 @@ async def test_listen_and_publish_on_a_password_protected_redis(tmp_path: Path, 
                     await store.close()
     finally:
         server.proc.stop()
-
-
-async def test_listen_over_resp3(lone_redis: Redis, tag: Callable[[str], str]) -> None:
-    """``?protocol=3`` in the URL: redis-py says HELLO 3, and the feed reads RESP3 pushes and PONGs."""
-    url = f"{lone_redis.url}?protocol=3"
-    listener = RedisStore.from_url(url, timeout=CONTRACT_TIMEOUT)
-    publisher = RedisStore.from_url(url, timeout=CONTRACT_TIMEOUT)
-    channel = tag("chan")
-    try:
-        async with listening(listener, channel) as (feed, _):
-            await feed.until(lambda f: f.live, "the subscription")
-            await publisher.publish(channel, "hello")
-            await feed.until(lambda f: f.messages == ["hello"], "the message")
-            await two_more_pings(lone_redis.port)
-            assert feed.live_changes == [True], "the heartbeats were answered"
-    finally:
-        await listener.close()
-        await publisher.close()
