@@ -140,10 +140,8 @@ class SessionService:
 
         With ``cached``, a session in the local cache is answered with no store round trip.
         """
-        if cached and self.cache.enabled:
-            entry = self.cache.get(ticket.session_id, ticket.key)
-            if entry is not None:
-                return entry.data
+        if cached and (hit := self.cached(ticket)) is not None:
+            return hit
         generation = self.cache.generation
         blob = await self.store.get(session_key(ticket.session_id))
         if blob is None:
