@@ -26,6 +26,7 @@ from app.store import MemoryStore, Store
 from app.store.redis import _HEARTBEAT as HEARTBEAT
 from app.store.redis import RedisStore
 from app.tickets import Ticket
+from tests.support.procs import frozen
 from tests.support.redis_topologies import (
     SENTINEL_MASTER,
     Topology,
@@ -518,11 +519,8 @@ async def test_redis_frozen_then_thawed(lone_redis: Redis, tag: Callable[[str], 
     pid = lone_redis.proc.popen.pid
     try:
         await store.set(tag("k"), b"before", LONG)
-        os.killpg(pid, signal.SIGSTOP)
-        try:
+        with frozen(pid):
             await assert_every_call_unavailable(store, tag, limit=FAIL_TIMEOUT + SLACK)
-        finally:
-            os.killpg(pid, signal.SIGCONT)
         # The requests that timed out reach Redis now; their late replies must not answer new calls.
         await wait_until_answering(store)
         await assert_every_call_works(store, tag)
@@ -618,13 +616,10 @@ async def test_listen_reports_a_frozen_redis(lone_redis: Redis, tag: Callable[[s
     try:
         async with listening(listener, channel) as (feed, _):
             await feed.until(lambda f: f.live, "the first subscription")
-            os.killpg(pid, signal.SIGSTOP)
-            try:
+            with frozen(pid):
                 start = time.monotonic()
                 await feed.until(lambda f: not f.live, "the feed to go down", timeout=HEARTBEAT + FAIL_TIMEOUT + 5)
                 assert time.monotonic() - start < HEARTBEAT + FAIL_TIMEOUT + SLACK
-            finally:
-                os.killpg(pid, signal.SIGCONT)
             await feed.until(lambda f: f.live, "the feed to come back by itself")
             await wait_until_answering(publisher)
             await publisher.publish(channel, "after")
