@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     allowed_email_domains: CommaList = Field(
         default_factory=list, description="Only users whose email is in one of these domains may pass."
     )
+    allow_unverified_email: bool = Field(
+        False,
+        description="Let email-domain rules admit addresses the IdP does not mark `email_verified: true` "
+        "(Authentik 2025.10 and later sends `false` unless a scope mapping says otherwise).",
+    )
     skip_auth: CommaList = Field(
         default_factory=list, description="Public routes: `regex` or `METHOD=regex` on the path, comma-separated."
     )

@@ -143,7 +143,10 @@ def render() -> str:
         f"`{ENV_PREFIX}<SETTING>` (the name is not case-sensitive). `authgate serve` validates all of it "
         "and, when something is wrong, prints every problem at once and exits with status 2; "
         "`authgate check` prints the same problems, and with a valid configuration goes on to probe the IdP and Redis. "
-        f"A variable that starts with `{ENV_PREFIX}` but names no setting is ignored, so check the spelling.",
+        f"A variable that starts with `{ENV_PREFIX}` but names no setting (nor the `_FILE` of a secret) is not "
+        "ignored: it is one of those problems, with the closest setting's name when there is one "
+        f"(`{ENV_PREFIX}ALLOWED_GROUP is not a setting. Did you mean {ENV_PREFIX}ALLOWED_GROUPS?`), so a typo "
+        "cannot silently drop, say, a group restriction.",
         "",
         "Lists are comma-separated (`AUTHGATE_ALLOWED_GROUPS=admins,ops`); spaces around the commas are "
         "dropped. Booleans accept `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`. Durations are in seconds.",
@@ -226,11 +229,15 @@ def render() -> str:
         "## Public routes (`skip_auth`)",
         "",
         "Each entry is a regular expression searched (not anchored: use `^` and `$`) in the path of the "
-        "request, without its query string and without percent-decoding; `METHOD=regex` (an upper-case method, "
-        "e.g. `GET=^/healthz$`) limits it to that method. A matching request passes with 200 and no identity "
-        "headers, without looking at the session (a signed-in user gets no identity headers there either). "
-        "A path with a `.` or `..` segment (also percent-encoded) is never public, "
-        "so `/public/../admin` cannot slip through a `^/public/` rule.",
+        "request, without its query string, percent-decoded once (as the app sees it; case-sensitive); "
+        "`METHOD=regex` (an upper-case method, e.g. `GET=^/healthz$`) limits it to that method, and never "
+        "matches when the proxy did not say the method (send `X-Original-Method`, as the recipes do). "
+        "A matching request passes with 200 and no identity headers, without looking at the session "
+        "(a signed-in user gets no identity headers there either). "
+        "An ambiguous path is never public: a `.` or `..` segment in any spelling (percent-encoded, "
+        "double-encoded, with `;parameters` as in `..;`), a backslash or an encoded `/` or `\\`, a raw `#`, "
+        "a control character; so `/public/..;/admin` cannot slip through a `^/public/` rule. Such a path "
+        "simply goes through the normal sign-in check.",
         "",
     ]
     return "\n".join(parts)

@@ -10,7 +10,8 @@ only the HTTP layer turns them into responses, and only the CLI into exit codes.
     ├── BadRequest                  hostile or malformed client input (4xx)
     │   ├── InvalidRedirect         rd / original URL points somewhere not allowed
     │   ├── InvalidForwardedHeaders X-Original-* / X-Forwarded-* missing or malformed
-    │   └── LoginStateError         state unknown, expired, replayed or not this browser's
+    │   ├── LoginStateError         state unknown, expired, replayed or not this browser's
+    │   └── ReturnURLTooLong        the address to return to is too long to keep (414)
     └── IdPError                    the identity provider failed us
         ├── IdPUnavailable          network error or 5xx: retrying may help
         │   └── IssuerMismatch      the IdP calls itself by another issuer than configured
@@ -55,6 +56,10 @@ class InvalidForwardedHeaders(BadRequest):
 
 class LoginStateError(BadRequest):
     """The callback's state is unknown, expired, already used, or not this browser's."""
+
+
+class ReturnURLTooLong(BadRequest):
+    """The address to return to after signing in is too long to keep in a login cookie."""
 
 
 class IdPError(AuthgateError):

@@ -1,8 +1,18 @@
 """Which request is the proxy asking about? Parsing of X-Original-* and X-Forwarded-*.
 
-Pure logic: no I/O. Forwarded headers are believed only from trusted proxies (SPEC 5.7);
-from anyone else the request's own Host and scheme are used. Malformed input raises
+Pure logic: no I/O. Forwarded headers are believed only from trusted proxies; from anyone
+else the request's own Host and scheme are used. Malformed input raises
 ``InvalidForwardedHeaders``.
+
+What decides access comes from the proxy, never from the client (docs/security.md):
+- the method only from ``X-Original-Method`` / ``X-Forwarded-Method``: without it the method is
+  unknown ("") and no ``METHOD=`` rule can match;
+- for nginx without ``X-Original-URL``, the host only from ``Host`` (nginx sets it), never from a
+  client's ``X-Forwarded-Host``, which ``auth_request`` passes on;
+- ``X-Original-Host`` (the recipes send nginx's ``$host``, the host it routed on) must name the
+  same host as ``X-Original-URL`` (built from the client's Host header, for its port): an
+  absolute-form request line (``GET http://a.test/`` with ``Host: b.test``) is refused;
+- a raw ``#`` is kept in the path (the app may not read it as the end of the path).
 """
 
 from __future__ import annotations
@@ -13,14 +23,17 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 from app.errors import InvalidForwardedHeaders
-from app.types import OriginalRequest
+from app.lru import ByteLRU
+from app.types import OriginalRequest, hostname_of
 
 MAX_URL_LENGTH = 8192
 _HOST_RE = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?$")
 _METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
 _NOT_VISIBLE_ASCII = re.compile(r"[^\x21-\x7e]")
-# scheme://authority path ?query #fragment, as urlsplit reads it (one C-level match on the hot path).
-_ABSOLUTE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)(?:\?([^#]*))?(?:#.*)?", re.S)
+# scheme://authority path ?query (one C-level match on the hot path). A proxy sends the request
+# line's target, which has no fragment: a "#" there was sent raw by the client and stays in the
+# path or query (where app.paths reads it as ambiguous), never dropped.
+_ABSOLUTE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?]*)(?:\?(.*))?", re.S)
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -64,7 +77,10 @@ def _check_path(path: str) -> str:
 
 @lru_cache(maxsize=64)
 def _method(value: str | None) -> str:
-    method = (value or "GET").strip().upper()
+    """The method the proxy named, or "" when it named none (then no ``METHOD=`` rule matches)."""
+    if not value:
+        return ""
+    method = value.strip().upper()
     if not _METHOD_RE.match(method):
         raise InvalidForwardedHeaders("malformed method")
     return method
@@ -76,26 +92,43 @@ def _split_uri(uri: str) -> tuple[str, str]:
 
 
 # Parsing is pure and the same URLs come back again and again (every reload, every user of a
-# dashboard): parsed results are kept, as CPython keeps urlsplit's. Errors are not cached.
-_PARSED = 8192
+# dashboard): parsed results are kept, bounded by bytes (a client sending long distinct URLs
+# cannot grow it past the budget). Errors are not kept.
+PARSED: ByteLRU[OriginalRequest] = ByteLRU(4 * 1024 * 1024, max_key=MAX_URL_LENGTH + 512)
 
 
 def from_original(headers: Mapping[str, str], *, default_scheme: str) -> OriginalRequest:
     """nginx auth_request: ``X-Original-URL`` (absolute), or ``X-Original-URI`` + ``Host``."""
     url = headers.get("x-original-url")
-    method = _method(headers.get("x-original-method"))
+    method = headers.get("x-original-method")
+    routed = headers.get("x-original-host")
     if url:
-        return _from_original_url(url, method)
-    return _from_original_uri(
-        headers.get("x-original-uri"),
-        headers.get("x-forwarded-host") or headers.get("host"),
-        headers.get("x-forwarded-proto") or default_scheme,
-        method,
-    )
+        key = f"u\n{method or ''}\n{routed or ''}\n{url}"
+        parsed = PARSED.get(key)
+        if parsed is None:
+            parsed = _from_original_url(url, _method(method), routed)
+            PARSED.put(key, parsed)
+        return parsed
+    # Without X-Original-URL the host is nginx's Host, never a client's X-Forwarded-Host
+    # (auth_request passes every client header on to authgate).
+    host = headers.get("host")
+    proto = headers.get("x-forwarded-proto") or default_scheme
+    uri = headers.get("x-original-uri")
+    key = f"i\n{method or ''}\n{routed or ''}\n{host}\n{proto}\n{uri}"
+    parsed = PARSED.get(key)
+    if parsed is None:
+        parsed = _from_original_uri(uri, host, proto, _method(method), routed)
+        PARSED.put(key, parsed)
+    return parsed
 
 
-@lru_cache(maxsize=_PARSED)
-def _from_original_url(url: str, method: str) -> OriginalRequest:
+def _check_routed(host: str, routed: str | None) -> None:
+    """``routed``: the host nginx routed the request on (``$host``), when the recipe sends it."""
+    if routed is not None and hostname_of(clean_host(routed)) != host:
+        raise InvalidForwardedHeaders("the request names two hosts (absolute-form request line and Host header)")
+
+
+def _from_original_url(url: str, method: str, routed: str | None) -> OriginalRequest:
     if len(url) > MAX_URL_LENGTH:
         raise InvalidForwardedHeaders("X-Original-URL is over-long")
     parts = _ABSOLUTE_URL.fullmatch(url.strip())
@@ -106,31 +139,39 @@ def _from_original_url(url: str, method: str) -> OriginalRequest:
     query = parts.group(4) or ""
     if _NOT_VISIBLE_ASCII.search(query):
         raise InvalidForwardedHeaders("query contains control, space or non-ASCII characters")
-    return OriginalRequest(scheme, clean_host(parts.group(2)), path, query, method)
+    original = OriginalRequest(scheme, clean_host(parts.group(2)), path, query, method)
+    _check_routed(original.hostname, routed)
+    return original
 
 
-@lru_cache(maxsize=_PARSED)
-def _from_original_uri(uri: str | None, host: str | None, proto: str, method: str) -> OriginalRequest:
+def _from_original_uri(
+    uri: str | None, host: str | None, proto: str, method: str, routed: str | None
+) -> OriginalRequest:
     if not uri or not host:
         raise InvalidForwardedHeaders("neither X-Original-URL nor X-Original-URI with Host was sent")
     scheme = proto.split(",", maxsplit=1)[0].strip().lower()
     if scheme not in ("http", "https"):
         raise InvalidForwardedHeaders("malformed X-Forwarded-Proto")
     path, query = _split_uri(uri.strip())
-    return OriginalRequest(scheme, clean_host(host.split(",")[0]), path, query, method)
+    original = OriginalRequest(scheme, clean_host(host), path, query, method)
+    _check_routed(original.hostname, routed)
+    return original
 
 
 def from_forwarded(headers: Mapping[str, str], *, default_scheme: str) -> OriginalRequest:
     """Traefik forwardAuth / Caddy forward_auth: ``X-Forwarded-Proto``, ``-Host``, ``-Uri``, ``-Method``."""
-    return _from_forwarded(
-        headers.get("x-forwarded-host"),
-        headers.get("x-forwarded-proto") or default_scheme,
-        headers.get("x-forwarded-uri") or "/",
-        headers.get("x-forwarded-method"),
-    )
+    host = headers.get("x-forwarded-host")
+    proto = headers.get("x-forwarded-proto") or default_scheme
+    uri = headers.get("x-forwarded-uri") or "/"
+    method = headers.get("x-forwarded-method")
+    key = f"f\n{method or ''}\n{host}\n{proto}\n{uri}"
+    parsed = PARSED.get(key)
+    if parsed is None:
+        parsed = _from_forwarded(host, proto, uri, method)
+        PARSED.put(key, parsed)
+    return parsed
 
 
-@lru_cache(maxsize=_PARSED)
 def _from_forwarded(host: str | None, proto: str, uri: str, method: str | None) -> OriginalRequest:
     if not host:
         raise InvalidForwardedHeaders("X-Forwarded-Host was not sent")

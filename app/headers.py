@@ -1,9 +1,12 @@
-"""Identity headers (SPEC 1): which names, which values, and how values are made safe.
+"""Identity headers: which names, which values, and how values are made safe.
 
 Pure logic: no I/O. Values are UTF-8 bytes sent as they are (as Authentik's own outpost
 does), with every control character (CR, LF, NUL, DEL ...) replaced by a space and each value
 cut at ``MAX_VALUE_BYTES`` on a character boundary, so a claim can never split or add a header.
 Header names are lower-case bytes, ready for a raw ASGI response.
+
+A group name holding a header's delimiter (``|`` for ``X-authentik-groups``, ``,`` for the
+comma-joined ones) is left out of that header: "ops|admins" must not read as two groups.
 """
 
 from __future__ import annotations
@@ -40,6 +43,19 @@ ALL_IDENTITY_HEADERS = frozenset(
 )
 
 
+def _spellings(name: str) -> set[str]:
+    """Every way to write ``name`` with "_" for some of its "-" (what WSGI, PHP and CGI apps read
+    as the same header: oauth2-proxy CVE-2025-64484)."""
+    out = {""}
+    for ch in name:
+        out = {p + c for p in out for c in ((ch, "_") if ch == "-" else (ch,))}
+    return out
+
+
+#: Look-alikes of the identity headers (lower-case, as ASGI servers give names): a client
+#: sending one is refused, since a proxy passes it on and the app may read it as the real one.
+LOOKALIKE_HEADERS = frozenset(s.encode() for name in ALL_IDENTITY_HEADERS for s in _spellings(name) - {name})
+
 # The names each header set emits, as written in proxy configurations (authResponseHeaders ...).
 HEADER_SETS: dict[str, tuple[str, ...]] = {
     "authentik": (
@@ -61,9 +77,20 @@ HEADER_SETS: dict[str, tuple[str, ...]] = {
 DEFAULT_HEADER_SETS = ("authentik", "oauth2-proxy")
 
 
+#: Request headers authgate rewrites for the app on every 200: the browser's Cookie header,
+#: without authgate's own cookies (docs/security.md: the app never sees a session ticket).
+REWRITTEN_REQUEST_HEADERS = ("Cookie",)
+
+
 def header_names(header_sets: Iterable[str] = DEFAULT_HEADER_SETS) -> list[str]:
-    """Every header name the given sets emit: the list a proxy must manage (set or drop)."""
+    """Every identity header name the given sets emit."""
     return [name for s in header_sets for name in HEADER_SETS[s]]
+
+
+def managed_headers(header_sets: Iterable[str] = DEFAULT_HEADER_SETS) -> list[str]:
+    """Every header a proxy must take from authgate's 200 onto the request (set, or drop when
+    absent): the identity headers and the rewritten Cookie."""
+    return [*header_names(header_sets), *REWRITTEN_REQUEST_HEADERS]
 
 
 def safe_value(value: str, limit: int = MAX_VALUE_BYTES) -> bytes:
@@ -72,6 +99,17 @@ def safe_value(value: str, limit: int = MAX_VALUE_BYTES) -> bytes:
     if len(raw) > limit:
         raw = raw[:limit].decode("utf-8", "ignore").encode("utf-8")
     return raw
+
+
+def joined_groups(groups: Iterable[str], delimiter: str) -> str:
+    """The groups joined with ``delimiter``, leaving out any group name that holds it."""
+    return delimiter.join(g for g in groups if delimiter not in g)
+
+
+def groups_left_out(groups: Iterable[str], header_sets: Iterable[str]) -> list[str]:
+    """The groups some configured header cannot carry (they hold its delimiter)."""
+    delimiters = {"|" if s == "authentik" else "," for s in header_sets}
+    return [g for g in groups if any(d in g for d in delimiters)]
 
 
 def identity_headers(identity: Identity, access_token: str, header_sets: Iterable[str]) -> list[Header]:
@@ -84,7 +122,7 @@ def identity_headers(identity: Identity, access_token: str, header_sets: Iterabl
         if header_set == "authentik":
             out += [
                 (b"x-authentik-username", username),
-                (b"x-authentik-groups", safe_value("|".join(identity.groups))),
+                (b"x-authentik-groups", safe_value(joined_groups(identity.groups, "|"))),
                 (b"x-authentik-email", email),
                 (b"x-authentik-name", name),
                 (b"x-authentik-uid", safe_value(identity.sub)),
@@ -94,13 +132,13 @@ def identity_headers(identity: Identity, access_token: str, header_sets: Iterabl
             out += [
                 (b"x-auth-request-user", username),
                 (b"x-auth-request-email", email),
-                (b"x-auth-request-groups", safe_value(",".join(identity.groups))),
+                (b"x-auth-request-groups", safe_value(joined_groups(identity.groups, ","))),
                 (b"x-auth-request-preferred-username", username),
             ]
         elif header_set == "authelia":
             out += [
                 (b"remote-user", username),
-                (b"remote-groups", safe_value(",".join(identity.groups))),
+                (b"remote-groups", safe_value(joined_groups(identity.groups, ","))),
                 (b"remote-name", name),
                 (b"remote-email", email),
             ]

@@ -1,4 +1,4 @@
-"""Who may pass, and which routes are public (SPEC 3: ALLOWED_*, SKIP_AUTH, per-app rules).
+"""Who may pass, and which routes are public (ALLOWED_*, SKIP_AUTH, per-app rules).
 
 Pure logic: no I/O. Rules are compiled once; ``Policy.for_request`` picks the per-app rule of the
 rules file when one names the host, else the global one.
@@ -10,16 +10,25 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from app.paths import app_path
 from app.types import Identity, OriginalRequest
 
 _METHOD_RULE = re.compile(r"^([A-Z]+)=(.*)$", re.S)
-# A "." or ".." segment, also percent-encoded or with an encoded slash: the app behind the proxy
-# may resolve it, so "/public/../admin" must never count as public.
-_DOT_SEGMENT = re.compile(r"(?:^|/|%2f|\\)(?:\.|%2e){1,2}(?:$|/|%2f|\\|\?)", re.I)
+# One address, one "@": a local part with no "@", space or control character, and a domain of
+# dot-separated labels. Anything else ("a@b@corp.test", "@corp.test") never matches a domain.
+_EMAIL = re.compile(
+    r"[^@\s\x00-\x1f\x7f]+@((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)", re.I
+)
+#: Entries of ALLOWED_USERS with this prefix match the subject (``sub``) only.
+SUB_PREFIX = "sub:"
 
-
-def has_dot_segment(path: str) -> bool:
-    return _DOT_SEGMENT.search(path) is not None
+UNVERIFIED_EMAIL = (
+    "your email address {email} is not marked as verified by the identity provider "
+    "(its email_verified claim is not true), and this application admits people by email domain. "
+    "An administrator can fix this: have the identity provider send email_verified: true for addresses "
+    "it trusts (in Authentik 2025.10 and later, a scope mapping for the email scope), "
+    "or set AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,7 @@ class SkipRule:
         return cls(None, re.compile(rule))
 
     def matches(self, method: str, path: str) -> bool:
+        """``method`` is "" when the proxy did not say it: then only a method-less rule can match."""
         return (self.method is None or self.method == method) and self.pattern.search(path) is not None
 
 
@@ -46,6 +56,8 @@ class AccessRule:
     users: frozenset[str] = frozenset()
     email_domains: tuple[str, ...] = ()
     skip: tuple[SkipRule, ...] = ()
+    subjects: frozenset[str] = frozenset()  # ALLOWED_USERS entries written ``sub:<subject>``
+    unverified_email_ok: bool = False
 
     @classmethod
     def build(
@@ -54,29 +66,47 @@ class AccessRule:
         users: Iterable[str] = (),
         email_domains: Iterable[str] = (),
         skip: Iterable[str] = (),
+        *,
+        unverified_email_ok: bool = False,
     ) -> AccessRule:
+        users = list(users)
         return cls(
             frozenset(groups),
-            frozenset(users),
+            frozenset(u for u in users if not u.startswith(SUB_PREFIX)),
             tuple(d.lower().lstrip("@") for d in email_domains),
             tuple(SkipRule.parse(r) for r in skip),
+            frozenset(u[len(SUB_PREFIX) :] for u in users if u.startswith(SUB_PREFIX)),
+            unverified_email_ok,
         )
 
     def is_public(self, method: str, path: str) -> bool:
-        if has_dot_segment(path):
+        """Whether a skip rule opens ``path`` (as sent); rules see the path decoded once, as the
+        app does, and an ambiguous path (``app.paths``) is never public."""
+        if not self.skip:
+            return False
+        decoded = app_path(path)
+        if decoded is None:
             return False  # fail closed: what the app resolves it to is unknown
-        return any(rule.matches(method, path) for rule in self.skip)
+        return any(rule.matches(method, decoded) for rule in self.skip)
 
     def allows(self, identity: Identity) -> bool:
+        return self.refusal(identity) is None
+
+    def refusal(self, identity: Identity) -> str | None:
+        """Why ``identity`` may not pass, in words for the person and the log; None when it may."""
         if self.groups and not self.groups.intersection(identity.groups):
-            return False
-        if self.users and identity.username not in self.users and identity.sub not in self.users:
-            return False
+            return "this account is in none of the groups this application admits"
+        if (self.users or self.subjects) and not (
+            identity.username in self.users or identity.sub in self.users or identity.sub in self.subjects
+        ):
+            return "this account is not on the list of users this application admits"
         if self.email_domains:
-            local, at, domain = identity.email.lower().rpartition("@")
-            if not (local and at and domain) or domain not in self.email_domains:
-                return False
-        return True
+            match = _EMAIL.fullmatch(identity.email)
+            if match is None or match.group(1).lower() not in self.email_domains:
+                return "this account's email address is not in a domain this application admits"
+            if not identity.email_verified and not self.unverified_email_ok:
+                return UNVERIFIED_EMAIL.format(email=identity.email)
+        return None
 
 
 class Policy:
@@ -102,5 +132,8 @@ def build_policy(
     email_domains: Sequence[str],
     skip: Sequence[str],
     apps: Iterable[tuple[str, AccessRule]] = (),
+    *,
+    unverified_email_ok: bool = False,
 ) -> Policy:
-    return Policy(AccessRule.build(groups, users, email_domains, skip), dict(apps))
+    default = AccessRule.build(groups, users, email_domains, skip, unverified_email_ok=unverified_email_ok)
+    return Policy(default, dict(apps))

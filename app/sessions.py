@@ -1,4 +1,4 @@
-"""Sessions: create, load, refresh exactly once across replicas, end (SPEC 5.3-5.5).
+"""Sessions: create, load, refresh exactly once across replicas, end.
 
 A session is one sealed blob under ``ag:{<id>}:s``; its refresh lock sits beside it in the
 same hash slot. Writes replace the whole blob in one SET, so no reader ever sees half a
@@ -17,6 +17,7 @@ import time
 from app import metrics
 from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
 from app.oidc import OIDCClient
+from app.oidc.client import LogoutToken
 from app.sealing import seal, unseal
 from app.session_cache import SessionCache
 from app.store import Store
@@ -30,6 +31,7 @@ WAIT_FOR_REFRESH = 10.0  # how long a request waits for another replica's refres
 MAX_MARGIN = 60.0
 POLL = 0.05
 INVALIDATION_CHANNEL = "ag:invalidate"
+JTI_LEEWAY = 120.0  # a logout token's jti is remembered this long past its expiry (clock skew)
 
 
 def session_key(session_id: str) -> str:
@@ -101,7 +103,8 @@ class SessionService:
         self.cache.evict(session_id)
         await self.store.publish(INVALIDATION_CHANNEL, session_id)
 
-    async def create(self, tokens: TokenSet) -> Ticket:
+    async def create(self, tokens: TokenSet, *, scope: str) -> Ticket:
+        """A new session, valid on ``scope`` only (a host, or ".<cookie domain>")."""
         now = time.time()
         claims = tokens.claims
         data = SessionData(
@@ -114,6 +117,7 @@ class SessionService:
             created_at=now,
             expires_at=now + self.ttl,
             idp_sid=str(claims.get("sid") or ""),
+            scope=scope,
         )
         ticket = Ticket.new()
         await self._save(ticket, data)
@@ -172,6 +176,14 @@ class SessionService:
             await self.delete(session_id)
         return len(ids)
 
+    async def logout_once(self, token: LogoutToken) -> int:
+        """End the sessions a validated back-channel logout token names, once: a token whose
+        ``jti`` was seen before (a replay, by anyone who captured it) raises TokenValidationError."""
+        ttl = max(token.expires_at - time.time(), 0.0) + JTI_LEEWAY
+        if not await self.store.set_nx(index_key("jti", token.jti), b"1", ttl):
+            raise TokenValidationError("this logout token was already used (its jti was seen before)")
+        return await self.logout(sid=token.sid, sub=token.sub)
+
     async def fresh(self, ticket: Ticket, data: SessionData) -> SessionData | None:
         """``data`` with a usable access token: refreshed by exactly one replica when due.
 
@@ -206,7 +218,7 @@ class SessionService:
         if current is None or not needs_refresh(current) or not current.refresh_token:
             return current
         try:
-            tokens = await self.oidc.refresh(current.refresh_token)
+            tokens = await self.oidc.refresh(current.refresh_token, sub=current.identity.sub)
         except IdPRejected as exc:
             metrics.refreshes.labels("rejected").inc()
             if exc.ends_session:
@@ -253,4 +265,5 @@ def _identity_claims(identity: Identity) -> dict[str, object]:
         "email": identity.email,
         "name": identity.name,
         "groups": list(identity.groups),
+        "email_verified": identity.email_verified,
     }

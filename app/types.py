@@ -15,18 +15,22 @@ class Identity:
     email: str = ""
     name: str = ""
     groups: tuple[str, ...] = ()
+    email_verified: bool = False  # the IdP vouches for ``email`` (its email_verified claim is true)
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> Identity:
         groups = claims.get("groups") or ()
         if isinstance(groups, str):
             groups = (groups,)
+        verified = claims.get("email_verified")
         return cls(
             sub=str(claims.get("sub", "")),
             username=str(claims.get("preferred_username") or claims.get("nickname") or claims.get("sub", "")),
             email=str(claims.get("email") or ""),
             name=str(claims.get("name") or ""),
             groups=tuple(str(g) for g in groups if isinstance(g, (str, int))),
+            # Some IdPs send the string "true"; anything else is not a promise.
+            email_verified=verified is True or verified == "true",
         )
 
 
@@ -43,13 +47,16 @@ class SessionData:
     created_at: float
     expires_at: float  # hard end of the session (SESSION_TTL after sign-in)
     idp_sid: str = ""  # the IdP's session id ("sid" claim), for back-channel logout
+    # Where the session is valid: the host it was signed in on, or ".<cookie domain>" in
+    # domain-level mode. A cookie copied to another host opens nothing there.
+    scope: str = ""
     # Values derived from this session by the HTTP layer (identity headers), never stored.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         i = self.identity
         return {
-            "i": [i.sub, i.username, i.email, i.name, list(i.groups)],
+            "i": [i.sub, i.username, i.email, i.name, list(i.groups), i.email_verified],
             "at": self.access_token,
             "it": self.id_token,
             "rt": self.refresh_token,
@@ -58,13 +65,14 @@ class SessionData:
             "c": self.created_at,
             "e": self.expires_at,
             "s": self.idp_sid,
+            "h": self.scope,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SessionData:
-        sub, username, email, name, groups = d["i"]
+        sub, username, email, name, groups, *verified = d["i"]
         return cls(
-            identity=Identity(sub, username, email, name, tuple(groups)),
+            identity=Identity(sub, username, email, name, tuple(groups), bool(verified and verified[0])),
             access_token=d["at"],
             id_token=d["it"],
             refresh_token=d["rt"],
@@ -73,19 +81,19 @@ class SessionData:
             created_at=float(d["c"]),
             expires_at=float(d["e"]),
             idp_sid=d.get("s", ""),
+            scope=d.get("h", ""),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class LoginState:
-    """A sign-in in progress: kept server-side, consumed once by the callback."""
+    """A sign-in in progress: sealed into a cookie of the browser that started it, never stored."""
 
     state: str
     nonce: str
     code_verifier: str
     redirect_uri: str  # the callback URL sent to the IdP (must match at redemption)
     original_url: str  # where the user goes after signing in
-    browser: str  # hash of the login-binding cookie of the browser that started it
     created_at: float
 
     def to_json(self) -> dict[str, Any]:
@@ -95,13 +103,19 @@ class LoginState:
             "v": self.code_verifier,
             "r": self.redirect_uri,
             "o": self.original_url,
-            "b": self.browser,
             "c": self.created_at,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> LoginState:
-        return cls(d["s"], d["n"], d["v"], d["r"], d["o"], d["b"], float(d["c"]))
+        return cls(str(d["s"]), str(d["n"]), str(d["v"]), str(d["r"]), str(d["o"]), float(d["c"]))
+
+
+def hostname_of(host: str) -> str:
+    """``host[:port]`` without its port (an IPv6 literal keeps its brackets)."""
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if ":" in host else host
 
 
 @dataclass(frozen=True, slots=True)  # frozen: parsed instances are cached and shared
@@ -110,9 +124,14 @@ class OriginalRequest:
 
     scheme: str
     host: str  # host[:port] as the browser sent it, lower-cased
-    path: str  # path only, percent-decoded is NOT applied
+    path: str  # the path as sent (not percent-decoded: see app.paths for what the app sees)
     query: str
-    method: str
+    method: str  # "" when the proxy did not say
+    hostname: str = field(default="", compare=False)  # the host without its port (derived)
+
+    def __post_init__(self) -> None:
+        if not self.hostname:
+            object.__setattr__(self, "hostname", hostname_of(self.host))
 
     @property
     def origin(self) -> str:
@@ -121,14 +140,6 @@ class OriginalRequest:
     @property
     def url(self) -> str:
         return f"{self.origin}{self.path}" + (f"?{self.query}" if self.query else "")
-
-    @property
-    def hostname(self) -> str:
-        """The host without its port."""
-        h = self.host
-        if h.startswith("["):
-            return h[: h.find("]") + 1]
-        return h.rsplit(":", 1)[0] if ":" in h else h
 
 
 @dataclass(slots=True)

@@ -104,7 +104,7 @@ async def main() -> None:
     feed = asyncio.create_task(gw.sessions.run_invalidation())
     await asyncio.sleep(0)
     claims = {"sub": "u1", "preferred_username": "alice", "email": "alice@corp.test", "groups": ["admins", "users"]}
-    ticket = await gw.sessions.create(TokenSet("a" * 800, "id", "refresh", 3600, claims))
+    ticket = await gw.sessions.create(TokenSet("a" * 800, "id", "refresh", 3600, claims), scope="app.test")
     cookie = f"{gw.cookie_name}={gw.signer.dumps(ticket)}".encode()
     base = [(b"host", b"127.0.0.1:9000"), (b"x-original-url", b"https://app.test/dashboard"), (b"cookie", cookie)]
     for label, headers in (("wrk's 3 request headers", base), ("a browser's 15, via nginx", base + BROWSER_HEADERS)):

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.headers import header_names
+from app.headers import managed_headers
 
 USERS = [
     {
@@ -76,7 +76,7 @@ def _wait_routed(port: int, host: str, timeout: float = 20.0) -> None:
 
 def _traefik_config(d: Path, port: int, lb_port: int, replicas: list[int], app_port: int) -> Path:
     servers = "\n".join(f'          - url: "http://127.0.0.1:{p}"' for p in replicas)
-    headers = "\n".join(f"          - {h}" for h in header_names())
+    headers = "\n".join(f"          - {h}" for h in managed_headers())
     (d / "dynamic.yml").write_text(f"""http:
   middlewares:
     authgate:

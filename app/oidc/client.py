@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -26,6 +27,21 @@ BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 METADATA_RETRY = 2.0  # after a failed discovery, fail fast for this long instead of hammering the IdP
 METADATA_TTL = 3600.0  # re-read the metadata this often (endpoints and keys can change)
 PROBE_TIMEOUT = 3.0
+PROBE_REUSE = 5.0  # a successful reachability probe is trusted this long: sign-in starts cannot hammer the IdP
+LOGOUT_TOKEN_MAX_AGE = 600.0  # OIDC Back-Channel Logout asks for a short window; also the lifetime without exp
+LOGOUT_TYP = "logout+jwt"
+
+
+@dataclass(frozen=True, slots=True)
+class LogoutToken:
+    """A validated back-channel logout token. ``jti`` and ``expires_at`` (epoch seconds) are for the
+    caller's replay check: remember the ``jti`` until ``expires_at``, after which the token is refused
+    anyway."""
+
+    sid: str
+    sub: str
+    jti: str
+    expires_at: float
 
 
 def new_secret() -> str:
@@ -60,6 +76,10 @@ class OIDCClient:
         self._metadata_failed_at = 0.0
         self._metadata_error: IdPUnavailable | None = None
         self._metadata_lock = asyncio.Lock()
+        self._probe_ok_at: float | None = None
+        self._probe_failure: str | None = None
+        self._probe_failed_at = 0.0
+        self._probe_lock = asyncio.Lock()
         self.keys = KeyCache(self._fetch_jwks, client_secret)
 
     async def aclose(self) -> None:
@@ -75,6 +95,7 @@ class OIDCClient:
         try:
             resp = await self._http.get(url, **kwargs)
         except httpx.HTTPError as exc:
+            self._probe_ok_at = None  # the next sign-in start looks again before sending a browser
             raise IdPUnavailable(f"{what}: cannot reach {url} ({type(exc).__name__})") from exc
         if resp.status_code >= 400:
             raise IdPUnavailable(f"{what}: {url} answered {resp.status_code}")
@@ -117,9 +138,35 @@ class OIDCClient:
         return data
 
     async def ensure_reachable(self) -> None:
-        """Raise ``IdPUnavailable`` unless the IdP answers now: checked before a browser is sent
-        there, so a dead IdP gets our retry page rather than the browser's error."""
+        """Raise ``IdPUnavailable`` unless the IdP answered recently: checked before a browser is sent
+        there, so a dead IdP gets our retry page rather than the browser's error.
+
+        Anyone can start sign-ins, so a probe is shared: a success is trusted for ``PROBE_REUSE``
+        seconds, a failure repeated for ``METADATA_RETRY`` seconds, and concurrent callers wait for
+        the one probe in flight; sign-in starts never turn into more than one request at a time."""
         await self.metadata()
+        if self._recent_probe():
+            return
+        async with self._probe_lock:
+            if self._recent_probe():
+                return
+            try:
+                await self._probe()
+            except IdPUnavailable as exc:
+                self._probe_failure, self._probe_failed_at = str(exc), time.monotonic()
+                raise
+            self._probe_ok_at, self._probe_failure = time.monotonic(), None
+
+    def _recent_probe(self) -> bool:
+        """True after a recent successful probe; raises after a recent failed one; False when a
+        new probe is due."""
+        now = time.monotonic()
+        if self._probe_failure is not None and now - self._probe_failed_at < METADATA_RETRY:
+            # A new exception each time: re-raising one instance would grow its traceback per caller.
+            raise IdPUnavailable(self._probe_failure)
+        return self._probe_ok_at is not None and now - self._probe_ok_at < PROBE_REUSE
+
+    async def _probe(self) -> None:
         try:
             resp = await self._http.get(self.discovery_url, timeout=PROBE_TIMEOUT)
         except httpx.HTTPError as exc:
@@ -165,6 +212,7 @@ class OIDCClient:
         try:
             resp = await self._http.post(meta["token_endpoint"], data=form, headers=headers)
         except httpx.HTTPError as exc:
+            self._probe_ok_at = None  # the next sign-in start looks again before sending a browser
             raise IdPUnavailable(f"token endpoint unreachable ({type(exc).__name__})") from exc
         try:
             data = resp.json()
@@ -199,14 +247,18 @@ class OIDCClient:
         claims = await self._with_userinfo(claims, data["access_token"])
         return _token_set(data, id_token, claims)
 
-    async def refresh(self, refresh_token: str) -> TokenSet:
-        """Redeem a refresh token. The IdP may rotate it; the new one is in the result."""
+    async def refresh(self, refresh_token: str, *, sub: str) -> TokenSet:
+        """Redeem a refresh token of the session of subject ``sub``. The IdP may rotate it; the new
+        one is in the result."""
         data = await self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
         raw_id_token = data.get("id_token")
         id_token = raw_id_token if isinstance(raw_id_token, str) else ""
         claims: dict[str, Any] = {}
         if id_token:
             claims = await self.validate_id_token(id_token, nonce=None, check_exp=False)
+            # OIDC Core 12.2: the session must not quietly become someone else's.
+            if claims.get("sub") != sub:
+                raise TokenValidationError("the refreshed ID token names another subject")
         return _token_set(data, id_token, claims)
 
     async def validate_id_token(self, id_token: str, *, nonce: str | None, check_exp: bool = True) -> dict[str, Any]:
@@ -278,28 +330,40 @@ class OIDCClient:
             params["id_token_hint"] = id_token
         return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
 
-    async def validate_logout_token(self, token: str) -> tuple[str, str]:
-        """OIDC Back-Channel Logout 1.0 section 2.6; returns (sid, sub), at least one non-empty."""
+    async def validate_logout_token(self, token: str) -> LogoutToken:
+        """OIDC Back-Channel Logout 1.0 section 2.6; ``sid`` or ``sub`` (at least one) names what ends."""
         meta = await self.metadata()
-        claims = await self.keys.decode(token, self._algorithms(meta))
-        validate_claims(
-            claims | {"sub": claims.get("sub") or "-"},
-            issuer=self.issuer,
-            audience=self.client_id,
-            nonce=None,
-            now=None if "exp" in claims else float(claims.get("iat", 0)),
-        )
+        claims, header = await self.keys.decode_with_header(token, self._algorithms(meta))
+        _check_logout_type(header.get("typ"))
+        # exp is not required: IdPs written to the spec's drafts omit it; iat bounds the age instead.
+        validate_claims(claims, issuer=self.issuer, audience=self.client_id, nonce=None, required=("iat", "jti"))
         events = claims.get("events")
         if not isinstance(events, dict) or BACKCHANNEL_LOGOUT_EVENT not in events:
             raise TokenValidationError("logout token lacks the back-channel logout event")
         if "nonce" in claims:
             raise TokenValidationError("logout token must not carry a nonce")
-        if abs(time.time() - float(claims.get("iat", 0))) > 600:
+        iat = float(claims["iat"])  # a number: validate_claims checked it
+        if abs(time.time() - iat) > LOGOUT_TOKEN_MAX_AGE:
             raise TokenValidationError("logout token is too old")
         sid, sub = str(claims.get("sid") or ""), str(claims.get("sub") or "")
         if not sid and not sub:
             raise TokenValidationError("logout token names neither sid nor sub")
-        return sid, sub
+        exp = claims.get("exp")
+        return LogoutToken(
+            sid=sid,
+            sub=sub,
+            jti=str(claims["jti"]),  # a non-empty string: validate_claims checked it
+            expires_at=float(exp) if exp is not None else iat + LOGOUT_TOKEN_MAX_AGE,
+        )
+
+
+def _check_logout_type(typ: object) -> None:
+    """Back-Channel Logout 2.4: a logout token SHOULD be typed ``logout+jwt`` so that no other JWT
+    (an ID token above all) can pass for one. Untyped tokens are still accepted, as some IdPs omit it."""
+    if typ is None:
+        return
+    if not isinstance(typ, str) or typ.lower().removeprefix("application/") != LOGOUT_TYP:
+        raise TokenValidationError(f"not a logout token: its typ is {typ!r}, expected {LOGOUT_TYP!r}")
 
 
 def _token_set(data: dict[str, Any], id_token: str, claims: dict[str, Any]) -> TokenSet:

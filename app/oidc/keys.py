@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from joserfc import jws, jwt
-from joserfc.errors import JoseError
+from joserfc.errors import ClaimError, ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError
 from joserfc.jwk import KeySet, OctKey
 
 from app.errors import IdPUnavailable, TokenValidationError
@@ -42,6 +42,12 @@ class KeyCache:
 
     async def decode(self, token: str, algorithms: list[str]) -> dict[str, Any]:
         """Verify a JWT's signature; return its claims (not yet validated)."""
+        claims, _ = await self.decode_with_header(token, algorithms)
+        return claims
+
+    async def decode_with_header(self, token: str, algorithms: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Verify a JWT's signature; return its claims (not yet validated) and its JWS header,
+        for callers that must check the header too (a logout token's ``typ``)."""
         if token.count(".") != 2:
             raise TokenValidationError("not a signed JWT")
         try:
@@ -65,9 +71,10 @@ class KeyCache:
                 if not _has_kid(key, kid):
                     raise TokenValidationError(f"unknown key id {kid!r}")
         try:
-            return dict(jwt.decode(token, key, algorithms=[alg]).claims)
+            verified = jwt.decode(token, key, algorithms=[alg])
         except (JoseError, ValueError) as exc:
             raise TokenValidationError(f"bad signature: {exc}") from exc
+        return dict(verified.claims), dict(verified.header)
 
 
 def _has_kid(keys: KeySet, kid: str) -> bool:
@@ -75,15 +82,23 @@ def _has_kid(keys: KeySet, kid: str) -> bool:
 
 
 def validate_claims(
-    claims: dict[str, Any], *, issuer: str, audience: str, nonce: str | None, now: float | None = None
+    claims: dict[str, Any],
+    *,
+    issuer: str,
+    audience: str,
+    nonce: str | None,
+    now: float | None = None,
+    required: tuple[str, ...] = ("exp", "sub"),
 ) -> None:
-    """Check ``iss``, ``aud`` (and ``azp``), ``exp``, ``iat`` and, when given, ``nonce``."""
+    """Check ``iss``, ``aud`` (and ``azp``), that the ``required`` claims are there, ``exp`` and
+    ``iat`` when present and, when given, ``nonce``. ``required`` differs for logout tokens, which
+    may lack ``sub`` (and, from older IdPs, ``exp``) but must carry ``iat`` and ``jti``."""
     options: dict[str, Any] = {
         "iss": {"essential": True, "value": issuer},
         "aud": {"essential": True, "value": audience},
-        "exp": {"essential": True},
-        "sub": {"essential": True},
     }
+    for name in required:
+        options[name] = {"essential": True}
     if nonce is not None:
         options["nonce"] = {"essential": True, "value": nonce}
     registry = jwt.JWTClaimsRegistry(now=int(now or time.time()), leeway=LEEWAY, **options)
@@ -91,13 +106,29 @@ def validate_claims(
         registry.validate(claims)
     except JoseError as exc:
         raise TokenValidationError(_describe(exc, claims, issuer)) from exc
+    # OIDC Core 3.1.3.7: a token for several audiences is only ours if azp names us; and an azp
+    # naming another client means that client asked for it, whatever the audience.
+    azp = claims.get("azp")
     aud = claims.get("aud")
-    if isinstance(aud, list) and len(aud) > 1 and claims.get("azp", audience) != audience:
-        raise TokenValidationError("azp does not name this client")
+    if azp is None and isinstance(aud, list) and len(aud) > 1:
+        raise TokenValidationError("the token names several audiences but no azp")
+    if azp is not None and azp != audience:
+        raise TokenValidationError(f"azp names another client: {azp!r}")
 
 
 def _describe(exc: JoseError, claims: dict[str, Any], issuer: str) -> str:
-    text = str(exc)
-    if "iss" in text:
+    """An operator-readable reason, told apart by the error's type and the claim it names (its
+    message is prose, and "missing" contains "iss")."""
+    if isinstance(exc, MissingClaimError):
+        # joserfc names every missing claim at once, comma-separated.
+        names = exc.claim.split(",")
+        return f"missing claim{'s' if len(names) > 1 else ''} " + ", ".join(repr(n) for n in names)
+    if isinstance(exc, ExpiredTokenError):
+        return f"token expired (exp {claims.get('exp')!r})"
+    if isinstance(exc, InvalidClaimError) and exc.claim == "iss":
         return f"issuer mismatch: the token says {claims.get('iss')!r}, AUTHGATE_ISSUER is {issuer!r}"
-    return text
+    if isinstance(exc, ClaimError):
+        # joserfc's default text only repeats the claim name; its specific ones say why.
+        default = exc.description == InvalidClaimError.description.format(exc.claim)
+        return f"invalid claim {exc.claim!r}" + ("" if default else f": {exc.description}")
+    return str(exc)

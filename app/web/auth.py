@@ -9,47 +9,50 @@ from its local cache with no store round trip and no await; any other costs one 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from app import forwarded, metrics
-from app.errors import IdPError, InvalidForwardedHeaders, StoreUnavailable
-from app.headers import identity_headers
+from app.errors import InvalidForwardedHeaders, StoreUnavailable
+from app.headers import LOOKALIKE_HEADERS, groups_left_out, identity_headers
 from app.policy import AccessRule
 from app.tickets import Ticket
 from app.types import OriginalRequest, SessionData
-from app.web.cookies import cookie_values, set_cookie
 from app.web.gateway import Gateway
 from app.web.navigation import is_navigation
-from app.web.pages import error_page, forbidden_page
+from app.web.pages import forbidden_page
 from app.web.raw import Reply
+from app.web.signin import HTML, begin_sign_in
 
 log = logging.getLogger("authgate.auth")
 
-HTML = b"text/html; charset=utf-8"
-
-#: The request headers an auth check reads (all others are never decoded), by their wire names.
+LOOKALIKE = "lookalike"
+#: The request headers an auth check reads (all others are never decoded), by their wire names;
+#: look-alikes of the identity headers are read too, to refuse the request.
 WANTED_HEADERS = {
-    name.encode(): name
-    for name in (
-        "host",
-        "cookie",
-        "accept",
-        "x-requested-with",
-        "sec-fetch-mode",
-        "sec-fetch-dest",
-        "x-original-url",
-        "x-original-uri",
-        "x-original-method",
-        "x-forwarded-proto",
-        "x-forwarded-host",
-        "x-forwarded-uri",
-        "x-forwarded-method",
-        "authorization",
-    )
+    **{name: LOOKALIKE for name in LOOKALIKE_HEADERS},
+    **{
+        name.encode(): name
+        for name in (
+            "host",
+            "cookie",
+            "accept",
+            "x-requested-with",
+            "sec-fetch-mode",
+            "sec-fetch-dest",
+            "x-original-url",
+            "x-original-uri",
+            "x-original-host",
+            "x-original-method",
+            "x-forwarded-proto",
+            "x-forwarded-host",
+            "x-forwarded-uri",
+            "x-forwarded-method",
+            "authorization",
+        )
+    },
 }
+_LOGGED_LEFT_OUT: set[str] = set()  # group names already reported as left out of a header
 
 
 def _unavailable() -> Reply:
@@ -57,13 +60,21 @@ def _unavailable() -> Reply:
     return Reply(503, [(b"retry-after", b"2")], b"session store unavailable\n")
 
 
+def _refuse(nginx: bool, peer: str | None, why: str) -> Reply:
+    log.warning("auth check refused (%s) from %s", why, peer)
+    metrics.auth_checks.inc("bad_request")
+    # nginx turns anything but 200/401/403 into a 500; 403 keeps it a clean refusal.
+    return Reply(403 if nginx else 400, body=f"{why}\n".encode())
+
+
 @dataclass(slots=True)
 class Question:
-    """An auth check from a trusted proxy, parsed: the request asked about, its rule, the tickets."""
+    """An auth check from a trusted proxy, parsed: the request asked about, its rule, the cookies."""
 
     original: OriginalRequest
     rule: AccessRule
     tickets: tuple[Ticket, ...]
+    forward: bytes  # the Cookie header without authgate's cookies, for the proxy to pass on
 
 
 def ask(gw: Gateway, nginx: bool, headers: Mapping[str, str], peer: str | None, scheme: str) -> Question | Reply:
@@ -72,22 +83,23 @@ def ask(gw: Gateway, nginx: bool, headers: Mapping[str, str], peer: str | None, 
         log.warning("auth check from %s, which is not in AUTHGATE_TRUSTED_PROXIES: denied", peer)
         metrics.auth_checks.inc("untrusted")
         return Reply(403, body=b"caller is not a trusted proxy\n")
+    if LOOKALIKE in headers:
+        # e.g. X-Authentik_Username: a proxy passes it on and WSGI/PHP apps read it as the real one.
+        return _refuse(nginx, peer, "a look-alike of an identity header was sent")
     try:
         if nginx:
             original = forwarded.from_original(headers, default_scheme=scheme)
         else:
             original = forwarded.from_forwarded(headers, default_scheme=scheme)
     except InvalidForwardedHeaders as exc:
-        log.warning("auth check with bad proxy headers from %s: %s", peer, exc)
-        metrics.auth_checks.inc("bad_request")
-        # nginx turns anything but 200/401/403 into a 500; 403 keeps it a clean refusal.
-        return Reply(403 if nginx else 400, body=b"malformed proxy headers\n")
+        return _refuse(nginx, peer, f"malformed proxy headers: {exc}")
 
+    view = gw.cookies(headers.get("cookie", ""))
     rule = gw.policy.for_request(original)
     if rule.skip and rule.is_public(original.method, original.path):
         metrics.auth_checks.inc("public")
-        return Reply(200)
-    return Question(original, rule, gw.tickets(headers.get("cookie", "")))
+        return Reply(200, [(b"cookie", view.forward)] if view.forward else [])
+    return Question(original, rule, view.tickets, view.forward)
 
 
 def from_cache(gw: Gateway, question: Question) -> Reply | None:
@@ -98,19 +110,24 @@ def from_cache(gw: Gateway, question: Question) -> Reply | None:
     them (app/store/subscription.py), and this runs in a task, after every I/O callback of the
     poll that read the request. tests/integration/test_replicas.py freezes a replica to prove it.
     """
+    hostname = question.original.hostname
     for ticket in question.tickets:
         data = gw.sessions.cached(ticket)
-        if data is not None:
+        if data is not None and gw.opens(data, hostname):
             return _decide(gw, question, data)
     return None
 
 
 async def from_store(gw: Gateway, nginx: bool, question: Question, headers: Mapping[str, str]) -> Reply:
     """The answer after reading (and, when due, refreshing) the session in the store."""
+    original = question.original
     try:
         for ticket in question.tickets:
             data = await gw.sessions.load(ticket)
             if data is None:
+                continue
+            if not gw.opens(data, original.hostname):
+                log.warning("a session of %r was presented on %r: not valid there", data.scope, original.hostname)
                 continue
             data = await gw.sessions.fresh(ticket, data)
             if data is not None:
@@ -119,69 +136,47 @@ async def from_store(gw: Gateway, nginx: bool, question: Question, headers: Mapp
         log.error("auth check failed closed: %s", exc)
         return _unavailable()
 
-    original = question.original
     if nginx or not is_navigation(original.method, headers, strict=True):
         metrics.auth_checks.inc("unauthenticated")
         return Reply(401, body=b"sign-in required\n")
-    return await _redirect_to_idp(gw, original, headers)
+    reply = await begin_sign_in(
+        gw,
+        origin=original.origin,
+        original_url=original.url,
+        cookie_header=headers.get("cookie", ""),
+        secure=original.scheme == "https",
+    )
+    metrics.auth_checks.inc("redirect" if reply.status == 302 else "idp_unavailable")
+    return reply
 
 
 def _decide(gw: Gateway, question: Question, data: SessionData) -> Reply:
-    """A signed-in user: 200 with the identity headers (the reply memoised per session), or 403."""
-    if not question.rule.allows(data.identity):
+    """A signed-in user: 200 with the identity headers (memoised per session and Cookie header), or 403."""
+    why = question.rule.refusal(data.identity)
+    if why is not None:
         original = question.original
-        log.info("denied %s on %s", data.identity.username or data.identity.sub, original.hostname)
+        log.info("denied %r on %r: %s", data.identity.username or data.identity.sub, original.hostname, why)
         metrics.auth_checks.inc("denied")
         sign_out = f"{original.origin}{gw.prefix}/sign_out"
-        return Reply(403, body=forbidden_page(data.identity, sign_out), content_type=HTML)
+        return Reply(403, body=forbidden_page(data.identity, sign_out, why), content_type=HTML)
     metrics.auth_checks.inc("ok")
-    ok: Reply | None = data.memo.get("ok")
+    memo = data.memo
+    ok: Reply | None = memo.get("ok")
     if ok is None:
-        ok = data.memo["ok"] = Reply(200, identity_headers(data.identity, data.access_token, gw.settings.header_sets))
-    return ok
+        ok = memo["ok"] = Reply(200, identity_headers(data.identity, data.access_token, gw.settings.header_sets))
+        _log_left_out(data, gw.settings.header_sets)
+    forward = question.forward
+    if not forward:
+        return ok
+    # The reply with this Cookie header: the last one is kept (a browser sends the same one).
+    last: tuple[bytes, Reply] | None = memo.get("ok+cookie")
+    if last is None or last[0] != forward:
+        last = memo["ok+cookie"] = (forward, Reply(200, [*ok.headers, (b"cookie", forward)]))
+    return last[1]
 
 
-async def _redirect_to_idp(gw: Gateway, original: OriginalRequest, headers: Mapping[str, str]) -> Reply:
-    """Forward auth for a browser navigation: store login state, send the browser to the IdP."""
-    binding, cookie = binding_for(gw, headers, secure=original.scheme == "https")
-    try:
-        url = await gw.login.begin(
-            original_url=original.url, redirect_uri=gw.callback_url(original.origin), binding=binding
-        )
-    except StoreUnavailable as exc:
-        log.error("cannot start sign-in: %s", exc)
-        return _unavailable()
-    except IdPError as exc:
-        log.error("cannot start sign-in: %s", exc)
-        metrics.auth_checks.inc("idp_unavailable")
-        retry = f"{gw.start_url(original.origin)}?rd={quote(original.url, safe='')}"
-        page = error_page("Sign-in is unavailable", "The identity provider cannot be reached right now.", retry)
-        return Reply(503, body=page, content_type=HTML)
-    metrics.auth_checks.inc("redirect")
-    return Reply(302, [(b"location", url.encode()), (b"set-cookie", cookie.encode())])
-
-
-def binding_for(gw: Gateway, headers: Mapping[str, str], *, secure: bool) -> tuple[str, str]:
-    """The browser's login-binding value and the Set-Cookie that (re)sets it.
-
-    One cookie per browser however many tabs sign in at once: each tab's state is bound to
-    its value. An existing value is kept and its lifetime renewed, so a sign-in started in
-    another tab is not orphaned.
-    """
-    value = next(
-        (
-            v
-            for v in cookie_values(headers.get("cookie", ""), gw.binding_cookie)
-            if 32 <= len(v) <= 64 and v.replace("-", "").replace("_", "").isalnum()
-        ),
-        None,
-    ) or secrets.token_urlsafe(32)
-    cookie = set_cookie(
-        gw.binding_cookie,
-        value,
-        max_age=gw.settings.login_ttl + 60,
-        secure=secure,
-        domain=gw.settings.cookie_domain,
-        path=gw.prefix,
-    )
-    return value, cookie
+def _log_left_out(data: SessionData, header_sets: list[str]) -> None:
+    for group in groups_left_out(data.identity.groups, header_sets):
+        if group not in _LOGGED_LEFT_OUT and len(_LOGGED_LEFT_OUT) < 1024:
+            _LOGGED_LEFT_OUT.add(group)
+            log.warning("group %r holds a header delimiter ('|' or ','): left out of the groups headers", group)

@@ -1,10 +1,18 @@
-"""Reading the Cookie header and writing Set-Cookie values (SPEC 5.5)."""
+"""Reading the Cookie header and writing Set-Cookie values.
+
+Pure logic. authgate's own cookies (the session and the login cookies) are for authgate only:
+``without`` gives the Cookie header the app may see, which the recipes make the proxy forward
+in place of the browser's (docs/security.md).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 
-def cookie_values(header: str, name: str) -> tuple[str, ...]:
-    """Every value of cookie ``name`` in a Cookie header (a host and a domain cookie may both be sent)."""
+
+def cookie_values(header: str, name: str, *, limit: int = 8) -> tuple[str, ...]:
+    """The first ``limit`` values of cookie ``name`` in a Cookie header (a host and a domain
+    cookie may both be sent; a client sending thousands gets the first few looked at)."""
     if name not in header:
         return ()
     values = []
@@ -12,7 +20,29 @@ def cookie_values(header: str, name: str) -> tuple[str, ...]:
         key, sep, value = part.strip().partition("=")
         if sep and key == name:
             values.append(value.strip().strip('"'))
+            if len(values) >= limit:
+                break
     return tuple(values)
+
+
+def cookies_named(header: str, prefix: str, *, limit: int = 16) -> dict[str, str]:
+    """The first ``limit`` cookies whose names start with ``prefix`` (name to first value)."""
+    found: dict[str, str] = {}
+    if prefix not in header:
+        return found
+    for part in header.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key.startswith(prefix) and key not in found:
+            found[key] = value.strip().strip('"')
+            if len(found) >= limit:
+                break
+    return found
+
+
+def without(header: str, is_ours: Callable[[str], bool]) -> str:
+    """``header`` without the cookies whose names ``is_ours``; the others as they were sent."""
+    kept = [part.strip() for part in header.split(";") if part.strip() and not is_ours(part.strip().partition("=")[0])]
+    return "; ".join(kept)
 
 
 def set_cookie(

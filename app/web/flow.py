@@ -6,10 +6,9 @@ never a stack trace, never a redirect loop.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -17,22 +16,43 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from app import forwarded, metrics
 from app.errors import (
     BadRequest,
-    IdPError,
     IdPRejected,
     IdPUnavailable,
     StoreUnavailable,
     TokenValidationError,
 )
 from app.redirects import validate_redirect
-from app.web.auth import binding_for
+from app.types import hostname_of
 from app.web.cookies import cookie_values, set_cookie
 from app.web.gateway import Gateway
 from app.web.navigation import is_navigation
 from app.web.pages import error_page, signed_out_page
+from app.web.raw import Reply
+from app.web.signin import begin_sign_in
 
 log = logging.getLogger("authgate.flow")
 
 NO_STORE = {"Cache-Control": "no-store"}
+#: The error codes an IdP may send back to the callback (RFC 6749 4.1.2.1, OIDC Core 3.1.2.6):
+#: only these are shown; anything else a link could carry is not repeated on our page.
+OAUTH_ERRORS = {
+    "access_denied": "access was denied",
+    "invalid_request": "the sign-in request was not valid",
+    "unauthorized_client": "this application may not sign people in this way",
+    "unsupported_response_type": "the sign-in request was not understood",
+    "invalid_scope": "a requested scope is not allowed",
+    "server_error": "the identity provider failed",
+    "temporarily_unavailable": "the identity provider is temporarily unavailable",
+    "interaction_required": "the identity provider needs you to interact",
+    "login_required": "you need to sign in at the identity provider",
+    "account_selection_required": "you need to choose an account",
+    "consent_required": "consent is needed",
+    "invalid_request_uri": "the sign-in request was not valid",
+    "invalid_request_object": "the sign-in request was not valid",
+    "request_not_supported": "the sign-in request was not understood",
+    "request_uri_not_supported": "the sign-in request was not understood",
+    "registration_not_supported": "the sign-in request was not understood",
+}
 _ESCAPED_PATH = re.compile(r"^(https?://[^/?#%]+)((?:%2f|%3f).*)$", re.I)
 
 
@@ -55,6 +75,15 @@ def _page(status: int, title: str, message: str, retry: str | None) -> HTMLRespo
     return HTMLResponse(error_page(title, message, retry).decode(), status_code=status, headers=NO_STORE)
 
 
+def _response(reply: Reply) -> Response:
+    """A hot-path ``Reply`` (the shared sign-in start) as a framework response."""
+    resp = Response(reply.body, status_code=reply.status, headers=NO_STORE)
+    for name, value in reply.wire:
+        if name not in (b"content-length", b"cache-control"):
+            resp.headers.append(name.decode(), value.decode("latin-1"))
+    return resp
+
+
 def _rd_from_query(raw_query: str) -> str:
     """``rd`` as nginx snippets send it: often *not* URL-encoded (``rd=$scheme://$http_host$request_uri``),
     so an unencoded URL takes the rest of the query string, its own ``&`` included."""
@@ -74,7 +103,7 @@ def _rd_from_query(raw_query: str) -> str:
 
 
 def _redirect_target(gw: Gateway, request: Request, scheme: str, host: str) -> str:
-    """The ``rd`` of this request made absolute and validated (SPEC 5.6), or "" when none was given.
+    """The ``rd`` of this request made absolute and validated (app.redirects), or "" when none was given.
 
     Raises ``InvalidRedirect`` for a target that is not allowed.
     """
@@ -107,20 +136,10 @@ def build_router(prefix: str) -> APIRouter:
         headers = dict(request.headers.items())
         if not is_navigation(request.method, headers, strict=False):
             return Response("sign-in required\n", status_code=401, headers=NO_STORE)
-        binding, cookie = binding_for(gw, headers, secure=scheme == "https")
-        retry = f"{gw.start_url(origin)}?rd={quote(rd, safe='')}"
-        try:
-            url = await gw.login.begin(original_url=rd, redirect_uri=gw.callback_url(origin), binding=binding)
-        except StoreUnavailable:
-            return _page(
-                503, "Sign-in is unavailable", "The session store cannot be reached. Try again shortly.", retry
-            )
-        except IdPError as exc:
-            log.error("cannot start sign-in: %s", exc)
-            return _page(503, "Sign-in is unavailable", "The identity provider cannot be reached right now.", retry)
-        resp = RedirectResponse(url, status_code=302, headers=NO_STORE)
-        resp.headers.append("set-cookie", cookie)
-        return resp
+        reply = await begin_sign_in(
+            gw, origin=origin, original_url=rd, cookie_header=headers.get("cookie", ""), secure=scheme == "https"
+        )
+        return _response(reply)
 
     @router.get(prefix + "/callback")
     async def callback(request: Request) -> Response:
@@ -131,20 +150,26 @@ def build_router(prefix: str) -> APIRouter:
         except BadRequest as exc:
             return _page(400, "Sign-in failed", str(exc), None)
         origin = f"{scheme}://{host}"
-        fresh_start = f"{gw.start_url(origin)}?rd={quote(origin + '/', safe='')}"
+        fresh_start = gw.start_url(origin, origin + "/")
+        cookie_header = request.headers.get("cookie", "")
+        state = q.get("state", "")
+        login_cookies = cookie_values(cookie_header, gw.login.cookie_name(state)) if state else ()
         if q.get("error"):
-            original = None
-            with contextlib.suppress(StoreUnavailable):
-                binding = next(iter(cookie_values(request.headers.get("cookie", ""), gw.binding_cookie)), "")
-                original = await gw.login.abandon(q.get("state", ""), binding)
-            retry = f"{gw.start_url(origin)}?rd={quote(original, safe='')}" if original else fresh_start
-            detail = q.get("error_description") or q.get("error", "")
-            log.info("IdP returned an error to the callback: %s", q.get("error"))
+            error = q.get("error", "")
+            original = gw.login.abandon(state, login_cookies)
+            retry = gw.start_url(origin, original) if original else fresh_start
+            # Untrusted text: logged escaped, and only a known error code is shown.
+            log.info("the IdP returned an error to the callback: %r", error[:100])
             metrics.sign_ins.labels("idp_error").inc()
-            return _page(400, "Sign-in was not completed", f"The identity provider said: {detail[:300]}", retry)
-        binding = next(iter(cookie_values(request.headers.get("cookie", ""), gw.binding_cookie)), "")
+            said = OAUTH_ERRORS.get(error, "the sign-in did not complete")
+            return _page(
+                400,
+                "Sign-in was not completed",
+                f"The identity provider said: {said} ({error if error in OAUTH_ERRORS else 'unknown error'}).",
+                retry,
+            )
         try:
-            finished = await gw.login.finish(state=q.get("state", ""), code=q.get("code", ""), binding=binding)
+            finished = await gw.login.finish(state=state, code=q.get("code", ""), values=login_cookies)
         except StoreUnavailable:
             return _page(
                 503, "Sign-in is unavailable", "The session store cannot be reached. Try again shortly.", fresh_start
@@ -177,6 +202,7 @@ def build_router(prefix: str) -> APIRouter:
         target = finished.original_url
         secure = target.startswith("https://") or scheme == "https"
         resp = RedirectResponse(target, status_code=302, headers=NO_STORE)
+        domain = gw.settings.cookie_domain
         resp.headers.append(
             "set-cookie",
             set_cookie(
@@ -184,9 +210,12 @@ def build_router(prefix: str) -> APIRouter:
                 gw.signer.dumps(finished.ticket),
                 max_age=gw.settings.session_ttl,
                 secure=secure,
-                domain=gw.settings.cookie_domain,
+                domain=domain,
             ),
         )
+        # This sign-in's login cookie is spent.
+        used = set_cookie(finished.cookie_name, "", max_age=0, secure=secure, domain=domain, path=gw.prefix)
+        resp.headers.append("set-cookie", used)
         return resp
 
     @router.api_route(prefix + "/sign_out", methods=["GET", "POST"])
@@ -229,8 +258,8 @@ def build_router(prefix: str) -> APIRouter:
             token = form.get("logout_token")
             if not isinstance(token, str) or not token:
                 raise TokenValidationError("no logout_token")
-            sid, sub = await gw.oidc.validate_logout_token(token)
-            ended = await gw.sessions.logout(sid=sid, sub=sub)
+            logout = await gw.oidc.validate_logout_token(token)
+            ended = await gw.sessions.logout_once(logout)
         except (TokenValidationError, IdPRejected) as exc:
             log.warning("back-channel logout refused: %s", exc)
             return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400, headers=NO_STORE)
@@ -245,9 +274,10 @@ def build_router(prefix: str) -> APIRouter:
     async def userinfo(request: Request) -> Response:
         gw = _gw(request)
         try:
+            hostname = hostname_of(_origin(gw, request)[1])
             for ticket in gw.tickets(request.headers.get("cookie", "")):
                 data = await gw.sessions.load(ticket)
-                if data:
+                if data and gw.opens(data, hostname):
                     i = data.identity
                     return JSONResponse(
                         {
@@ -261,6 +291,8 @@ def build_router(prefix: str) -> APIRouter:
                     )
         except StoreUnavailable:
             return JSONResponse({"error": "session store unavailable"}, 503, headers=NO_STORE)
+        except BadRequest:
+            return JSONResponse({"error": "bad request"}, 400, headers=NO_STORE)
         return JSONResponse({"error": "not signed in"}, 401, headers=NO_STORE)
 
     @router.get(prefix + "/ping")

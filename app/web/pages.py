@@ -28,14 +28,15 @@ def _page(title: str, body: str) -> bytes:
     ).encode()
 
 
-def forbidden_page(identity: Identity, sign_out_url: str) -> bytes:
+def forbidden_page(identity: Identity, sign_out_url: str, reason: str = "") -> bytes:
     who = escape(identity.username or identity.sub)
     email = f" (<code>{escape(identity.email)}</code>)" if identity.email else ""
     groups = ", ".join(escape(g) for g in identity.groups) or "none"
+    why = f"<p>Why: {escape(reason)}.</p>" if reason else ""
     return _page(
         "Access denied",
         f"<p>You are signed in as <strong>{who}</strong>{email}, but this account may not open this application.</p>"
-        f"<p>Your groups: {groups}.</p>"
+        f"{why}<p>Your groups: {groups}.</p>"
         "<p>If you should have access, ask an administrator to add you to an allowed group, "
         "or sign in with another account.</p>"
         f'<a class=button href="{escape(sign_out_url, quote=True)}">Sign out</a>',

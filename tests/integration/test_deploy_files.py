@@ -12,13 +12,14 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -27,7 +28,7 @@ import yaml
 from app import cli
 from app.config import ENV_PREFIX, SECRET_FIELDS, Settings, load_settings
 from app.errors import ConfigError
-from app.headers import header_names
+from app.headers import managed_headers
 from app.redirects import validate_redirect
 from app.web.flow import _rd_from_query
 from tests.support.procs import free_port, require_binary
@@ -40,7 +41,7 @@ ENV_EXAMPLE = COMPOSE_DIR / ".env.example"
 K8S = DEPLOY / "kubernetes"
 DOCKERFILE = ROOT / "Dockerfile"
 PREFIX = "/outpost.goauthentik.io"
-IDENTITY_HEADERS = header_names()  # every header authgate emits by default: the recipes must manage all
+IDENTITY_HEADERS = managed_headers()  # every header authgate sets on a 200 by default: the recipes must manage all
 AUTHGATE_VAR = re.compile(r"\bAUTHGATE_[A-Z0-9_]+\b")
 COMPOSE_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 ASSIGNMENT = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
@@ -765,3 +766,117 @@ def test_kustomization_renders(kubectl: str) -> None:
     for doc in rendered:
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == namespace(), doc["metadata"]["name"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Every Redis the recipes ship is bounded
+# ---------------------------------------------------------------------------------------------
+
+REDIS_IMAGE = re.compile(r"(?:^|/)(?:redis|valkey)(?:[:@]|$)")
+
+
+class RedisServer(NamedTuple):
+    where: str  # file: Compose service, or file: Kind/name/container
+    argv: list[str]  # entrypoint/command + command/args, as the container runs them
+    memory_limit: int | None  # bytes
+
+
+def redis_bytes(size: str) -> int:
+    """A size in Redis' own units: ``k``/``m``/``g`` are powers of 1000, ``kb``/``mb``/``gb`` of 1024."""
+    m = re.fullmatch(r"(\d+)(k|kb|m|mb|g|gb)?", size.strip().lower())
+    assert m, f"{size!r}: not a Redis memory size"
+    factor = {"": 1, "k": 10**3, "kb": 2**10, "m": 10**6, "mb": 2**20, "g": 10**9, "gb": 2**30}[m.group(2) or ""]
+    return int(m.group(1)) * factor
+
+
+def compose_bytes(size: str | int) -> int:
+    """A Compose memory size (``256m``, ``1g``, ``268435456``): Docker's units are powers of 1024."""
+    m = re.fullmatch(r"(\d+)\s*([bkmgt]?)i?b?", str(size).strip().lower())
+    assert m, f"{size!r}: not a Compose memory size"
+    return int(m.group(1)) * {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[m.group(2)]
+
+
+def k8s_bytes(quantity: str | int) -> int:
+    """A Kubernetes memory quantity: ``256Mi`` (powers of 1024), ``256M`` (of 1000) or bytes."""
+    m = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?", str(quantity).strip())
+    assert m, f"{quantity!r}: not a Kubernetes memory quantity"
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    return int(m.group(1)) * units.get(m.group(2) or "", 1)
+
+
+def words(value: Any) -> list[str]:
+    """A Compose ``command``/``entrypoint`` (a string is split like a shell would) or a Kubernetes list."""
+    if not value:
+        return []
+    return shlex.split(value) if isinstance(value, str) else [str(w) for w in value]
+
+
+def redis_options(argv: list[str]) -> dict[str, str]:
+    """``[redis-server] --name value ...`` as {name: value}: a value is every word up to the next option."""
+    options: dict[str, str] = {}
+    name = None
+    for word in argv[1:] if argv[:1] == ["redis-server"] else argv:
+        if word.startswith("--"):
+            name = word[2:].lower()
+            options[name] = ""
+        else:
+            assert name is not None, f"{argv}: settings as --options on the command line, not in a file"
+            options[name] = f"{options[name]} {word}".strip()
+    return options
+
+
+def shipped_redis() -> list[RedisServer]:
+    """Every Redis container of authgate's in deploy/: Compose services and Kubernetes pods
+    (Authentik's own Redis keeps Authentik's settings: it holds keys without a TTL)."""
+    found = []
+    for path in COMPOSE_FILES:
+        for name, svc in load_compose(path)["services"].items():
+            if name.startswith("authentik"):
+                continue
+            argv = [*words(svc.get("entrypoint")), *words(svc.get("command"))]
+            if REDIS_IMAGE.search(str(svc.get("image", ""))) or "redis-server" in argv[:1]:
+                limits = (svc.get("deploy") or {}).get("resources", {}).get("limits", {})
+                limit = svc.get("mem_limit") or limits.get("memory")
+                found.append(RedisServer(f"{rel(path)}: {name}", argv, compose_bytes(limit) if limit else None))
+    for path in k8s_files():
+        for doc in filter(None, yaml.safe_load_all(path.read_text())):
+            spec = doc.get("spec") or {}
+            pod = spec if doc["kind"] == "Pod" else (spec.get("template") or {}).get("spec") or {}
+            for container in pod.get("containers", []):
+                argv = [*words(container.get("command")), *words(container.get("args"))]
+                if REDIS_IMAGE.search(str(container.get("image", ""))) or "redis-server" in argv[:1]:
+                    limit = container.get("resources", {}).get("limits", {}).get("memory")
+                    where = f"{rel(path)}: {doc['kind']}/{doc['metadata']['name']}/{container['name']}"
+                    found.append(RedisServer(where, argv, k8s_bytes(limit) if limit else None))
+    return found
+
+
+REDIS_SERVERS = shipped_redis()
+
+
+def test_every_shipped_redis_is_found() -> None:
+    found = {r.where for r in REDIS_SERVERS}
+    expected = {
+        "deploy/compose/authentik.yml: authgate-redis",
+        "deploy/compose/npm.yml: authgate-redis",
+        "deploy/kubernetes/redis.yaml: Deployment/authgate-redis/redis",
+    }
+    assert expected <= found, f"the scan is broken: found {sorted(found)}"
+
+
+@pytest.mark.parametrize("redis", REDIS_SERVERS, ids=lambda r: r.where)
+def test_redis_has_maxmemory_below_its_limit_and_evicts_by_ttl(redis: RedisServer) -> None:
+    """Without ``maxmemory``, whoever can make authgate store things (sign-ins started and never
+    finished) fills Redis until the container is OOM-killed and every session is lost. Bounded, it
+    evicts first the keys closest to expiry (every authgate key has a TTL: spent sign-in claims go
+    before long sessions), well before the kernel steps in."""
+    options = redis_options(redis.argv)
+    assert redis.memory_limit, f"{redis.where}: no memory limit (Compose mem_limit, resources.limits.memory)"
+    assert "maxmemory" in options, f"{redis.where}: no --maxmemory: Redis grows until the OOM killer stops it"
+    maxmemory = redis_bytes(options["maxmemory"])
+    assert 0 < maxmemory <= 0.8 * redis.memory_limit, (
+        f"{redis.where}: --maxmemory {options['maxmemory']} ({maxmemory} B) for a {redis.memory_limit} B limit: "
+        "keep about 25% headroom (the fork that saves to disk, fragmentation, client buffers); 0 is unlimited"
+    )
+    policy = options.get("maxmemory-policy")
+    assert policy == "volatile-ttl", f"{redis.where}: --maxmemory-policy {policy}, not volatile-ttl"

@@ -77,7 +77,12 @@ def test_idp_unreachable_at_startup_gives_an_error_page_and_red_readiness(tmp_pa
             assert f"{PREFIX}/start?rd=http%3A%2F%2Fapp.test" in r.text
         r = httpx.get(
             f"{gateway.url}{PREFIX}/auth/traefik",
-            headers={"X-Forwarded-Host": "app.test", "X-Forwarded-Uri": "/", "Accept": "text/html"},
+            headers={
+                "X-Forwarded-Host": "app.test",
+                "X-Forwarded-Uri": "/",
+                "X-Forwarded-Method": "GET",
+                "Accept": "text/html",
+            },
         )
         assert r.status_code == 503
         assert "Try again" in r.text

@@ -35,7 +35,7 @@ class SlowIdP:
         self.error = error
         self.calls = 0
 
-    async def refresh(self, refresh_token: str) -> TokenSet:
+    async def refresh(self, refresh_token: str, *, sub: str) -> TokenSet:
         self.calls += 1
         await asyncio.sleep(self.delay)
         if self.error is not None:
@@ -51,7 +51,7 @@ def store(request: pytest.FixtureRequest, redis_server: Redis) -> Store:
 
 
 async def _expired_session(svc: SessionService) -> tuple[object, object]:
-    ticket = await svc.create(TokenSet("access-0", "id", "refresh-0", 60.0, {"sub": "alice"}))
+    ticket = await svc.create(TokenSet("access-0", "id", "refresh-0", 60.0, {"sub": "alice"}), scope="app.test")
     data = await svc.load(ticket)
     assert data is not None
     data.access_expires_at = time.time() - 1  # expired: every caller must wait for the refresh

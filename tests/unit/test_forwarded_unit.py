@@ -109,7 +109,7 @@ def test_original_url_absolute() -> None:
 
 def test_original_url_without_path_or_method() -> None:
     got = from_original({"x-original-url": "http://app.test"}, default_scheme="https")
-    assert got == OriginalRequest("http", "app.test", "/", "", "GET")
+    assert got == OriginalRequest("http", "app.test", "/", "", "")  # the method is unknown, not GET
     assert got.url == "http://app.test/"
 
 
@@ -121,9 +121,12 @@ def test_original_url_takes_precedence_over_uri_and_host() -> None:
     assert (got.host, got.path) == ("app.test", "/real")
 
 
-def test_original_url_fragment_is_dropped() -> None:
+def test_a_raw_hash_is_kept_not_read_as_a_fragment() -> None:
+    # A proxy forwards the request target, which has no fragment: a "#" there was sent raw.
     got = from_original({"x-original-url": "https://app.test/p?q=1#frag"}, default_scheme="http")
-    assert got.url == "https://app.test/p?q=1"
+    assert got.url == "https://app.test/p?q=1#frag"
+    got = from_original({"x-original-url": "https://app.test/public/#/../admin"}, default_scheme="http")
+    assert got.path == "/public/#/../admin"
 
 
 def test_original_url_ipv6_host() -> None:
@@ -204,12 +207,13 @@ def test_original_uri_with_host_fallback() -> None:
     assert got == OriginalRequest("https", "app.test:8080", "/a/b", "x=1", "DELETE")
 
 
-def test_original_uri_fallback_prefers_forwarded_host_and_proto() -> None:
+def test_original_uri_fallback_takes_the_host_from_host_never_from_x_forwarded_host() -> None:
+    # nginx's auth_request passes every client header on: X-Forwarded-Host is the client's.
     got = from_original(
         {
             "x-original-uri": "/x",
-            "host": "authgate.internal.test",
-            "x-forwarded-host": "app.test, proxy.test",
+            "host": "app.test",
+            "x-forwarded-host": "other.test, proxy.test",
             "x-forwarded-proto": "HTTPS",
         },
         default_scheme="http",
@@ -290,7 +294,7 @@ def test_forwarded_full() -> None:
 
 def test_forwarded_defaults() -> None:
     got = from_forwarded({"x-forwarded-host": "app.test"}, default_scheme="https")
-    assert got == OriginalRequest("https", "app.test", "/", "", "GET")
+    assert got == OriginalRequest("https", "app.test", "/", "", "")
 
 
 def test_forwarded_lists_take_the_first_entry() -> None:
@@ -465,3 +469,29 @@ def test_contains_answers_repeatedly_the_same() -> None:
     trusted = TrustedProxies(["10.0.0.0/8"])
     assert [trusted.contains("10.0.0.1") for _ in range(3)] == [True] * 3
     assert [trusted.contains("8.8.8.8") for _ in range(3)] == [False] * 3
+
+
+# --- The routed host wins -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "routed", "ok"),
+    [
+        ("http://app.test:8080/x", "app.test", True),  # $host has no port; the URL keeps the client's
+        ("http://APP.test/x", "app.test", True),
+        ("http://open.test/x", "app.test", False),  # GET http://app.test/x with Host: open.test
+        ("http://app.test.evil.test/x", "app.test", False),
+        ("http://[::1]:8080/x", "[::1]", True),
+    ],
+)
+def test_x_original_host_must_name_the_host_of_x_original_url(url: str, routed: str, ok: bool) -> None:
+    headers = {"x-original-url": url, "x-original-host": routed}
+    if ok:
+        assert from_original(headers, default_scheme="http").hostname == routed.lower()
+    else:
+        with pytest.raises(InvalidForwardedHeaders, match="two hosts"):
+            from_original(headers, default_scheme="http")
+
+
+def test_without_x_original_host_an_older_snippet_still_works() -> None:
+    assert from_original({"x-original-url": "http://app.test/x"}, default_scheme="http").host == "app.test"

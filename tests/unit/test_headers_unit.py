@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from app.headers import ALL_IDENTITY_HEADERS, MAX_VALUE_BYTES, identity_headers, safe_value
+from app.headers import (
+    ALL_IDENTITY_HEADERS,
+    LOOKALIKE_HEADERS,
+    MAX_VALUE_BYTES,
+    groups_left_out,
+    header_names,
+    identity_headers,
+    managed_headers,
+    safe_value,
+)
 from app.types import Identity
 
 ALICE = Identity(
@@ -211,3 +220,30 @@ def test_identity_from_claims_feeds_headers() -> None:
     h = as_dict(identity_headers(who, "tok", ["authentik"]))
     assert h[b"x-authentik-username"] == b"zo\xc3\xab"
     assert h[b"x-authentik-groups"] == b"solo"
+
+
+# --- Header delimiters and look-alikes ------------------------------------------------------------
+
+
+def test_a_group_holding_a_delimiter_is_left_out_of_that_header_only() -> None:
+    who = Identity(sub="s", username="u", groups=("ops|admins", "a,b", "staff"))
+    sent = dict(identity_headers(who, "t", ["authentik", "oauth2-proxy", "authelia"]))
+    assert sent[b"x-authentik-groups"] == b"a,b|staff"
+    assert sent[b"x-auth-request-groups"] == b"ops|admins,staff"
+    assert sent[b"remote-groups"] == b"ops|admins,staff"
+    assert groups_left_out(who.groups, ["authentik"]) == ["ops|admins"]
+    assert groups_left_out(who.groups, ["authentik", "oauth2-proxy"]) == ["ops|admins", "a,b"]
+
+
+def test_every_underscore_spelling_of_an_emitted_name_is_a_lookalike() -> None:
+    assert b"x-authentik_username" in LOOKALIKE_HEADERS
+    assert b"x_authentik_username" in LOOKALIKE_HEADERS
+    assert b"x-auth-request-preferred_username" in LOOKALIKE_HEADERS
+    assert b"remote_user" in LOOKALIKE_HEADERS
+    assert b"x-authentik-username" not in LOOKALIKE_HEADERS, "the exact name is the proxy's to manage"
+    assert all(b"_" in name for name in LOOKALIKE_HEADERS)
+    assert all(name.replace(b"_", b"-").decode() in ALL_IDENTITY_HEADERS for name in LOOKALIKE_HEADERS)
+
+
+def test_the_proxy_manages_the_identity_headers_and_the_rewritten_cookie() -> None:
+    assert managed_headers() == [*header_names(), "Cookie"]

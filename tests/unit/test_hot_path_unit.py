@@ -14,7 +14,7 @@ from app.store import MemoryStore
 from app.types import TokenSet
 from app.web.asgi import create_app
 from app.web.auth import WANTED_HEADERS
-from app.web.gateway import Gateway
+from app.web.gateway import MAX_COOKIE_HEADER, MAX_TICKETS, Gateway
 from app.web.raw import NO_STORE, Reply, request_headers
 from tests.support.servers import TEST_SECRET
 
@@ -41,11 +41,13 @@ async def app() -> AsyncIterator[Any]:
 
 async def sign_in(gw: Gateway) -> tuple[str, str]:
     claims = {"sub": "u1", "preferred_username": "alice", "email": "alice@corp.test", "groups": ["admins"]}
-    ticket = await gw.sessions.create(TokenSet("at", "it", "rt", 3600, claims))
+    ticket = await gw.sessions.create(TokenSet("at", "it", "rt", 3600, claims), scope="app.test")
     return ticket.session_id, f"{gw.cookie_name}={gw.signer.dumps(ticket)}"
 
 
-async def check(app: Any, cookie: str) -> tuple[int, dict[bytes, bytes], list[dict[str, Any]]]:
+async def check(
+    app: Any, cookie: str, url: bytes = b"https://app.test/page", *extra: tuple[bytes, bytes]
+) -> tuple[int, dict[bytes, bytes], list[dict[str, Any]]]:
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -56,7 +58,7 @@ async def check(app: Any, cookie: str) -> tuple[int, dict[bytes, bytes], list[di
         "path": PATH,
         "scheme": "http",
         "client": ("127.0.0.1", 40000),
-        "headers": [(b"x-original-url", b"https://app.test/page"), (b"cookie", cookie.encode())],
+        "headers": [(b"x-original-url", url), (b"cookie", cookie.encode()), *extra],
     }
     await app(scope, None, send)
     return sent[0]["status"], dict(sent[0]["headers"]), sent
@@ -117,3 +119,44 @@ async def test_a_sign_out_ends_the_cached_answer_at_once(app: Any) -> None:
     assert gw.sessions.cached(gw.tickets(cookie)[0]) is not None
     await gw.sessions.delete(session_id)
     assert (await check(app, cookie))[0] == 401
+
+
+async def test_the_app_gets_the_cookie_header_without_ours_memoised_per_header(app: Any) -> None:
+    gw: Gateway = app.gateway
+    _, cookie = await sign_in(gw)
+    header = f"theme=dark; {cookie}; {gw.cookie_name}_login_0123456789abcdef=x; lang=en"
+    status, headers, first = await check(app, header)
+    assert status == 200 and headers[b"cookie"] == b"theme=dark; lang=en"
+    _, _, second = await check(app, header)
+    assert second[0]["headers"] is first[0]["headers"]
+    assert b"cookie" not in (await check(app, cookie))[1], "nothing left: the proxy drops the header"
+
+
+async def test_a_session_opens_only_the_host_it_was_signed_in_on(app: Any) -> None:
+    gw: Gateway = app.gateway
+    _, cookie = await sign_in(gw)  # signed in on app.test
+    assert (await check(app, cookie, b"https://app.test:8443/x"))[0] == 200
+    assert (await check(app, cookie, b"https://other.test/x"))[0] == 401
+    assert (await check(app, cookie, b"https://sub.app.test/x"))[0] == 401
+
+
+async def test_a_flood_of_forged_cookies_is_not_each_verified(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    gw: Gateway = app.gateway
+    calls = []
+    real = gw.signer.loads
+    monkeypatch.setattr(gw.signer, "loads", lambda value: calls.append(value) or real(value))
+    few = "; ".join(f"{gw.cookie_name}=forged{i}.a.b" for i in range(500))
+    assert (await check(app, few))[0] == 401
+    assert len(calls) == MAX_TICKETS, "only the first few values are verified"
+    calls.clear()
+    flood = few + "; " + "x" * MAX_COOKIE_HEADER
+    assert (await check(app, flood))[0] == 401
+    assert calls == [], "a Cookie header no browser sends is not searched at all"
+
+
+async def test_a_lookalike_of_an_identity_header_is_refused(app: Any) -> None:
+    gw: Gateway = app.gateway
+    _, cookie = await sign_in(gw)
+    for name in (b"x-authentik_username", b"x_auth_request_user", b"remote_groups"):
+        status = (await check(app, cookie, b"https://app.test/page", (name, b"root")))[0]
+        assert status == 403, name  # nginx's route: 403, since nginx turns other statuses into 500

@@ -42,7 +42,7 @@ def tokens(**claims: Any) -> TokenSet:
 async def test_repeat_loads_make_no_store_call(service: tuple[SessionService, CountingStore]) -> None:
     svc, store = service
     assert svc.cache.enabled
-    ticket = await svc.create(tokens())
+    ticket = await svc.create(tokens(), scope="app.test")
     first = await svc.load(ticket)
     gets = store.gets
     for _ in range(10):
@@ -54,7 +54,7 @@ async def test_delete_and_wrong_key_are_never_served_from_the_cache(
     service: tuple[SessionService, CountingStore],
 ) -> None:
     svc, _ = service
-    ticket = await svc.create(tokens())
+    ticket = await svc.create(tokens(), scope="app.test")
     assert await svc.load(ticket) is not None
     from app.tickets import Ticket
 
@@ -115,7 +115,9 @@ async def test_a_session_leaves_the_cache_when_its_refresh_falls_due(
     service: tuple[SessionService, CountingStore],
 ) -> None:
     svc, _ = service
-    ticket = await svc.create(TokenSet("access", "id", "refresh", 0.2, {"sub": "alice"}))  # refresh due at 0.1 s
+    ticket = await svc.create(
+        TokenSet("access", "id", "refresh", 0.2, {"sub": "alice"}), scope="app.test"
+    )  # refresh due at 0.1 s
     assert await svc.load(ticket) is not None
     assert svc.cached(ticket) is not None
     entry = svc.cache.get(ticket.session_id, ticket.key)
@@ -160,9 +162,9 @@ async def test_the_invalidation_feed_is_restarted_after_an_unexpected_error() ->
 
 async def test_logout_by_idp_session_or_by_subject(service: tuple[SessionService, CountingStore]) -> None:
     svc, _ = service
-    a1 = await svc.create(tokens(sid="idp-1"))
-    a2 = await svc.create(tokens(sid="idp-2"))
-    other = await svc.create(TokenSet("x", "i", "r", 3600, {"sub": "bob", "sid": "idp-3"}))
+    a1 = await svc.create(tokens(sid="idp-1"), scope="app.test")
+    a2 = await svc.create(tokens(sid="idp-2"), scope="app.test")
+    other = await svc.create(TokenSet("x", "i", "r", 3600, {"sub": "bob", "sid": "idp-3"}), scope="app.test")
     assert await svc.logout(sid="idp-1") == 1
     assert await svc.load(a1) is None and await svc.load(a2) is not None
     assert await svc.logout(sub="alice") == 2  # a2 and the a1 entry already gone from the store

@@ -1,0 +1,51 @@
+"""Starting a sign-in: the one path behind the forward-auth redirect and ``/start``.
+
+The login state goes into a cookie of its own (``app.login``); nothing is stored. The answer
+is a complete ``Reply``: a 302 to the IdP with the cookies to set and drop, or a page saying
+why the sign-in cannot start and how to retry.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app.errors import IdPError, ReturnURLTooLong
+from app.web.cookies import cookies_named, set_cookie
+from app.web.gateway import Gateway
+from app.web.pages import error_page
+from app.web.raw import Reply
+
+log = logging.getLogger("authgate.signin")
+
+HTML = b"text/html; charset=utf-8"
+
+
+async def begin_sign_in(gw: Gateway, *, origin: str, original_url: str, cookie_header: str, secure: bool) -> Reply:
+    """Send the browser to the IdP, to come back to ``original_url`` (already validated)."""
+    held = cookies_named(cookie_header, gw.login.cookie_prefix)
+    try:
+        begun = await gw.login.begin(original_url=original_url, redirect_uri=gw.callback_url(origin), held=held)
+    except ReturnURLTooLong as exc:
+        log.warning("sign-in refused: %s", exc)
+        page = error_page("This address is too long", f"Sign-in cannot return to it: {exc}.", gw.start_url(origin))
+        return Reply(414, body=page, content_type=HTML)
+    except IdPError as exc:
+        log.error("cannot start sign-in: %s", exc)
+        page = error_page(
+            "Sign-in is unavailable",
+            "The identity provider cannot be reached right now.",
+            gw.start_url(origin, original_url),
+        )
+        return Reply(503, body=page, content_type=HTML)
+    settings = gw.settings
+
+    def cookie(name: str, value: str, max_age: int) -> tuple[bytes, bytes]:
+        header = set_cookie(name, value, max_age=max_age, secure=secure, domain=settings.cookie_domain, path=gw.prefix)
+        return b"set-cookie", header.encode()
+
+    headers = [
+        (b"location", begun.authorization_url.encode()),
+        cookie(begun.cookie_name, begun.cookie_value, gw.login.ttl),
+    ]
+    headers += [cookie(name, "", 0) for name in begun.dropped]
+    return Reply(302, headers)

@@ -1,0 +1,471 @@
+"""Hostile input through the real proxies, read top to bottom: each table is one kind of attack.
+
+Every request here is one an attacker can send with curl or a raw socket to a site protected by
+the recipes in deploy/ (real nginx, Traefik and Caddy in front of one authgate). docs/security.md
+lists each attack with what stops it and the test below that proves it. Rules of the stack:
+
+- ``AUTHGATE_SKIP_AUTH=^/public/,GET=^/status``: public paths on every host;
+- ``open.test`` is wholly public, ``admin.test`` admits the group ``admins``, ``mail.test``
+  admits email addresses in ``corp.test``; ``app.test`` and ``other.test`` admit anyone signed in.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.support.browser import Browser
+from tests.support.caddy import caddy_server
+from tests.support.flows import PREFIX, echoed_header_list, echoed_headers, idp_callback_url, session_cookie
+from tests.support.procs import free_port, wait_for
+from tests.support.servers import (
+    ROOT,
+    USERS,
+    Gateway,
+    IdP,
+    Redis,
+    gateway_env,
+    nginx_server,
+    render_recipe,
+    start_echo,
+    start_gateway,
+    start_mock_idp,
+    start_redis,
+    traefik_server,
+)
+
+pytestmark = pytest.mark.e2e
+
+RULES = """
+[[apps]]
+host = "open.test"
+skip_auth = ["^/"]
+
+[[apps]]
+host = "admin.test"
+allowed_groups = ["admins"]
+
+[[apps]]
+host = "mail.test"
+allowed_email_domains = ["corp.test"]
+"""
+
+USERS_WITH_TRAPS = [
+    *USERS,
+    {"sub": "vera", "preferred_username": "vera", "email": "vera@corp.test", "email_verified": True},
+    {"sub": "uma", "preferred_username": "uma", "email": "uma@corp.test", "email_verified": False},
+    {"sub": "nova", "preferred_username": "nova", "email": "nova@corp.test"},  # no email_verified claim
+    {"sub": "mallory", "preferred_username": "mallory", "email": "mallory@evil.test@corp.test", "email_verified": True},
+    {"sub": "pipe", "preferred_username": "pipe", "groups": ["ops|admins", "a,b", "staff"]},
+]
+
+
+@dataclass
+class Hostile:
+    tmp: Path
+    idp: IdP
+    redis: Redis
+    gateway: Gateway
+    echo_port: int
+    nginx: int
+    traefik: int
+    caddy: int
+
+    def port(self, proxy: str) -> int:
+        return {"nginx": self.nginx, "traefik": self.traefik, "caddy": self.caddy}[proxy]
+
+
+@pytest.fixture(scope="module")
+def world(module_tmp: Path) -> Iterator[Hostile]:
+    idp = start_mock_idp(module_tmp, users=USERS_WITH_TRAPS)
+    store = start_redis(module_tmp, "hostile-redis")
+    rules = module_tmp / "hostile.toml"
+    rules.write_text(RULES)
+    env = gateway_env(idp.issuer, redis_url=store.url, config=str(rules), skip_auth="^/public/,GET=^/status")
+    gateway = start_gateway(module_tmp, env, name="authgate-hostile")
+    echo, echo_port = start_echo(module_tmp)
+    hosts = "app.test open.test admin.test mail.test other.test"
+    try:
+        with (
+            nginx_server(module_tmp, gateway_url=gateway.url, app_port=echo_port, server_name=hosts) as nginx,
+            traefik_server(module_tmp, gateway_url=gateway.url, app_port=echo_port) as traefik,
+            caddy_server(module_tmp, gateway_url=gateway.url, app_port=echo_port) as caddy,
+        ):
+            wait_for(lambda: raw_get(traefik, "/public/x", f"app.test:{traefik}").status != 404, what="routers")
+            yield Hostile(module_tmp, idp, store, gateway, echo_port, nginx, traefik, caddy)
+    finally:
+        for proc in (echo, gateway.proc, store.proc, idp.proc):
+            proc.stop()
+
+
+PROXIES = ["nginx", "traefik", "caddy"]
+
+
+# --- Raw requests: what curl --path-as-is and a socket can send -------------------------------
+
+
+@dataclass
+class Raw:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def served(self) -> bool:
+        """The echo app answered: the request went past the proxy's auth check."""
+        return self.status == 200 and b'"path"' in self.body
+
+    def echoed(self) -> dict[str, str]:
+        return {n.lower(): v for n, v in json.loads(self.body)["headers"]}
+
+
+def raw_get(port: int, target: str, host: str, *headers: str, method: str = "GET") -> Raw:
+    """One request written byte for byte (no client normalises the path), read to the end."""
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Accept: text/html", "Connection: close", *headers]
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as conn:
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parsed = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        parsed[name.strip().lower()] = value.strip()
+    if parsed.get("transfer-encoding") == "chunked":
+        body = _unchunk(body)
+    return Raw(int(status_line.split(" ")[1]), parsed, body)
+
+
+def _unchunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        body = rest[size + 2 :]
+    return out
+
+
+def signed_in_cookie(world: Hostile, proxy: str, sub: str = "alice", host: str = "app.test") -> str:
+    with Browser() as b:
+        r = b.visit(f"http://{host}:{world.port(proxy)}/", sub=sub)
+        assert r.status_code == 200, r.text[:300]
+        return session_cookie(b)
+
+
+# --- 1. Skip rules see the path the app will see -----------------------------------------------
+
+AMBIGUOUS_PATHS = [
+    # (path as written on the request line, why an app may read it as /admin)
+    ("/public/..;/admin", "Tomcat and Jetty resolve ..; as .."),
+    ("/public/%2e%2e;/admin", "encoded dots with a ;parameter"),
+    ("/public/%2e%2e/admin", "encoded dots"),
+    ("/public/.%2e/admin", "half-encoded dots"),
+    ("/public/..%5cadmin", "IIS and many frameworks read %5c as /"),
+    ("/public/..%3b/admin", "an encoded ; after the dots"),
+    ("/public/..%2fadmin", "an encoded /"),
+    ("/public/%252e%252e/admin", "apps that decode twice"),
+    ("/public/#/../admin", "a raw # that one reader ends the path at and another does not"),
+    ("/public/..\\admin", "a raw backslash"),
+]
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+@pytest.mark.parametrize(("path", "why"), AMBIGUOUS_PATHS)
+def test_an_ambiguous_path_is_never_public(world: Hostile, proxy: str, path: str, why: str) -> None:
+    port = world.port(proxy)
+    assert raw_get(port, "/public/plain", f"app.test:{port}").served, "the public rule works through " + proxy
+    r = raw_get(port, path, f"app.test:{port}")
+    assert not r.served, f"{proxy} served {path} ({why}) without a session"
+
+
+def test_an_ambiguous_path_is_no_error_for_a_signed_in_user(world: Hostile) -> None:
+    cookie = signed_in_cookie(world, "nginx")
+    for path, why in AMBIGUOUS_PATHS:
+        r = raw_get(world.nginx, path, f"app.test:{world.nginx}", f"Cookie: {cookie}")
+        assert r.served, f"{path} ({why}): a signed-in user gets the app, not an error ({r.status})"
+
+
+# --- 2. Method and host come only from the proxy -------------------------------------------------
+
+
+def test_a_method_rule_never_matches_when_the_proxy_does_not_say_the_method(world: Hostile) -> None:
+    port = world.nginx
+    assert raw_get(port, "/status", f"app.test:{port}").served  # the recipe sends X-Original-Method
+    assert not raw_get(port, "/status", f"app.test:{port}", method="POST").served
+    # Authentik's own snippet sends no X-Original-Method: then GET=^/status opens nothing at all.
+    no_method = {"    proxy_set_header        X-Original-Method $request_method;\n": ""}
+    with nginx_server(
+        world.tmp, gateway_url=world.gateway.url, app_port=world.echo_port, snippet_replacements=no_method
+    ) as bare:
+        for method in ("POST", "DELETE", "GET"):
+            assert not raw_get(bare, "/status", f"app.test:{bare}", method=method).served, method
+
+
+def test_nginx_never_takes_the_host_from_a_client_x_forwarded_host(world: Hostile) -> None:
+    # An older snippet: X-Original-URI instead of X-Original-URL; the client names a public host.
+    uri_only = {"X-Original-URL $scheme://$http_host$request_uri": "X-Original-URI $request_uri"}
+    with nginx_server(
+        world.tmp, gateway_url=world.gateway.url, app_port=world.echo_port, snippet_replacements=uri_only
+    ) as port:
+        r = raw_get(port, "/secret", f"app.test:{port}", "X-Forwarded-Host: open.test")
+        assert r.status == 302 and not r.served
+
+
+def test_an_absolute_form_request_cannot_choose_whose_rules_apply(world: Hostile) -> None:
+    """nginx routes ``GET http://app.test/secret`` on app.test while its Host header says open.test."""
+    port = world.nginx
+    r = raw_get(port, f"http://app.test:{port}/secret", f"open.test:{port}")
+    assert not r.served and r.status == 403
+    # The same request with matching names is an ordinary one.
+    assert raw_get(port, f"http://open.test:{port}/secret", f"open.test:{port}").served
+
+
+def test_an_absolute_form_request_through_the_domain_level_recipes(world: Hostile) -> None:
+    port = free_port()
+    external = f"http://auth.example.test:{port}"
+    env = gateway_env(world.idp.issuer, cookie_domain="example.test", external_url=external, skip_auth="^/public/")
+    gateway = start_gateway(world.tmp, env, name="authgate-hostile-domain")
+    auth_host = render_recipe(
+        ROOT / "deploy/nginx/auth-host.conf",
+        {
+            "listen 443 ssl;": f"listen 127.0.0.1:{port};",
+            "    ssl_certificate     /etc/ssl/auth.example.com.crt;\n": "",
+            "    ssl_certificate_key /etc/ssl/auth.example.com.key;\n": "",
+            "server_name auth.example.com;": "server_name auth.example.test;",
+            "http://authgate:9000": gateway.url,
+        },
+    )
+    try:
+        with nginx_server(
+            world.tmp,
+            gateway_url=gateway.url,
+            app_port=world.echo_port,
+            port=port,
+            extra_http=auth_host,
+            server_name="app.example.test",
+            snippet="deploy/nginx/npm-advanced-domain.conf",
+            snippet_replacements={"https://auth.example.com": external},
+        ):
+            host = f"app.example.test:{port}"
+            assert raw_get(port, "/public/x", host).served
+            r = raw_get(port, f"http://app.example.test:{port}/public/x", "evil.test")
+            assert r.status == 403 and not r.served
+            start = f"{PREFIX}/start?rd=http://app.example.test:{port}/"
+            assert raw_get(port, start, f"auth.example.test:{port}").status == 302
+            r = raw_get(port, f"http://auth.example.test:{port}{start}", "evil.test")
+            assert r.status == 400
+    finally:
+        gateway.proc.stop()
+
+
+# --- 3. Sessions belong to one host; the app never sees authgate's cookies -----------------------
+
+
+def test_a_session_cookie_copied_to_another_host_opens_nothing(world: Hostile) -> None:
+    cookie = signed_in_cookie(world, "nginx")
+    port = world.nginx
+    assert raw_get(port, "/", f"app.test:{port}", f"Cookie: {cookie}").served
+    copied = raw_get(port, "/", f"other.test:{port}", f"Cookie: {cookie}")
+    assert copied.status == 302 and not copied.served
+    with traefik_server(world.tmp, gateway_url=world.gateway.url, app_port=world.echo_port, host="other.test") as t:
+        wait_for(lambda: raw_get(t, "/public/x", f"other.test:{t}").status != 404, what="Traefik's routers")
+        r = raw_get(t, "/", f"other.test:{t}", f"Cookie: {cookie}")
+        assert r.status == 302 and not r.served
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_the_app_never_sees_authgates_cookies(world: Hostile, proxy: str) -> None:
+    port = world.port(proxy)
+    with Browser() as b:
+        assert b.visit(f"http://app.test:{port}/").status_code == 200
+        names = {c.name for c in b.http.cookies.jar}
+        assert "authgate_session" in names
+        alone = b.get(f"http://app.test:{port}/only-ours")
+        assert "cookie" not in echoed_headers(alone), "only authgate's cookie: the app gets none"
+        b.http.cookies.set("theme", "dark", domain="app.test")
+        for path in ("/page", "/public/page"):
+            r = b.get(f"http://app.test:{port}{path}")
+            assert r.status_code == 200
+            assert [v for n, v in echoed_header_list(r) if n == "cookie"] == ["theme=dark"], path
+
+
+# --- 4. Claims that decide access must be trustworthy --------------------------------------------
+
+EMAIL_RULE = [
+    # (user, expected status on mail.test, why)
+    ("vera", 200, "a verified corp.test address"),
+    ("uma", 403, "corp.test, but the IdP does not vouch for it (email_verified false)"),
+    ("mallory", 403, "two @: not one well-formed address"),
+    ("nova", 403, "corp.test, with no email_verified claim at all"),
+]
+
+
+@pytest.mark.parametrize(("sub", "status", "why"), EMAIL_RULE)
+def test_an_email_domain_rule_admits_only_a_verified_well_formed_address(
+    world: Hostile, sub: str, status: int, why: str
+) -> None:
+    with Browser() as b:
+        r = b.visit(f"http://mail.test:{world.nginx}/", sub=sub)
+        assert r.status_code == status, why
+
+
+def test_the_refusal_of_an_unverified_email_says_why_and_how_to_fix_it(world: Hostile) -> None:
+    # nginx shows its own 403 page; Traefik hands authgate's page to the browser.
+    with traefik_server(world.tmp, gateway_url=world.gateway.url, app_port=world.echo_port, host="mail.test") as t:
+        wait_for(lambda: raw_get(t, "/public/x", f"mail.test:{t}").status != 404, what="Traefik's routers")
+        with Browser() as b:
+            r = b.visit(f"http://mail.test:{t}/", sub="uma")
+    assert r.status_code == 403
+    for words in ("not marked as verified", "email_verified", "AUTHGATE_ALLOW_UNVERIFIED_EMAIL", "scope mapping"):
+        assert words in r.text, words
+    assert "email_verified" in world.gateway.proc.log_path.read_text()
+
+
+@pytest.mark.parametrize("proxy", ["nginx", "traefik"])
+def test_a_group_holding_a_header_delimiter_is_left_out_of_that_header(world: Hostile, proxy: str) -> None:
+    with Browser() as b:
+        r = b.visit(f"http://app.test:{world.port(proxy)}/", sub="pipe")
+        seen = echoed_headers(r)
+        assert seen["x-authentik-groups"] == "a,b|staff", "ops|admins would read as ops and admins"
+        assert seen["x-auth-request-groups"] == "ops|admins,staff", "a,b would read as a and b"
+    log = world.gateway.proc.log_path.read_text()
+    assert "'ops|admins'" in log and "left out" in log
+
+
+LOOKALIKES = ["X-Authentik_Username: root", "X_Authentik_Groups: admins", "X-Auth-Request_User: root"]
+# What each proxy does with a look-alike: nginx and Caddy drop header names with "_" (nginx's
+# underscores_in_headers is off by default); Traefik passes them on to the check, which refuses.
+LOOKALIKE_OUTCOME = {"nginx": "dropped", "traefik": "refused", "caddy": "dropped"}
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+@pytest.mark.parametrize("forged", LOOKALIKES)
+def test_identity_header_lookalikes_never_reach_the_app(world: Hostile, proxy: str, forged: str) -> None:
+    port = world.port(proxy)
+    cookie = signed_in_cookie(world, proxy)
+    r = raw_get(port, "/", f"app.test:{port}", f"Cookie: {cookie}", forged)
+    if LOOKALIKE_OUTCOME[proxy] == "refused":
+        assert r.status == 400 and not r.served
+    else:
+        assert r.served
+        assert not [n for n in r.echoed() if "_" in n]
+
+
+def test_the_check_refuses_a_lookalike_whatever_the_proxy(world: Hostile) -> None:
+    """The refusal itself, for any proxy that passes a look-alike on (400; 403 for nginx, which
+    turns other statuses into 500)."""
+    base = {"X-Forwarded-Host": "app.test", "X-Forwarded-Uri": "/", "X-Forwarded-Method": "GET"}
+    for name in ("X-Authentik_Username", "remote_user", "X-Auth-Request_Groups"):
+        r = httpx.get(f"{world.gateway.url}{PREFIX}/auth/traefik", headers={**base, name: "root"})
+        assert r.status_code == 400, name
+        r = httpx.get(
+            f"{world.gateway.url}{PREFIX}/auth/nginx",
+            headers={"X-Original-URL": "http://app.test/", "X-Original-Method": "GET", name: "root"},
+        )
+        assert r.status_code == 403, name
+
+
+# --- 5. Nobody can make authgate store anything before they have signed in ----------------------
+
+
+def keys(world: Hostile) -> set[bytes]:
+    client = redis.Redis.from_url(world.redis.url)
+    try:
+        return set(client.scan_iter(count=1000))
+    finally:
+        client.close()
+
+
+def test_anonymous_requests_write_nothing_to_the_store(world: Hostile) -> None:
+    before = keys(world)
+    with httpx.Client(timeout=15) as http:
+
+        def get(port: int, target: str, **headers: str) -> int:
+            nav = {"Host": f"app.test:{port}", "Accept": "text/html", **headers}
+            return http.get(f"http://127.0.0.1:{port}{target}", headers=nav).status_code
+
+        for i in range(40):
+            assert get(world.traefik, f"/page{i}") == 302  # forward auth: straight to the IdP
+            assert get(world.caddy, f"/page{i}") == 302
+            assert get(world.nginx, f"{PREFIX}/start?rd=/page{i}") == 302
+            assert get(world.nginx, f"{PREFIX}/callback?state=forged{i}&code=c") == 400
+            forged_cookie = f"authgate_session_login_{i:016x}=forged"
+            assert get(world.nginx, f"{PREFIX}/callback?state=s{i}&code=c", Cookie=forged_cookie) == 400
+            assert get(world.nginx, f"{PREFIX}/callback?error=access_denied&state=s{i}") == 400
+    assert keys(world) - before == set(), "anonymous requests stored something"
+
+
+@pytest.mark.parametrize("proxy", ["traefik", "caddy"])
+def test_three_tabs_signing_in_at_once_each_land_on_their_own_page(world: Hostile, proxy: str) -> None:
+    origin = f"http://app.test:{world.port(proxy)}"
+    with Browser() as b:
+        starts = [b.get(f"{origin}/tab{i}") for i in range(3)]
+        assert [s.status_code for s in starts] == [302] * 3
+        callbacks = [idp_callback_url(b, s.headers["location"]) for s in starts]
+        for i in (2, 0, 1):
+            r = b.get(callbacks[i])
+            assert r.status_code == 302, r.text[:300]
+            assert r.headers["location"] == f"{origin}/tab{i}"
+        assert b.get(f"{origin}/tab0").status_code == 200
+
+
+def test_a_browser_holds_a_bounded_number_of_login_cookies(world: Hostile) -> None:
+    origin = f"http://app.test:{world.nginx}"
+    with Browser() as b:
+        starts = [b.get(f"{origin}{PREFIX}/start?rd=/tab{i}") for i in range(7)]
+        held = [c for c in b.http.cookies.jar if "_login_" in c.name]
+        assert len(held) == 4, [c.name for c in held]
+        newest = idp_callback_url(b, starts[-1].headers["location"])
+        assert b.get(newest).headers["location"] == f"{origin}/tab6"
+        oldest = idp_callback_url(b, starts[0].headers["location"])
+        assert b.get(oldest).status_code == 400  # its cookie was dropped to make room
+
+
+def test_a_long_return_url_is_cut_to_its_path_or_refused(world: Hostile) -> None:
+    origin = f"http://app.test:{world.nginx}"
+    with Browser() as b:
+        r = b.visit(f"{origin}/reports?" + "q=" + "x" * 3000)
+        assert r.status_code == 200
+        assert r.json()["path"] == "/reports"
+        assert all(len(c.value) < 4000 for c in b.http.cookies.jar)
+    with Browser() as b:
+        r = b.get(f"{origin}{PREFIX}/start?rd=/{'p' * 1500}")
+        assert r.status_code == 414
+
+
+# --- 6. Smaller items ---------------------------------------------------------------------------
+
+
+def test_a_callback_parameter_cannot_write_its_own_log_line(world: Hostile) -> None:
+    port = world.nginx
+    target = f"{PREFIX}/callback?error=access_denied%0d%0aFORGED%20audit%20line&state=x"
+    r = raw_get(port, target, f"app.test:{port}")
+    assert r.status == 400
+    assert b"FORGED" not in r.body, "only known error codes are shown"
+    log = world.gateway.proc.log_path.read_text()
+    assert "FORGED" in log, "the value is logged, escaped"
+    assert not [line for line in log.splitlines() if line.startswith("FORGED")]
+
+
+def test_a_flood_of_forged_session_cookies_is_refused_not_verified(world: Hostile) -> None:
+    """Thousands of forged values (0.6 MB) are not each verified: the header is too long to be a
+    browser's (tests/unit/test_hot_path_unit.py counts the verifications)."""
+    flood = "; ".join(f"authgate_session=forged{i}.aaaa.bbbb" for i in range(20000))
+    r = httpx.get(
+        f"{world.gateway.url}{PREFIX}/auth/nginx",
+        headers={"X-Original-URL": "http://app.test/", "X-Original-Method": "GET", "Cookie": flood},
+        timeout=15,
+    )
+    assert r.status_code == 401

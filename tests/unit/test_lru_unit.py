@@ -1,0 +1,33 @@
+"""The byte-bounded memo behind the hot path's parse and Cookie caches (app/lru.py)."""
+
+from __future__ import annotations
+
+from app import forwarded
+from app.lru import ENTRY_OVERHEAD, ByteLRU
+
+
+def test_distinct_long_keys_cannot_grow_it_past_its_budget() -> None:
+    memo: ByteLRU[int] = ByteLRU(100_000, max_key=8192)
+    for i in range(1_000):
+        memo.put(f"{i:05d}" + "x" * 8000, i)
+        assert memo.used <= memo.budget
+    assert len(memo) == 100_000 // (8005 + ENTRY_OVERHEAD)
+
+
+def test_least_recently_used_goes_first_and_long_keys_are_not_kept() -> None:
+    memo: ByteLRU[str] = ByteLRU(3 * (1 + ENTRY_OVERHEAD), max_key=10)
+    for key in "abc":
+        memo.put(key, key.upper())
+    assert memo.get("a") == "A"  # now the most recent
+    memo.put("d", "D")
+    assert memo.get("b") is None and memo.get("a") == "A" and memo.get("d") == "D"
+    memo.put("k" * 11, "long")
+    assert memo.get("k" * 11) is None
+
+
+def test_the_parsed_url_cache_is_bounded_in_bytes() -> None:
+    budget = forwarded.PARSED.budget
+    for i in range(3_000):
+        url = f"https://app.test/{i}/" + "p" * 8000
+        forwarded.from_original({"x-original-url": url}, default_scheme="https")
+    assert forwarded.PARSED.used <= budget

@@ -1,0 +1,76 @@
+"""What a public-path rule is matched against: the path decoded once, or nothing when ambiguous.
+
+Each row is a spelling some app resolves differently from a plain reading (see app/paths.py);
+tests/e2e/test_hostile.py sends the same ones through real nginx, Traefik and Caddy.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.paths import app_path
+from app.policy import AccessRule
+
+AMBIGUOUS = [
+    ("/public/../admin", "raw dot-segment"),
+    ("/public/./admin", "raw single dot"),
+    ("/public/..", "trailing dot-segment"),
+    ("/public/..;/admin", "Tomcat/Jetty: ..; is .."),
+    ("/public/.;x/admin", "dot with ;parameters"),
+    ("/public/%2e%2e;/admin", "encoded dots with ;"),
+    ("/public/%2E%2E/admin", "upper-case escapes"),
+    ("/public/.%2e/admin", "half-encoded dots"),
+    ("/public/..%3b/admin", "encoded ; after dots"),
+    ("/public/%252e%252e/admin", "double-encoded dots"),
+    ("/public/..%5cadmin", "encoded backslash (IIS reads \\ as /)"),
+    ("/public/..\\admin", "raw backslash"),
+    ("/public/%255c", "double-encoded backslash"),
+    ("/public/a%2fb", "encoded slash"),
+    ("/public/a%252fb", "double-encoded slash"),
+    ("/public/#/../admin", "raw # (some read it as the end of the path)"),
+    ("/public/x#y", "raw # without dots"),
+    ("/public/%00", "encoded NUL"),
+    ("/public/%0a", "encoded newline"),
+    ("/public/a%20b/../x", "encoded space and dots"),
+    ("/public/%ff", "not UTF-8"),
+]
+
+PLAIN = [
+    ("/public/x", "/public/x"),
+    ("/public/.well-known/x", "/public/.well-known/x"),
+    ("/public/a..b", "/public/a..b"),
+    ("/public/x;v=1", "/public/x;v=1"),
+    ("/public/caf%C3%A9", "/public/café"),
+    ("/public/%7Euser", "/public/~user"),
+    ("/public/100%25", "/public/100%"),
+]
+
+
+@pytest.mark.parametrize(("path", "why"), AMBIGUOUS)
+def test_an_ambiguous_path_has_no_app_path(path: str, why: str) -> None:
+    assert app_path(path) is None, why
+
+
+@pytest.mark.parametrize(("path", "why"), AMBIGUOUS)
+def test_an_ambiguous_path_is_never_public(path: str, why: str) -> None:
+    assert not AccessRule.build(skip=["^/public/"]).is_public("GET", path), why
+
+
+@pytest.mark.parametrize(("path", "seen"), PLAIN)
+def test_a_plain_path_is_matched_decoded_once(path: str, seen: str) -> None:
+    assert app_path(path) == seen
+    assert AccessRule.build(skip=["^/public/"]).is_public("GET", path)
+
+
+def test_rules_see_the_decoded_path_and_stay_case_sensitive() -> None:
+    rule = AccessRule.build(skip=["^/public/caf\u00e9$"])
+    assert rule.is_public("GET", "/public/caf%C3%A9")
+    assert not AccessRule.build(skip=["^/public/"]).is_public("GET", "/PUBLIC/x")
+
+
+@pytest.mark.parametrize("method", ["", "POST", "DELETE"])
+def test_a_method_rule_never_matches_another_or_an_unknown_method(method: str) -> None:
+    rule = AccessRule.build(skip=["GET=^/status"])
+    assert not rule.is_public(method, "/status")
+    assert rule.is_public("GET", "/status")
+    assert AccessRule.build(skip=["^/status"]).is_public(method, "/status")
