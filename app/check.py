@@ -168,7 +168,22 @@ async def _store(s: Settings, report: Report) -> None:
         await store.close()
 
 
+def _rules(s: Settings, report: Report) -> None:
+    """What the access rules rely on, said before the first refusal surprises anyone."""
+    email_rules = bool(s.allowed_email_domains) or any(a.allowed_email_domains for a in s.apps)
+    if email_rules and not s.allow_unverified_email:
+        report.warn(
+            "email-domain rules admit only addresses the IdP marks email_verified: true "
+            "(Authentik 2025.10 and later sends false unless told otherwise)",
+            "have the IdP send email_verified: true for addresses it trusts (Authentik: a scope mapping for "
+            "the email scope), or set AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true",
+        )
+    elif email_rules:
+        report.warn("AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true: email-domain rules also admit unverified addresses")
+
+
 async def _run(s: Settings, report: Report) -> None:
+    _rules(s, report)
     await _discovery(s, report)
     await _store(s, report)
 

@@ -213,6 +213,26 @@ def test_a_method_rule_never_matches_when_the_proxy_does_not_say_the_method(worl
             assert not raw_get(bare, "/status", f"app.test:{bare}", method=method).served, method
 
 
+FORGED_FORWARDING = [
+    # (headers a client adds, what they would claim)
+    (("X-Forwarded-Uri: /public/x",), "that it asked for a public path"),
+    (("X-Forwarded-Host: open.test",), "that it asked a public host"),
+    (("X-Forwarded-Method: GET", "X-Forwarded-Uri: /status"), "a GET of a GET-only public path"),
+    (("X-Original-URL: http://open.test/",), "nginx's header, sent to another proxy"),
+]
+
+
+@pytest.mark.parametrize("proxy", ["traefik", "caddy"])
+@pytest.mark.parametrize(("forged", "claim"), FORGED_FORWARDING)
+def test_a_client_cannot_forge_the_forwarding_headers(
+    world: Hostile, proxy: str, forged: tuple[str, ...], claim: str
+) -> None:
+    """Traefik's entry point and Caddy set X-Forwarded-* themselves, whatever the client sent."""
+    port = world.port(proxy)
+    r = raw_get(port, "/secret", f"app.test:{port}", *forged, method="POST")
+    assert not r.served, f"a client claimed {claim} through {proxy}"
+
+
 def test_nginx_never_takes_the_host_from_a_client_x_forwarded_host(world: Hostile) -> None:
     # An older snippet: X-Original-URI instead of X-Original-URL; the client names a public host.
     uri_only = {"X-Original-URL $scheme://$http_host$request_uri": "X-Original-URI $request_uri"}
@@ -330,7 +350,9 @@ def test_the_refusal_of_an_unverified_email_says_why_and_how_to_fix_it(world: Ho
     assert r.status_code == 403
     for words in ("not marked as verified", "email_verified", "AUTHGATE_ALLOW_UNVERIFIED_EMAIL", "scope mapping"):
         assert words in r.text, words
-    assert "email_verified" in world.gateway.proc.log_path.read_text()
+    log = world.gateway.proc.log_path.read_text()
+    assert "email-domain rules admit only addresses the IdP marks email_verified: true" in log, "said at startup"
+    assert "denied 'uma' on 'mail.test': your email address uma@corp.test is not marked as verified" in log
 
 
 @pytest.mark.parametrize("proxy", ["nginx", "traefik"])

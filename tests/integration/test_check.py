@@ -110,3 +110,10 @@ def test_wrong_client_secret_and_unregistered_redirect_uri(tmp_path: Path) -> No
         assert "refuses the redirect URI https://login.example.test/outpost.goauthentik.io/callback" in out
     finally:
         node.stop()
+
+
+def test_email_rules_say_they_need_verified_addresses(idp: IdP) -> None:
+    code, out = run_check(gateway_env(idp.issuer, scopes=SCOPES, allowed_email_domains="corp.test"))
+    assert "WARN email-domain rules admit only addresses the IdP marks email_verified: true" in out
+    assert "AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true" in out
+    assert code == 0, "a warning, not a failure"
