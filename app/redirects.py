@@ -1,4 +1,4 @@
-"""Redirect validation (SPEC 5.6): where ``rd`` and the original URL may send a browser.
+"""Redirect validation: where ``rd`` and the original URL may send a browser.
 
 Pure logic: no I/O. A target is allowed when it is an absolute http(s) URL whose host is the
 host the request arrived on, under the cookie domain (dot boundary), or under an allowed

@@ -1,7 +1,7 @@
 """Sealing of stored sessions: AES-256-GCM under the per-session key that only the cookie holds.
 
 A dump of the store yields ciphertext; without the cookie's ticket no token, email or name
-can be read (SPEC 5.5). The session id is bound in as associated data, so a sealed value
+can be read. The session id is bound in as associated data, so a sealed value
 cannot be moved to another session's key.
 """
 

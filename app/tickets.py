@@ -1,4 +1,4 @@
-"""The session cookie's content: an opaque ticket, signed with itsdangerous (SPEC 5.5).
+"""The session cookie's content: an opaque ticket, signed with itsdangerous.
 
 A ticket is a random session id and a random per-session key. The id names the session in the
 store; the key unseals it (see ``sealing``). Neither means anything without the other, and

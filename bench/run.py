@@ -135,7 +135,13 @@ def main() -> int:
         with Browser() as b:
             sign_in_direct(b, origin)
             cookie = "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name == "authgate_session")
-        check_headers = {"X-Original-URL": f"{origin}/dashboard", "Cookie": cookie}
+        # What the nginx recipe sends (deploy/nginx/npm-advanced.conf).
+        check_headers = {
+            "X-Original-URL": f"{origin}/dashboard",
+            "X-Original-Method": "GET",
+            "X-Original-Host": origin.split("//")[1].split(":")[0],
+            "Cookie": cookie,
+        }
         check_url = f"{gateway.url}{PREFIX}/auth/nginx"
         answer = httpx.get(check_url, headers=check_headers)
         assert answer.status_code == 200 and answer.headers.get("x-authentik-username") == "alice", answer

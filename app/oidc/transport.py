@@ -1,4 +1,4 @@
-"""Back-channel routing (SPEC 4): server-to-server calls go to an internal address.
+"""Back-channel routing: server-to-server calls go to an internal address.
 
 Every URL authgate fetches is the public one the IdP advertises; this httpx transport sends
 requests for the public origin to ``BACKCHANNEL_URL`` instead, keeping ``Host`` (and

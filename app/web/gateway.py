@@ -25,8 +25,9 @@ from app.web.cookies import cookie_values, without
 log = logging.getLogger("authgate")
 
 #: A Cookie header longer than this is not searched for tickets (its owner is not signed in):
-#: browsers send far less, and verifying is work a client must not be able to multiply.
-MAX_COOKIE_HEADER = 16384
+#: browsers send far less (nginx refuses a header line over 8 KB by default), and reading one is
+#: work a client must not be able to multiply.
+MAX_COOKIE_HEADER = 32768
 #: Session cookie values verified per request (a host and a domain cookie, a stale copy ...).
 MAX_TICKETS = 4
 _COOKIE_VIEWS_BUDGET = 8 * 1024 * 1024  # characters of remembered Cookie headers

@@ -1,7 +1,7 @@
 """Is this request a browser navigation (worth a sign-in redirect) or a sub-resource / API call?
 
 Pure logic. Sub-resources (favicon, images, XHR, fetch) must never start a sign-in: they would
-flood the store with login state and pile up cookies (SPEC 5.2).
+pile up login cookies and push out the ones of real sign-ins.
 """
 
 from __future__ import annotations

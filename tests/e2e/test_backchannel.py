@@ -1,4 +1,4 @@
-"""AUTHGATE_BACKCHANNEL_URL (SPEC 4) against an IdP that, like Authentik, builds every URL it returns
+"""AUTHGATE_BACKCHANNEL_URL against an IdP that, like Authentik, builds every URL it returns
 and the ``iss`` of its tokens from the Host header, reachable at a public and an internal address.
 
 Public: ``http://idp.test:<q>`` (a real nginx in front, with an access log); internal: the IdP's

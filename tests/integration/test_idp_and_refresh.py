@@ -1,4 +1,4 @@
-"""The IdP's side: outage, token refresh, and the Caddy route (SPEC 5.4, 5.8)."""
+"""The IdP's side: outage, token refresh, and the Caddy route."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Redis killed and restarted under a running gateway (SPEC 5.8)."""
+"""Redis killed and restarted under a running gateway."""
 
 from __future__ import annotations
 

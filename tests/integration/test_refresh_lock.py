@@ -1,4 +1,4 @@
-"""Refresh exactly once: the lock's lease outlives a slow IdP, and what ends a session (SPEC 5.4).
+"""Refresh exactly once: the lock's lease outlives a slow IdP, and what ends a session.
 
 The lease test drives SessionService on a real Redis with a stub IdP whose refresh takes longer
 than the lease (only a stub can be made that slow on cue); the error test uses the node IdP.

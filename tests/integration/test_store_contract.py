@@ -2,7 +2,7 @@
 
 Then RedisStore's failure behaviour against a real redis-server: killed, frozen, or a peer that
 accepts connections and never answers. Calls fail with StoreUnavailable within the timeout and
-succeed again by themselves once Redis is back (SPEC 5.8). Every wait is bounded.
+succeed again by themselves once Redis is back. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -327,7 +327,7 @@ async def test_publish_reaches_every_listener(stores: list[Store], tag: Callable
 
 
 # --------------------------------------------------------------------------------------------
-# Cluster: a session's keys share one hash slot (SPEC 7)
+# Cluster: a session's keys share one hash slot
 
 
 def test_session_keys_share_a_cluster_slot(redis_cluster: Topology) -> None:

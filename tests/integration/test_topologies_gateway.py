@@ -1,5 +1,5 @@
 """Two gateway replicas on Redis Sentinel and on Redis Cluster: sign in on one, use the session
-on the other, sign out everywhere (SPEC 7: a session's keys share one hash slot)."""
+on the other, sign out everywhere (a session's keys share one hash slot)."""
 
 from __future__ import annotations
 

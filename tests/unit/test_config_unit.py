@@ -1,4 +1,4 @@
-"""load_settings (SPEC 3): environment, _FILE secrets, rules file, every problem reported at once."""
+"""load_settings: environment, _FILE secrets, rules file, every problem reported at once."""
 
 from __future__ import annotations
 

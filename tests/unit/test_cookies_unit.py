@@ -1,4 +1,4 @@
-"""Reading Cookie headers and writing Set-Cookie values (SPEC 5.5)."""
+"""Reading Cookie headers and writing Set-Cookie values."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Parsing of X-Original-* (nginx) and X-Forwarded-* (Traefik, Caddy) headers (SPEC 1, 5.7, 5.9)."""
+"""Parsing of X-Original-* (nginx) and X-Forwarded-* (Traefik, Caddy) headers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Identity headers (SPEC 1): names per header set, values safe to forward."""
+"""Identity headers: names per header set, values safe to forward."""
 
 from __future__ import annotations
 

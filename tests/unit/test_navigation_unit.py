@@ -1,4 +1,4 @@
-"""Browser navigation vs sub-resource / API call (SPEC 1, 5.2)."""
+"""Browser navigation vs sub-resource / API call."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may pass and which routes are public (SPEC 3: ALLOWED_*, SKIP_AUTH, per-app rules)."""
+"""Who may pass and which routes are public (ALLOWED_*, SKIP_AUTH, per-app rules)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Redirect validation (SPEC 5.6): where ``rd`` and the original URL may send a browser."""
+"""Redirect validation: where ``rd`` and the original URL may send a browser."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stored sessions sealed with AES-256-GCM under the per-session key (SPEC 5.5)."""
+"""Stored sessions sealed with AES-256-GCM under the per-session key."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pure helpers of sessions: when to refresh (SPEC 5.4), and store keys (SPEC 7)."""
+"""Pure helpers of sessions: when to refresh, and store keys."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The session cookie's signed ticket (SPEC 5.5), with key rotation (SPEC 3: SECRET)."""
+"""The session cookie's signed ticket, with key rotation (SECRET)."""
 
 from __future__ import annotations
 
