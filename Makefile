@@ -1,4 +1,4 @@
-.PHONY: demo test lint unit bench bench-steps clean
+.PHONY: demo test lint unit bench bench-steps screenshots clean
 
 # Run a complete local stack: dev IdP, Redis, two authgate replicas, Traefik, a sample app.
 demo:
@@ -26,6 +26,11 @@ bench:
 bench-steps:
 	scripts/bootstrap test
 	.venv/bin/python bench/steps.py
+
+# Retake docs/img/*.png (docs/what-you-will-see.md) by running the demo's story in Chromium.
+screenshots:
+	scripts/bootstrap test
+	AUTHGATE_DOC_SCREENSHOTS=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/e2e/test_browser.py
 
 clean:
 	rm -rf .venv tests/idp/node_modules .pytest_cache .mypy_cache .ruff_cache

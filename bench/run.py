@@ -139,7 +139,7 @@ def main() -> int:
         check_headers = {
             "X-Original-URL": f"{origin}/dashboard",
             "X-Original-Method": "GET",
-            "X-Original-Host": origin.split("//")[1].split(":")[0],
+            "X-Original-Host": "app.test",  # the host in origin, as nginx gives it ($host)
             "Cookie": cookie,
         }
         check_url = f"{gateway.url}{PREFIX}/auth/nginx"

@@ -1,9 +1,15 @@
 """``authgate demo``: a complete local stack with no Docker.
 
-A development OIDC provider (oidc-provider-mock), Redis when ``redis-server`` is installed
-(else the in-process store and a single replica), two authgate replicas behind Traefik's
-round-robin balancer, and a sample app that shows the headers it receives. Two protected
-hosts: ``app.localhost`` (anyone signed in) and ``admin.localhost`` (group ``admins`` only).
+A development OIDC provider, Redis when ``redis-server`` is installed (else the in-process store
+and a single replica), two authgate replicas behind Traefik's round-robin balancer, and a sample
+app that shows the headers it receives. Two protected hosts: ``app.localhost`` (anyone signed
+in) and ``admin.localhost`` (group ``admins`` only).
+
+The IdP is the certified node ``oidc-provider`` the tests use (tests/idp, installed by
+``scripts/bootstrap demo``): it keeps a session, so one sign-in opens both apps, and one sign-out
+ends both (RP-initiated logout, then back-channel logout to authgate). Its pages are styled
+inline, so they look finished offline. Without node (an installed wheel, no clone), the demo
+falls back to oidc-provider-mock from PyPI, which keeps no session: each app asks again.
 """
 
 from __future__ import annotations
@@ -22,16 +28,38 @@ from pathlib import Path
 
 from app.headers import managed_headers
 
+HOSTS = ("app.localhost", "admin.localhost")
+IDP_DIR = Path(__file__).resolve().parents[2] / "tests" / "idp"
 USERS = [
     {
         "sub": "alice",
         "preferred_username": "alice",
         "email": "alice@example.com",
+        "email_verified": True,
         "name": "Alice Admin",
         "groups": ["admins", "staff"],
+        "demo_note": "opens both apps",
     },
-    {"sub": "bob", "preferred_username": "bob", "email": "bob@example.com", "name": "Bob Guest", "groups": ["guests"]},
+    {
+        "sub": "bob",
+        "preferred_username": "bob",
+        "email": "bob@example.com",
+        "email_verified": True,
+        "name": "Bob Guest",
+        "groups": ["guests"],
+        "demo_note": "opens app.localhost; admin.localhost refuses him (admins only)",
+    },
 ]
+CLIENT_ID, CLIENT_SECRET = "authgate-demo", "demo-secret"
+
+
+def _node_idp() -> tuple[str, Path] | None:
+    """node and the test IdP's server, when a clone has them installed (scripts/bootstrap demo)."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    server = IDP_DIR / "server.mjs"
+    if node and server.is_file() and (IDP_DIR / "node_modules" / "oidc-provider").is_dir():
+        return node, server
+    return None
 
 
 def _free_port() -> int:
@@ -129,13 +157,16 @@ log:
 
 def run_demo(port: int = 8080) -> int:
     traefik = _binary("traefik")
+    node_idp = _node_idp()
     idp_bin = _binary("oidc-provider-mock")
-    if not traefik or not idp_bin:
-        print("The demo needs Traefik and oidc-provider-mock: pip install 'authgate[demo]'", file=sys.stderr)
+    if not traefik or not (node_idp or idp_bin):
+        print("The demo needs Traefik and an IdP: run `scripts/bootstrap demo` in a clone", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="authgate-demo-"))
+    # The log outlives the demo (the work directory does not): it is where to look when something failed.
+    log_path = Path(tempfile.gettempdir()) / f"authgate-demo-{time.strftime('%Y%m%d-%H%M%S')}.log"
     procs: list[subprocess.Popen[bytes]] = []
-    log = open(work / "demo.log", "ab")  # noqa: SIM115 - shared by the children until the end
+    log = open(log_path, "ab")  # noqa: SIM115 - shared by the children until the end
 
     def start(name: str, argv: list[str], port_: int, env: dict[str, str] | None = None) -> None:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -143,11 +174,16 @@ def run_demo(port: int = 8080) -> int:
         _wait_port(port_, proc, name)
 
     try:
-        idp_port = _free_port()
-        idp_argv = [idp_bin, "--port", str(idp_port), "--require-nonce"]
-        for user in USERS:
-            idp_argv += ["--user-claims", json.dumps(user)]
-        start("oidc-provider-mock", idp_argv, idp_port)
+        idp_port, lb_port = _free_port(), _free_port()
+        if node_idp:
+            node, server = node_idp
+            start("the development IdP", [node, str(server), str(idp_port)], idp_port, _idp_env(port, lb_port))
+        else:
+            assert idp_bin is not None
+            idp_argv = [idp_bin, "--port", str(idp_port), "--require-nonce"]
+            for user in USERS:
+                idp_argv += ["--user-claims", json.dumps({k: v for k, v in user.items() if k != "demo_note"})]
+            start("oidc-provider-mock", idp_argv, idp_port)
 
         redis_url, store = "", "in-process store (Redis not installed: one replica)"
         redis_bin = _binary("redis-server")
@@ -178,8 +214,8 @@ def run_demo(port: int = 8080) -> int:
         env.update(
             {
                 "AUTHGATE_ISSUER": f"http://127.0.0.1:{idp_port}",
-                "AUTHGATE_CLIENT_ID": "authgate-demo",
-                "AUTHGATE_CLIENT_SECRET": "demo-secret",
+                "AUTHGATE_CLIENT_ID": CLIENT_ID,
+                "AUTHGATE_CLIENT_SECRET": CLIENT_SECRET,
                 "AUTHGATE_SECRET": secrets.token_urlsafe(48),
                 "AUTHGATE_REDIS_URL": redis_url,
                 "AUTHGATE_CONFIG": str(rules),
@@ -197,28 +233,39 @@ def run_demo(port: int = 8080) -> int:
 
         app_port = _free_port()
         start("sample app", [sys.executable, "-m", "app.demo.sample_app", str(app_port)], app_port)
-        static = _traefik_config(work, port, _free_port(), replicas, app_port)
+        static = _traefik_config(work, port, lb_port, replicas, app_port)
         start("traefik", [traefik, f"--configFile={static}"], port)
         _wait_routed(port, "app.localhost")
     except (RuntimeError, OSError) as exc:
-        print(f"demo failed to start: {exc}; see {work / 'demo.log'}", file=sys.stderr)
+        print(f"demo failed to start: {exc}; see {log_path}", file=sys.stderr)
         _stop(procs)
         log.close()
+        shutil.rmtree(work, ignore_errors=True)
         return 1
 
+    sso = (
+        "Sign in once: the other app opens without asking again; sign out once: both apps are signed out."
+        if node_idp
+        else "This IdP (oidc-provider-mock: node is not installed) keeps no session: each app asks you to sign in."
+    )
+    replica_lines = "\n".join(
+        f"         replica {i}: http://127.0.0.1:{p}/readyz   http://127.0.0.1:{p}/metrics"
+        for i, p in enumerate(replicas, 1)
+    )
     print(
         f"""
 authgate demo is running ({len(replicas)} replica(s), {store}, Traefik on port {port}).
 
-  Open   http://app.localhost:{port}/     anyone signed in may pass
-         http://admin.localhost:{port}/   group "admins" only (bob sees the 403 page)
+  Open   http://app.localhost:{port}/     anyone signed in may pass: try alice, then bob
+         http://admin.localhost:{port}/   group "admins" only: alice passes, bob gets the 403 page
+  Users  alice  (groups admins, staff)    bob  (group guests)    no passwords: press a user's button
+  {sso}
 
-  Users  alice  (groups admins, staff)
-         bob    (group guests)
-  The development IdP has no passwords: pick a user on its sign-in page and press the button.
-
-  Sign out: http://app.localhost:{port}/outpost.goauthentik.io/sign_out
-  Logs:     {work / "demo.log"}
+  Sign out  http://app.localhost:{port}/outpost.goauthentik.io/sign_out
+  Health    (each replica's own port; not through Traefik)
+{replica_lines}
+  IdP       http://127.0.0.1:{idp_port}/.well-known/openid-configuration
+  Logs      {log_path}   (kept after the demo stops)
 Press Ctrl-C to stop.
 authgate demo ready: http://app.localhost:{port}/""",
         flush=True,
@@ -237,7 +284,20 @@ authgate demo ready: http://app.localhost:{port}/""",
         _stop(procs)
         log.close()
         shutil.rmtree(work, ignore_errors=True)
+        print(f"authgate demo stopped; its log is kept in {log_path}", flush=True)
     return 0
+
+
+def _idp_env(port: int, lb_port: int) -> dict[str, str]:
+    """The node IdP's settings: one client for both hosts, back-channel logout to the replicas."""
+    client = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "redirect_uris": [f"http://{h}:{port}/outpost.goauthentik.io/callback" for h in HOSTS],
+        "post_logout_redirect_uris": [f"http://{h}:{port}/" for h in HOSTS],
+        "backchannel_logout_uri": f"http://127.0.0.1:{lb_port}/outpost.goauthentik.io/backchannel_logout",
+    }
+    return {**os.environ, "IDP_CLIENTS": json.dumps(client), "IDP_USERS": json.dumps(USERS), "IDP_DEMO": "1"}
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:

@@ -7,6 +7,16 @@ from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SHOWN = ("X-authentik-username", "X-authentik-name", "X-authentik-email", "X-authentik-groups", "X-authentik-uid")
+STYLE = (
+    "body{font:16px/1.5 system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}"
+    "main{max-width:40rem;margin:8vh auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;"
+    "box-shadow:0 1px 3px rgba(0,0,0,.08)}h1{font-size:1.5rem;margin:0 0 .75rem}"
+    "table{border-collapse:collapse;margin:1rem 0;width:100%}th,td{text-align:left;padding:.35rem .5rem;"
+    "border-bottom:1px solid #eef0f3}th{font-weight:600;white-space:nowrap}code{background:#eef0f3;padding:.1rem .3rem;"
+    "border-radius:4px}nav a{margin-right:1.25rem}"
+)
+# The demo's two hosts: each page links to the other (single sign-on: no second sign-in).
+OTHER = {"app": "admin", "admin": "app"}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -15,14 +25,19 @@ class Handler(BaseHTTPRequestHandler):
             # Header bytes arrive as latin-1 text; authgate sends UTF-8.
             return (self.headers.get(name) or "").encode("latin-1", "replace").decode("utf-8", "replace")
 
-        host = escape(self.headers.get("Host", ""))
+        raw_host = self.headers.get("Host", "")
+        name, _, port = raw_host.partition(".localhost")
+        other = f"http://{OTHER[name]}.localhost{port}/" if name in OTHER else ""
         rows = "".join(f"<tr><th>{escape(n)}</th><td>{escape(header(n))}</td></tr>" for n in SHOWN)
+        links = f'<a href="{escape(other, quote=True)}">Open {escape(other)}</a>' if other else ""
         body = (
-            "<!doctype html><meta charset=utf-8><title>authgate demo</title>"
-            "<style>body{font:16px system-ui;margin:3rem}th{text-align:left;padding-right:1rem}</style>"
+            "<!doctype html><html lang=en><meta charset=utf-8>"
+            '<meta name=viewport content="width=device-width,initial-scale=1">'
+            f"<title>authgate demo: {escape(raw_host)}</title><style>{STYLE}</style><main>"
             f"<h1>Hello, {escape(header('X-authentik-name') or header('X-authentik-username'))}!</h1>"
-            f"<p>This page on <code>{host}</code> is protected by authgate. It received:</p><table>{rows}</table>"
-            '<p><a href="/outpost.goauthentik.io/sign_out">Sign out</a></p>'
+            f"<p>This page on <code>{escape(raw_host)}</code> is protected by authgate. It received:</p>"
+            f"<table>{rows}</table>"
+            f'<nav>{links}<a href="/outpost.goauthentik.io/sign_out">Sign out</a></nav></main>'
         ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")

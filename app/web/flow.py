@@ -128,11 +128,15 @@ def build_router(prefix: str) -> APIRouter:
         gw = _gw(request)
         try:
             scheme, host = _origin(gw, request)
-            origin = f"{scheme}://{host}"
-            rd = _redirect_target(gw, request, scheme, host) or f"{origin}/"
         except BadRequest as exc:
             log.warning("start refused: %s", exc)
             return _page(400, "This sign-in link is not valid", str(exc), None)
+        origin = f"{scheme}://{host}"
+        try:
+            rd = _redirect_target(gw, request, scheme, host) or f"{origin}/"
+        except BadRequest as exc:
+            log.warning("start refused: %s", exc)
+            return _page(400, "This sign-in link is not valid", str(exc), gw.start_url(origin, f"{origin}/"))
         headers = dict(request.headers.items())
         if not is_navigation(request.method, headers, strict=False):
             return Response("sign-in required\n", status_code=401, headers=NO_STORE)
@@ -223,9 +227,12 @@ def build_router(prefix: str) -> APIRouter:
         gw = _gw(request)
         try:
             scheme, host = _origin(gw, request)
-            rd = _redirect_target(gw, request, scheme, host)
         except BadRequest as exc:
             return _page(400, "This sign-out link is not valid", str(exc), None)
+        try:
+            rd = _redirect_target(gw, request, scheme, host)
+        except BadRequest as exc:
+            return _page(400, "This sign-out link is not valid", str(exc), f"{scheme}://{host}{gw.prefix}/sign_out")
         id_token = ""
         try:
             for ticket in gw.tickets(request.headers.get("cookie", "")):
@@ -246,7 +253,7 @@ def build_router(prefix: str) -> APIRouter:
         if target or rd:
             resp: Response = RedirectResponse(target or rd, status_code=302, headers=NO_STORE)
         else:
-            resp = HTMLResponse(signed_out_page().decode(), headers=NO_STORE)
+            resp = HTMLResponse(signed_out_page(after).decode(), headers=NO_STORE)
         resp.headers.append("set-cookie", clear)
         return resp
 

@@ -48,5 +48,10 @@ def error_page(title: str, message: str, retry_url: str | None) -> bytes:
     return _page(title, f"<p>{escape(message)}</p>{retry}")
 
 
-def signed_out_page() -> bytes:
-    return _page("Signed out", "<p>You have been signed out.</p>")
+def signed_out_page(back_url: str) -> bytes:
+    """After a sign-out with nowhere else to go (no ``rd``, an IdP without end_session_endpoint)."""
+    return _page(
+        "Signed out",
+        "<p>You have been signed out.</p>"
+        f'<a class=button href="{escape(back_url, quote=True)}">Back to the application</a>',
+    )

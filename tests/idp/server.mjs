@@ -19,6 +19,9 @@
 //   IDP_ID_TOKEN_TTL    ID token lifetime (default: the access token's, as Authentik does)
 //   IDP_REFRESH_TTL     refresh token lifetime (default 14 days)
 //   IDP_USERS           JSON list of users (claims objects with at least "sub"); default: USERS below
+//   IDP_DEMO            1: the pages are for a person (`authgate demo`): one button per user on the sign-in
+//                       page (each user's "demo_note" claim, if any, under it) and a sign-out that needs no
+//                       confirmation click. The forms keep their ids and field names either way.
 //
 // Behaviour: PKCE (S256) is required of every client; every code grant gives a refresh token (see
 // issueRefreshToken below for why offline_access is not what decides it);
@@ -144,6 +147,7 @@ const accessTtl = envInt('IDP_ACCESS_TTL', 3600);
 const idTokenTtl = envInt('IDP_ID_TOKEN_TTL', accessTtl);
 const refreshTtl = envInt('IDP_REFRESH_TTL', 14 * 24 * 3600);
 const users = new Map(envJson('IDP_USERS', USERS).map((u) => [String(u.sub), u]));
+const demo = ['1', 'true', 'yes'].includes(process.env.IDP_DEMO || '');
 
 let clients = envJson('IDP_CLIENTS', null);
 if (!clients) {
@@ -341,8 +345,19 @@ const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: crypto.random
 
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+// Inline, so the pages look finished on a machine without internet.
+const STYLE = 'body{font:16px/1.5 system-ui,sans-serif;background:#eef1f6;color:#1d2330;margin:0}'
+  + 'main{max-width:28rem;margin:10vh auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;'
+  + 'box-shadow:0 1px 3px rgba(0,0,0,.08)}h1{font-size:1.3rem;margin:0 0 1rem}'
+  + 'p{margin:.5rem 0}small{color:#667}#error{color:#b00020}input[type=text]{font:inherit;padding:.4rem;width:60%}'
+  + 'button{font:inherit;padding:.55rem 1rem;border:0;border-radius:8px;background:#2a5bd7;color:#fff;cursor:pointer}'
+  + 'form.users button{display:block;width:100%;text-align:left;margin:.5rem 0;background:#f4f6fb;color:#1d2330;'
+  + 'border:1px solid #d5dbe7}form.users button:hover{border-color:#2a5bd7}form.users small{display:block}';
+
 function page(title, body) {
-  return `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${esc(title)}</title></head>\n<body>\n${body}\n</body></html>\n`;
+  return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">`
+    + `<title>${esc(title)}</title><style>${STYLE}</style></head>\n<body><main>\n${body}\n`
+    + `<p><small>Development identity provider</small></p></main></body></html>\n`;
 }
 
 const provider = new Provider(issuer, {
@@ -413,7 +428,7 @@ const provider = new Provider(issuer, {
 <input type="hidden" name="xsrf" value="${esc(xsrf)}">
 <input type="hidden" name="logout" value="yes">
 <button type="submit">Sign out</button>
-</form>`,
+</form>${demo ? '\n<script>document.getElementById("logout").submit()</script>' : ''}`,
         );
       },
       async postLogoutSuccessSource(ctx) {
@@ -506,6 +521,23 @@ provider.on('server_error', (ctx, err) => {
 
 function loginForm(uid, details, message = '') {
   const { params, prompt } = details;
+  if (demo) {
+    const buttons = [...users.values()].map((u) => {
+      const groups = (u.groups || []).join(', ') || 'no groups';
+      const note = u.demo_note ? `<small>${esc(u.demo_note)}</small>` : '';
+      return `<button type="submit" name="login" value="${esc(u.sub)}"><strong>${esc(u.name || u.sub)}</strong>`
+        + ` <small>${esc(u.sub)} · ${esc(groups)}</small>${note}</button>`;
+    });
+    return page(
+      'Sign in',
+      `<h1>Sign in</h1>
+${message ? `<p id="error">${esc(message)}</p>` : ''}
+<p>Pick a demo user (no passwords here). You sign in once: the other demo app opens without asking again.</p>
+<form id="login" class="users" method="post" action="/interaction/${esc(uid)}">
+${buttons.join('\n')}
+</form>`,
+    );
+  }
   return page(
     'Sign in',
     `<h1>Sign in to ${esc(params.client_id)}</h1>

@@ -108,6 +108,7 @@ def test_start_refuses_foreign_redirects(direct: Direct) -> None:
             r = b.get(f"{direct.origin}{PREFIX}/start", params={"rd": rd})
             assert r.status_code == 400, rd
             assert "location" not in r.headers
+            assert "Try again" in r.text, "a next step: sign in and come back to this host"
 
 
 def test_auth_check_statuses(direct: Direct) -> None:
