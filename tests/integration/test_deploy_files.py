@@ -880,3 +880,16 @@ def test_redis_has_maxmemory_below_its_limit_and_evicts_by_ttl(redis: RedisServe
     )
     policy = options.get("maxmemory-policy")
     assert policy == "volatile-ttl", f"{redis.where}: --maxmemory-policy {policy}, not volatile-ttl"
+
+
+def test_attach_stack_joins_the_proxys_existing_network_as_authgate() -> None:
+    """deploy/compose/attach.yml: authgate next to an NPM or Traefik someone already runs."""
+    compose = load_compose(COMPOSE_DIR / "attach.yml")
+    proxy = compose["networks"]["proxy"]
+    assert proxy["external"] is True and "PROXY_NETWORK" in proxy["name"]
+    replicas = authgate_services(compose)
+    assert len(replicas) == 2
+    for name, svc in replicas.items():
+        assert svc["networks"]["proxy"]["aliases"] == ["authgate"], name
+    assert compose["services"]["authgate-redis"]["networks"] == ["default"], "Redis stays off the proxy's network"
+    assert "ports" not in compose["services"]["authgate-redis"]
