@@ -7,11 +7,15 @@ rules file when one names the host, else the global one.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.paths import app_path
 from app.types import Identity, OriginalRequest
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 _METHOD_RULE = re.compile(r"^([A-Z]+)=(.*)$", re.S)
 # One address, one "@": a local part with no "@", space or control character, and a domain of
@@ -116,6 +120,27 @@ class Policy:
         self.default = default
         self.per_host = {h.lower(): r for h, r in (per_host or {}).items()}
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        """The global rule from ``AUTHGATE_ALLOWED_*`` / ``SKIP_AUTH``, and one rule per app of the
+        rules file: an app's own lists replace the global ones; its skip rules add to them."""
+        s = settings
+        unverified_ok = s.allow_unverified_email
+        default = AccessRule.build(
+            s.allowed_groups, s.allowed_users, s.allowed_email_domains, s.skip_auth, unverified_email_ok=unverified_ok
+        )
+        per_host = {
+            app.host: AccessRule.build(
+                s.allowed_groups if app.allowed_groups is None else app.allowed_groups,
+                s.allowed_users if app.allowed_users is None else app.allowed_users,
+                s.allowed_email_domains if app.allowed_email_domains is None else app.allowed_email_domains,
+                [*s.skip_auth, *app.skip_auth],
+                unverified_email_ok=unverified_ok,
+            )
+            for app in s.apps
+        }
+        return cls(default, per_host)
+
     def for_host(self, hostname: str) -> AccessRule:
         if not self.per_host:
             return self.default
@@ -124,16 +149,3 @@ class Policy:
     def for_request(self, request: OriginalRequest) -> AccessRule:
         # Without per-app rules there is no need to take the host apart (the hot path asks).
         return self.for_host(request.hostname) if self.per_host else self.default
-
-
-def build_policy(
-    groups: Sequence[str],
-    users: Sequence[str],
-    email_domains: Sequence[str],
-    skip: Sequence[str],
-    apps: Iterable[tuple[str, AccessRule]] = (),
-    *,
-    unverified_email_ok: bool = False,
-) -> Policy:
-    default = AccessRule.build(groups, users, email_domains, skip, unverified_email_ok=unverified_email_ok)
-    return Policy(default, dict(apps))

@@ -18,7 +18,8 @@ from __future__ import annotations
 import hmac
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from app.types import SessionData
 
@@ -28,6 +29,8 @@ class Entry:
     key: bytes
     data: SessionData
     fresh_until: float  # time.monotonic()
+    # What the HTTP layer derived from this session (its 200 reply), kept as long as the entry.
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
 class SessionCache:

@@ -19,7 +19,7 @@ from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
 from app.oidc import OIDCClient
 from app.oidc.client import LogoutToken
 from app.sealing import seal, unseal
-from app.session_cache import SessionCache
+from app.session_cache import Entry, SessionCache
 from app.store import Store
 from app.tickets import Ticket
 from app.types import Identity, SessionData, TokenSet
@@ -133,19 +133,18 @@ class SessionService:
             await self.store.set(session_key(ticket.session_id), blob, ttl)
             await self._invalidate(ticket.session_id)
 
-    def cached(self, ticket: Ticket) -> SessionData | None:
+    def cached(self, ticket: Ticket) -> Entry | None:
         """The hot path: a session this replica verified lately that needs nothing (no store round
         trip, no refresh due: entries leave the cache when a refresh falls due)."""
-        entry = self.cache.get(ticket.session_id, ticket.key)
-        return None if entry is None else entry.data
+        return self.cache.get(ticket.session_id, ticket.key)
 
-    async def load(self, ticket: Ticket, *, cached: bool = True) -> SessionData | None:
+    async def load(self, ticket: Ticket, *, use_cache: bool = True) -> SessionData | None:
         """The session the ticket opens, or None (unknown, ended, expired, or wrong key).
 
-        With ``cached``, a session in the local cache is answered with no store round trip.
+        With ``use_cache``, a session in the local cache is answered with no store round trip.
         """
-        if cached and (hit := self.cached(ticket)) is not None:
-            return hit
+        if use_cache and (hit := self.cached(ticket)) is not None:
+            return hit.data
         generation = self.cache.generation
         blob = await self.store.get(session_key(ticket.session_id))
         if blob is None:
@@ -157,7 +156,7 @@ class SessionService:
         now = time.time()
         if data.expires_at <= now:
             return None
-        if cached:
+        if use_cache:
             self.cache.put(ticket.session_id, ticket.key, data, generation, usable_for(data, now))
         return data
 
@@ -184,7 +183,7 @@ class SessionService:
             raise TokenValidationError("this logout token was already used (its jti was seen before)")
         return await self.logout(sid=token.sid, sub=token.sub)
 
-    async def fresh(self, ticket: Ticket, data: SessionData) -> SessionData | None:
+    async def refreshed_if_due(self, ticket: Ticket, data: SessionData) -> SessionData | None:
         """``data`` with a usable access token: refreshed by exactly one replica when due.
 
         None means the session has ended (the IdP revoked the grant, or it was signed out).
@@ -214,7 +213,7 @@ class SessionService:
                 return
 
     async def _refresh_locked(self, ticket: Ticket) -> SessionData | None:
-        current = await self.load(ticket, cached=False)  # another replica may have refreshed already
+        current = await self.load(ticket, use_cache=False)  # another replica may have refreshed already
         if current is None or not needs_refresh(current) or not current.refresh_token:
             return current
         try:
@@ -248,13 +247,13 @@ class SessionService:
         deadline = time.monotonic() + WAIT_FOR_REFRESH
         while time.monotonic() < deadline:
             await asyncio.sleep(POLL)
-            latest = await self.load(ticket, cached=False)
+            latest = await self.load(ticket, use_cache=False)
             if latest is None:
                 return None
             if latest.access_token != data.access_token or not needs_refresh(latest):
                 return latest
             if await self.store.get(lock_key(ticket.session_id)) is None:
-                return await self.fresh(ticket, latest)
+                return await self.refreshed_if_due(ticket, latest)
         return data
 
 

@@ -50,8 +50,6 @@ class SessionData:
     # Where the session is valid: the host it was signed in on, or ".<cookie domain>" in
     # domain-level mode. A cookie copied to another host opens nothing there.
     scope: str = ""
-    # Values derived from this session by the HTTP layer (identity headers), never stored.
-    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         i = self.identity

@@ -71,17 +71,20 @@ def time_steps(app: Any, gw: Any, ticket: Any, scope: dict[str, Any]) -> list[tu
 
     run_sync(app(scope, None, send))  # warm: the session is now in the local cache
     wanted = request_headers(scope, auth.WANTED_HEADERS)
-    question = auth.ask(gw, True, wanted, "127.0.0.1", "http")
-    assert isinstance(question, auth.Question)
-    reply = auth.from_cache(gw, question)
+    check = auth.parse_check(gw, auth.Caller.NGINX, wanted, "127.0.0.1", "http")
+    assert isinstance(check, auth.Check)
+    reply = auth.from_cache(gw, check)
     assert reply is not None and reply.status == 200
     steps: list[tuple[str, Callable[[], object]]] = [
         ("whole ASGI call (cache hit)", lambda: run_sync(app(scope, None, send))),
         ("  request_headers", lambda: request_headers(scope, auth.WANTED_HEADERS)),
-        ("  ask (trust, parse, rule, tickets)", lambda: auth.ask(gw, True, wanted, client_ip(scope), "http")),
+        (
+            "  parse_check (trust, parse, rule, tickets)",
+            lambda: auth.parse_check(gw, auth.Caller.NGINX, wanted, client_ip(scope), "http"),
+        ),
         ("    forwarded.from_original", lambda: forwarded.from_original(wanted, default_scheme="http")),
-        ("    gateway.tickets", lambda: gw.tickets(wanted["cookie"])),
-        ("  from_cache (lookup, policy, reply)", lambda: auth.from_cache(gw, question)),
+        ("    cookies.tickets", lambda: gw.cookies.tickets(wanted["cookie"])),
+        ("  from_cache (lookup, policy, reply)", lambda: auth.from_cache(gw, check)),
         ("    sessions.cached", lambda: gw.sessions.cached(ticket)),
         ("  send_reply (2 ASGI messages)", lambda: run_sync(send_reply(send, reply))),
     ]
@@ -105,7 +108,7 @@ async def main() -> None:
     await asyncio.sleep(0)
     claims = {"sub": "u1", "preferred_username": "alice", "email": "alice@corp.test", "groups": ["admins", "users"]}
     ticket = await gw.sessions.create(TokenSet("a" * 800, "id", "refresh", 3600, claims), scope="app.test")
-    cookie = f"{gw.cookie_name}={gw.signer.dumps(ticket)}".encode()
+    cookie = f"{gw.site.cookie_name}={gw.signer.dumps(ticket)}".encode()
     base = [(b"host", b"127.0.0.1:9000"), (b"x-original-url", b"https://app.test/dashboard"), (b"cookie", cookie)]
     for label, headers in (("wrk's 3 request headers", base), ("a browser's 15, via nginx", base + BROWSER_HEADERS)):
         scope = {"type": "http", "path": "/outpost.goauthentik.io/auth/nginx", "scheme": "http"}

@@ -1,7 +1,9 @@
-"""The ASGI application: a thin dispatcher in front of FastAPI.
+"""The ASGI application: a thin dispatcher in front of a Starlette app.
 
 The auth checks (every request of every protected app) and /healthz are answered here in raw
-ASGI, without routing or dependency machinery; everything else goes to the FastAPI app.
+ASGI, without routing machinery; everything else goes to a plain Starlette app (a list of
+routes). FastAPI's additions (dependency injection, request models, OpenAPI) had no use here:
+the routes read a few query parameters and headers, and the API is no public schema.
 Unexpected errors are logged with their stack and answered with a bare 500/503, never shown.
 """
 
@@ -13,27 +15,28 @@ import logging
 from collections.abc import AsyncIterator
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
 from app import metrics
 from app.config import Settings
-from app.errors import AuthgateError
+from app.errors import AuthgateError, IdPUnavailable, StoreUnavailable
 from app.store import Store
-from app.web import auth
-from app.web.flow import build_router
-from app.web.gateway import Gateway, build_gateway
+from app.web import account, auth, flow
 from app.web.raw import ASGIApp, Receive, Reply, Scope, Send, client_ip, request_headers, send_reply
+from app.wiring import Gateway, build_gateway
 
 log = logging.getLogger("authgate")
 
 READY_TIMEOUT = 3.0
 
 
-def _framework_app(gw: Gateway) -> FastAPI:
+def _framework_app(gw: Gateway) -> Starlette:
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # Fetch the IdP metadata early, but never block startup on it: readiness reports it.
         warm = asyncio.create_task(_warm(gw))
         invalidation = asyncio.create_task(gw.sessions.run_invalidation())
@@ -43,12 +46,7 @@ def _framework_app(gw: Gateway) -> FastAPI:
         await asyncio.gather(warm, invalidation, return_exceptions=True)
         await gw.aclose()
 
-    api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
-    api.state.gateway = gw
-    api.include_router(build_router(gw.prefix))
-
-    @api.get("/readyz")
-    async def readyz() -> Response:
+    async def readyz(_: Request) -> Response:
         problems: dict[str, str] = {}
         try:
             async with asyncio.timeout(READY_TIMEOUT):
@@ -64,20 +62,33 @@ def _framework_app(gw: Gateway) -> FastAPI:
             return JSONResponse({"ready": False, "problems": problems}, 503)
         return JSONResponse({"ready": True})
 
-    @api.get("/metrics")
-    async def prometheus() -> Response:
+    async def prometheus(_: Request) -> Response:
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @api.exception_handler(AuthgateError)
-    async def authgate_error(_: Request, exc: AuthgateError) -> Response:
+    async def authgate_error(_: Request, exc: Exception) -> Response:
+        # A route's own ladder answers what a person can meet; this is the net under it.
+        if isinstance(exc, StoreUnavailable | IdPUnavailable):
+            log.error("request failed: %s", exc)
+            return PlainTextResponse("temporarily unavailable\n", status_code=503)
         log.warning("request failed: %s", exc)
         return PlainTextResponse("bad request\n", status_code=400)
 
-    @api.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> Response:
         log.exception("unexpected error", exc_info=exc)
         return PlainTextResponse("internal error\n", status_code=500)
 
+    routes = [
+        *flow.routes(gw.site.prefix),
+        *account.routes(gw.site.prefix),
+        Route("/readyz", readyz),
+        Route("/metrics", prometheus),
+    ]
+    api = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={AuthgateError: authgate_error, Exception: unexpected},
+    )
+    api.state.gateway = gw
     return api
 
 
@@ -94,21 +105,25 @@ def create_app(
 ) -> ASGIApp:
     gw = build_gateway(settings, store=store, transport=transport)
     api = _framework_app(gw)
-    # The auth paths, each to whether it is nginx's (Traefik's and Caddy's forward auth may redirect).
-    routes = {f"{gw.prefix}/auth/{kind}": kind == "nginx" for kind in ("nginx", "traefik", "caddy")}
+    # The auth paths, each to its caller (Traefik's and Caddy's forward auth may redirect).
+    callers = {
+        f"{gw.site.prefix}/auth/nginx": auth.Caller.NGINX,
+        f"{gw.site.prefix}/auth/traefik": auth.Caller.FORWARD_AUTH,
+        f"{gw.site.prefix}/auth/caddy": auth.Caller.FORWARD_AUTH,
+    }
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            nginx = routes.get(scope["path"])
-            if nginx is not None:
+            caller = callers.get(scope["path"])
+            if caller is not None:
                 try:
                     headers = request_headers(scope, auth.WANTED_HEADERS)
-                    question = auth.ask(gw, nginx, headers, client_ip(scope), scope["scheme"])
-                    if isinstance(question, Reply):
-                        reply = question
+                    check = auth.parse_check(gw, caller, headers, client_ip(scope), scope["scheme"])
+                    if isinstance(check, Reply):
+                        reply = check
                     else:
                         # A signed-in user seen lately is answered with no await in between.
-                        reply = auth.from_cache(gw, question) or await auth.from_store(gw, nginx, question, headers)
+                        reply = auth.from_cache(gw, check) or await auth.from_store(gw, caller, check, headers)
                 except Exception:
                     log.exception("auth check failed unexpectedly")
                     reply = Reply(503)

@@ -8,9 +8,11 @@ from its local cache with no store round trip and no await; any other costs one 
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from app import forwarded, metrics
 from app.errors import InvalidForwardedHeaders, StoreUnavailable
@@ -18,11 +20,11 @@ from app.headers import LOOKALIKE_HEADERS, groups_left_out, identity_headers
 from app.policy import AccessRule
 from app.tickets import Ticket
 from app.types import OriginalRequest, SessionData
-from app.web.gateway import Gateway
 from app.web.navigation import is_navigation
 from app.web.pages import forbidden_page
 from app.web.raw import Reply
 from app.web.signin import HTML, begin_sign_in
+from app.wiring import Gateway
 
 log = logging.getLogger("authgate.auth")
 
@@ -60,15 +62,24 @@ def _unavailable() -> Reply:
     return Reply(503, [(b"retry-after", b"2")], b"session store unavailable\n")
 
 
-def _refuse(nginx: bool, peer: str | None, why: str) -> Reply:
+class Caller(enum.Enum):
+    """Who asks, which decides what may be answered: nginx's ``auth_request`` turns anything but
+    200/401/403 into a 500 and cannot redirect; forward auth (Traefik, Caddy) hands any answer,
+    a redirect included, to the browser."""
+
+    NGINX = "nginx"
+    FORWARD_AUTH = "forward-auth"
+
+
+def _refuse(caller: Caller, peer: str | None, why: str) -> Reply:
     log.warning("auth check refused (%s) from %s", why, peer)
     metrics.auth_checks.inc("bad_request")
     # nginx turns anything but 200/401/403 into a 500; 403 keeps it a clean refusal.
-    return Reply(403 if nginx else 400, body=f"{why}\n".encode())
+    return Reply(403 if caller is Caller.NGINX else 400, body=f"{why}\n".encode())
 
 
 @dataclass(slots=True)
-class Question:
+class Check:
     """An auth check from a trusted proxy, parsed: the request asked about, its rule, the cookies."""
 
     original: OriginalRequest
@@ -77,7 +88,9 @@ class Question:
     forward: bytes  # the Cookie header without authgate's cookies, for the proxy to pass on
 
 
-def ask(gw: Gateway, nginx: bool, headers: Mapping[str, str], peer: str | None, scheme: str) -> Question | Reply:
+def parse_check(
+    gw: Gateway, caller: Caller, headers: Mapping[str, str], peer: str | None, scheme: str
+) -> Check | Reply:
     """Parse an auth check; a Reply when it is answered without a session (refused, or public)."""
     if not gw.trusted.contains(peer):
         log.warning("auth check from %s, which is not in AUTHGATE_TRUSTED_PROXIES: denied", peer)
@@ -85,24 +98,24 @@ def ask(gw: Gateway, nginx: bool, headers: Mapping[str, str], peer: str | None, 
         return Reply(403, body=b"caller is not a trusted proxy\n")
     if LOOKALIKE in headers:
         # e.g. X-Authentik_Username: a proxy passes it on and WSGI/PHP apps read it as the real one.
-        return _refuse(nginx, peer, "a look-alike of an identity header was sent")
+        return _refuse(caller, peer, "a look-alike of an identity header was sent")
     try:
-        if nginx:
+        if caller is Caller.NGINX:
             original = forwarded.from_original(headers, default_scheme=scheme)
         else:
             original = forwarded.from_forwarded(headers, default_scheme=scheme)
     except InvalidForwardedHeaders as exc:
-        return _refuse(nginx, peer, f"malformed proxy headers: {exc}")
+        return _refuse(caller, peer, f"malformed proxy headers: {exc}")
 
-    view = gw.cookies(headers.get("cookie", ""))
+    view = gw.cookies.read(headers.get("cookie", ""))
     rule = gw.policy.for_request(original)
     if rule.skip and rule.is_public(original.method, original.path):
         metrics.auth_checks.inc("public")
         return Reply(200, [(b"cookie", view.forward)] if view.forward else [])
-    return Question(original, rule, view.tickets, view.forward)
+    return Check(original, rule, view.tickets, view.forward)
 
 
-def from_cache(gw: Gateway, question: Question) -> Reply | None:
+def from_cache(gw: Gateway, check: Check) -> Reply | None:
     """The answer from this replica's cache of verified sessions, with no I/O and no await.
 
     Nothing can run between the loop reading this request and this answer, and nothing needs
@@ -110,33 +123,35 @@ def from_cache(gw: Gateway, question: Question) -> Reply | None:
     them (app/store/subscription.py), and this runs in a task, after every I/O callback of the
     poll that read the request. tests/integration/test_replicas.py freezes a replica to prove it.
     """
-    hostname = question.original.hostname
-    for ticket in question.tickets:
-        data = gw.sessions.cached(ticket)
-        if data is not None and gw.opens(data, hostname):
-            return _decide(gw, question, data)
+    hostname = check.original.hostname
+    for ticket in check.tickets:
+        entry = gw.sessions.cached(ticket)
+        if entry is not None and gw.site.opens(entry.data, hostname):
+            return _decide(gw, check, entry.data, entry.memo)
     return None
 
 
-async def from_store(gw: Gateway, nginx: bool, question: Question, headers: Mapping[str, str]) -> Reply:
+async def from_store(gw: Gateway, caller: Caller, check: Check, headers: Mapping[str, str]) -> Reply:
     """The answer after reading (and, when due, refreshing) the session in the store."""
-    original = question.original
+    original = check.original
     try:
-        for ticket in question.tickets:
+        for ticket in check.tickets:
             data = await gw.sessions.load(ticket)
             if data is None:
                 continue
-            if not gw.opens(data, original.hostname):
+            if not gw.site.opens(data, original.hostname):
                 log.warning("a session of %r was presented on %r: not valid there", data.scope, original.hostname)
                 continue
-            data = await gw.sessions.fresh(ticket, data)
+            data = await gw.sessions.refreshed_if_due(ticket, data)
             if data is not None:
-                return _decide(gw, question, data)
+                # The load just cached it (unless the cache is off): its 200 is then kept there.
+                entry = gw.sessions.cached(ticket)
+                return _decide(gw, check, data, entry.memo if entry is not None and entry.data is data else {})
     except StoreUnavailable as exc:
         log.error("auth check failed closed: %s", exc)
         return _unavailable()
 
-    if nginx or not is_navigation(original.method, headers, strict=True):
+    if caller is Caller.NGINX or not is_navigation(original.method, headers, strict=True):
         metrics.auth_checks.inc("unauthenticated")
         return Reply(401, body=b"sign-in required\n")
     reply = await begin_sign_in(
@@ -150,22 +165,22 @@ async def from_store(gw: Gateway, nginx: bool, question: Question, headers: Mapp
     return reply
 
 
-def _decide(gw: Gateway, question: Question, data: SessionData) -> Reply:
-    """A signed-in user: 200 with the identity headers (memoised per session and Cookie header), or 403."""
-    why = question.rule.refusal(data.identity)
+def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) -> Reply:
+    """A signed-in user: 200 with the identity headers, or 403. The 200 is kept in ``memo`` (the
+    session's cache entry) per Cookie header: a browser sends the same one request after request."""
+    why = check.rule.refusal(data.identity)
     if why is not None:
-        original = question.original
+        original = check.original
         log.info("denied %r on %r: %s", data.identity.username or data.identity.sub, original.hostname, why)
         metrics.auth_checks.inc("denied")
-        sign_out = f"{original.origin}{gw.prefix}/sign_out"
+        sign_out = f"{original.origin}{gw.site.prefix}/sign_out"
         return Reply(403, body=forbidden_page(data.identity, sign_out, why), content_type=HTML)
     metrics.auth_checks.inc("ok")
-    memo = data.memo
     ok: Reply | None = memo.get("ok")
     if ok is None:
-        ok = memo["ok"] = Reply(200, identity_headers(data.identity, data.access_token, gw.settings.header_sets))
-        _log_left_out(data, gw.settings.header_sets)
-    forward = question.forward
+        ok = memo["ok"] = Reply(200, identity_headers(data.identity, data.access_token, gw.site.header_sets))
+        _log_left_out(data, gw.site.header_sets)
+    forward = check.forward
     if not forward:
         return ok
     # The reply with this Cookie header: the last one is kept (a browser sends the same one).
@@ -175,7 +190,7 @@ def _decide(gw: Gateway, question: Question, data: SessionData) -> Reply:
     return last[1]
 
 
-def _log_left_out(data: SessionData, header_sets: list[str]) -> None:
+def _log_left_out(data: SessionData, header_sets: tuple[str, ...]) -> None:
     for group in groups_left_out(data.identity.groups, header_sets):
         if group not in _LOGGED_LEFT_OUT and len(_LOGGED_LEFT_OUT) < 1024:
             _LOGGED_LEFT_OUT.add(group)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 
+from app.cookies import cookies_named, set_cookie
 from app.errors import IdPError, ReturnURLTooLong
-from app.web.cookies import cookies_named, set_cookie
-from app.web.gateway import Gateway
 from app.web.pages import error_page
 from app.web.raw import Reply
+from app.wiring import Gateway
 
 log = logging.getLogger("authgate.signin")
 
@@ -24,23 +24,23 @@ async def begin_sign_in(gw: Gateway, *, origin: str, original_url: str, cookie_h
     """Send the browser to the IdP, to come back to ``original_url`` (already validated)."""
     held = cookies_named(cookie_header, gw.login.cookie_prefix)
     try:
-        begun = await gw.login.begin(original_url=original_url, redirect_uri=gw.callback_url(origin), held=held)
+        begun = await gw.login.begin(original_url=original_url, redirect_uri=gw.site.callback_url(origin), held=held)
     except ReturnURLTooLong as exc:
         log.warning("sign-in refused: %s", exc)
-        page = error_page("This address is too long", f"Sign-in cannot return to it: {exc}.", gw.start_url(origin))
+        page = error_page("This address is too long", f"Sign-in cannot return to it: {exc}.", gw.site.start_url(origin))
         return Reply(414, body=page, content_type=HTML)
     except IdPError as exc:
         log.error("cannot start sign-in: %s", exc)
         page = error_page(
             "Sign-in is unavailable",
             "The identity provider cannot be reached right now.",
-            gw.start_url(origin, original_url),
+            gw.site.start_url(origin, original_url),
         )
         return Reply(503, body=page, content_type=HTML)
-    settings = gw.settings
+    site = gw.site
 
     def cookie(name: str, value: str, max_age: int) -> tuple[bytes, bytes]:
-        header = set_cookie(name, value, max_age=max_age, secure=secure, domain=settings.cookie_domain, path=gw.prefix)
+        header = set_cookie(name, value, max_age=max_age, secure=secure, domain=site.cookie_domain, path=site.prefix)
         return b"set-cookie", header.encode()
 
     headers = [

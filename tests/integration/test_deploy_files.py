@@ -30,7 +30,7 @@ from app.config import ENV_PREFIX, SECRET_FIELDS, Settings, load_settings
 from app.errors import ConfigError
 from app.headers import managed_headers
 from app.redirects import validate_redirect
-from app.web.flow import _rd_from_query
+from app.web.common import rd_from_query
 from tests.support.procs import free_port, require_binary
 from tests.support.servers import gateway_env, start_gateway
 
@@ -730,7 +730,7 @@ def test_ingress_signin_brings_the_user_back(request_uri: str) -> None:
             url = url.replace(name, value)
         parts = urlsplit(url)
         assert parts.path == f"{PREFIX}/start" and parts.hostname == host
-        rd = validate_redirect(_rd_from_query(parts.query), request_host=host)
+        rd = validate_redirect(rd_from_query(parts.query), request_host=host)
         assert rd == f"https://{host}{request_uri}"
 
 

@@ -201,7 +201,7 @@ def test_a_dump_of_redis_yields_no_token_email_or_name(direct: Direct) -> None:
         cookie = session_cookie(b)
     ok = nginx_check(direct.gateway.url, f"{direct.origin}/", cookie)
     token = ok.headers["x-authentik-jwt"]
-    with Browser() as pending:  # a sign-in left half-way: its login state sits in the store
+    with Browser() as pending:  # a sign-in left half-way: its state is in its cookie, not the store
         start = start_sign_in(pending, direct.origin, "/secret-report-42")
         nonce = query_param(start.headers["location"], "nonce")
     client = redis.Redis.from_url(direct.redis.url)

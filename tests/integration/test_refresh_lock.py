@@ -71,7 +71,7 @@ async def test_the_lease_outlives_a_slow_idp_and_one_refresh_serves_all(
     idp = SlowIdP(delay=1.2)  # four leases long
     replicas = [SessionService(store, idp, ttl=3600, cache=SessionCache(max_age=0)) for _ in range(3)]  # type: ignore[arg-type]
     ticket, data = await _expired_session(replicas[0])
-    results = await asyncio.gather(*(replicas[i % 3].fresh(ticket, data) for i in range(30)))  # type: ignore[arg-type]
+    results = await asyncio.gather(*(replicas[i % 3].refreshed_if_due(ticket, data) for i in range(30)))  # type: ignore[arg-type]
     assert idp.calls == 1, "the lease was renewed while the IdP was slow: nobody else refreshed"
     assert {r.access_token for r in results if r is not None} == {"access-1"}
     assert all(r is not None for r in results)
@@ -90,7 +90,7 @@ async def test_the_lease_outlives_a_slow_idp_and_one_refresh_serves_all(
 async def test_what_ends_a_session(store: Store, error: Exception, ends: bool) -> None:
     svc = SessionService(store, SlowIdP(0.0, error), ttl=3600, cache=SessionCache(max_age=0))  # type: ignore[arg-type]
     ticket, data = await _expired_session(svc)
-    result = await svc.fresh(ticket, data)  # type: ignore[arg-type]
+    result = await svc.refreshed_if_due(ticket, data)  # type: ignore[arg-type]
     stored = await svc.load(ticket)  # type: ignore[arg-type]
     if ends:
         assert result is None and stored is None, "the session ends cleanly"

@@ -381,13 +381,11 @@ def test_rules_file_yaml(tmp_path: Path, suffix: str) -> None:
 
 
 def test_rules_file_feeds_per_host_policy(tmp_path: Path) -> None:
-    from app.policy import build_policy
-    from app.web.gateway import _per_app_rules
+    from app.policy import Policy
 
     f = tmp_path / "rules.toml"
     f.write_text(TOML)
-    s = load_settings(env(config=str(f), allowed_groups="admins", skip_auth="POST=^/hook$"))
-    policy = build_policy(s.allowed_groups, s.allowed_users, s.allowed_email_domains, s.skip_auth, _per_app_rules(s))
+    policy = Policy.from_settings(load_settings(env(config=str(f), allowed_groups="admins", skip_auth="POST=^/hook$")))
     admin = Identity(sub="1", username="a", groups=("admins",))
     viewer = Identity(sub="2", username="v", groups=("grafana-users",))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.web.cookies import cookie_values, set_cookie
+from app.cookies import cookie_values, set_cookie
 
 NAME = "authgate_session"
 

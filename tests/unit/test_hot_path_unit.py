@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from app.config import load_settings
+from app.cookies import MAX_COOKIE_HEADER, MAX_TICKETS
 from app.store import MemoryStore
 from app.types import TokenSet
 from app.web.asgi import create_app
 from app.web.auth import WANTED_HEADERS
-from app.web.gateway import MAX_COOKIE_HEADER, MAX_TICKETS, Gateway
 from app.web.raw import NO_STORE, Reply, request_headers
+from app.wiring import Gateway
 from tests.support.servers import TEST_SECRET
 
 PATH = "/outpost.goauthentik.io/auth/nginx"
@@ -42,7 +43,7 @@ async def app() -> AsyncIterator[Any]:
 async def sign_in(gw: Gateway) -> tuple[str, str]:
     claims = {"sub": "u1", "preferred_username": "alice", "email": "alice@corp.test", "groups": ["admins"]}
     ticket = await gw.sessions.create(TokenSet("at", "it", "rt", 3600, claims), scope="app.test")
-    return ticket.session_id, f"{gw.cookie_name}={gw.signer.dumps(ticket)}"
+    return ticket.session_id, f"{gw.site.cookie_name}={gw.signer.dumps(ticket)}"
 
 
 async def check(
@@ -94,12 +95,12 @@ async def test_tickets_are_remembered_per_cookie_header_and_forgeries_are_not_ti
     _, cookie = await sign_in(gw)
     value = cookie.split("=", 1)[1]
     forged = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
-    assert gw.tickets(f"{gw.cookie_name}={forged}") == ()
-    both = gw.tickets(f"{gw.cookie_name}={forged}; {cookie}")
+    assert gw.cookies.tickets(f"{gw.site.cookie_name}={forged}") == ()
+    both = gw.cookies.tickets(f"{gw.site.cookie_name}={forged}; {cookie}")
     assert len(both) == 1
-    assert gw.tickets(f"{gw.cookie_name}={forged}; {cookie}") is both
+    assert gw.cookies.tickets(f"{gw.site.cookie_name}={forged}; {cookie}") is both
     huge = f"tracking={'x' * 5000}; {cookie}"  # too long to remember, still read
-    assert gw.tickets(huge) == both and gw.tickets(huge) is not gw.tickets(huge)
+    assert gw.cookies.tickets(huge) == both and gw.cookies.tickets(huge) is not gw.cookies.tickets(huge)
 
 
 async def test_a_repeat_check_sends_the_one_memoised_reply(app: Any) -> None:
@@ -116,7 +117,7 @@ async def test_a_sign_out_ends_the_cached_answer_at_once(app: Any) -> None:
     gw: Gateway = app.gateway
     session_id, cookie = await sign_in(gw)
     assert (await check(app, cookie))[0] == 200
-    assert gw.sessions.cached(gw.tickets(cookie)[0]) is not None
+    assert gw.sessions.cached(gw.cookies.tickets(cookie)[0]) is not None
     await gw.sessions.delete(session_id)
     assert (await check(app, cookie))[0] == 401
 
@@ -124,7 +125,7 @@ async def test_a_sign_out_ends_the_cached_answer_at_once(app: Any) -> None:
 async def test_the_app_gets_the_cookie_header_without_ours_memoised_per_header(app: Any) -> None:
     gw: Gateway = app.gateway
     _, cookie = await sign_in(gw)
-    header = f"theme=dark; {cookie}; {gw.cookie_name}_login_0123456789abcdef=x; lang=en"
+    header = f"theme=dark; {cookie}; {gw.site.cookie_name}_login_0123456789abcdef=x; lang=en"
     status, headers, first = await check(app, header)
     assert status == 200 and headers[b"cookie"] == b"theme=dark; lang=en"
     _, _, second = await check(app, header)
@@ -145,7 +146,7 @@ async def test_a_flood_of_forged_cookies_is_not_each_verified(app: Any, monkeypa
     calls = []
     real = gw.signer.loads
     monkeypatch.setattr(gw.signer, "loads", lambda value: calls.append(value) or real(value))
-    few = "; ".join(f"{gw.cookie_name}=forged{i}.a.b" for i in range(500))
+    few = "; ".join(f"{gw.site.cookie_name}=forged{i}.a.b" for i in range(500))
     assert (await check(app, few))[0] == 401
     assert len(calls) == MAX_TICKETS, "only the first few values are verified"
     calls.clear()

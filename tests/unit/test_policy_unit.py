@@ -7,7 +7,7 @@ import re
 import pytest
 
 from app.forwarded import from_forwarded
-from app.policy import AccessRule, Policy, SkipRule, build_policy
+from app.policy import AccessRule, Policy, SkipRule
 from app.types import Identity, OriginalRequest
 
 ALICE = Identity(
@@ -185,9 +185,10 @@ def test_the_rule_for_a_request_ignores_its_port() -> None:
     assert Policy(default).for_request(OriginalRequest("https", "grafana.test:8443", "/", "", "GET")) is default
 
 
-def test_build_policy() -> None:
+def test_a_policy_of_a_global_rule_and_per_host_ones() -> None:
     status = AccessRule.build(skip=["^/"])
-    policy = build_policy(["admins"], [], ["corp.test"], ["POST=^/hook"], [("status.test", status)])
+    global_rule = AccessRule.build(["admins"], [], ["corp.test"], ["POST=^/hook"])
+    policy = Policy(global_rule, {"status.test": status})
     default = policy.for_host("app.test")
     assert default.allows(ALICE)
     assert not default.allows(BOB)

@@ -1,0 +1,148 @@
+"""The wiring: every service built once at startup from the settings, held by one ``Gateway``.
+
+The composition root: the only module that reads ``Settings`` to build services. Handlers get the
+``Gateway`` and read the narrow values they need from it, never the settings themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from app.config import Settings
+from app.cookies import CookieReader
+from app.forwarded import TrustedProxies
+from app.login import LoginService
+from app.oidc import OIDCClient
+from app.policy import Policy
+from app.session_cache import SessionCache
+from app.sessions import SessionService
+from app.store import Store, open_store
+from app.tickets import TicketSigner
+from app.types import SessionData
+
+log = logging.getLogger("authgate")
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Where authgate answers and how its cookies are written: what the HTTP layer needs."""
+
+    prefix: str  # every gateway route's path prefix
+    cookie_name: str
+    cookie_domain: str  # domain-level mode when set
+    external_url: str  # the auth host in domain-level mode
+    session_ttl: int
+    redirect_domains: tuple[str, ...]
+    header_sets: tuple[str, ...]
+
+    def callback_url(self, origin: str) -> str:
+        """Where the IdP sends the browser back: the auth host in domain mode, else the app's own host."""
+        base = self.external_url.rstrip("/") if self.cookie_domain else origin
+        return f"{base}{self.prefix}/callback"
+
+    def start_url(self, origin: str, rd: str | None = None) -> str:
+        """The sign-in start for ``origin`` (the auth host in domain mode), returning to ``rd``."""
+        base = self.external_url.rstrip("/") if self.cookie_domain else origin
+        url = f"{base}{self.prefix}/start"
+        return f"{url}?rd={quote(rd, safe='')}" if rd else url
+
+    def opens(self, data: SessionData, hostname: str) -> bool:
+        """Whether a session may open ``hostname``: the host it was signed in on, or in
+        domain-level mode any host under the cookie domain (a copied cookie opens nothing else)."""
+        scope = data.scope
+        if scope.startswith("."):
+            return hostname.endswith(scope) or hostname == scope[1:]
+        return hostname == scope
+
+
+@dataclass
+class Gateway:
+    site: Site
+    store: Store
+    oidc: OIDCClient
+    sessions: SessionService
+    login: LoginService
+    policy: Policy
+    signer: TicketSigner
+    cookies: CookieReader
+    trusted: TrustedProxies
+
+    async def aclose(self) -> None:
+        await self.oidc.aclose()
+        await self.store.close()
+
+
+def build_oidc(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> OIDCClient:
+    """The OIDC client as the gateway uses it (``authgate check`` probes through the same one)."""
+    return OIDCClient(
+        issuer=settings.issuer,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        scopes=settings.scope_list,
+        backchannel_url=settings.backchannel_url,
+        timeout=settings.idp_timeout,
+        transport=transport,
+    )
+
+
+def build_gateway(
+    settings: Settings, *, store: Store | None = None, transport: httpx.AsyncBaseTransport | None = None
+) -> Gateway:
+    if store is None:
+        store = open_store(settings.redis_url, timeout=settings.store_timeout)
+    if not store.shared:
+        log.warning(
+            "AUTHGATE_REDIS_URL is not set: sessions live in this process only. "
+            "Run ONE replica with ONE worker, or set AUTHGATE_REDIS_URL to share sessions."
+        )
+    secret_keys = settings.secret or [secrets.token_urlsafe(48)]
+    if not settings.secret:
+        log.warning("AUTHGATE_SECRET is not set (development mode): a random key is used; sessions end on restart")
+    oidc = build_oidc(settings, transport=transport)
+    cache = SessionCache(max_age=settings.session_cache_ttl)
+    sessions = SessionService(store, oidc, ttl=settings.session_ttl, cache=cache)
+    login = LoginService(
+        store,
+        oidc,
+        sessions,
+        ttl=settings.login_ttl,
+        secrets=secret_keys,
+        cookie_prefix=settings.cookie_name,
+        cookie_domain=settings.cookie_domain,
+    )
+    policy = Policy.from_settings(settings)
+    if settings.allowed_email_domains or any(a.allowed_email_domains for a in settings.apps):
+        log.info(
+            "email-domain rules admit only addresses the IdP marks email_verified: true%s",
+            " (AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true: unverified addresses are admitted too)"
+            if settings.allow_unverified_email
+            else "; set AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true to admit unverified ones",
+        )
+    signer = TicketSigner(secret_keys)
+    site = Site(
+        prefix=settings.path_prefix,
+        cookie_name=settings.cookie_name,
+        cookie_domain=settings.cookie_domain,
+        external_url=settings.external_url,
+        session_ttl=settings.session_ttl,
+        redirect_domains=tuple(settings.allowed_redirect_domains),
+        header_sets=tuple(settings.header_sets),
+    )
+    host = urlsplit(settings.issuer).hostname or "?"
+    log.info("authgate ready: issuer host %s, store %s", host, type(store).__name__)
+    return Gateway(
+        site,
+        store,
+        oidc,
+        sessions,
+        login,
+        policy,
+        signer,
+        CookieReader(signer, settings.cookie_name, login.cookie_prefix),
+        TrustedProxies(settings.trusted_proxies),
+    )
