@@ -1,4 +1,4 @@
-.PHONY: demo test lint unit bench bench-steps screenshots clean
+.PHONY: demo test lint unit e2e bench bench-steps screenshots clean
 
 # Run a complete local stack: dev IdP, Redis, two authgate replicas, Traefik, a sample app.
 demo:
@@ -7,25 +7,33 @@ demo:
 
 # Everything CI runs: lint, types, unit, integration and end-to-end tests.
 test: lint
+	scripts/bootstrap test
 	.venv/bin/python -m pytest -q -p no:cacheprovider
 
+# Lint and types, and the unit tests: only the Python environment is needed.
 lint:
-	scripts/bootstrap test
-	.venv/bin/ruff check app tests bench
-	.venv/bin/ruff format --check app tests bench
+	scripts/bootstrap python
+	.venv/bin/ruff check app tests bench tools
+	.venv/bin/ruff format --check app tests bench tools
 	.venv/bin/mypy
 
 unit:
-	.venv/bin/python -m pytest -q tests/unit
+	scripts/bootstrap python
+	.venv/bin/python -m pytest -q -p no:cacheprovider tests/unit
+
+# Through the real proxies (nginx, Traefik, Caddy) and Chromium.
+e2e:
+	scripts/bootstrap test
+	.venv/bin/python -m pytest -q -p no:cacheprovider -m e2e
 
 bench:
 	scripts/bootstrap test
-	.venv/bin/python bench/run.py
+	.venv/bin/python -m bench.run
 
 # What a cached auth check costs, step by step, in process.
 bench-steps:
 	scripts/bootstrap test
-	.venv/bin/python bench/steps.py
+	.venv/bin/python -m bench.steps
 
 # Retake docs/img/*.png (docs/what-you-will-see.md) by running the demo's story in Chromium.
 screenshots:

@@ -13,10 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from app.config import Settings, load_settings
-from app.errors import ConfigError, IdPError, IdPUnavailable, IssuerMismatch, StoreError
+from app.errors import ConfigError, IdPError, IdPRejected, IdPUnavailable, IssuerMismatch, StoreError
 from app.oidc import OIDCClient
+from app.oidc.client import new_secret
+from app.oidc.discovery import ProviderMetadata
 from app.store import open_store
+from app.wiring import build_oidc
 
 
 @dataclass
@@ -36,14 +41,41 @@ class Report:
 
 
 def _client(s: Settings, *, backchannel: bool) -> OIDCClient:
-    return OIDCClient(
-        issuer=s.issuer,
-        client_id=s.client_id,
-        client_secret=s.client_secret,
-        scopes=s.scope_list,
-        backchannel_url=s.backchannel_url if backchannel else "",
-        timeout=min(s.idp_timeout, 10.0),
+    """The gateway's own client (app/wiring.py), through the back-channel address or the public one."""
+    update: dict[str, Any] = {"idp_timeout": min(s.idp_timeout, 10.0)}
+    if not backchannel:
+        update["backchannel_url"] = ""
+    return build_oidc(s.model_copy(update=update))
+
+
+async def probe_client(client: OIDCClient, redirect_uri: str) -> str:
+    """Redeem a made-up code: the IdP's error tells bad client credentials (``invalid_client``)
+    from good ones (``invalid_grant``: the code, not the client, was refused)."""
+    try:
+        await client.token_request(
+            {
+                "grant_type": "authorization_code",
+                "code": "authgate-check-" + new_secret()[:16],
+                "redirect_uri": redirect_uri,
+                "code_verifier": new_secret(),
+            }
+        )
+    except IdPRejected as exc:
+        return exc.error
+    return "accepted"
+
+
+async def probe_authorization(client: OIDCClient, redirect_uri: str) -> int:
+    """The status the authorization endpoint answers a sign-in for ``redirect_uri`` with
+    (a 4xx usually means the redirect URI is not registered for this client)."""
+    url = await client.authorization_url(
+        redirect_uri=redirect_uri, state=new_secret(), nonce=new_secret(), code_verifier=new_secret()
     )
+    try:
+        resp = await client.http.get(url)
+    except httpx.HTTPError as exc:
+        raise IdPUnavailable(f"authorization endpoint unreachable ({type(exc).__name__})") from exc
+    return resp.status_code
 
 
 def _issuer_fix(found: str, configured: str) -> str:
@@ -56,7 +88,7 @@ def _issuer_fix(found: str, configured: str) -> str:
     )
 
 
-async def _discovery(s: Settings, report: Report) -> dict[str, Any] | None:
+async def _discovery(s: Settings, report: Report) -> ProviderMetadata | None:
     """Discovery through the address the gateway uses; the public one is probed too."""
     public = _client(s, backchannel=False)
     try:
@@ -82,7 +114,7 @@ async def _discovery(s: Settings, report: Report) -> dict[str, Any] | None:
     return await _metadata(s, report, backchannel=True)
 
 
-async def _metadata(s: Settings, report: Report, *, backchannel: bool) -> dict[str, Any] | None:
+async def _metadata(s: Settings, report: Report, *, backchannel: bool) -> ProviderMetadata | None:
     client = _client(s, backchannel=backchannel)
     where = f"back-channel address {s.backchannel_url}" if backchannel else "public issuer"
     try:
@@ -104,15 +136,15 @@ async def _metadata(s: Settings, report: Report, *, backchannel: bool) -> dict[s
         await client.aclose()
 
 
-async def _client_checks(s: Settings, client: OIDCClient, meta: dict[str, Any], report: Report) -> None:
-    methods = meta.get("code_challenge_methods_supported")
+async def _client_checks(s: Settings, client: OIDCClient, meta: ProviderMetadata, report: Report) -> None:
+    methods = meta.code_challenge_methods_supported
     if methods is None:
         report.warn("the IdP does not advertise PKCE support (code_challenge_methods_supported); authgate uses S256")
     elif "S256" not in methods:
         report.fail("the IdP does not support PKCE S256", "enable PKCE S256 at the IdP; authgate requires it")
     else:
         report.ok("PKCE S256 supported")
-    scopes = meta.get("scopes_supported")
+    scopes = meta.scopes_supported
     if "offline_access" in s.scope_list and scopes is not None and "offline_access" not in scopes:
         report.fail(
             "AUTHGATE_SCOPES asks for offline_access, which the IdP does not offer (no refresh tokens)",
@@ -121,7 +153,7 @@ async def _client_checks(s: Settings, client: OIDCClient, meta: dict[str, Any], 
         )
     callback = _callback_for_check(s)
     try:
-        answer = await client.probe_client(callback or s.issuer)
+        answer = await probe_client(client, callback or s.issuer)
     except IdPError as exc:
         report.warn(f"could not probe the client credentials: {exc}")
         return
@@ -135,7 +167,7 @@ async def _client_checks(s: Settings, client: OIDCClient, meta: dict[str, Any], 
     else:
         report.warn(f"the IdP answered a made-up code with {answer!r}; client credentials not confirmed")
     if callback:
-        status = await client.probe_authorization(callback)
+        status = await probe_authorization(client, callback)
         if 400 <= status < 500:
             report.fail(
                 f"the IdP refuses the redirect URI {callback} (HTTP {status})",

@@ -56,24 +56,34 @@ def _spellings(name: str) -> set[str]:
 #: sending one is refused, since a proxy passes it on and the app may read it as the real one.
 LOOKALIKE_HEADERS = frozenset(s.encode() for name in ALL_IDENTITY_HEADERS for s in _spellings(name) - {name})
 
-# The names each header set emits, as written in proxy configurations (authResponseHeaders ...).
-HEADER_SETS: dict[str, tuple[str, ...]] = {
+# Each header set: its headers, as written in proxy configurations (authResponseHeaders ...),
+# each with what it carries; "groups" is joined with the set's delimiter.
+_SETS: dict[str, tuple[tuple[str, str], ...]] = {
     "authentik": (
-        "X-authentik-username",
-        "X-authentik-groups",
-        "X-authentik-email",
-        "X-authentik-name",
-        "X-authentik-uid",
-        "X-authentik-jwt",
+        ("X-authentik-username", "username"),
+        ("X-authentik-groups", "groups"),
+        ("X-authentik-email", "email"),
+        ("X-authentik-name", "name"),
+        ("X-authentik-uid", "sub"),
+        ("X-authentik-jwt", "jwt"),
     ),
     "oauth2-proxy": (
-        "X-Auth-Request-User",
-        "X-Auth-Request-Email",
-        "X-Auth-Request-Groups",
-        "X-Auth-Request-Preferred-Username",
+        ("X-Auth-Request-User", "username"),
+        ("X-Auth-Request-Email", "email"),
+        ("X-Auth-Request-Groups", "groups"),
+        ("X-Auth-Request-Preferred-Username", "username"),
     ),
-    "authelia": ("Remote-User", "Remote-Groups", "Remote-Name", "Remote-Email"),
+    "authelia": (
+        ("Remote-User", "username"),
+        ("Remote-Groups", "groups"),
+        ("Remote-Name", "name"),
+        ("Remote-Email", "email"),
+    ),
 }
+GROUP_DELIMITERS = {"authentik": "|", "oauth2-proxy": ",", "authelia": ","}
+#: The names each header set emits: the one list of them (config, docs and recipes' tests read it).
+HEADER_SETS: dict[str, tuple[str, ...]] = {name: tuple(h for h, _ in fields) for name, fields in _SETS.items()}
+_WIRE = {name: tuple((h.lower().encode(), what) for h, what in fields) for name, fields in _SETS.items()}
 DEFAULT_HEADER_SETS = ("authentik", "oauth2-proxy")
 
 
@@ -108,39 +118,24 @@ def joined_groups(groups: Iterable[str], delimiter: str) -> str:
 
 def groups_left_out(groups: Iterable[str], header_sets: Iterable[str]) -> list[str]:
     """The groups some configured header cannot carry (they hold its delimiter)."""
-    delimiters = {"|" if s == "authentik" else "," for s in header_sets}
+    delimiters = {GROUP_DELIMITERS[s] for s in header_sets if s in GROUP_DELIMITERS}
     return [g for g in groups if any(d in g for d in delimiters)]
 
 
 def identity_headers(identity: Identity, access_token: str, header_sets: Iterable[str]) -> list[Header]:
     """The identity headers for one signed-in user, for the configured header sets."""
+    values = {
+        "username": safe_value(identity.username),
+        "email": safe_value(identity.email),
+        "name": safe_value(identity.name),
+        "sub": safe_value(identity.sub),
+        "jwt": safe_value(access_token, 65536),
+    }
     out: list[Header] = []
-    username = safe_value(identity.username)
-    email = safe_value(identity.email)
-    name = safe_value(identity.name)
     for header_set in header_sets:
-        if header_set == "authentik":
-            out += [
-                (b"x-authentik-username", username),
-                (b"x-authentik-groups", safe_value(joined_groups(identity.groups, "|"))),
-                (b"x-authentik-email", email),
-                (b"x-authentik-name", name),
-                (b"x-authentik-uid", safe_value(identity.sub)),
-                (b"x-authentik-jwt", safe_value(access_token, 65536)),
-            ]
-        elif header_set == "oauth2-proxy":
-            out += [
-                (b"x-auth-request-user", username),
-                (b"x-auth-request-email", email),
-                (b"x-auth-request-groups", safe_value(joined_groups(identity.groups, ","))),
-                (b"x-auth-request-preferred-username", username),
-            ]
-        elif header_set == "authelia":
-            out += [
-                (b"remote-user", username),
-                (b"remote-groups", safe_value(joined_groups(identity.groups, ","))),
-                (b"remote-name", name),
-                (b"remote-email", email),
-            ]
+        if header_set not in _WIRE:
+            continue  # the configuration refuses unknown sets; emit nothing for one regardless
+        groups = safe_value(joined_groups(identity.groups, GROUP_DELIMITERS[header_set]))
+        out += [(name, groups if what == "groups" else values[what]) for name, what in _WIRE[header_set]]
     # An empty value says nothing: the proxies drop a client's copy of a header authgate does not send.
     return [(name, value) for name, value in out if value]

@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from app.config.settings import split_skip_rule
 from app.paths import app_path
 from app.types import Identity, OriginalRequest
 
 if TYPE_CHECKING:
-    from app.config import Settings
+    from app.config.settings import Settings
 
-_METHOD_RULE = re.compile(r"^([A-Z]+)=(.*)$", re.S)
 # One address, one "@": a local part with no "@", space or control character, and a domain of
 # dot-separated labels. Anything else ("a@b@corp.test", "@corp.test") never matches a domain.
 _EMAIL = re.compile(
@@ -42,10 +42,8 @@ class SkipRule:
 
     @classmethod
     def parse(cls, rule: str) -> SkipRule:
-        m = _METHOD_RULE.match(rule)
-        if m:
-            return cls(m.group(1), re.compile(m.group(2)))
-        return cls(None, re.compile(rule))
+        method, pattern = split_skip_rule(rule)
+        return cls(method, re.compile(pattern))
 
     def matches(self, method: str, path: str) -> bool:
         """``method`` is "" when the proxy did not say it: then only a method-less rule can match."""

@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from app.errors import InvalidRedirect
-
-MAX_URL_LENGTH = 8192
+from app.forwarded import MAX_URL_LENGTH
 
 
 def host_matches(host: str, domain: str) -> bool:

@@ -1,6 +1,6 @@
 """authgate's benchmark: the hot path against a bare ASGI app, in the same run, on the same server.
 
-    make bench            (or: .venv/bin/python bench/run.py --seconds 8 --rounds 3)
+    make bench            (or: .venv/bin/python -m bench.run --seconds 8 --rounds 3)
 
 Starts its own redis-server, a real OIDC provider (oidc-provider-mock), one authgate worker and
 the bare app (same uvicorn, same options), signs in once through the real flow, then loads
@@ -27,13 +27,12 @@ from pathlib import Path
 import httpx
 import redis as redis_lib
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.support.browser import Browser
+from tests.support.flows import PREFIX, sign_in_direct
+from tests.support.procs import Proc, free_port
+from tests.support.servers import gateway_env, start_gateway, start_mock_idp, start_redis
 
-from tests.support.browser import Browser  # noqa: E402
-from tests.support.flows import PREFIX, sign_in_direct  # noqa: E402
-from tests.support.procs import Proc, free_port  # noqa: E402
-from tests.support.servers import gateway_env, start_gateway, start_mock_idp, start_redis  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 UVICORN_OPTS = ["--no-access-log", "--log-level", "warning", "--no-server-header", "--no-proxy-headers"]
 

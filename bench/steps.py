@@ -1,6 +1,6 @@
 """What a cached auth check costs, step by step, in process (no server, no network).
 
-    make bench-steps            (or: .venv/bin/python bench/steps.py)
+    make bench-steps            (or: .venv/bin/python -m bench.steps)
 
 Builds the gateway's ASGI app on the in-memory store with one signed-in session, then times the
 whole app call and each step of it with timeit, under uvloop as uvicorn runs it. Two request
@@ -14,25 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import timeit
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
 import uvloop
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from app import forwarded  # noqa: E402
-from app.config import load_settings  # noqa: E402
-from app.store import MemoryStore  # noqa: E402
-from app.types import TokenSet  # noqa: E402
-from app.web import auth  # noqa: E402
-from app.web.asgi import create_app  # noqa: E402
-from app.web.raw import client_ip, request_headers, send_reply  # noqa: E402
-from tests.support.servers import TEST_SECRET  # noqa: E402
+from app import forwarded
+from app.config import load_settings
+from app.store import MemoryStore
+from app.types import TokenSet
+from app.web import auth
+from app.web.asgi import create_app
+from app.web.raw import client_ip, request_headers, send_reply
+from tests.support.servers import TEST_SECRET
 
 NUMBER = 100_000
 

@@ -1,4 +1,7 @@
-"""The OIDC relying party: discovery, authorization URL, code redemption, refresh, logout.
+"""The OIDC relying party: authorization URL, code redemption, refresh, logout tokens.
+
+Discovery (typed metadata, the reachability probe) is app/oidc/discovery.py; the probes of
+``authgate check`` are in app/check.py, through this client's ``token_request`` and ``http``.
 
 Errors are translated here: network trouble and 5xx become ``IdPUnavailable``, OAuth errors
 ``IdPRejected``, token problems ``TokenValidationError``.
@@ -6,7 +9,6 @@ Errors are translated here: network trouble and 5xx become ``IdPUnavailable``, O
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import time
 from dataclasses import dataclass
@@ -18,16 +20,13 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from app.errors import IdPRejected, IdPUnavailable, IssuerMismatch, TokenValidationError
+from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
+from app.oidc.discovery import Discovery, ProviderMetadata
 from app.oidc.keys import ASYMMETRIC_ALGS, KeyCache, validate_claims
 from app.oidc.transport import BackchannelTransport
 from app.types import TokenSet
 
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
-METADATA_RETRY = 2.0  # after a failed discovery, fail fast for this long instead of hammering the IdP
-METADATA_TTL = 3600.0  # re-read the metadata this often (endpoints and keys can change)
-PROBE_TIMEOUT = 3.0
-PROBE_REUSE = 5.0  # a successful reachability probe is trusted this long: sign-in starts cannot hammer the IdP
 LOGOUT_TOKEN_MAX_AGE = 600.0  # OIDC Back-Channel Logout asks for a short window; also the lifetime without exp
 LOGOUT_TYP = "logout+jwt"
 
@@ -68,118 +67,30 @@ class OIDCClient:
         self.scopes = scopes
         if backchannel_url:
             transport = BackchannelTransport(issuer, backchannel_url, transport)
-        self._http = httpx.AsyncClient(
+        #: Every call to the IdP goes through this client (``authgate check`` probes with it too).
+        self.http = httpx.AsyncClient(
             transport=transport, timeout=timeout, follow_redirects=False, headers={"User-Agent": "authgate"}
         )
-        self._metadata: dict[str, Any] | None = None
-        self._metadata_at = 0.0
-        self._metadata_failed_at = 0.0
-        self._metadata_error: IdPUnavailable | None = None
-        self._metadata_lock = asyncio.Lock()
-        self._probe_ok_at: float | None = None
-        self._probe_failure: str | None = None
-        self._probe_failed_at = 0.0
-        self._probe_lock = asyncio.Lock()
+        self.discovery = Discovery(issuer, self.http)
         self.keys = KeyCache(self._fetch_jwks, client_secret)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self.http.aclose()
 
     # -- discovery ---------------------------------------------------------------------------
 
-    @property
-    def discovery_url(self) -> str:
-        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
-
-    async def _get_json(self, url: str, what: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            resp = await self._http.get(url, **kwargs)
-        except httpx.HTTPError as exc:
-            self._probe_ok_at = None  # the next sign-in start looks again before sending a browser
-            raise IdPUnavailable(f"{what}: cannot reach {url} ({type(exc).__name__})") from exc
-        if resp.status_code >= 400:
-            raise IdPUnavailable(f"{what}: {url} answered {resp.status_code}")
-        try:
-            data = resp.json()
-        except ValueError as exc:
-            raise IdPUnavailable(f"{what}: {url} did not answer JSON") from exc
-        if not isinstance(data, dict):
-            raise IdPUnavailable(f"{what}: {url} did not answer a JSON object")
-        return data
-
-    async def metadata(self) -> dict[str, Any]:
-        """The provider metadata: fetched once, re-read every ``METADATA_TTL`` (keeping the old copy
-        if that fails), and after a failed first fetch not retried for ``METADATA_RETRY`` seconds."""
-        now = time.monotonic()
-        if self._metadata is not None and now - self._metadata_at < METADATA_TTL:
-            return self._metadata
-        async with self._metadata_lock:
-            if self._metadata is not None and time.monotonic() - self._metadata_at < METADATA_TTL:
-                return self._metadata
-            if self._metadata_error is not None and time.monotonic() - self._metadata_failed_at < METADATA_RETRY:
-                raise self._metadata_error
-            try:
-                data = await self._discover()
-            except IdPUnavailable as exc:
-                if self._metadata is not None:
-                    return self._metadata  # a stale copy beats none; retried on the next call
-                self._metadata_error, self._metadata_failed_at = exc, time.monotonic()
-                raise
-            self._metadata, self._metadata_at, self._metadata_error = data, time.monotonic(), None
-            return data
-
-    async def _discover(self) -> dict[str, Any]:
-        data = await self._get_json(self.discovery_url, "discovery")
-        if data.get("issuer") != self.issuer:
-            raise IssuerMismatch(str(data.get("issuer")), self.issuer)
-        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-            if not isinstance(data.get(name), str):
-                raise IdPUnavailable(f"discovery: the IdP's metadata has no {name}")
-        return data
+    async def metadata(self) -> ProviderMetadata:
+        return await self.discovery.metadata()
 
     async def ensure_reachable(self) -> None:
-        """Raise ``IdPUnavailable`` unless the IdP answered recently: checked before a browser is sent
-        there, so a dead IdP gets our retry page rather than the browser's error.
-
-        Anyone can start sign-ins, so a probe is shared: a success is trusted for ``PROBE_REUSE``
-        seconds, a failure repeated for ``METADATA_RETRY`` seconds, and concurrent callers wait for
-        the one probe in flight; sign-in starts never turn into more than one request at a time."""
-        await self.metadata()
-        if self._recent_probe():
-            return
-        async with self._probe_lock:
-            if self._recent_probe():
-                return
-            try:
-                await self._probe()
-            except IdPUnavailable as exc:
-                self._probe_failure, self._probe_failed_at = str(exc), time.monotonic()
-                raise
-            self._probe_ok_at, self._probe_failure = time.monotonic(), None
-
-    def _recent_probe(self) -> bool:
-        """True after a recent successful probe; raises after a recent failed one; False when a
-        new probe is due."""
-        now = time.monotonic()
-        if self._probe_failure is not None and now - self._probe_failed_at < METADATA_RETRY:
-            # A new exception each time: re-raising one instance would grow its traceback per caller.
-            raise IdPUnavailable(self._probe_failure)
-        return self._probe_ok_at is not None and now - self._probe_ok_at < PROBE_REUSE
-
-    async def _probe(self) -> None:
-        try:
-            resp = await self._http.get(self.discovery_url, timeout=PROBE_TIMEOUT)
-        except httpx.HTTPError as exc:
-            raise IdPUnavailable(f"the IdP cannot be reached ({type(exc).__name__})") from exc
-        if resp.status_code >= 500:
-            raise IdPUnavailable(f"the IdP answered {resp.status_code}")
+        await self.discovery.ensure_reachable()
 
     async def _fetch_jwks(self) -> dict[str, Any]:
         meta = await self.metadata()
-        return await self._get_json(meta["jwks_uri"], "jwks")
+        return await self.discovery.get_json(meta.jwks_uri, "jwks")
 
-    def _algorithms(self, meta: dict[str, Any]) -> list[str]:
-        algs = meta.get("id_token_signing_alg_values_supported") or ["RS256"]
+    def _algorithms(self, meta: ProviderMetadata) -> list[str]:
+        algs = meta.id_token_signing_alg_values_supported or ["RS256"]
         allowed = [a for a in algs if a in ASYMMETRIC_ALGS or a in ("HS256", "HS384", "HS512")]
         return allowed or ["RS256"]
 
@@ -188,7 +99,7 @@ class OIDCClient:
     async def authorization_url(self, *, redirect_uri: str, state: str, nonce: str, code_verifier: str) -> str:
         meta = await self.metadata()
         url: str = prepare_grant_uri(
-            meta["authorization_endpoint"],
+            meta.authorization_endpoint,
             self.client_id,
             "code",
             redirect_uri=redirect_uri,
@@ -200,9 +111,12 @@ class OIDCClient:
         )
         return url
 
-    async def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
+    async def token_request(self, form: dict[str, str]) -> dict[str, Any]:
+        """POST ``form`` to the token endpoint with the client's credentials; the JSON answer.
+
+        ``IdPRejected`` for an OAuth error, ``IdPUnavailable`` when the IdP cannot answer."""
         meta = await self.metadata()
-        methods = meta.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+        methods = meta.token_endpoint_auth_methods_supported or ["client_secret_basic"]
         headers = {"Accept": "application/json"}
         if "client_secret_basic" in methods or "client_secret_post" not in methods:
             creds = f"{quote(self.client_id, safe='')}:{quote(self._secret, safe='')}"
@@ -210,9 +124,9 @@ class OIDCClient:
         else:
             form = {**form, "client_id": self.client_id, "client_secret": self._secret}
         try:
-            resp = await self._http.post(meta["token_endpoint"], data=form, headers=headers)
+            resp = await self.http.post(meta.token_endpoint, data=form, headers=headers)
         except httpx.HTTPError as exc:
-            self._probe_ok_at = None  # the next sign-in start looks again before sending a browser
+            self.discovery.unreachable()
             raise IdPUnavailable(f"token endpoint unreachable ({type(exc).__name__})") from exc
         try:
             data = resp.json()
@@ -232,7 +146,7 @@ class OIDCClient:
 
     async def redeem(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> TokenSet:
         """Exchange an authorization code; validate the ID token; fill claims from userinfo."""
-        data = await self._token_request(
+        data = await self.token_request(
             {
                 "grant_type": "authorization_code",
                 "code": code,
@@ -250,7 +164,7 @@ class OIDCClient:
     async def refresh(self, refresh_token: str, *, sub: str) -> TokenSet:
         """Redeem a refresh token of the session of subject ``sub``. The IdP may rotate it; the new
         one is in the result."""
-        data = await self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
+        data = await self.token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
         raw_id_token = data.get("id_token")
         id_token = raw_id_token if isinstance(raw_id_token, str) else ""
         claims: dict[str, Any] = {}
@@ -275,44 +189,14 @@ class OIDCClient:
 
     async def _with_userinfo(self, claims: dict[str, Any], access_token: str) -> dict[str, Any]:
         meta = await self.metadata()
-        endpoint = meta.get("userinfo_endpoint")
+        endpoint = meta.userinfo_endpoint
         wanted = ("email", "preferred_username", "name", "groups")
         if not endpoint or all(k in claims for k in wanted):
             return claims
-        info = await self._get_json(endpoint, "userinfo", headers={"Authorization": f"Bearer {access_token}"})
+        info = await self.discovery.get_json(endpoint, "userinfo", headers={"Authorization": f"Bearer {access_token}"})
         if info.get("sub") != claims.get("sub"):
             raise TokenValidationError("userinfo answered for a different subject")
         return {**info, **{k: v for k, v in claims.items() if k not in info or k in ("iss", "aud", "sub")}}
-
-    # -- probes for `authgate check` ----------------------------------------------------------
-
-    async def probe_client(self, redirect_uri: str) -> str:
-        """Redeem a made-up code: the IdP's error tells bad client credentials (``invalid_client``)
-        from good ones (``invalid_grant``: the code, not the client, was refused)."""
-        try:
-            await self._token_request(
-                {
-                    "grant_type": "authorization_code",
-                    "code": "authgate-check-" + new_secret()[:16],
-                    "redirect_uri": redirect_uri,
-                    "code_verifier": new_secret(),
-                }
-            )
-        except IdPRejected as exc:
-            return exc.error
-        return "accepted"
-
-    async def probe_authorization(self, redirect_uri: str) -> int:
-        """The status the authorization endpoint answers a sign-in for ``redirect_uri`` with
-        (a 4xx usually means the redirect URI is not registered for this client)."""
-        url = await self.authorization_url(
-            redirect_uri=redirect_uri, state=new_secret(), nonce=new_secret(), code_verifier=new_secret()
-        )
-        try:
-            resp = await self._http.get(url)
-        except httpx.HTTPError as exc:
-            raise IdPUnavailable(f"authorization endpoint unreachable ({type(exc).__name__})") from exc
-        return resp.status_code
 
     # -- logout -------------------------------------------------------------------------------
 
@@ -322,8 +206,8 @@ class OIDCClient:
             meta = await self.metadata()
         except IdPUnavailable:
             return None
-        endpoint = meta.get("end_session_endpoint")
-        if not isinstance(endpoint, str):
+        endpoint = meta.end_session_endpoint
+        if endpoint is None:
             return None
         params = {"client_id": self.client_id, "post_logout_redirect_uri": post_logout_redirect_uri}
         if id_token:

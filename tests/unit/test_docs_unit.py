@@ -1,15 +1,15 @@
-"""docs/configuration.md is generated from app/config.py and must not drift from it."""
+"""docs/configuration.md is generated from app/config/ (tools/docs_gen.py) and must not drift from it."""
 
 from __future__ import annotations
 
-from app import docs_gen
 from app.config import SECRET_FIELDS, AppRule, Settings
+from tools import docs_gen
 
 
 def test_configuration_reference_is_up_to_date() -> None:
     current = docs_gen.OUTPUT.read_text() if docs_gen.OUTPUT.exists() else ""
     assert current == docs_gen.render(), (
-        "docs/configuration.md differs from the Settings class: run `python -m app.docs_gen --write`"
+        "docs/configuration.md differs from the Settings class: run `python -m tools.docs_gen --write`"
     )
 
 

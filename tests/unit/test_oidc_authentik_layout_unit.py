@@ -15,6 +15,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
+from app.check import probe_client
 from app.errors import IdPRejected, TokenValidationError
 from app.oidc import OIDCClient
 
@@ -131,8 +132,8 @@ async def test_authentik_errors_are_told_apart() -> None:
     with pytest.raises(IdPRejected) as bad_code:
         await client(idp).redeem(code="used-code", redirect_uri="x", code_verifier="v" * 43, nonce="n")
     assert bad_code.value.error == "invalid_grant"
-    assert await client(idp, secret="wrong").probe_client("https://x.example.test/cb") == "invalid_client"
-    assert await client(idp).probe_client("https://x.example.test/cb") == "invalid_grant"
+    assert await probe_client(client(idp, secret="wrong"), "https://x.example.test/cb") == "invalid_client"
+    assert await probe_client(client(idp), "https://x.example.test/cb") == "invalid_grant"
 
 
 async def test_a_replayed_nonce_is_refused() -> None:

@@ -18,7 +18,7 @@ from joserfc.jwk import RSAKey
 
 from app.errors import IdPUnavailable, TokenValidationError
 from app.oidc import OIDCClient
-from app.oidc import client as client_mod
+from app.oidc import discovery as client_mod
 from app.oidc.client import BACKCHANNEL_LOGOUT_EVENT, LogoutToken
 from app.oidc.keys import validate_claims
 

@@ -4,8 +4,8 @@ Every setting's name, type, default and description comes from the ``Settings`` 
 ``_FILE`` variants from ``SECRET_FIELDS``; the rules file's keys from ``AppRule``. Nothing here
 may describe a setting that the code does not have: a field without a description is an error.
 
-    python -m app.docs_gen            # print the Markdown
-    python -m app.docs_gen --write    # write docs/configuration.md
+    python -m tools.docs_gen            # print the Markdown
+    python -m tools.docs_gen --write    # write docs/configuration.md
 
 ``tests/unit/test_docs_unit.py`` fails when docs/configuration.md differs from this output.
 """
@@ -121,7 +121,7 @@ def _rule_rows() -> list[str]:
     rows = ["| Key | Type | Meaning |", "|---|---|---|"]
     for name, field in AppRule.model_fields.items():
         if name not in RULE_KEYS:
-            raise ValueError(f"AppRule.{name} is not described in app/docs_gen.py RULE_KEYS")
+            raise ValueError(f"AppRule.{name} is not described in tools/docs_gen.py RULE_KEYS")
         kind = _type_name(field.annotation, field.metadata)
         if name == "host":
             kind += " (required)"
@@ -136,7 +136,7 @@ def render() -> str:
     parts = [
         "# Configuration reference",
         "",
-        "<!-- Generated from app/config.py by `python -m app.docs_gen --write`. Do not edit by hand: "
+        "<!-- Generated from app/config.py by `python -m tools.docs_gen --write`. Do not edit by hand: "
         "tests/unit/test_docs_unit.py fails when this file and the code disagree. -->",
         "",
         "authgate reads its configuration once, at startup, from environment variables named "
@@ -244,7 +244,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.docs_gen", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.docs_gen", description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"write {OUTPUT.relative_to(OUTPUT.parent.parent)}")
     args = parser.parse_args(argv)
     text = render()

@@ -1,0 +1,71 @@
+"""Checks across settings: what field validation alone cannot see, in words an operator can act on."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from app.config.settings import GENERATE_SECRET, HEADER_SET_NAMES, MIN_SECRET_LENGTH, Settings, split_skip_rule
+
+
+def _check_url(name: str, value: str, problems: list[str], *, required: bool) -> None:
+    if not value:
+        if required:
+            problems.append(f"AUTHGATE_{name} is not set.")
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(f"AUTHGATE_{name}={value!r} is not an absolute http(s) URL.")
+
+
+def problems_of(s: Settings) -> list[str]:
+    problems: list[str] = []
+    _check_url("ISSUER", s.issuer, problems, required=True)
+    _check_url("BACKCHANNEL_URL", s.backchannel_url, problems, required=False)
+    _check_url("EXTERNAL_URL", s.external_url, problems, required=bool(s.cookie_domain))
+    if not s.client_id:
+        problems.append("AUTHGATE_CLIENT_ID is not set: copy the client id from the IdP's application.")
+    if not s.secret:
+        if not s.dev_mode:
+            problems.append(f"AUTHGATE_SECRET is not set: generate one with `{GENERATE_SECRET}`.")
+    elif not s.dev_mode:
+        for i, key in enumerate(s.secret):
+            if len(key) < MIN_SECRET_LENGTH or len(set(key)) < 8:
+                problems.append(
+                    f"AUTHGATE_SECRET key #{i + 1} is weak (needs {MIN_SECRET_LENGTH}+ random characters): "
+                    f"generate one with `{GENERATE_SECRET}`."
+                )
+    if "openid" not in s.scope_list:
+        problems.append(f"AUTHGATE_SCOPES={s.scopes!r} lacks `openid`.")
+    if not s.path_prefix.startswith("/") or s.path_prefix.endswith("/") or "?" in s.path_prefix:
+        problems.append(f"AUTHGATE_PATH_PREFIX={s.path_prefix!r} must start with `/` and not end with `/`.")
+    for name in s.header_sets:
+        if name not in HEADER_SET_NAMES:
+            problems.append(f"AUTHGATE_HEADER_SETS: unknown set {name!r} (known: {', '.join(HEADER_SET_NAMES)}).")
+    for cidr in s.trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            problems.append(f"AUTHGATE_TRUSTED_PROXIES: {cidr!r} is not an IP address or CIDR.")
+    rules = [("AUTHGATE_SKIP_AUTH", r) for r in s.skip_auth]
+    rules += [(f"AUTHGATE_CONFIG apps[{a.host}].skip_auth", r) for a in s.apps for r in a.skip_auth]
+    for where, rule in rules:
+        pattern = split_skip_rule(rule)[1]
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.append(f"{where}: {rule!r} is not a valid regular expression ({exc}).")
+    if s.cookie_domain and s.external_url:
+        host = (urlsplit(s.external_url).hostname or "").lower()
+        domain = s.cookie_domain.lower().lstrip(".")
+        if host != domain and not host.endswith("." + domain):
+            problems.append(
+                f"AUTHGATE_COOKIE_DOMAIN={s.cookie_domain!r} does not cover AUTHGATE_EXTERNAL_URL's host {host!r}: "
+                "the cookie set at the callback would not be sent back."
+            )
+    if s.session_ttl < 60 or s.login_ttl < 30:
+        problems.append("AUTHGATE_SESSION_TTL must be at least 60 and AUTHGATE_LOGIN_TTL at least 30 seconds.")
+    if s.store_timeout <= 0 or s.idp_timeout <= 0:
+        problems.append("AUTHGATE_STORE_TIMEOUT and AUTHGATE_IDP_TIMEOUT must be positive.")
+    return problems

@@ -1,0 +1,169 @@
+"""The settings object and the rules file's per-app entries: fields, defaults, field-level checks.
+
+Field descriptions become the configuration reference (docs/configuration.md, tools/docs_gen.py).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from app.headers import HEADER_SETS
+
+ENV_PREFIX = "AUTHGATE_"
+SECRET_FIELDS = ("secret", "client_secret", "redis_url")
+HEADER_SET_NAMES = tuple(HEADER_SETS)  # one home for the names: app/headers.py
+MIN_SECRET_LENGTH = 32
+GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105 - a command, not a secret
+DEFAULT_TRUSTED_PROXIES = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
+_METHOD_RULE = re.compile(r"^([A-Z]+)=(.*)$", re.S)
+
+
+def split_skip_rule(rule: str) -> tuple[str | None, str]:
+    """A public-route rule's method and regex: ``METHOD=regex`` (an upper-case method) or ``regex``."""
+    m = _METHOD_RULE.match(rule)
+    return (m.group(1), m.group(2)) if m else (None, rule)
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+_BARE_HOST = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?$")
+
+
+class AppRule(BaseSettings):
+    """Per-host overrides from the rules file: who may pass and what is public."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    host: str
+    allowed_groups: list[str] | None = None
+    allowed_users: list[str] | None = None
+    allowed_email_domains: list[str] | None = None
+    skip_auth: list[str] = []
+
+    @field_validator("host")
+    @classmethod
+    def _bare_host(cls, value: str) -> str:
+        host = value.strip().lower().rstrip(".")
+        if not _BARE_HOST.match(host):
+            raise ValueError(f"{value!r} must be a bare host name like `app.example.com` (no scheme, port or path)")
+        return host
+
+
+class Settings(BaseSettings):
+    """Everything authgate is configured with. Field docs become the configuration reference."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", case_sensitive=False)
+
+    issuer: str = Field(
+        "", description="The IdP's public issuer URL, e.g. `https://auth.example.com/application/o/grafana/`."
+    )
+    client_id: str = Field("", description="The OAuth client id registered at the IdP.")
+    client_secret: str = Field("", description="The OAuth client secret (or `AUTHGATE_CLIENT_SECRET_FILE`).")
+    backchannel_url: str = Field(
+        "", description="Where authgate itself reaches the IdP, e.g. `http://authentik-server:9000` (optional)."
+    )
+    secret: CommaList = Field(
+        default_factory=list,
+        description="Cookie signing keys, comma-separated; the first signs, all verify (rotation). "
+        "At least 32 characters each. Sessions are sealed with a per-session key that only the cookie holds.",
+    )
+    redis_url: str = Field(
+        "",
+        description="`redis://`, `rediss://`, `redis+sentinel://` or `redis+cluster://` URL. "
+        "Unset: in-process store (one replica only).",
+    )
+    cookie_domain: str = Field(
+        "", description="Domain for the session cookie in domain-level mode, e.g. `example.com`."
+    )
+    external_url: str = Field(
+        "",
+        description="authgate's own public URL (domain-level mode's single callback), e.g. `https://auth.example.com`.",
+    )
+    scopes: str = Field("openid email profile offline_access", description="Scopes requested at sign-in.")
+    allowed_groups: CommaList = Field(
+        default_factory=list, description="Only members of one of these groups may pass (default: anyone)."
+    )
+    allowed_users: CommaList = Field(
+        default_factory=list, description="Only these usernames (preferred_username) or subjects may pass."
+    )
+    allowed_email_domains: CommaList = Field(
+        default_factory=list, description="Only users whose email is in one of these domains may pass."
+    )
+    allow_unverified_email: bool = Field(
+        False,
+        description="Let email-domain rules admit addresses the IdP does not mark `email_verified: true` "
+        "(Authentik 2025.10 and later sends `false` unless a scope mapping says otherwise).",
+    )
+    skip_auth: CommaList = Field(
+        default_factory=list, description="Public routes: `regex` or `METHOD=regex` on the path, comma-separated."
+    )
+    allowed_redirect_domains: CommaList = Field(
+        default_factory=list, description="Extra domains `rd` may point to; `.example.com` includes subdomains."
+    )
+    trusted_proxies: CommaList = Field(
+        default_factory=lambda: _split(DEFAULT_TRUSTED_PROXIES),
+        description="CIDRs whose X-Forwarded-* / X-Original-* headers are believed.",
+    )
+    session_ttl: int = Field(7 * 24 * 3600, description="Seconds a session lasts after sign-in.")
+    login_ttl: int = Field(600, description="Seconds a sign-in may take at the IdP.")
+    path_prefix: str = Field("/outpost.goauthentik.io", description="Prefix of every gateway route.")
+    header_sets: CommaList = Field(
+        default_factory=lambda: ["authentik", "oauth2-proxy"],
+        description="Identity header sets: `authentik`, `oauth2-proxy`, `authelia`.",
+    )
+    cookie_name: str = Field("authgate_session", description="Name of the session cookie.")
+    config: str = Field("", description="Optional TOML or YAML file with per-app rules.")
+    dev_mode: bool = Field(False, description="Development mode: allows weak or missing secrets (never in production).")
+    session_cache_ttl: float = Field(
+        15.0,
+        description="Seconds a replica may answer repeat checks from its local cache of verified sessions "
+        "(0 disables). Sign-outs and refreshes invalidate it on every replica at once.",
+    )
+    store_timeout: float = Field(1.0, description="Seconds any one store call may take before the gateway answers 503.")
+    idp_timeout: float = Field(10.0, description="Seconds any one call to the IdP may take.")
+    log_level: str = Field("info", description="`debug`, `info`, `warning` or `error`.")
+
+    apps: list[AppRule] = Field(default_factory=list, exclude=True)
+
+    @field_validator(
+        "secret",
+        "allowed_groups",
+        "allowed_users",
+        "allowed_email_domains",
+        "skip_auth",
+        "allowed_redirect_domains",
+        "trusted_proxies",
+        "header_sets",
+        mode="before",
+    )
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        return _split(value)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings() gathers the environment itself (with the *_FILE secrets): one source.
+        return (init_settings,)
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
