@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 
 from app.errors import InvalidForwardedHeaders
@@ -86,6 +86,14 @@ def _method(value: str | None) -> str:
     return method
 
 
+def _scheme(proto: str) -> str:
+    """The first of an ``X-Forwarded-Proto`` list, which must be http or https."""
+    scheme = proto.split(",", maxsplit=1)[0].strip().lower()
+    if scheme not in ("http", "https"):
+        raise InvalidForwardedHeaders("malformed X-Forwarded-Proto")
+    return scheme
+
+
 def _split_uri(uri: str) -> tuple[str, str]:
     path, _, query = _check_path(uri).partition("?")
     return path, query
@@ -97,6 +105,14 @@ def _split_uri(uri: str) -> tuple[str, str]:
 PARSED: ByteLRU[OriginalRequest] = ByteLRU(4 * 1024 * 1024, max_key=MAX_URL_LENGTH + 512)
 
 
+def _remembered(key: str, parse: Callable[[], OriginalRequest]) -> OriginalRequest:
+    parsed = PARSED.get(key)
+    if parsed is None:
+        parsed = parse()
+        PARSED.put(key, parsed)
+    return parsed
+
+
 def from_original(headers: Mapping[str, str], *, default_scheme: str) -> OriginalRequest:
     """nginx auth_request: ``X-Original-URL`` (absolute), or ``X-Original-URI`` + ``Host``."""
     url = headers.get("x-original-url")
@@ -104,22 +120,14 @@ def from_original(headers: Mapping[str, str], *, default_scheme: str) -> Origina
     routed = headers.get("x-original-host")
     if url:
         key = f"u\n{method or ''}\n{routed or ''}\n{url}"
-        parsed = PARSED.get(key)
-        if parsed is None:
-            parsed = _from_original_url(url, _method(method), routed)
-            PARSED.put(key, parsed)
-        return parsed
+        return _remembered(key, lambda: _from_original_url(url, _method(method), routed))
     # Without X-Original-URL the host is nginx's Host, never a client's X-Forwarded-Host
     # (auth_request passes every client header on to authgate).
     host = headers.get("host")
     proto = headers.get("x-forwarded-proto") or default_scheme
     uri = headers.get("x-original-uri")
     key = f"i\n{method or ''}\n{routed or ''}\n{host}\n{proto}\n{uri}"
-    parsed = PARSED.get(key)
-    if parsed is None:
-        parsed = _from_original_uri(uri, host, proto, _method(method), routed)
-        PARSED.put(key, parsed)
-    return parsed
+    return _remembered(key, lambda: _from_original_uri(uri, host, proto, _method(method), routed))
 
 
 def _check_routed(host: str, routed: str | None) -> None:
@@ -149,11 +157,8 @@ def _from_original_uri(
 ) -> OriginalRequest:
     if not uri or not host:
         raise InvalidForwardedHeaders("neither X-Original-URL nor X-Original-URI with Host was sent")
-    scheme = proto.split(",", maxsplit=1)[0].strip().lower()
-    if scheme not in ("http", "https"):
-        raise InvalidForwardedHeaders("malformed X-Forwarded-Proto")
     path, query = _split_uri(uri.strip())
-    original = OriginalRequest(scheme, clean_host(host), path, query, method)
+    original = OriginalRequest(_scheme(proto), clean_host(host), path, query, method)
     _check_routed(original.hostname, routed)
     return original
 
@@ -165,21 +170,14 @@ def from_forwarded(headers: Mapping[str, str], *, default_scheme: str) -> Origin
     uri = headers.get("x-forwarded-uri") or "/"
     method = headers.get("x-forwarded-method")
     key = f"f\n{method or ''}\n{host}\n{proto}\n{uri}"
-    parsed = PARSED.get(key)
-    if parsed is None:
-        parsed = _from_forwarded(host, proto, uri, method)
-        PARSED.put(key, parsed)
-    return parsed
+    return _remembered(key, lambda: _from_forwarded(host, proto, uri, method))
 
 
 def _from_forwarded(host: str | None, proto: str, uri: str, method: str | None) -> OriginalRequest:
     if not host:
         raise InvalidForwardedHeaders("X-Forwarded-Host was not sent")
-    scheme = proto.split(",", maxsplit=1)[0].strip().lower()
-    if scheme not in ("http", "https"):
-        raise InvalidForwardedHeaders("malformed X-Forwarded-Proto")
     path, query = _split_uri(uri.strip())
-    return OriginalRequest(scheme, clean_host(host.split(",")[0]), path, query, _method(method))
+    return OriginalRequest(_scheme(proto), clean_host(host.split(",")[0]), path, query, _method(method))
 
 
 def public_origin(headers: Mapping[str, str], *, scheme: str, trusted: bool) -> tuple[str, str]:
@@ -188,7 +186,7 @@ def public_origin(headers: Mapping[str, str], *, scheme: str, trusted: bool) -> 
         fwd_host = headers.get("x-forwarded-host")
         fwd_proto = headers.get("x-forwarded-proto")
         if fwd_proto and fwd_proto.split(",")[0].strip().lower() in ("http", "https"):
-            scheme = fwd_proto.split(",")[0].strip().lower()
+            scheme = _scheme(fwd_proto)
         if fwd_host:
             return scheme, clean_host(fwd_host.split(",")[0])
     host = headers.get("host")

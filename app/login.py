@@ -174,7 +174,7 @@ class LoginService:
                 return _login_from(data)
         return None
 
-    def _open(self, state: str, values: Iterable[str]) -> tuple[LoginState, str] | None:
+    def _find(self, state: str, values: Iterable[str]) -> tuple[LoginState, str] | None:
         """The login state for ``state`` from this browser's cookie values, with the value used."""
         name = self.cookie_name(state)
         for value in values:
@@ -190,14 +190,14 @@ class LoginService:
         """A pending login the IdP ended with an error: its original URL, for a retry link."""
         if not state or len(state) > MAX_STATE_LENGTH:
             return None
-        opened = self._open(state, values)
+        opened = self._find(state, values)
         return opened[0].original_url if opened else None
 
     async def finish(self, *, state: str, code: str, values: Iterable[str]) -> Finished:
         """Redeem the callback of the sign-in whose login cookie (one of ``values``) holds ``state``."""
         if not state or not code or len(state) > MAX_STATE_LENGTH or len(code) > MAX_CODE_LENGTH:
             raise LoginStateError("the sign-in response is missing its state or code")
-        opened = self._open(state, values)
+        opened = self._find(state, values)
         if opened is None:
             raise LoginStateError(EXPIRED)
         login, value = opened

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter as Tally
+import collections
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -17,7 +17,8 @@ class AuthChecks(Collector):
     lock is needed), turned into a Prometheus counter only when scraped."""
 
     def __init__(self) -> None:
-        self.counts: Tally[str] = Tally()
+        # collections.Counter, not Prometheus's Counter: a plain dict of integers.
+        self.counts: collections.Counter[str] = collections.Counter()
 
     def inc(self, result: str) -> None:
         self.counts[result] += 1

@@ -1,4 +1,8 @@
-"""Plain data shared between layers: who the user is, what a session and a login hold."""
+"""Plain data shared between layers: who the user is, what a session and a login hold.
+
+The stored forms use short JSON keys (they are sealed and read often): docs/architecture.md lists
+them in one place, with the callback claim's and the cookie's formats.
+"""
 
 from __future__ import annotations
 

@@ -96,7 +96,9 @@ class Settings(BaseSettings):
         default_factory=list, description="Only members of one of these groups may pass (default: anyone)."
     )
     allowed_users: CommaList = Field(
-        default_factory=list, description="Only these usernames (preferred_username) or subjects may pass."
+        default_factory=list,
+        description="Only these usernames (preferred_username) or subjects may pass; an entry `sub:<subject>` "
+        "matches the subject only (a user may be able to change their username at the IdP, never their subject).",
     )
     allowed_email_domains: CommaList = Field(
         default_factory=list, description="Only users whose email is in one of these domains may pass."

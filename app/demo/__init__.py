@@ -26,10 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.devstack import find_binary, free_port, node_idp, node_idp_env
 from app.headers import managed_headers
 
 HOSTS = ("app.localhost", "admin.localhost")
-IDP_DIR = Path(__file__).resolve().parents[2] / "tests" / "idp"
 USERS = [
     {
         "sub": "alice",
@@ -51,26 +51,6 @@ USERS = [
     },
 ]
 CLIENT_ID, CLIENT_SECRET = "authgate-demo", "demo-secret"
-
-
-def _node_idp() -> tuple[str, Path] | None:
-    """node and the test IdP's server, when a clone has them installed (scripts/bootstrap demo)."""
-    node = shutil.which("node") or shutil.which("nodejs")
-    server = IDP_DIR / "server.mjs"
-    if node and server.is_file() and (IDP_DIR / "node_modules" / "oidc-provider").is_dir():
-        return node, server
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _binary(name: str) -> str | None:
-    local = Path(sys.executable).parent / name
-    return str(local) if local.exists() else shutil.which(name)
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: float = 20.0) -> None:
@@ -156,10 +136,10 @@ log:
 
 
 def run_demo(port: int = 8080) -> int:
-    traefik = _binary("traefik")
-    node_idp = _node_idp()
-    idp_bin = _binary("oidc-provider-mock")
-    if not traefik or not (node_idp or idp_bin):
+    traefik = find_binary("traefik")
+    idp_server = node_idp()
+    idp_bin = find_binary("oidc-provider-mock")
+    if not traefik or not (idp_server or idp_bin):
         print("The demo needs Traefik and an IdP: run `scripts/bootstrap demo` in a clone", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="authgate-demo-"))
@@ -174,9 +154,9 @@ def run_demo(port: int = 8080) -> int:
         _wait_port(port_, proc, name)
 
     try:
-        idp_port, lb_port = _free_port(), _free_port()
-        if node_idp:
-            node, server = node_idp
+        idp_port, lb_port = free_port(), free_port()
+        if idp_server:
+            node, server = idp_server
             start("the development IdP", [node, str(server), str(idp_port)], idp_port, _idp_env(port, lb_port))
         else:
             assert idp_bin is not None
@@ -186,9 +166,9 @@ def run_demo(port: int = 8080) -> int:
             start("oidc-provider-mock", idp_argv, idp_port)
 
         redis_url, store = "", "in-process store (Redis not installed: one replica)"
-        redis_bin = _binary("redis-server")
+        redis_bin = find_binary("redis-server")
         if redis_bin:
-            redis_port = _free_port()
+            redis_port = free_port()
             start(
                 "redis-server",
                 [
@@ -222,7 +202,7 @@ def run_demo(port: int = 8080) -> int:
                 "AUTHGATE_LOG_LEVEL": "info",
             }
         )
-        replicas = [_free_port() for _ in range(2 if redis_url else 1)]
+        replicas = [free_port() for _ in range(2 if redis_url else 1)]
         for i, rport in enumerate(replicas, 1):
             start(
                 f"authgate replica {i}",
@@ -231,7 +211,7 @@ def run_demo(port: int = 8080) -> int:
                 env,
             )
 
-        app_port = _free_port()
+        app_port = free_port()
         start("sample app", [sys.executable, "-m", "app.demo.sample_app", str(app_port)], app_port)
         static = _traefik_config(work, port, lb_port, replicas, app_port)
         start("traefik", [traefik, f"--configFile={static}"], port)
@@ -245,7 +225,7 @@ def run_demo(port: int = 8080) -> int:
 
     sso = (
         "Sign in once: the other app opens without asking again; sign out once: both apps are signed out."
-        if node_idp
+        if idp_server
         else "This IdP (oidc-provider-mock: node is not installed) keeps no session: each app asks you to sign in."
     )
     replica_lines = "\n".join(
@@ -297,7 +277,7 @@ def _idp_env(port: int, lb_port: int) -> dict[str, str]:
         "post_logout_redirect_uris": [f"http://{h}:{port}/" for h in HOSTS],
         "backchannel_logout_uri": f"http://127.0.0.1:{lb_port}/outpost.goauthentik.io/backchannel_logout",
     }
-    return {**os.environ, "IDP_CLIENTS": json.dumps(client), "IDP_USERS": json.dumps(USERS), "IDP_DEMO": "1"}
+    return node_idp_env([client], users=USERS, demo=True)
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:

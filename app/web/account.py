@@ -12,7 +12,7 @@ from app import metrics
 from app.cookies import set_cookie
 from app.errors import BadRequest, IdPRejected, IdPUnavailable, StoreUnavailable, TokenValidationError
 from app.types import hostname_of
-from app.web.common import NO_STORE, gateway, origin_of, page, redirect_target
+from app.web.common import NO_STORE, gateway, origin_and_target, origin_of, page
 from app.web.pages import signed_out_page
 
 log = logging.getLogger("authgate.account")
@@ -20,14 +20,10 @@ log = logging.getLogger("authgate.account")
 
 async def sign_out(request: Request) -> Response:
     gw = gateway(request)
-    try:
-        scheme, host = origin_of(gw, request)
-    except BadRequest as exc:
-        return page(400, "This sign-out link is not valid", str(exc), None)
-    try:
-        rd = redirect_target(gw, request, scheme, host)
-    except BadRequest as exc:
-        return page(400, "This sign-out link is not valid", str(exc), f"{scheme}://{host}{gw.site.prefix}/sign_out")
+    where = origin_and_target(gw, request, "This sign-out link is not valid", lambda o: f"{o}{gw.site.prefix}/sign_out")
+    if isinstance(where, Response):
+        return where
+    scheme, host, rd = where
     id_token = ""
     try:
         for ticket in gw.cookies.tickets(request.headers.get("cookie", "")):

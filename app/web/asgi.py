@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -48,16 +48,13 @@ def _framework_app(gw: Gateway) -> Starlette:
 
     async def readyz(_: Request) -> Response:
         problems: dict[str, str] = {}
-        try:
-            async with asyncio.timeout(READY_TIMEOUT):
-                await gw.store.ping()
-        except (AuthgateError, TimeoutError) as exc:
-            problems["store"] = str(exc) or "timeout"
-        try:
-            async with asyncio.timeout(READY_TIMEOUT):
-                await gw.oidc.metadata()
-        except (AuthgateError, TimeoutError) as exc:
-            problems["idp"] = str(exc) or "timeout"
+        probes: dict[str, Callable[[], Awaitable[object]]] = {"store": gw.store.ping, "idp": gw.oidc.metadata}
+        for name, probe in probes.items():
+            try:
+                async with asyncio.timeout(READY_TIMEOUT):
+                    await probe()
+            except (AuthgateError, TimeoutError) as exc:
+                problems[name] = str(exc) or "timeout"
         if problems:
             return JSONResponse({"ready": False, "problems": problems}, 503)
         return JSONResponse({"ready": True})

@@ -6,17 +6,22 @@ never a stack trace, never a redirect loop.
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
 from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from app import forwarded
+from app.errors import BadRequest
 from app.redirects import validate_redirect
 from app.web.pages import error_page
 from app.web.raw import Reply
 from app.wiring import Gateway
+
+log = logging.getLogger("authgate.web")
 
 NO_STORE = {"Cache-Control": "no-store"}
 _ESCAPED_PATH = re.compile(r"^(https?://[^/?#%]+)((?:%2f|%3f).*)$", re.I)
@@ -35,6 +40,23 @@ def origin_of(gw: Gateway, request: Request) -> tuple[str, str]:
         original = forwarded.from_original(headers, default_scheme=request.url.scheme)
         return original.scheme, original.host
     return forwarded.public_origin(headers, scheme=request.url.scheme, trusted=trusted)
+
+
+def origin_and_target(
+    gw: Gateway, request: Request, title: str, retry: Callable[[str], str]
+) -> tuple[str, str, str] | Response:
+    """A browser route's (scheme, host) and its validated ``rd`` ("" when none), or the 400 page
+    ``title`` saying why not (with ``retry(origin)`` as the way on, once the origin is known)."""
+    try:
+        scheme, host = origin_of(gw, request)
+    except BadRequest as exc:
+        log.warning("%s: %s", title, exc)
+        return page(400, title, str(exc), None)
+    try:
+        return scheme, host, redirect_target(gw, request, scheme, host)
+    except BadRequest as exc:
+        log.warning("%s: %s", title, exc)
+        return page(400, title, str(exc), retry(f"{scheme}://{host}"))
 
 
 def page(status: int, title: str, message: str, retry: str | None) -> HTMLResponse:

@@ -13,8 +13,16 @@ from starlette.routing import Route
 
 from app import metrics
 from app.cookies import cookie_values, set_cookie
-from app.errors import BadRequest, IdPRejected, IdPUnavailable, StoreUnavailable, TokenValidationError
-from app.web.common import NO_STORE, as_response, gateway, origin_of, page, redirect_target
+from app.errors import (
+    AuthgateError,
+    BadRequest,
+    IdPError,
+    IdPRejected,
+    IdPUnavailable,
+    StoreUnavailable,
+    TokenValidationError,
+)
+from app.web.common import NO_STORE, as_response, gateway, origin_and_target, origin_of, page
 from app.web.navigation import is_navigation
 from app.web.signin import begin_sign_in
 
@@ -44,17 +52,12 @@ OAUTH_ERRORS = {
 
 async def start(request: Request) -> Response:
     gw = gateway(request)
-    try:
-        scheme, host = origin_of(gw, request)
-    except BadRequest as exc:
-        log.warning("start refused: %s", exc)
-        return page(400, "This sign-in link is not valid", str(exc), None)
+    where = origin_and_target(gw, request, "This sign-in link is not valid", lambda o: gw.site.start_url(o, f"{o}/"))
+    if isinstance(where, Response):
+        return where
+    scheme, host, target = where
     origin = f"{scheme}://{host}"
-    try:
-        rd = redirect_target(gw, request, scheme, host) or f"{origin}/"
-    except BadRequest as exc:
-        log.warning("start refused: %s", exc)
-        return page(400, "This sign-in link is not valid", str(exc), gw.site.start_url(origin, f"{origin}/"))
+    rd = target or f"{origin}/"
     headers = dict(request.headers.items())
     if not is_navigation(request.method, headers, strict=False):
         return Response("sign-in required\n", status_code=401, headers=NO_STORE)
@@ -92,32 +95,8 @@ async def callback(request: Request) -> Response:
         )
     try:
         finished = await gw.login.finish(state=state, code=q.get("code", ""), values=login_cookies)
-    except StoreUnavailable:
-        return page(
-            503, "Sign-in is unavailable", "The session store cannot be reached. Try again shortly.", fresh_start
-        )
-    except IdPUnavailable as exc:
-        log.error("callback: %s", exc)
-        metrics.sign_ins.labels("idp_unavailable").inc()
-        return page(503, "Sign-in is unavailable", f"The identity provider cannot be reached: {exc}", fresh_start)
-    except IdPRejected as exc:
-        log.warning("callback: the IdP refused the code: %s", exc)
-        metrics.sign_ins.labels("rejected").inc()
-        return page(
-            400,
-            "Sign-in failed",
-            f"The identity provider refused the sign-in ({exc.error}). "
-            "This happens when a sign-in link is used twice or too late.",
-            fresh_start,
-        )
-    except TokenValidationError as exc:
-        log.error("callback: ID token rejected: %s", exc)
-        metrics.sign_ins.labels("invalid_token").inc()
-        return page(400, "Sign-in failed", f"The identity provider's answer could not be trusted: {exc}", fresh_start)
-    except BadRequest as exc:
-        log.warning("callback refused: %s", exc)
-        metrics.sign_ins.labels("bad_state").inc()
-        return page(400, "Sign-in failed", str(exc), fresh_start)
+    except (StoreUnavailable, IdPError, BadRequest) as exc:
+        return _failed(exc, fresh_start)
     metrics.sign_ins.labels("ok").inc()
     target = finished.original_url
     secure = target.startswith("https://") or scheme == "https"
@@ -137,6 +116,30 @@ async def callback(request: Request) -> Response:
     used = set_cookie(finished.cookie_name, "", max_age=0, secure=secure, domain=domain, path=gw.site.prefix)
     resp.headers.append("set-cookie", used)
     return resp
+
+
+def _failed(exc: AuthgateError, retry: str) -> Response:
+    """The page for a callback that could not finish: what went wrong, and a fresh start."""
+    if isinstance(exc, StoreUnavailable):
+        why, status, title = "store_unavailable", 503, "Sign-in is unavailable"
+        message = "The session store cannot be reached. Try again shortly."
+    elif isinstance(exc, IdPUnavailable):
+        why, status, title = "idp_unavailable", 503, "Sign-in is unavailable"
+        message = f"The identity provider cannot be reached: {exc}"
+    elif isinstance(exc, IdPRejected):
+        why, status, title = "rejected", 400, "Sign-in failed"
+        message = (
+            f"The identity provider refused the sign-in ({exc.error}). "
+            "This happens when a sign-in link is used twice or too late."
+        )
+    elif isinstance(exc, TokenValidationError):
+        why, status, title = "invalid_token", 400, "Sign-in failed"
+        message = f"The identity provider's answer could not be trusted: {exc}"
+    else:
+        why, status, title, message = "bad_state", 400, "Sign-in failed", str(exc)
+    log.log(logging.ERROR if status == 503 else logging.WARNING, "callback failed (%s): %s", why, exc)
+    metrics.sign_ins.labels(why).inc()
+    return page(status, title, message, retry)
 
 
 def routes(prefix: str) -> list[Route]:

@@ -6,8 +6,6 @@ the HTTP steps of its sign-in and sign-out, and for its ``/__test/*`` endpoints.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,11 +17,10 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 
+from app.devstack import IDP_DIR, IDP_SERVER, node_idp_env
 from tests.support.procs import IN_CI, Proc, free_port, require_binary, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-IDP_DIR = ROOT / "tests" / "idp"
-SERVER = IDP_DIR / "server.mjs"
+SERVER = IDP_SERVER
 START_HANG = 10.0  # seconds; a normal start listens in about 0.4 s
 START_ATTEMPTS = 3
 INSTALL_HINT = "run `npm ci --prefix tests/idp` (needs node >= 20 and npm)"
@@ -144,19 +141,12 @@ def start_node_idp(
     if backchannel_logout_uri:
         client["backchannel_logout_uri"] = backchannel_logout_uri
         client["backchannel_logout_session_required"] = True
-    env = {
-        **os.environ,
-        "ISSUER": issuer,
-        "IDP_CLIENTS": json.dumps([client, *extra_clients]),
-        "IDP_ACCESS_TTL": str(access_ttl),
-        "NODE_ENV": "test",
-    }
+    ttls = {"IDP_ACCESS_TTL": str(access_ttl), "NODE_ENV": "test"}
     if id_token_ttl is not None:
-        env["IDP_ID_TOKEN_TTL"] = str(id_token_ttl)
+        ttls["IDP_ID_TOKEN_TTL"] = str(id_token_ttl)
     if refresh_ttl is not None:
-        env["IDP_REFRESH_TTL"] = str(refresh_ttl)
-    if users is not None:
-        env["IDP_USERS"] = json.dumps(users)
+        ttls["IDP_REFRESH_TTL"] = str(refresh_ttl)
+    env = node_idp_env([client, *extra_clients], issuer=issuer, users=users, extra=ttls)
     proc = _start_listening(
         Proc(name or f"node-idp-{port}", [node, str(SERVER), str(port)], log_dir=tmp_path, env=env, cwd=IDP_DIR),
         port,

@@ -6,20 +6,17 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from app.devstack import free_port, port_open
+
+__all__ = ["IN_CI", "Proc", "free_port", "frozen", "port_open", "require_binary", "wait_for"]
+
 IN_CI = bool(os.environ.get("CI"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float = 15.0, what: str = "condition") -> None:
@@ -51,14 +48,6 @@ def frozen(pid: int) -> Iterator[None]:
         yield
     finally:
         os.kill(pid, signal.SIGCONT)
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def require_binary(name: str, *candidates: str) -> str:
