@@ -5,7 +5,7 @@
 #   docker build -t authgate:latest .
 #   docker run --rm -p 9000:9000 --env-file authgate.env authgate:latest
 #
-# Configuration is the AUTHGATE_* environment (see docs/ and app/config.py). Nothing secret is
+# Configuration is the AUTHGATE_* environment (see docs/configuration.md and app/config/). Nothing secret is
 # baked in: give secrets at run time, preferably as files (Docker/Kubernetes secrets) named by
 # AUTHGATE_SECRET_FILE, AUTHGATE_CLIENT_SECRET_FILE and AUTHGATE_REDIS_URL_FILE.
 # The image runs as uid/gid 10001 and writes nothing at run time, so it works with a read-only

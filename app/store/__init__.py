@@ -1,4 +1,4 @@
-"""Where sessions, login state and locks live: one small Protocol, two implementations."""
+"""Where sessions, callback claims and locks live: one small Protocol, two implementations."""
 
 from app.store.base import Store
 from app.store.memory import MemoryStore

@@ -1,13 +1,18 @@
 """The Redis store (redis-py asyncio): standalone, Sentinel and Cluster.
 
-The only module that imports redis. Every call is bounded by ``timeout`` so a hung Redis cannot
-hang the gateway, and every redis error becomes ``StoreUnavailable``; the client reconnects by
-itself, so service resumes when Redis returns.
+With app/store/endpoints.py, the only code that imports redis. Every call is bounded by
+``timeout`` so a hung Redis cannot hang the gateway, and every redis error becomes
+``StoreUnavailable``; the client reconnects by itself, so service resumes when Redis returns.
 
 ``listen`` holds one subscription on a connection of its own (no silent retries, so a lost
 connection shows at once), read in the event loop's I/O callback (``subscription.py``), and pings
-it after ``_HEARTBEAT`` quiet seconds, so a silent server is noticed within ``_HEARTBEAT + timeout``.
+it after ``HEARTBEAT`` quiet seconds, so a silent server is noticed within ``HEARTBEAT + timeout``.
 On a Cluster it subscribes on one master: classic PUBLISH reaches every node.
+
+That connection is not redis-py's: the subscription opens its socket itself, to an address found
+through redis-py's public APIs (the URL, ``Sentinel.discover_master``, ``RedisCluster.get_primaries``),
+with the TLS and login the URL asks for (``redis.asyncio.connection.parse_url``), so no redis-py
+internals are relied on and any redis-py version that keeps those APIs will do.
 """
 
 from __future__ import annotations
@@ -18,18 +23,18 @@ import inspect
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar, cast
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from typing import Any, TypeAlias, TypeVar, cast
+from urllib.parse import urlsplit
 
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.errors import StoreUnavailable
-from app.store.subscription import Subscription
+from app.store.endpoints import Target, sentinel_of
+from app.store.subscription import Endpoint, Subscription
 
 T = TypeVar("T")
 log = logging.getLogger("authgate.store")
@@ -46,12 +51,14 @@ _INDEX_ADD = (
 _INDEX_POP = "local m = redis.call('smembers', KEYS[1]) redis.call('del', KEYS[1]) return m"
 
 
-_HEARTBEAT = 1.0  # seconds between PINGs on a quiet subscription
-_HEARTBEAT_MESSAGE = b"authgate-heartbeat"
+HEARTBEAT = 1.0  # seconds between PINGs on a quiet subscription
+HEARTBEAT_MESSAGE = b"authgate-heartbeat"
 _RESUBSCRIBE_MAX_DELAY = 2.0
 
-#: Builds a fresh client for one subscription.
-Subscriber = Callable[[], Awaitable[Any]]
+#: The store's own client: one server (found through Sentinel or not), or a Cluster.
+Client: TypeAlias = redis.Redis | RedisCluster
+#: Where the next subscription connects (asked again on every attempt: Sentinel or Cluster may have moved).
+Subscriber = Callable[[], Awaitable[Endpoint]]
 
 
 def _ms(ttl: float) -> int:
@@ -61,12 +68,13 @@ def _ms(ttl: float) -> int:
 class RedisStore:
     shared = True
 
-    def __init__(self, client: Any, *, timeout: float, subscriber: Subscriber, also_close: Sequence[Any] = ()) -> None:
+    def __init__(
+        self, client: Client, *, timeout: float, subscriber: Subscriber, also_close: Sequence[redis.Redis] = ()
+    ) -> None:
         self._r = client
         self._timeout = timeout
         self._subscriber = subscriber
         self._also_close = tuple(also_close)  # clients ``client`` relies on (Sentinel's own)
-        self._cluster = isinstance(client, RedisCluster)
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
         self._expire_if_equals = client.register_script(_EXPIRE_IF_EQUALS)
         self._index_add = client.register_script(_INDEX_ADD)
@@ -84,27 +92,36 @@ class RedisStore:
         }
         parts = urlsplit(url)
         if parts.scheme in ("redis+sentinel", "rediss+sentinel"):
-            sentinel, master = _sentinel(url, opts)
+            sentinel, name, target = sentinel_of(url, opts)
+            login = target.login
+            # Sentinel's methods and attributes are unannotated (Any): say what they are.
+            master: redis.Redis = sentinel.master_for(
+                name, db=login.db, username=login.username, password=login.password, ssl=target.tls
+            )
+            sentinels: list[redis.Redis] = sentinel.sentinels
 
-            async def sentinel_subscriber() -> Any:
-                return master(**_subscription_opts())
+            async def sentinel_subscriber() -> Endpoint:
+                address: tuple[str, int] = await sentinel.discover_master(name)
+                return target.endpoint(*address)
 
-            return cls(master(), timeout=timeout, subscriber=sentinel_subscriber, also_close=sentinel.sentinels)
+            return cls(master, timeout=timeout, subscriber=sentinel_subscriber, also_close=sentinels)
         if parts.scheme in ("redis+cluster", "rediss+cluster"):
             plain = url.replace("+cluster", "", 1)
             cluster = RedisCluster.from_url(plain, socket_timeout=timeout, socket_connect_timeout=timeout)
-            sub_opts = {**opts, **_subscription_opts()}
-            return cls(cluster, timeout=timeout, subscriber=_cluster_subscriber(cluster, plain, sub_opts))
+            return cls(cluster, timeout=timeout, subscriber=_cluster_subscriber(cluster, Target.from_url(plain)))
 
-        async def subscriber() -> Any:
-            return redis.Redis.from_url(url, **{**opts, **_subscription_opts()})
+        client = redis.Redis.from_url(url, **opts)
+        target = Target.from_url(url)
 
-        return cls(redis.Redis.from_url(url, **opts), timeout=timeout, subscriber=subscriber)
+        async def subscriber() -> Endpoint:
+            return target.endpoint()
+
+        return cls(client, timeout=timeout, subscriber=subscriber)
 
     async def _call(self, aw: Awaitable[T]) -> T:
         try:
             async with asyncio.timeout(self._timeout):
-                if self._cluster:
+                if isinstance(self._r, RedisCluster):
                     # RedisCluster routes a command before it learns the slot map (redis-py 8.1):
                     # concurrent first calls then go to the wrong nodes and its recovery closes
                     # connections in use. Waiting for the (locked, idempotent) initialize first
@@ -118,8 +135,7 @@ class RedisStore:
                 aw.close()  # never started (initialize failed): no "never awaited" warning
 
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self._call(self._r.get(key))
-        return value
+        return _bytes(await self._call(self._r.get(key)))
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         await self._call(self._r.set(key, value, px=_ms(ttl)))
@@ -128,8 +144,7 @@ class RedisStore:
         return bool(await self._call(self._r.set(key, value, px=_ms(ttl), nx=True)))
 
     async def getdel(self, key: str) -> bytes | None:
-        value: bytes | None = await self._call(self._r.getdel(key))
-        return value
+        return _bytes(await self._call(self._r.getdel(key)))
 
     async def delete(self, *keys: str) -> int:
         if not keys:
@@ -161,19 +176,14 @@ class RedisStore:
         failures = 0
         while True:
             live = _Liveness(on_live)
-            client: Any = None
-            conn: Any = None
             subscription: Subscription | None = None
             try:
                 async with asyncio.timeout(self._timeout):
-                    client = await self._subscriber()
-                    conn = client.connection_pool.make_connection()  # not pooled: this one is ours
-                    await conn.connect()  # redis-py: address (Sentinel), TLS, AUTH, SELECT
-                    subscription = Subscription(_transport_of(conn), channel, on_message, live.lost)
-                    await subscription.subscribed
+                    endpoint = await self._subscriber()
+                    subscription = await Subscription.open(endpoint, channel, on_message, live.lost)
                 failures = 0
                 live.report(True)
-                await subscription.watch(_HEARTBEAT, self._timeout, _HEARTBEAT_MESSAGE)
+                await subscription.watch(HEARTBEAT, self._timeout, HEARTBEAT_MESSAGE)
             except (RedisError, OSError, TimeoutError, StoreUnavailable) as exc:  # SubscriptionLost: OSError
                 failures += 1
                 if failures == 1:  # once per outage: the retries below are quiet
@@ -182,16 +192,7 @@ class RedisStore:
                 live.report(False)
                 if subscription is not None:
                     subscription.close()
-                if conn is not None:
-                    await self._quietly(conn.disconnect(nowait=True))
-                if client is not None:
-                    await self._quietly(client.aclose())
             await asyncio.sleep(min(0.05 * 2**failures, _RESUBSCRIBE_MAX_DELAY))
-
-    async def _quietly(self, closing: Awaitable[Any]) -> None:
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
-            async with asyncio.timeout(self._timeout):
-                await closing
 
     async def ping(self) -> None:
         await self._call(self._r.ping())
@@ -202,21 +203,23 @@ class RedisStore:
                 await client.aclose()
 
 
-def _cluster_subscriber(cluster: RedisCluster, url: str, opts: dict[str, Any]) -> Subscriber:
-    """A plain client for one master of the cluster, a different one on each call."""
-    turn = itertools.count()
-    parts = urlsplit(url)
-    userinfo = parts.netloc.rpartition("@")[0]
+def _bytes(value: bytes | str | None) -> bytes | None:
+    # The clients never decode (no decode_responses): a str cannot come back, which redis-py's
+    # return types (bytes | str | None, whatever the client's options) cannot say.
+    return cast(bytes | None, value)
 
-    async def subscriber() -> Any:
+
+def _cluster_subscriber(cluster: RedisCluster, target: Target) -> Subscriber:
+    """A master of the cluster, a different one on each call."""
+    turn = itertools.count()
+
+    async def subscriber() -> Endpoint:
         await cluster.initialize()
         masters = cluster.get_primaries()
         if not masters:
             raise StoreUnavailable("redis: the cluster has no master")
         node = masters[next(turn) % len(masters)]
-        host = f"[{node.host}]" if ":" in node.host else node.host
-        netloc = f"{userinfo}@{host}:{node.port}" if userinfo else f"{host}:{node.port}"
-        return redis.Redis.from_url(urlunsplit(parts._replace(netloc=netloc)), **opts)
+        return target.endpoint(node.host, int(node.port))
 
     return subscriber
 
@@ -236,41 +239,3 @@ class _Liveness:
 
     def lost(self) -> None:
         self.report(False)
-
-
-def _transport_of(conn: Any) -> asyncio.Transport:
-    """The transport under a connected redis-py connection (its stream writer, redis-py 5 to 8)."""
-    writer = getattr(conn, "_writer", None)
-    if not isinstance(writer, asyncio.StreamWriter):
-        raise StoreUnavailable("redis: cannot take over the subscription's connection (redis-py changed?)")
-    return cast(asyncio.Transport, writer.transport)
-
-
-def _subscription_opts() -> dict[str, Any]:
-    """A subscription's client: an error ends the subscription instead of a silent reconnect."""
-    return {"health_check_interval": 0, "retry": Retry(NoBackoff(), 0)}
-
-
-def _sentinel(url: str, opts: dict[str, Any]) -> tuple[Sentinel, Callable[..., Any]]:
-    """``redis+sentinel://[:password@]h1:p1,h2:p2/<master name>[/db]``: the Sentinel manager and a
-    factory of clients for the master it names (keyword arguments override connection options)."""
-    parts = urlsplit(url)
-    hosts: list[tuple[str, int]] = []
-    for item in parts.netloc.rpartition("@")[2].split(","):
-        host, colon, port = item.rpartition(":")
-        if not colon or host.startswith("[") != host.endswith("]") or item.endswith("]"):
-            host, port = item, ""  # no port given (an IPv6 address is bracketed)
-        hosts.append((host.strip("[]"), int(port or 26379)))
-    path = [p for p in parts.path.split("/") if p]
-    name = path[0] if path else "mymaster"
-    db = int(path[1]) if len(path) > 1 else 0
-    query = parse_qs(parts.query)
-    password = parts.password or next(iter(query.get("password", [])), None)
-    sentinel_opts = {"socket_timeout": opts["socket_timeout"], "socket_connect_timeout": opts["socket_timeout"]}
-    sentinel = Sentinel(hosts, sentinel_kwargs=sentinel_opts, **opts)  # type: ignore[no-untyped-call]
-    ssl = parts.scheme.startswith("rediss")
-
-    def master(**extra: Any) -> Any:
-        return sentinel.master_for(name, db=db, password=password, ssl=ssl, **extra)
-
-    return sentinel, master

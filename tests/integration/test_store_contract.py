@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
 import os
+import shutil
 import signal
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -23,10 +27,9 @@ import pytest
 from app.errors import StoreUnavailable
 from app.sessions import lock_key, session_key
 from app.store import MemoryStore, Store
-from app.store.redis import _HEARTBEAT as HEARTBEAT
-from app.store.redis import RedisStore
+from app.store.redis import HEARTBEAT, RedisStore
 from app.tickets import Ticket
-from tests.support.procs import frozen
+from tests.support.procs import free_port, frozen
 from tests.support.redis_topologies import (
     SENTINEL_MASTER,
     Topology,
@@ -629,27 +632,131 @@ async def test_listen_reports_a_frozen_redis(lone_redis: Redis, tag: Callable[[s
         await publisher.close()
 
 
-async def test_listen_and_publish_on_a_password_protected_redis(tmp_path: Path, tag: Callable[[str], str]) -> None:
-    """The subscription's connection is opened by redis-py (AUTH, SELECT), then taken over."""
+async def assert_feed_and_refusal(url: str, refused_urls: list[str], tag: Callable[[str], str]) -> None:
+    """``url``'s feed goes live and hears a message; a feed on any of ``refused_urls`` never goes live."""
+    listener = RedisStore.from_url(url, timeout=CONTRACT_TIMEOUT)
+    publisher = RedisStore.from_url(url, timeout=CONTRACT_TIMEOUT)
+    denied = [RedisStore.from_url(u, timeout=FAIL_TIMEOUT) for u in refused_urls]
+    channel = tag("chan")
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            feed, _ = await stack.enter_async_context(listening(listener, channel))
+            refused = [(await stack.enter_async_context(listening(d, channel)))[0] for d in denied]
+            await feed.until(lambda f: f.live, "the subscription")
+            await publisher.publish(channel, "hello")
+            await feed.until(lambda f: f.messages == ["hello"], "the message")
+            await asyncio.sleep(2 * FAIL_TIMEOUT)  # time for a wrongly accepted feed to go live
+            for u, r in zip(refused_urls, refused, strict=True):
+                assert r.live_changes == [], f"{u}: a refused connection made a live feed"
+    finally:
+        for store in (listener, publisher, *denied):
+            await store.close()
+
+
+# "?protocol=3": the subscription logs in with HELLO 3 AUTH, else AUTH; then SELECT when a db is given.
+@pytest.mark.parametrize("query", ["", "?protocol=3"], ids=["RESP2", "RESP3"])
+async def test_listen_and_publish_on_a_password_protected_redis(
+    tmp_path: Path, tag: Callable[[str], str], query: str
+) -> None:
+    """The subscription's own connection logs in as the URL says: a password, an ACL user, a database."""
     acl_user = ["--user", "feed", "on", ">feed-pw", "~*", "&*", "+@all"]
     server = start_redis(tmp_path, "redis-auth", "--requirepass", "s3cret-pw", *acl_user)
     try:
         for url in (
-            f"redis://:s3cret-pw@127.0.0.1:{server.port}/3",
-            f"redis://feed:feed-pw@127.0.0.1:{server.port}/0",
+            f"redis://:s3cret-pw@127.0.0.1:{server.port}/3{query}",
+            f"redis://feed:feed-pw@127.0.0.1:{server.port}/0{query}",
         ):
-            denied = RedisStore.from_url(url.replace("pw@", "wrong@"), timeout=FAIL_TIMEOUT)
-            listener = RedisStore.from_url(url, timeout=CONTRACT_TIMEOUT)
-            publisher = RedisStore.from_url(url, timeout=CONTRACT_TIMEOUT)
-            channel = tag("chan")
-            try:
-                async with listening(listener, channel) as (feed, _), listening(denied, channel) as (refused, _):
-                    await feed.until(lambda f: f.live, "the subscription")
-                    await publisher.publish(channel, "hello")
-                    await feed.until(lambda f: f.messages == ["hello"], "the message")
-                    assert refused.live_changes == [], "a wrong password never makes a live feed"
-            finally:
-                for store in (listener, publisher, denied):
-                    await store.close()
+            await assert_feed_and_refusal(url, [url.replace("pw@", "wrong@")], tag)
     finally:
         server.proc.stop()
+
+
+def tls_files(d: Path) -> dict[str, Path]:
+    """A CA, a certificate it signed for 127.0.0.1 (the name redis-py checks), and an unrelated CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def cert(
+        subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, signer: ec.EllipticCurvePrivateKey, ca: bool
+    ) -> x509.Certificate:
+        now = datetime.datetime.now(datetime.UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name(issuer))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if ca:
+            builder = builder.add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
+        else:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    def pem(c: x509.Certificate) -> bytes:
+        return c.public_bytes(serialization.Encoding.PEM)
+
+    ca_key, other_key, server_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    files = {name: d / f"{name}.pem" for name in ("ca", "other-ca", "server", "server-key")}
+    files["ca"].write_bytes(pem(cert("authgate test CA", ca_key, "authgate test CA", ca_key, True)))
+    files["other-ca"].write_bytes(pem(cert("someone else", other_key, "someone else", other_key, True)))
+    files["server"].write_bytes(pem(cert("redis", server_key, "authgate test CA", ca_key, False)))
+    files["server-key"].write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return files
+
+
+async def test_listen_and_publish_over_tls(tmp_path: Path, tag: Callable[[str], str]) -> None:
+    """``rediss://``: the subscription's own TLS honours the URL's ssl_* options as redis-py does."""
+    files = tls_files(tmp_path)
+    tls_port = free_port()
+    server = start_redis(
+        tmp_path,
+        "redis-tls",
+        *("--tls-port", str(tls_port), "--tls-auth-clients", "no", "--requirepass", "s3cret-pw"),
+        *("--tls-cert-file", str(files["server"]), "--tls-key-file", str(files["server-key"])),
+        *("--tls-ca-cert-file", str(files["ca"])),
+    )
+    server.proc.wait_port(tls_port)
+    base = f"rediss://:s3cret-pw@127.0.0.1:{tls_port}/0"
+    try:
+        await assert_feed_and_refusal(
+            f"{base}?ssl_ca_certs={files['ca']}",
+            [
+                f"{base}?ssl_ca_certs={files['other-ca']}",  # a certificate nobody we trust signed
+                f"{base}",  # the system's CAs only
+                f"rediss://:s3cret-pw@localhost:{tls_port}/0?ssl_ca_certs={files['ca']}",  # not its name
+                f"redis://:s3cret-pw@127.0.0.1:{tls_port}/0",  # plain text to a TLS port
+            ],
+            tag,
+        )
+        await assert_feed_and_refusal(f"{base}?ssl_cert_reqs=none&protocol=3", [], tag)
+        await assert_feed_and_refusal(f"{base}?ssl_ca_certs={files['ca']}&ssl_check_hostname=false", [], tag)
+    finally:
+        server.proc.stop()
+
+
+async def test_listen_and_publish_over_a_unix_socket(tag: Callable[[str], str]) -> None:
+    short = Path(tempfile.mkdtemp(prefix="ag-", dir="/tmp"))  # a socket's path is limited to ~100 bytes
+    sock = short / "redis.sock"
+    server = start_redis(short, "redis-unix", "--unixsocket", str(sock), "--unixsocketperm", "700")
+    try:
+        await assert_feed_and_refusal(f"unix://{sock}?db=2", [f"unix://{short}/nothing-here.sock"], tag)
+    finally:
+        server.proc.stop()
+        shutil.rmtree(short, ignore_errors=True)

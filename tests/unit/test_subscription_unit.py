@@ -1,13 +1,12 @@
-"""The subscription protocol: RESP parsing in the I/O callback (a fake transport; no server)."""
+"""The subscription protocol: its handshake, and RESP parsing in the I/O callback (a fake transport; no server)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
-from app.store.subscription import Subscription, SubscriptionLost, command
+from app.store.subscription import Login, Subscription, SubscriptionLost, command
 
 
 class FakeTransport(asyncio.Transport):
@@ -15,7 +14,6 @@ class FakeTransport(asyncio.Transport):
         super().__init__()
         self.written: list[bytes] = []
         self.closed = False
-        self.protocol: Any = "the client's own protocol"
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.written.append(bytes(data))
@@ -25,12 +23,6 @@ class FakeTransport(asyncio.Transport):
 
     def is_closing(self) -> bool:
         return self.closed
-
-    def get_protocol(self) -> Any:
-        return self.protocol
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
 
 
 class Events:
@@ -52,10 +44,11 @@ def push(*parts: bytes) -> bytes:
 CONFIRM = b"*3\r\n$9\r\nsubscribe\r\n$13\r\nag:invalidate\r\n:1\r\n"
 
 
-def subscribe() -> tuple[Subscription, FakeTransport, Events]:
+def subscribe(login: Login | None = None) -> tuple[Subscription, FakeTransport, Events]:
     transport, events = FakeTransport(), Events()
-    transport.protocol = None
-    return Subscription(transport, "ag:invalidate", events.on_message, events.on_lost), transport, events
+    sub = Subscription("ag:invalidate", events.on_message, events.on_lost, login=login)
+    sub.connection_made(transport)
+    return sub, transport, events
 
 
 @pytest.fixture
@@ -67,9 +60,8 @@ def test_command_encoding() -> None:
     assert command(b"PING", b"hi") == b"*2\r\n$4\r\nPING\r\n$2\r\nhi\r\n"
 
 
-async def test_takes_over_the_transport_and_subscribes(wired: tuple[Subscription, FakeTransport, Events]) -> None:
+async def test_subscribes_once_connected(wired: tuple[Subscription, FakeTransport, Events]) -> None:
     sub, transport, _ = wired
-    assert transport.protocol is sub
     assert transport.written == [command(b"SUBSCRIBE", b"ag:invalidate")]
     assert not sub.subscribed.done()
     sub.data_received(CONFIRM[:-3])  # incomplete: nothing yet
@@ -132,20 +124,57 @@ async def test_an_error_or_garbage_ends_it_at_once(
         await sub.watch(10.0, 1.0, b"beat")
 
 
-async def test_connection_lost_is_reported_once_and_passed_on() -> None:
-    transport, events = FakeTransport(), Events()
-
-    class Previous:
-        def __init__(self) -> None:
-            self.lost_with: list[object] = []
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.lost_with.append(exc)
-
-    previous = Previous()
-    transport.protocol = previous
-    sub = Subscription(transport, "c", events.on_message, events.on_lost)
+async def test_connection_lost_is_reported_once(wired: tuple[Subscription, FakeTransport, Events]) -> None:
+    sub, transport, events = wired
     sub.connection_lost(None)
     sub.connection_lost(None)
-    assert events.lost == 1
-    assert previous.lost_with == [None], "the client's own protocol learns of the close (its wait_closed ends)"
+    assert events.lost == 1 and transport.closed
+    with pytest.raises(SubscriptionLost, match="closed"):
+        await sub.subscribed
+
+
+# --------------------------------------------------------------------------------------------
+# The handshake: what redis-py would say on connect for the same URL, pipelined ahead of SUBSCRIBE
+
+
+@pytest.mark.parametrize(
+    ("login", "handshake"),
+    [
+        (Login(), []),
+        (Login(password="pw"), [command(b"AUTH", b"pw")]),
+        (Login(username="feed", password="pw"), [command(b"AUTH", b"feed", b"pw")]),
+        (Login(resp3=True), [command(b"HELLO", b"3")]),
+        (Login(password="pw", resp3=True), [command(b"HELLO", b"3", b"AUTH", b"default", b"pw")]),
+        (Login(username="feed", password="pw", resp3=True), [command(b"HELLO", b"3", b"AUTH", b"feed", b"pw")]),
+        (Login(db=3), [command(b"SELECT", b"3")]),
+        (
+            Login(password="pw", db=2, client_name="ag"),
+            [command(b"AUTH", b"pw"), command(b"CLIENT", b"SETNAME", b"ag"), command(b"SELECT", b"2")],
+        ),
+    ],
+    ids=["none", "password", "acl-user", "resp3", "resp3-password", "resp3-acl-user", "db", "all"],
+)
+async def test_handshake_is_sent_ahead_of_subscribe(login: Login, handshake: list[bytes]) -> None:
+    _, transport, _ = subscribe(login)
+    assert transport.written == [b"".join([*handshake, command(b"SUBSCRIBE", b"ag:invalidate")])]
+
+
+async def test_handshake_replies_are_not_taken_for_the_subscription() -> None:
+    sub, _, events = subscribe(Login(password="pw", resp3=True, db=1))
+    hello = b"%2\r\n+proto\r\n:3\r\n+mode\r\n+standalone\r\n"  # HELLO's map
+    sub.data_received(hello + b"+OK\r\n")  # ... and SELECT's +OK: not a PONG, not a confirmation
+    assert not sub.subscribed.done()
+    sub.data_received(b">3\r\n$9\r\nsubscribe\r\n$13\r\nag:invalidate\r\n:1\r\n")  # RESP3 push
+    assert sub.subscribed.done()
+    sub.data_received(b">3\r\n$7\r\nmessage\r\n$13\r\nag:invalidate\r\n$3\r\nsid\r\n")
+    assert events.messages == ["sid"] and events.lost == 0
+
+
+async def test_a_refused_login_ends_it_and_nothing_after_is_read() -> None:
+    sub, transport, events = subscribe(Login(username="feed", password="wrong", db=1))
+    refused = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    noauth = b"-NOAUTH Authentication required.\r\n"
+    sub.data_received(refused + noauth + noauth)
+    assert transport.closed and events.lost == 1
+    with pytest.raises(SubscriptionLost, match="WRONGPASS"):
+        await sub.subscribed
