@@ -1,12 +1,13 @@
-.PHONY: demo test lint unit e2e bench bench-steps screenshots clean
+.PHONY: demo test lint unit mutation e2e bench bench-steps screenshots clean
 
 # Run a complete local stack: dev IdP, Redis, two authgate replicas, Traefik, a sample app.
 demo:
 	scripts/bootstrap demo
 	.venv/bin/authgate demo
 
-# Everything CI runs: lint, types, unit, integration and end-to-end tests.
-test: lint
+# Everything CI runs: lint, types, mutation testing of the security code, then unit, integration
+# and end-to-end tests.
+test: lint mutation
 	scripts/bootstrap test
 	.venv/bin/python -m pytest -q -p no:cacheprovider
 
@@ -20,6 +21,12 @@ lint:
 unit:
 	scripts/bootstrap python
 	.venv/bin/python -m pytest -q -p no:cacheprovider tests/unit
+
+# Mutation testing of the security-critical pure modules against the unit tests (docs/testing.md).
+# MUTATION_ARGS narrows it: MUTATION_ARGS=app/tickets.py, or MUTATION_ARGS="--changed-since origin/main".
+mutation:
+	scripts/bootstrap python
+	.venv/bin/python tools/mutation.py $(MUTATION_ARGS)
 
 # Through the real proxies (nginx, Traefik, Caddy) and Chromium.
 e2e:

@@ -119,14 +119,14 @@ def from_original(headers: Mapping[str, str], *, default_scheme: str) -> Origina
     method = headers.get("x-original-method")
     routed = headers.get("x-original-host")
     if url:
-        key = f"u\n{method or ''}\n{routed or ''}\n{url}"
+        key = f"u\n{method or ''}\n{'-' if routed is None else '=' + routed}\n{url}"
         return _remembered(key, lambda: _from_original_url(url, _method(method), routed))
     # Without X-Original-URL the host is nginx's Host, never a client's X-Forwarded-Host
     # (auth_request passes every client header on to authgate).
     host = headers.get("host")
     proto = headers.get("x-forwarded-proto") or default_scheme
     uri = headers.get("x-original-uri")
-    key = f"i\n{method or ''}\n{routed or ''}\n{host}\n{proto}\n{uri}"
+    key = f"i\n{method or ''}\n{'-' if routed is None else '=' + routed}\n{host}\n{proto}\n{uri}"
     return _remembered(key, lambda: _from_original_uri(uri, host, proto, _method(method), routed))
 
 

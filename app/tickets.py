@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,7 +19,6 @@ from itsdangerous import BadSignature, Signer
 _ID_BYTES = 16
 _KEY_BYTES = 32
 _MAX_COOKIE = 512
-_VERIFIED_CACHE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +36,8 @@ class TicketSigner:
     """Signs tickets into cookie values and verifies them back (with key rotation)."""
 
     def __init__(self, secret_keys: Sequence[str], salt: str = "authgate.ticket") -> None:
-        # itsdangerous signs with the *last* key; our contract is "the first signs".
-        # Cookie values already verified, exactly as sent: a repeat request skips two HMACs.
-        # Only values that passed verification are remembered, so a forgery never gets in.
-        self._verified: OrderedDict[str, Ticket] = OrderedDict()
+        # itsdangerous signs with the *last* key; our contract is "the first signs". Verified values
+        # are not remembered here: the hot path remembers whole Cookie headers (app.cookies).
         self._signer = Signer(
             list(reversed(secret_keys)), salt=salt, digest_method=hashlib.sha256, key_derivation="hmac"
         )
@@ -52,9 +48,6 @@ class TicketSigner:
 
     def loads(self, value: str) -> Ticket | None:
         """The ticket in a cookie value, or None for anything forged, truncated or malformed."""
-        known = self._verified.get(value)
-        if known is not None:
-            return known
         if not value or len(value) > _MAX_COOKIE:
             return None
         try:
@@ -65,8 +58,4 @@ class TicketSigner:
             return None
         if len(key) != _KEY_BYTES or not sid:
             return None
-        ticket = Ticket(sid, key)
-        self._verified[value] = ticket
-        if len(self._verified) > _VERIFIED_CACHE:
-            self._verified.popitem(last=False)
-        return ticket
+        return Ticket(sid, key)

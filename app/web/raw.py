@@ -12,7 +12,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-MAX_HEADER_BYTES = 16384
 NO_STORE = (b"cache-control", b"no-store")
 EMPTY = (b"content-length", b"0")
 

@@ -495,3 +495,10 @@ def test_x_original_host_must_name_the_host_of_x_original_url(url: str, routed: 
 
 def test_without_x_original_host_an_older_snippet_still_works() -> None:
     assert from_original({"x-original-url": "http://app.test/x"}, default_scheme="http").host == "app.test"
+
+
+def test_an_empty_x_original_host_is_refused_even_after_the_url_was_seen_without_one() -> None:
+    url = "http://order-matters.test/x"
+    assert from_original({"x-original-url": url}, default_scheme="http").host == "order-matters.test"
+    with pytest.raises(InvalidForwardedHeaders):
+        from_original({"x-original-url": url, "x-original-host": ""}, default_scheme="http")

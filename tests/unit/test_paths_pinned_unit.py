@@ -1,0 +1,48 @@
+"""The app's view of a path, pinned where mutation testing found it loose (docs/testing.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.paths import app_path
+
+
+def latin1(raw: bytes) -> str:
+    """A path as a proxy header hands it over: bytes decoded as latin-1."""
+    return raw.decode("latin-1")
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("/public/a%2Fb", "upper-case encoded slash"),
+        ("/public/a%5Cb", "upper-case encoded backslash"),
+        ("/public/a%5cb", "encoded backslash without dots"),
+        ("/public/a%252Fb", "double-encoded upper-case slash"),
+        ("/public/a%20b", "encoded space"),
+        ("/public/a%7fb", "encoded DEL"),
+        ("/public/a%09b", "encoded tab"),
+        ("/public/%2e", "encoded single dot"),
+        ("/public/a%25252fb", "slash encoded three times: an app decoding twice sees %2f"),
+        ("/public/a%25255cb", "backslash encoded three times: an app decoding twice sees %5c"),
+        ("/public/.%2E;x/admin", "half-encoded dots with ;parameters"),
+        (latin1(b"/public/\xff"), "raw byte that is not UTF-8"),
+        (latin1(b"/public/%c3"), "encoded byte that is not UTF-8"),
+        ("/public/%25c3", "double-encoded byte that is not UTF-8"),
+    ],
+)
+def test_more_ambiguous_spellings(path: str, why: str) -> None:
+    assert app_path(path) is None, why
+
+
+def test_raw_utf8_is_decoded_as_the_app_sees_it() -> None:
+    # nginx passes the raw bytes; ASGI gives them latin-1 decoded; the app reads UTF-8.
+    assert app_path(latin1("/public/café".encode())) == "/public/café"
+    assert app_path(latin1("/public/名前/x".encode())) == "/public/名前/x"
+
+
+def test_the_decoding_depth_is_the_documented_one() -> None:
+    # Ambiguous up to a double encoding (raw, once, twice). Three times encoded, the app sees
+    # "%252e%252e" after its one decoding: text, not a dot-segment, even decoded once more.
+    assert app_path("/public/%252e%252e/admin") is None
+    assert app_path("/public/%25252e%25252e/admin") == "/public/%252e%252e/admin"

@@ -1,0 +1,131 @@
+"""Access rules, pinned where mutation testing found them loose (docs/testing.md)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from app.policy import UNVERIFIED_EMAIL, AccessRule, Policy
+from app.types import Identity
+
+GROUPS_REFUSAL = "this account is in none of the groups this application admits"
+USERS_REFUSAL = "this account is not on the list of users this application admits"
+DOMAIN_REFUSAL = "this account's email address is not in a domain this application admits"
+
+
+def who(**claims: Any) -> Identity:
+    claims.setdefault("sub", "s-1")
+    claims.setdefault("email_verified", True)
+    return Identity(**claims)
+
+
+def test_each_refusal_says_which_rule_refused() -> None:
+    rule = AccessRule.build(groups=["admins"], users=["alice"], email_domains=["corp.test"])
+    assert rule.refusal(who(username="alice", email="alice@corp.test")) == GROUPS_REFUSAL
+    assert rule.refusal(who(username="bob", email="bob@corp.test", groups=("admins",))) == USERS_REFUSAL
+    assert rule.refusal(who(username="alice", email="alice@other.test", groups=("admins",))) == DOMAIN_REFUSAL
+    assert rule.refusal(who(username="alice", email="alice@corp.test", groups=("admins",))) is None
+
+
+def test_the_unverified_email_refusal_names_the_address() -> None:
+    rule = AccessRule.build(email_domains=["corp.test"])
+    refusal = rule.refusal(who(email="zoe@corp.test", email_verified=False))
+    assert refusal == UNVERIFIED_EMAIL.format(email="zoe@corp.test")
+    assert "zoe@corp.test" in refusal
+
+
+@pytest.mark.parametrize("email", ["ALICE@CORP.TEST", "alice@Corp.Test", "a.b+tag@corp.test", "x@a-b.corp.test"])
+def test_an_address_in_the_domain_is_admitted_in_any_case(email: str) -> None:
+    rule = AccessRule.build(email_domains=["corp.test", "a-b.corp.test"])
+    assert rule.refusal(who(email=email)) is None
+
+
+@pytest.mark.parametrize("email", ["a@b@corp.test", "@corp.test", "a b@corp.test", "a\tb@corp.test", "a\x7f@corp.test"])
+def test_a_malformed_local_part_never_matches(email: str) -> None:
+    rule = AccessRule.build(email_domains=["corp.test"], unverified_email_ok=True)
+    assert rule.refusal(who(email=email)) == DOMAIN_REFUSAL
+
+
+@pytest.mark.parametrize("path", ["/PUBLIC/x", "/Public/x", "/public"])
+def test_skip_rules_are_case_sensitive_and_exact(path: str) -> None:
+    rule = AccessRule.build(skip=["^/public/", "GET=^/health$"])
+    assert not rule.is_public("GET", path)
+    assert not rule.is_public("GET", "/HEALTH")
+    assert rule.is_public("GET", "/public/x")
+
+
+def test_a_skip_rule_searches_the_whole_path() -> None:
+    rule = AccessRule.build(skip=["GET=/health$"])
+    assert rule.is_public("GET", "/app/health")
+    assert not rule.is_public("POST", "/app/health")
+
+
+# --- Policy.from_settings -----------------------------------------------------------------------
+
+
+def settings(**overrides: Any) -> Any:
+    base: dict[str, Any] = {
+        "allow_unverified_email": False,
+        "allowed_groups": [],
+        "allowed_users": [],
+        "allowed_email_domains": [],
+        "skip_auth": [],
+        "apps": [],
+    }
+    return SimpleNamespace(**{**base, **overrides})
+
+
+def app_rule(host: str, **overrides: Any) -> Any:
+    base: dict[str, Any] = {
+        "allowed_groups": None,
+        "allowed_users": None,
+        "allowed_email_domains": None,
+        "skip_auth": [],
+    }
+    return SimpleNamespace(host=host, **{**base, **overrides})
+
+
+UNVERIFIED = Identity(sub="s", username="u", email="u@corp.test", groups=("staff",), email_verified=False)
+
+
+@pytest.mark.parametrize("opt_in", [True, False])
+def test_the_unverified_email_opt_in_reaches_every_rule(opt_in: bool) -> None:
+    policy = Policy.from_settings(
+        settings(allow_unverified_email=opt_in, allowed_email_domains=["corp.test"], apps=[app_rule("app.test")])
+    )
+    assert policy.for_host("other.test").allows(UNVERIFIED) is opt_in
+    assert policy.for_host("app.test").allows(UNVERIFIED) is opt_in
+
+
+def test_an_app_inherits_what_it_does_not_set_and_replaces_what_it_does() -> None:
+    policy = Policy.from_settings(
+        settings(
+            allowed_groups=["admins"],
+            allowed_users=["u"],
+            allowed_email_domains=["corp.test"],
+            skip_auth=["^/health$"],
+            apps=[
+                app_rule("Inherit.Test"),
+                app_rule("replace.test", allowed_groups=["staff"], allowed_users=[], allowed_email_domains=[]),
+                app_rule("domains.test", allowed_email_domains=["other.test"], skip_auth=["^/public/"]),
+            ],
+        )
+    )
+    staff = Identity(sub="s", username="x", email="x@other.test", groups=("staff",), email_verified=True)
+    admin = Identity(sub="a", username="u", email="u@corp.test", groups=("admins",), email_verified=True)
+    inherit = policy.for_host("inherit.test")
+    assert inherit.allows(admin) and not inherit.allows(staff)
+    replace = policy.for_host("replace.test")
+    assert replace.allows(staff) and not replace.allows(admin)
+    domains = policy.for_host("domains.test")
+    assert not domains.allows(admin), "the app's domains replace the global ones"
+    assert domains.allows(
+        Identity(sub="a", username="u", email="u@other.test", groups=("admins",), email_verified=True)
+    )
+    assert domains.is_public("GET", "/public/x") and domains.is_public("GET", "/health")
+    assert not inherit.is_public("GET", "/public/x") and inherit.is_public("GET", "/health")
+    assert policy.for_host("nothing.test") is policy.default
+    assert policy.default.is_public("GET", "/health"), "the global skip rules make the global rule"
+    assert not policy.default.allows(staff) and policy.default.allows(admin)
