@@ -105,11 +105,9 @@ def _split_uri(uri: str) -> tuple[str, str]:
 PARSED: ByteLRU[OriginalRequest] = ByteLRU(4 * 1024 * 1024, max_key=MAX_URL_LENGTH + 512)
 
 
-def _remembered(key: str, parse: Callable[[], OriginalRequest]) -> OriginalRequest:
-    parsed = PARSED.get(key)
-    if parsed is None:
-        parsed = parse()
-        PARSED.put(key, parsed)
+def _parse_and_remember(key: str, parse: Callable[[], OriginalRequest]) -> OriginalRequest:
+    parsed = parse()
+    PARSED.put(key, parsed)
     return parsed
 
 
@@ -120,14 +118,16 @@ def from_original(headers: Mapping[str, str], *, default_scheme: str) -> Origina
     routed = headers.get("x-original-host")
     if url:
         key = f"u\n{method or ''}\n{'-' if routed is None else '=' + routed}\n{url}"
-        return _remembered(key, lambda: _from_original_url(url, _method(method), routed))
+        return PARSED.get(key) or _parse_and_remember(key, lambda: _from_original_url(url, _method(method), routed))
     # Without X-Original-URL the host is nginx's Host, never a client's X-Forwarded-Host
     # (auth_request passes every client header on to authgate).
     host = headers.get("host")
     proto = headers.get("x-forwarded-proto") or default_scheme
     uri = headers.get("x-original-uri")
     key = f"i\n{method or ''}\n{'-' if routed is None else '=' + routed}\n{host}\n{proto}\n{uri}"
-    return _remembered(key, lambda: _from_original_uri(uri, host, proto, _method(method), routed))
+    return PARSED.get(key) or _parse_and_remember(
+        key, lambda: _from_original_uri(uri, host, proto, _method(method), routed)
+    )
 
 
 def _check_routed(host: str, routed: str | None) -> None:
@@ -170,7 +170,7 @@ def from_forwarded(headers: Mapping[str, str], *, default_scheme: str) -> Origin
     uri = headers.get("x-forwarded-uri") or "/"
     method = headers.get("x-forwarded-method")
     key = f"f\n{method or ''}\n{host}\n{proto}\n{uri}"
-    return _remembered(key, lambda: _from_forwarded(host, proto, uri, method))
+    return PARSED.get(key) or _parse_and_remember(key, lambda: _from_forwarded(host, proto, uri, method))
 
 
 def _from_forwarded(host: str | None, proto: str, uri: str, method: str | None) -> OriginalRequest:
