@@ -13,11 +13,10 @@ from tests.support.browser import Browser
 from tests.support.flows import PREFIX, echoed_headers, query_param
 from tests.support.procs import free_port, wait_for
 from tests.support.servers import (
-    ROOT,
     IdP,
     gateway_env,
     nginx_server,
-    render_recipe,
+    render_auth_host,
     start_echo,
     start_gateway,
     traefik_server,
@@ -51,16 +50,7 @@ def test_domain_mode_through_nginx(tmp_path: Path, idp: IdP) -> None:
     env = gateway_env(idp.issuer, cookie_domain="example.test", external_url=f"http://auth.example.test:{port}")
     gateway = start_gateway(tmp_path, env)
     echo, echo_port = start_echo(tmp_path)
-    auth_host = render_recipe(
-        ROOT / "deploy/nginx/auth-host.conf",
-        {
-            "listen 443 ssl;": f"listen 127.0.0.1:{port};",
-            "    ssl_certificate     /etc/ssl/auth.example.com.crt;\n": "",
-            "    ssl_certificate_key /etc/ssl/auth.example.com.key;\n": "",
-            "server_name auth.example.com;": "server_name auth.example.test;",
-            "http://authgate:9000": gateway.url,
-        },
-    )
+    auth_host = render_auth_host(port=port, gateway_url=gateway.url)
     try:
         with nginx_server(
             tmp_path,

@@ -26,14 +26,13 @@ from tests.support.caddy import caddy_server
 from tests.support.flows import PREFIX, echoed_header_list, echoed_headers, idp_callback_url, session_cookie
 from tests.support.procs import free_port, wait_for
 from tests.support.servers import (
-    ROOT,
     USERS,
     Gateway,
     IdP,
     Redis,
     gateway_env,
     nginx_server,
-    render_recipe,
+    render_auth_host,
     start_echo,
     start_gateway,
     start_mock_idp,
@@ -257,16 +256,7 @@ def test_an_absolute_form_request_through_the_domain_level_recipes(world: Hostil
     external = f"http://auth.example.test:{port}"
     env = gateway_env(world.idp.issuer, cookie_domain="example.test", external_url=external, skip_auth="^/public/")
     gateway = start_gateway(world.tmp, env, name="authgate-hostile-domain")
-    auth_host = render_recipe(
-        ROOT / "deploy/nginx/auth-host.conf",
-        {
-            "listen 443 ssl;": f"listen 127.0.0.1:{port};",
-            "    ssl_certificate     /etc/ssl/auth.example.com.crt;\n": "",
-            "    ssl_certificate_key /etc/ssl/auth.example.com.key;\n": "",
-            "server_name auth.example.com;": "server_name auth.example.test;",
-            "http://authgate:9000": gateway.url,
-        },
-    )
+    auth_host = render_auth_host(port=port, gateway_url=gateway.url)
     try:
         with nginx_server(
             world.tmp,

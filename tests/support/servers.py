@@ -165,6 +165,21 @@ def render_recipe(path: Path, replacements: dict[str, str]) -> str:
     return text
 
 
+def render_auth_host(*, port: int, gateway_url: str) -> str:
+    """deploy/nginx/auth-host.conf (domain-level mode's auth host) as an nginx server on loopback:
+    plain HTTP on ``port`` as auth.example.test, proxying to ``gateway_url``."""
+    return render_recipe(
+        ROOT / "deploy/nginx/auth-host.conf",
+        {
+            "listen 443 ssl;": f"listen 127.0.0.1:{port};",
+            "    ssl_certificate     /etc/ssl/auth.example.com.crt;\n": "",
+            "    ssl_certificate_key /etc/ssl/auth.example.com.key;\n": "",
+            "server_name auth.example.com;": "server_name auth.example.test;",
+            "http://authgate:9000": gateway_url,
+        },
+    )
+
+
 @contextmanager
 def nginx_server(
     tmp: Path,
