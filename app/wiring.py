@@ -40,6 +40,11 @@ class Site:
     redirect_domains: tuple[str, ...]
     header_sets: tuple[str, ...]
 
+    @property
+    def auth_paths(self) -> str:
+        """The prefix of the auth-check routes, which are the proxy's, never a browser's page."""
+        return f"{self.prefix}/auth/"
+
     def callback_url(self, origin: str) -> str:
         """Where the IdP sends the browser back: the auth host in domain mode, else the app's own host."""
         base = self.external_url.rstrip("/") if self.cookie_domain else origin

@@ -99,6 +99,10 @@ def parse_check(
     if LOOKALIKE in headers:
         # e.g. X-Authentik_Username: a proxy passes it on and WSGI/PHP apps read it as the real one.
         return _refuse(caller, peer, "a look-alike of an identity header was sent")
+    if caller is Caller.FORWARD_AUTH and "x-forwarded-uri" not in headers:
+        # Traefik's forwardAuth and Caddy's forward_auth always send it; their plain proxying (the
+        # route of /outpost.goauthentik.io/* to authgate, which a page could call) never does.
+        return _refuse(caller, peer, "X-Forwarded-Uri was not sent: not a forward-auth check")
     try:
         if caller is Caller.NGINX:
             original = forwarded.from_original(headers, default_scheme=scheme)
@@ -106,6 +110,12 @@ def parse_check(
             original = forwarded.from_forwarded(headers, default_scheme=scheme)
     except InvalidForwardedHeaders as exc:
         return _refuse(caller, peer, f"malformed proxy headers: {exc}")
+    if original.path.startswith(gw.site.auth_paths):
+        # A browser asking for the auth check itself, through the proxy's route to authgate: its 200
+        # would hand the page the identity headers, the access token included.
+        log.warning("auth check of the auth route itself from %s: refused", peer)
+        metrics.auth_checks.inc("bad_request")
+        return Reply(403, body=b"not a page\n")
 
     view = gw.cookies.read(headers.get("cookie", ""))
     rule = gw.policy.for_request(original)

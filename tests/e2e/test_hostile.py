@@ -311,6 +311,18 @@ def test_the_app_never_sees_authgates_cookies(world: Hostile, proxy: str) -> Non
             assert [v for n, v in echoed_header_list(r) if n == "cookie"] == ["theme=dark"], path
 
 
+@pytest.mark.parametrize("proxy", PROXIES)
+@pytest.mark.parametrize("kind", ["nginx", "traefik", "caddy"])
+def test_a_page_cannot_read_the_auth_checks_answer(world: Hostile, proxy: str, kind: str) -> None:
+    """The proxies route /outpost.goauthentik.io/* to authgate for the sign-in: a script on the app's
+    origin asking for the auth route itself must not get the identity headers and the access token."""
+    port = world.port(proxy)
+    cookie = signed_in_cookie(world, proxy)
+    r = raw_get(port, f"{PREFIX}/auth/{kind}", f"app.test:{port}", f"Cookie: {cookie}")
+    assert r.status in (400, 403), r.status
+    assert not [n for n in r.headers if n.startswith(("x-authentik-", "x-auth-request-"))]
+
+
 # --- 4. Claims that decide access must be trustworthy --------------------------------------------
 
 EMAIL_RULE = [

@@ -161,3 +161,11 @@ async def test_a_lookalike_of_an_identity_header_is_refused(app: Any) -> None:
     for name in (b"x-authentik_username", b"x_auth_request_user", b"remote_groups"):
         status = (await check(app, cookie, b"https://app.test/page", (name, b"root")))[0]
         assert status == 403, name  # nginx's route: 403, since nginx turns other statuses into 500
+
+
+async def test_the_auth_route_itself_is_never_answered_with_identity_headers(app: Any) -> None:
+    gw: Gateway = app.gateway
+    _, cookie = await sign_in(gw)
+    for path in (b"/outpost.goauthentik.io/auth/nginx", b"/outpost.goauthentik.io/auth/traefik?x=1"):
+        status, headers, _ = await check(app, cookie, b"https://app.test" + path)
+        assert status == 403 and b"x-authentik-username" not in headers, path
