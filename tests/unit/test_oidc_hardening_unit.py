@@ -9,6 +9,8 @@ import asyncio
 import inspect
 import json
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -17,8 +19,7 @@ from joserfc import jws, jwt
 from joserfc.jwk import RSAKey
 
 from app.errors import IdPUnavailable, TokenValidationError
-from app.oidc import OIDCClient
-from app.oidc import discovery as client_mod
+from app.oidc import OIDCClient, discovery
 from app.oidc.client import BACKCHANNEL_LOGOUT_EVENT, LogoutToken
 from app.oidc.keys import validate_claims
 
@@ -260,44 +261,52 @@ async def test_concurrent_sign_in_starts_share_one_probe() -> None:
         await oidc.aclose()
 
 
-async def test_a_probe_is_reused_for_probe_reuse_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+@dataclass
+class Clocked:
+    clock: Clock
+    idp: FakeIdP
+    oidc: OIDCClient
+
+
+@pytest.fixture
+async def clocked(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Clocked]:
+    """A client whose discovery reads a clock the test moves by hand."""
     clock = Clock()
-    monkeypatch.setattr(client_mod, "time", clock)
+    monkeypatch.setattr(discovery, "time", clock)
     idp = FakeIdP()
     oidc = make_client(idp)
     try:
-        await oidc.ensure_reachable()
-        asked = idp.discovery_requests
-        clock.now += client_mod.PROBE_REUSE - 0.1
-        await oidc.ensure_reachable()
-        assert idp.discovery_requests == asked
-        clock.now += 0.2
-        await oidc.ensure_reachable()
-        assert idp.discovery_requests == asked + 1
+        yield Clocked(clock, idp, oidc)
     finally:
         await oidc.aclose()
 
 
-async def test_a_failing_idp_is_asked_once_per_metadata_retry(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = Clock()
-    monkeypatch.setattr(client_mod, "time", clock)
-    idp = FakeIdP()
-    oidc = make_client(idp)
-    try:
-        await oidc.metadata()  # the metadata is cached; then the IdP goes down
-        idp.down = True
-        clock.now += client_mod.PROBE_REUSE + 1
-        asked = idp.discovery_requests
-        results = await asyncio.gather(*(oidc.ensure_reachable() for _ in range(300)), return_exceptions=True)
-        assert all(isinstance(r, IdPUnavailable) for r in results)
-        assert idp.discovery_requests == asked + 1
-        clock.now += client_mod.METADATA_RETRY - 0.1
-        with pytest.raises(IdPUnavailable, match="503"):
-            await oidc.ensure_reachable()  # the remembered failure, without asking the IdP
-        assert idp.discovery_requests == asked + 1
-        clock.now += 0.2
-        idp.down = False
-        await oidc.ensure_reachable()  # retried once the window is over, and the IdP is back
-        assert idp.discovery_requests == asked + 2
-    finally:
-        await oidc.aclose()
+async def test_a_probe_is_reused_for_probe_reuse_seconds(clocked: Clocked) -> None:
+    clock, idp, oidc = clocked.clock, clocked.idp, clocked.oidc
+    await oidc.ensure_reachable()
+    asked = idp.discovery_requests
+    clock.now += discovery.PROBE_REUSE - 0.1
+    await oidc.ensure_reachable()
+    assert idp.discovery_requests == asked
+    clock.now += 0.2
+    await oidc.ensure_reachable()
+    assert idp.discovery_requests == asked + 1
+
+
+async def test_a_failing_idp_is_asked_once_per_metadata_retry(clocked: Clocked) -> None:
+    clock, idp, oidc = clocked.clock, clocked.idp, clocked.oidc
+    await oidc.metadata()  # the metadata is cached; then the IdP goes down
+    idp.down = True
+    clock.now += discovery.PROBE_REUSE + 1
+    asked = idp.discovery_requests
+    results = await asyncio.gather(*(oidc.ensure_reachable() for _ in range(300)), return_exceptions=True)
+    assert all(isinstance(r, IdPUnavailable) for r in results)
+    assert idp.discovery_requests == asked + 1
+    clock.now += discovery.METADATA_RETRY - 0.1
+    with pytest.raises(IdPUnavailable, match="503"):
+        await oidc.ensure_reachable()  # the remembered failure, without asking the IdP
+    assert idp.discovery_requests == asked + 1
+    clock.now += 0.2
+    idp.down = False
+    await oidc.ensure_reachable()  # retried once the window is over, and the IdP is back
+    assert idp.discovery_requests == asked + 2
