@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -39,30 +39,31 @@ class Site:
     session_ttl: int
     redirect_domains: tuple[str, ...]
     header_sets: tuple[str, ...]
+    #: The prefix of the auth-check routes, which are the proxy's, never a browser's page.
+    auth_paths: str = field(init=False)
 
-    @property
-    def auth_paths(self) -> str:
-        """The prefix of the auth-check routes, which are the proxy's, never a browser's page."""
-        return f"{self.prefix}/auth/"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "auth_paths", f"{self.prefix}/auth/")  # derived once, read per check
+
+    def _sign_in_base(self, origin: str) -> str:
+        """Where sign-ins happen: the auth host in domain mode, else the app's own host."""
+        return self.external_url.rstrip("/") if self.cookie_domain else origin
 
     def callback_url(self, origin: str) -> str:
-        """Where the IdP sends the browser back: the auth host in domain mode, else the app's own host."""
-        base = self.external_url.rstrip("/") if self.cookie_domain else origin
-        return f"{base}{self.prefix}/callback"
+        """Where the IdP sends the browser back."""
+        return f"{self._sign_in_base(origin)}{self.prefix}/callback"
 
     def start_url(self, origin: str, rd: str | None = None) -> str:
-        """The sign-in start for ``origin`` (the auth host in domain mode), returning to ``rd``."""
-        base = self.external_url.rstrip("/") if self.cookie_domain else origin
-        url = f"{base}{self.prefix}/start"
+        """The sign-in start for ``origin``, returning to ``rd``."""
+        url = f"{self._sign_in_base(origin)}{self.prefix}/start"
         return f"{url}?rd={quote(rd, safe='')}" if rd else url
 
     def opens(self, data: SessionData, hostname: str) -> bool:
         """Whether a session may open ``hostname``: the host it was signed in on, or in
         domain-level mode any host under the cookie domain (a copied cookie opens nothing else)."""
         scope = data.scope
-        if scope.startswith("."):
-            return hostname.endswith(scope) or hostname == scope[1:]
-        return hostname == scope
+        # The session's own host first: one string comparison in the common case (the hot path).
+        return scope == hostname or (scope.startswith(".") and (hostname.endswith(scope) or hostname == scope[1:]))
 
 
 @dataclass

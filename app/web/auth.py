@@ -136,8 +136,7 @@ def from_cache(gw: Gateway, check: Check) -> Reply | None:
     hostname = check.original.hostname
     for ticket in check.tickets:
         entry = gw.sessions.cached(ticket)
-        # The session's own host first: one string comparison in the common case.
-        if entry is not None and (entry.data.scope == hostname or gw.site.opens(entry.data, hostname)):
+        if entry is not None and gw.site.opens(entry.data, hostname):
             return _decide(gw, check, entry.data, entry.memo)
     return None
 
