@@ -21,27 +21,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Header = tuple[bytes, bytes]
 
-# Every name any set may emit: copies of these sent by a client are never passed on.
-ALL_IDENTITY_HEADERS = frozenset(
-    {
-        "x-authentik-username",
-        "x-authentik-groups",
-        "x-authentik-email",
-        "x-authentik-name",
-        "x-authentik-uid",
-        "x-authentik-jwt",
-        "x-auth-request-user",
-        "x-auth-request-email",
-        "x-auth-request-groups",
-        "x-auth-request-preferred-username",
-        "x-auth-request-access-token",
-        "remote-user",
-        "remote-groups",
-        "remote-name",
-        "remote-email",
-    }
-)
-
 
 def _spellings(name: str) -> set[str]:
     """Every way to write ``name`` with "_" for some of its "-" (what WSGI, PHP and CGI apps read
@@ -51,10 +30,6 @@ def _spellings(name: str) -> set[str]:
         out = {p + c for p in out for c in ((ch, "_") if ch == "-" else (ch,))}
     return out
 
-
-#: Look-alikes of the identity headers (lower-case, as ASGI servers give names): a client
-#: sending one is refused, since a proxy passes it on and the app may read it as the real one.
-LOOKALIKE_HEADERS = frozenset(s.encode() for name in ALL_IDENTITY_HEADERS for s in _spellings(name) - {name})
 
 # Each header set: its headers, as written in proxy configurations (authResponseHeaders ...),
 # each with what it carries; "groups" is joined with the set's delimiter.
@@ -84,6 +59,16 @@ GROUP_DELIMITERS = {"authentik": "|", "oauth2-proxy": ",", "authelia": ","}
 #: The names each header set emits: the one list of them (config, docs and recipes' tests read it).
 HEADER_SETS: dict[str, tuple[str, ...]] = {name: tuple(h for h, _ in fields) for name, fields in _SETS.items()}
 _WIRE = {name: tuple((h.lower().encode(), what) for h, what in fields) for name, fields in _SETS.items()}
+#: Identity headers some forward-auth gateway sends that authgate does not (oauth2-proxy's token).
+_OTHER_IDENTITY_HEADERS = ("x-auth-request-access-token",)
+# Every name any set may emit (and the others): copies of these sent by a client are never passed on.
+ALL_IDENTITY_HEADERS = frozenset(
+    [*(h.lower() for names in HEADER_SETS.values() for h in names), *_OTHER_IDENTITY_HEADERS]
+)
+
+#: Look-alikes of the identity headers (lower-case, as ASGI servers give names): a client
+#: sending one is refused, since a proxy passes it on and the app may read it as the real one.
+LOOKALIKE_HEADERS = frozenset(s.encode() for name in ALL_IDENTITY_HEADERS for s in _spellings(name) - {name})
 DEFAULT_HEADER_SETS = ("authentik", "oauth2-proxy")
 
 

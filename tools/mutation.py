@@ -169,11 +169,10 @@ CATALOGUE: tuple[HandMutant, ...] = (
     _m("forwarded", "MAX_URL_LENGTH doubled", ("MAX_URL_LENGTH = 8192", "MAX_URL_LENGTH = 16384")),
     # headers: the lists proxies are configured from, and value cleaning.
     _m("headers", "X-authentik-jwt left out of its header set", ('        ("X-authentik-jwt", "jwt"),\n', "")),
-    _m("headers", "x-authentik-jwt not an identity header", ('        "x-authentik-jwt",\n', "")),
     _m(
         "headers",
         "x-auth-request-access-token not an identity header",
-        ('        "x-auth-request-access-token",\n', ""),
+        ('_OTHER_IDENTITY_HEADERS = ("x-auth-request-access-token",)', "_OTHER_IDENTITY_HEADERS = ()"),
     ),
     _m("headers", "Remote-Email left out of its header set", ('        ("Remote-Email", "email"),\n', "")),
     _m(
