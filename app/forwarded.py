@@ -193,3 +193,46 @@ def public_origin(headers: Mapping[str, str], *, scheme: str, trusted: bool) -> 
     if not host:
         raise InvalidForwardedHeaders("no Host header")
     return scheme, clean_host(host)
+
+
+MAX_FORWARDED_FOR_HOPS = 16  # entries of X-Forwarded-For looked at, from the right
+
+
+def client_ip(forwarded_for: str | None, peer: str | None, trusted: TrustedProxies) -> str:
+    """The client's address: the peer, or, when the peer is a trusted proxy, the right-most entry of
+    ``X-Forwarded-For`` that is not itself a trusted proxy (all trusted: the left-most, a client on
+    the proxies' own network); "" when unknown (then no network rule matches). Entries left of an
+    untrusted one were written by the client and are never read.
+
+    Every shipped recipe has the proxy in front of authgate write the address it saw (replacing what
+    the client sent); an address inside AUTHGATE_TRUSTED_PROXIES is taken for a proxy, so network
+    rules are exact when that list names only the proxies (docs/security.md).
+    """
+    if not peer or not trusted.contains(peer) or not forwarded_for:
+        return _plain_ip(peer) if peer else ""
+    # Bounded: a 1 MB header costs one split of its last 16 entries.
+    entries = forwarded_for.rsplit(",", MAX_FORWARDED_FOR_HOPS)
+    if len(entries) > MAX_FORWARDED_FOR_HOPS:
+        entries = entries[1:]  # the unread rest, lumped into the first piece
+        read_all = False
+    else:
+        read_all = True
+    ip = ""
+    for raw in reversed(entries):
+        ip = _plain_ip(raw.strip())
+        if not ip:
+            return ""  # a malformed hop: what is left of it cannot be placed
+        if not trusted.contains(ip):
+            return ip
+    return ip if read_all else ""  # all proxies: the first hop; more hops than are read: unknown
+
+
+def _plain_ip(value: str) -> str:
+    """``value`` as a normalised IP address ("" when it is not one; IPv4-mapped IPv6 as IPv4)."""
+    try:
+        addr = ipaddress.ip_address(value)
+    except ValueError:
+        return ""
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return str(addr)
