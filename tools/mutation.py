@@ -273,6 +273,18 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "the markers only keep a missing X-Original-Host apart from any value of it; other markers do too",
     ),
     _eq(
+        "forwarded",
+        "end = len(forwarded_for)",
+        "end = None",
+        "str.rfind and slicing read an end of None as the string's length",
+    ),
+    _eq(
+        "forwarded",
+        'start = forwarded_for.rfind(",", 0, end) + 1',
+        'start = forwarded_for.rfind(",", None, end) + 1',
+        "str.rfind reads a start of None as 0",
+    ),
+    _eq(
         "redirects",
         'host = host.lower().rstrip(".")',
         'host = host.lower().rstrip("XX.XX")',
