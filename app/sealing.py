@@ -15,6 +15,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _NONCE = 12
+_TAG = 16
+#: The lengths of a sealed value's nonce (its first bytes) and GCM tag (its last): together they
+#: tell one sealing from another (app/unsealed.py).
+NONCE_AND_TAG = (_NONCE, _TAG)
 
 
 def seal(key: bytes, session_id: str, data: dict[str, Any]) -> bytes:
@@ -25,7 +29,7 @@ def seal(key: bytes, session_id: str, data: dict[str, Any]) -> bytes:
 
 def unseal(key: bytes, session_id: str, blob: bytes) -> dict[str, Any] | None:
     """The sealed data, or None when the key is wrong or the blob was tampered with."""
-    if len(blob) <= _NONCE:
+    if len(blob) < _NONCE + _TAG:
         return None
     try:
         plain = AESGCM(key).decrypt(blob[:_NONCE], blob[_NONCE:], session_id.encode())

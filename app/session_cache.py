@@ -62,7 +62,16 @@ class SessionCache:
             return None
         return entry
 
-    def put(self, session_id: str, key: bytes, data: SessionData, generation: int, usable_for: float) -> None:
+    def put(
+        self,
+        session_id: str,
+        key: bytes,
+        data: SessionData,
+        generation: int,
+        usable_for: float,
+        *,
+        memo: dict[str, Any] | None = None,
+    ) -> None:
         """Cache a session read from the store for at most ``usable_for`` seconds (and ``max_age``),
         unless an invalidation happened since the read began."""
         if not self.enabled or generation != self.generation:
@@ -70,7 +79,7 @@ class SessionCache:
         ttl = min(self.max_age, usable_for)
         if ttl <= 0:
             return
-        self._entries[session_id] = Entry(key, data, time.monotonic() + ttl)
+        self._entries[session_id] = Entry(key, data, time.monotonic() + ttl, {} if memo is None else memo)
         self._entries.move_to_end(session_id)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

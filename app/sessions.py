@@ -13,6 +13,7 @@ import hashlib
 import logging
 import secrets
 import time
+from typing import Any
 
 from app import metrics
 from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
@@ -23,6 +24,7 @@ from app.session_cache import Entry, SessionCache
 from app.store import Store
 from app.tickets import Ticket
 from app.types import Identity, SessionData, TokenSet
+from app.unsealed import UnsealedMemo
 
 log = logging.getLogger("authgate.sessions")
 
@@ -73,6 +75,7 @@ class SessionService:
         self.oidc = oidc
         self.ttl = ttl
         self.cache = cache if cache is not None else SessionCache(max_age=0)
+        self.unsealed = UnsealedMemo()
 
     async def run_invalidation(self) -> None:
         """Keep the local cache in step with every replica's writes (runs for the app's lifetime).
@@ -82,7 +85,7 @@ class SessionService:
         """
         while True:
             try:
-                await self.store.listen(INVALIDATION_CHANNEL, self.cache.evict, self._feed_state)
+                await self.store.listen(INVALIDATION_CHANNEL, self._evict, self._feed_state)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -99,8 +102,12 @@ class SessionService:
             metrics.cache_feed_drops.inc()
             log.warning("session cache: invalidation feed lost; answering from the store until it returns")
 
-    async def _invalidate(self, session_id: str) -> None:
+    def _evict(self, session_id: str) -> None:
         self.cache.evict(session_id)
+        self.unsealed.evict(session_id)  # memory only: a changed session never matches it anyway
+
+    async def _invalidate(self, session_id: str) -> None:
+        self._evict(session_id)
         await self.store.publish(INVALIDATION_CHANNEL, session_id)
 
     async def create(self, tokens: TokenSet, *, scope: str) -> Ticket:
@@ -141,7 +148,9 @@ class SessionService:
     async def load(self, ticket: Ticket, *, use_cache: bool = True) -> SessionData | None:
         """The session the ticket opens, or None (unknown, ended, expired, or wrong key).
 
-        With ``use_cache``, a session in the local cache is answered with no store round trip.
+        With ``use_cache``, a session in the local cache is answered with no store round trip, and
+        one read unchanged since this replica last opened it is not decrypted again (app/unsealed.py).
+        Without, the result is a fresh object the caller may change.
         """
         if use_cache and (hit := self.cached(ticket)) is not None:
             return hit.data
@@ -149,16 +158,30 @@ class SessionService:
         blob = await self.store.get(session_key(ticket.session_id))
         if blob is None:
             return None
-        raw = unseal(ticket.key, ticket.session_id, blob)
-        if raw is None:
-            return None
-        data = SessionData.from_json(raw)
+        opened = self.unsealed.get(ticket.session_id, ticket.key, blob) if use_cache else None
+        if opened is not None:
+            data, memo = opened.data, opened.memo
+        else:
+            raw = unseal(ticket.key, ticket.session_id, blob)
+            if raw is None:
+                return None
+            data = SessionData.from_json(raw)
+            memo = self.unsealed.put(ticket.session_id, ticket.key, blob, data).memo if use_cache else {}
         now = time.time()
         if data.expires_at <= now:
             return None
         if use_cache:
-            self.cache.put(ticket.session_id, ticket.key, data, generation, usable_for(data, now))
+            self.cache.put(ticket.session_id, ticket.key, data, generation, usable_for(data, now), memo=memo)
         return data
+
+    def memo_of(self, ticket: Ticket, data: SessionData) -> dict[str, Any]:
+        """Where the HTTP layer may keep what it derives from ``data`` (its 200 reply): shared by
+        every check of this session until it changes; a throwaway dict for a session not kept."""
+        entry = self.cached(ticket)
+        if entry is not None and entry.data is data:
+            return entry.memo
+        opened = self.unsealed.peek(ticket.session_id)
+        return opened.memo if opened is not None and opened.data is data else {}
 
     async def delete(self, session_id: str) -> None:
         await self.store.delete(session_key(session_id), lock_key(session_id))

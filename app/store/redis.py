@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 
 from app.errors import StoreUnavailable
 from app.store.endpoints import Target, sentinel_of
+from app.store.pipeline import PipelineLost, Reads
 from app.store.subscription import Endpoint, Subscription
 
 T = TypeVar("T")
@@ -52,6 +53,7 @@ _INDEX_POP = "local m = redis.call('smembers', KEYS[1]) redis.call('del', KEYS[1
 
 
 HEARTBEAT = 1.0  # seconds between PINGs on a quiet subscription
+CLUSTER_CONCURRENCY = 64  # store calls in flight at once on a Cluster (redis-py allows 100 per node)
 HEARTBEAT_MESSAGE = b"authgate-heartbeat"
 _RESUBSCRIBE_MAX_DELAY = 2.0
 
@@ -75,6 +77,12 @@ class RedisStore:
         self._timeout = timeout
         self._subscriber = subscriber
         self._also_close = tuple(also_close)  # clients ``client`` relies on (Sentinel's own)
+        # Session reads go through a pipeline of our own (app/store/pipeline.py), except on a
+        # Cluster, whose keys live on many nodes: there redis-py routes them.
+        self._reads = None if isinstance(client, RedisCluster) else Reads(subscriber, timeout)
+        # redis-py's Cluster client fails a call outright (MaxConnectionsError) when a node's 100
+        # connections are in use, where its other clients wait: a burst of cold checks must wait.
+        self._cluster_calls = asyncio.Semaphore(CLUSTER_CONCURRENCY)
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
         self._expire_if_equals = client.register_script(_EXPIRE_IF_EQUALS)
         self._index_add = client.register_script(_INDEX_ADD)
@@ -122,11 +130,13 @@ class RedisStore:
         try:
             async with asyncio.timeout(self._timeout):
                 if isinstance(self._r, RedisCluster):
-                    # RedisCluster routes a command before it learns the slot map (redis-py 8.1):
-                    # concurrent first calls then go to the wrong nodes and its recovery closes
-                    # connections in use. Waiting for the (locked, idempotent) initialize first
-                    # routes every call with a complete map, after a reconnect too.
-                    await self._r.initialize()
+                    async with self._cluster_calls:
+                        # RedisCluster routes a command before it learns the slot map (redis-py 8.1):
+                        # concurrent first calls then go to the wrong nodes and its recovery closes
+                        # connections in use. Waiting for the (locked, idempotent) initialize first
+                        # routes every call with a complete map, after a reconnect too.
+                        await self._r.initialize()
+                        return await aw
                 return await aw
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
@@ -135,7 +145,15 @@ class RedisStore:
                 aw.close()  # never started (initialize failed): no "never awaited" warning
 
     async def get(self, key: str) -> bytes | None:
-        return _bytes(await self._call(self._r.get(key)))
+        if self._reads is None:
+            return _bytes(await self._call(self._r.get(key)))
+        try:
+            reply = await self._reads.get(key)
+        except (PipelineLost, OSError, TimeoutError, RedisError) as exc:  # RedisError: Sentinel finds no master
+            raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+        if reply is None or isinstance(reply, bytes):
+            return reply
+        raise StoreUnavailable(f"redis: GET answered {type(reply).__name__}: {reply}")
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         await self._call(self._r.set(key, value, px=_ms(ttl)))
@@ -198,6 +216,8 @@ class RedisStore:
         await self._call(self._r.ping())
 
     async def close(self) -> None:
+        if self._reads is not None:
+            self._reads.close()
         for client in (self._r, *self._also_close):
             with contextlib.suppress(RedisError, OSError):
                 await client.aclose()

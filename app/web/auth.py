@@ -154,9 +154,8 @@ async def from_store(gw: Gateway, caller: Caller, check: Check, headers: Mapping
                 continue
             data = await gw.sessions.refreshed_if_due(ticket, data)
             if data is not None:
-                # The load just cached it (unless the cache is off): its 200 is then kept there.
-                entry = gw.sessions.cached(ticket)
-                return _decide(gw, check, data, entry.memo if entry is not None and entry.data is data else {})
+                # Its 200 is kept with the session, until the session changes.
+                return _decide(gw, check, data, gw.sessions.memo_of(ticket, data))
     except StoreUnavailable as exc:
         log.error("auth check failed closed: %s", exc)
         return _unavailable()

@@ -168,6 +168,18 @@ async def test_get_set_and_ttl_expiry(store: Store, tag: Callable[[str], str]) -
     assert await store.get(tag("long")) == b"overwritten"
 
 
+async def test_concurrent_gets_each_get_their_own_value(store: Store, tag: Callable[[str], str]) -> None:
+    """Session reads of one loop turn share one connection and one write (app/store/pipeline.py):
+    each caller must still get the reply to its own GET, large values and missing keys among them."""
+    values = {tag(f"k{i}"): (b"%d:" % i) + b"x" * (i * 97 % 5000) for i in range(300)}
+    for key, value in values.items():
+        if not key.endswith("7"):  # some keys missing
+            await store.set(key, value, LONG)
+    keys = list(values) * 2
+    replies = await asyncio.gather(*(store.get(key) for key in keys))
+    assert replies == [None if key.endswith("7") else values[key] for key in keys]
+
+
 async def test_set_replaces_the_ttl(store: Store, tag: Callable[[str], str]) -> None:
     await store.set(tag("k"), b"one", LONG)
     await store.set(tag("k"), b"two", SHORT)
