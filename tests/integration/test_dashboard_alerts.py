@@ -237,6 +237,12 @@ def test_the_asked_for_alerts_exist() -> None:
     } <= names
 
 
+def test_every_alert_is_explained_in_the_operating_guide() -> None:
+    operating = (ROOT / "docs" / "operating.md").read_text()
+    for rule in alert_rules():
+        assert f"| `{rule['alert']}` ({rule['labels']['severity']}) |" in operating, rule["alert"]
+
+
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
 def test_every_alert_tells_the_operator_what_to_check(rule: dict[str, Any]) -> None:
     assert rule["labels"]["severity"] in ("critical", "warning")
