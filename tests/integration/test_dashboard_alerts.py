@@ -2,15 +2,17 @@
 what authgate really exports, and are valid.
 
 A real gateway (Redis, the mock IdP) is driven through a sign-in, auth checks and a sign-out, then
-scraped; every metric a query names must be in that scrape. ``promtool`` (Prometheus's own tool)
-checks the rules, parses every dashboard query, and runs each alert against made-up series to see
-it fire when it should and stay quiet when all is well.
+scraped; every metric a query names must be in that scrape. Redis and the IdP are killed under a
+gateway to see the metrics the store and IdP alerts read move as the rules expect. ``promtool``
+(Prometheus's own tool) checks the rules, parses every dashboard query, and runs each alert against
+made-up series to see it fire when it should and stay quiet when all is well.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.conftest import Direct
 from tests.support.browser import Browser
 from tests.support.flows import PREFIX, session_cookie, sign_in_direct
-from tests.support.procs import require_binary
+from tests.support.procs import require_binary, wait_for
+from tests.support.servers import IdP, gateway_env, start_gateway, start_mock_idp, start_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "authgate.json"
@@ -130,6 +133,74 @@ def test_the_new_metrics_count_what_the_gateway_did(scrape: dict[str, float]) ->
     assert scrape['authgate_sign_ins_total{result="ok"}'] >= 1
     assert scrape['authgate_logouts_total{kind="sign_out"}'] >= 1
     assert scrape["authgate_session_cache_live{}"] == 1
+
+
+def totals(url: str) -> dict[str, float]:
+    """``/metrics`` summed over labels: ``{sample name: total}``."""
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=5).text):
+        for s in family.samples:
+            found[s.name] = found.get(s.name, 0.0) + s.value
+    return found
+
+
+def test_a_redis_outage_shows_as_the_store_down_alert_sees_it(tmp_path: Path, idp: IdP) -> None:
+    redis = start_redis(tmp_path, "redis-outage")
+    gateway = start_gateway(tmp_path, gateway_env(idp.issuer, redis_url=redis.url, store_timeout="0.5"))
+    origin = f"http://app.test:{gateway.port}"
+    try:
+        with Browser() as b:
+            sign_in_direct(b, origin)
+            cookie = session_cookie(b)
+        headers = {"X-Original-URL": f"{origin}/", "Cookie": cookie}
+
+        def check() -> int:
+            return httpx.get(f"{gateway.url}{PREFIX}/auth/nginx", headers=headers, timeout=5).status_code
+
+        assert check() == 200
+        wait_for(lambda: totals(gateway.url)["authgate_session_cache_live"] == 1, timeout=5, what="the feed")
+        before = totals(gateway.url)
+        redis.proc.kill(signal.SIGKILL)
+        wait_for(lambda: check() == 503, timeout=5, what="the gateway to fail closed")
+        for _ in range(3):
+            assert check() == 503
+        after = totals(gateway.url)
+    finally:
+        gateway.proc.stop()
+        redis.proc.stop()
+    calls = after["authgate_store_seconds_count"] - before["authgate_store_seconds_count"]
+    errors = after["authgate_store_errors_total"] - before["authgate_store_errors_total"]
+    assert errors >= 4 and errors / calls > 0.5, "AuthgateStoreDown's ratio: more than half failed"
+    assert after["authgate_session_cache_live"] == 0, "AuthgateInvalidationFeedDown's gauge"
+    assert after["authgate_session_cache_feed_drops_total"] > before["authgate_session_cache_feed_drops_total"]
+    assert after["authgate_auth_checks_total"] - before["authgate_auth_checks_total"] >= 4
+
+
+def test_an_idp_outage_shows_as_the_idp_errors_alert_sees_it(tmp_path: Path) -> None:
+    own_idp = start_mock_idp(tmp_path)
+    gateway = start_gateway(tmp_path, gateway_env(own_idp.issuer))
+    try:
+        url = f"{gateway.url}/metrics"
+
+        def sample(name: str, call: str) -> float:
+            for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
+                for s in family.samples:
+                    if s.name == name and s.labels.get("call") == call:
+                        return s.value
+            raise AssertionError(f"{name}{{call={call!r}}} is not exported")
+
+        # At startup the gateway reads the IdP's metadata and keys.
+        wait_for(lambda: sample("authgate_idp_seconds_count", "jwks") >= 1, timeout=10, what="the keys")
+        assert sample("authgate_idp_errors_total", "discovery") == 0
+        own_idp.proc.kill(signal.SIGKILL)
+        start = f"http://app.test:{gateway.port}{PREFIX}/start?rd=http://app.test:{gateway.port}/"
+        with Browser() as b:
+            assert b.get(start).status_code == 503  # the probe before sending a browser there fails
+        assert sample("authgate_idp_errors_total", "probe") >= 1
+        assert sample("authgate_idp_seconds_count", "probe") >= 1
+    finally:
+        gateway.proc.stop()
+        own_idp.proc.stop()
 
 
 @pytest.mark.parametrize(("where", "expr"), queries(), ids=[w for w, _ in queries()])
