@@ -23,7 +23,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
 from app.oidc.discovery import Discovery, ProviderMetadata
 from app.oidc.keys import ASYMMETRIC_ALGS, KeyCache, validate_claims
-from app.oidc.transport import BackchannelTransport
+from app.oidc.transport import BackchannelTransport, TimedClient, call
 from app.types import TokenSet
 
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -68,7 +68,7 @@ class OIDCClient:
         if backchannel_url:
             transport = BackchannelTransport(issuer, backchannel_url, transport)
         #: Every call to the IdP goes through this client (``authgate check`` probes with it too).
-        self.http = httpx.AsyncClient(
+        self.http = TimedClient(
             transport=transport, timeout=timeout, follow_redirects=False, headers={"User-Agent": "authgate"}
         )
         self.discovery = Discovery(issuer, self.http)
@@ -124,7 +124,8 @@ class OIDCClient:
         else:
             form = {**form, "client_id": self.client_id, "client_secret": self._secret}
         try:
-            resp = await self.http.post(meta.token_endpoint, data=form, headers=headers)
+            name = "refresh" if form.get("grant_type") == "refresh_token" else "token"
+            resp = await self.http.post(meta.token_endpoint, data=form, headers=headers, extensions=call(name))
         except httpx.HTTPError as exc:
             self.discovery.unreachable()
             raise IdPUnavailable(f"token endpoint unreachable ({type(exc).__name__})") from exc

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from app.errors import IdPUnavailable, IssuerMismatch
+from app.oidc.transport import call
 
 METADATA_RETRY = 2.0  # after a failed discovery, fail fast for this long instead of hammering the IdP
 METADATA_TTL = 3600.0  # re-read the metadata this often (endpoints and keys can change)
@@ -100,7 +101,7 @@ class Discovery:
 
     async def get_json(self, url: str, what: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            resp = await self.http.get(url, **kwargs)
+            resp = await self.http.get(url, extensions=call(what), **kwargs)
         except httpx.HTTPError as exc:
             self.unreachable()
             raise IdPUnavailable(f"{what}: cannot reach {url} ({type(exc).__name__})") from exc
@@ -166,7 +167,7 @@ class Discovery:
 
     async def _probe(self) -> None:
         try:
-            resp = await self.http.get(self.url, timeout=PROBE_TIMEOUT)
+            resp = await self.http.get(self.url, timeout=PROBE_TIMEOUT, extensions=call("probe"))
         except httpx.HTTPError as exc:
             raise IdPUnavailable(f"the IdP cannot be reached ({type(exc).__name__})") from exc
         if resp.status_code >= 500:

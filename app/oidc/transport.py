@@ -1,4 +1,9 @@
-"""Back-channel routing: server-to-server calls go to an internal address.
+"""The HTTP layer under every call to the IdP: back-channel routing, and timing.
+
+``TimedClient`` is the one place those calls pass: each is timed into
+``authgate_idp_seconds{call}`` and, when it gets no answer or a 5xx, counted in
+``authgate_idp_errors_total{call}``. Callers name the call in the request's extensions
+(``call(name)``); an unnamed one counts as ``other``.
 
 Every URL authgate fetches is the public one the IdP advertises; this httpx transport sends
 requests for the public origin to ``BACKCHANNEL_URL`` instead, keeping ``Host`` (and
@@ -8,9 +13,20 @@ Host header (Authentik does) thus answers exactly as it would to the public addr
 
 from __future__ import annotations
 
+import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+from app import metrics
+
+CALL = "authgate.call"
+
+
+def call(name: str) -> dict[str, Any]:
+    """The request extensions that name an IdP call for the metrics (one of ``metrics.IDP_CALLS``)."""
+    return {CALL: name}
 
 
 def _origin(url: str) -> tuple[str, str, int]:
@@ -39,3 +55,23 @@ class BackchannelTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class TimedClient(httpx.AsyncClient):
+    """An httpx client that times every request it sends (``send`` is where every request passes,
+    with the body read; a transport would do too, but handing httpx a transport turns off its
+    proxy settings from the environment)."""
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        timed = metrics.idp_calls.get(request.extensions.get(CALL, "other")) or metrics.idp_calls["other"]
+        start = time.perf_counter()
+        try:
+            response = await super().send(request, **kwargs)
+        except httpx.HTTPError:
+            timed.errors.inc()
+            raise
+        finally:
+            timed.seconds.observe(time.perf_counter() - start)
+        if response.status_code >= 500:
+            timed.errors.inc()
+        return response

@@ -22,6 +22,7 @@ import contextlib
 import inspect
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias, TypeVar, cast
 from urllib.parse import urlsplit
@@ -32,9 +33,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from app import metrics
 from app.errors import StoreUnavailable
 from app.store.endpoints import Target, sentinel_of
-from app.store.pipeline import PipelineLost, Reads
+from app.store.pipeline import Reads
 from app.store.subscription import Endpoint, Subscription
 
 T = TypeVar("T")
@@ -51,6 +53,19 @@ _INDEX_ADD = (
 # A script, not MULTI/EXEC: atomic on every topology, one key so Cluster routes it like any other.
 _INDEX_POP = "local m = redis.call('smembers', KEYS[1]) redis.call('del', KEYS[1]) return m"
 
+
+# Each operation's timer, resolved once.
+_OP_GET = metrics.store_ops["get"]
+_OP_SET = metrics.store_ops["set"]
+_OP_SET_NX = metrics.store_ops["set_nx"]
+_OP_GETDEL = metrics.store_ops["getdel"]
+_OP_DELETE = metrics.store_ops["delete"]
+_OP_DELETE_IF_EQUALS = metrics.store_ops["delete_if_equals"]
+_OP_EXPIRE_IF_EQUALS = metrics.store_ops["expire_if_equals"]
+_OP_INDEX_ADD = metrics.store_ops["index_add"]
+_OP_INDEX_POP = metrics.store_ops["index_pop"]
+_OP_PUBLISH = metrics.store_ops["publish"]
+_OP_PING = metrics.store_ops["ping"]
 
 HEARTBEAT = 1.0  # seconds between PINGs on a quiet subscription
 CLUSTER_CONCURRENCY = 64  # store calls in flight at once on a Cluster (redis-py allows 100 per node)
@@ -126,7 +141,9 @@ class RedisStore:
 
         return cls(client, timeout=timeout, subscriber=subscriber)
 
-    async def _call(self, aw: Awaitable[T]) -> T:
+    async def _call(self, aw: Awaitable[T], op: metrics.Timed) -> T:
+        # The one place every store call passes: timed here (failures too) and failures counted.
+        start = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout):
                 if isinstance(self._r, RedisCluster):
@@ -139,30 +156,37 @@ class RedisStore:
                         return await aw
                 return await aw
         except (RedisError, OSError, TimeoutError) as exc:
+            op.errors.inc()
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
         finally:
+            op.seconds.observe(time.perf_counter() - start)
             if inspect.iscoroutine(aw):
                 aw.close()  # never started (initialize failed): no "never awaited" warning
 
     async def get(self, key: str) -> bytes | None:
         if self._reads is None:
-            return _bytes(await self._call(self._r.get(key)))
+            return _bytes(await self._call(self._r.get(key), _OP_GET))
+        start = time.perf_counter()
         try:
             reply = await self._reads.get(key)
-        except (PipelineLost, OSError, TimeoutError, RedisError) as exc:  # RedisError: Sentinel finds no master
+        except (OSError, TimeoutError, RedisError) as exc:  # PipelineLost is an OSError; RedisError: no master
+            _OP_GET.errors.inc()
             raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+        finally:
+            _OP_GET.seconds.observe(time.perf_counter() - start)
         if reply is None or isinstance(reply, bytes):
             return reply
+        _OP_GET.errors.inc()
         raise StoreUnavailable(f"redis: GET answered {type(reply).__name__}: {reply}")
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
-        await self._call(self._r.set(key, value, px=_ms(ttl)))
+        await self._call(self._r.set(key, value, px=_ms(ttl)), _OP_SET)
 
     async def set_nx(self, key: str, value: bytes, ttl: float) -> bool:
-        return bool(await self._call(self._r.set(key, value, px=_ms(ttl), nx=True)))
+        return bool(await self._call(self._r.set(key, value, px=_ms(ttl), nx=True), _OP_SET_NX))
 
     async def getdel(self, key: str) -> bytes | None:
-        return _bytes(await self._call(self._r.getdel(key)))
+        return _bytes(await self._call(self._r.getdel(key), _OP_GETDEL))
 
     async def delete(self, *keys: str) -> int:
         if not keys:
@@ -170,25 +194,25 @@ class RedisStore:
         # One DEL per key: in a cluster, keys of one call must share a slot.
         total = 0
         for key in keys:
-            total += int(await self._call(self._r.delete(key)))
+            total += int(await self._call(self._r.delete(key), _OP_DELETE))
         return total
 
     async def delete_if_equals(self, key: str, value: bytes) -> bool:
-        return bool(await self._call(self._delete_if_equals(keys=[key], args=[value])))
+        return bool(await self._call(self._delete_if_equals(keys=[key], args=[value]), _OP_DELETE_IF_EQUALS))
 
     async def expire_if_equals(self, key: str, value: bytes, ttl: float) -> bool:
-        return bool(await self._call(self._expire_if_equals(keys=[key], args=[value, _ms(ttl)])))
+        return bool(await self._call(self._expire_if_equals(keys=[key], args=[value, _ms(ttl)]), _OP_EXPIRE_IF_EQUALS))
 
     async def index_add(self, key: str, member: str, ttl: float) -> None:
-        await self._call(self._index_add(keys=[key], args=[member, _ms(ttl)]))
+        await self._call(self._index_add(keys=[key], args=[member, _ms(ttl)]), _OP_INDEX_ADD)
 
     async def index_pop(self, key: str) -> frozenset[str]:
         # One atomic step: a session indexed meanwhile is either returned or kept.
-        members: list[bytes] = await self._call(self._index_pop(keys=[key]))
+        members: list[bytes] = await self._call(self._index_pop(keys=[key]), _OP_INDEX_POP)
         return frozenset(m.decode() for m in members)
 
     async def publish(self, channel: str, message: str) -> None:
-        await self._call(self._r.publish(channel, message))
+        await self._call(self._r.publish(channel, message), _OP_PUBLISH)
 
     async def listen(self, channel: str, on_message: Callable[[str], None], on_live: Callable[[bool], None]) -> None:
         failures = 0
@@ -213,7 +237,7 @@ class RedisStore:
             await asyncio.sleep(min(0.05 * 2**failures, _RESUBSCRIBE_MAX_DELAY))
 
     async def ping(self) -> None:
-        await self._call(self._r.ping())
+        await self._call(self._r.ping(), _OP_PING)
 
     async def close(self) -> None:
         if self._reads is not None:

@@ -137,6 +137,7 @@ def from_cache(gw: Gateway, check: Check) -> Reply | None:
     for ticket in check.tickets:
         entry = gw.sessions.cached(ticket)
         if entry is not None and gw.site.opens(entry.data, hostname):
+            metrics.cache_lookups.hits += 1
             return _decide(gw, check, entry.data, entry.memo)
     return None
 
@@ -144,6 +145,8 @@ def from_cache(gw: Gateway, check: Check) -> Reply | None:
 async def from_store(gw: Gateway, caller: Caller, check: Check, headers: Mapping[str, str]) -> Reply:
     """The answer after reading (and, when due, refreshing) the session in the store."""
     original = check.original
+    if check.tickets:
+        metrics.cache_lookups.misses += 1
     try:
         for ticket in check.tickets:
             data = await gw.sessions.load(ticket)

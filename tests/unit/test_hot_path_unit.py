@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from app import metrics
 from app.config import load_settings
 from app.cookies import MAX_COOKIE_HEADER, MAX_TICKETS
 from app.store import MemoryStore
@@ -169,3 +170,20 @@ async def test_the_auth_route_itself_is_never_answered_with_identity_headers(app
     for path in (b"/outpost.goauthentik.io/auth/nginx", b"/outpost.goauthentik.io/auth/traefik?x=1"):
         status, headers, _ = await check(app, cookie, b"https://app.test" + path)
         assert status == 403 and b"x-authentik-username" not in headers, path
+
+
+async def test_cache_hits_and_misses_are_counted_once_per_check(app: Any) -> None:
+    gw: Gateway = app.gateway
+    lookups = metrics.cache_lookups
+    session_id, cookie = await sign_in(gw)
+    hits, misses = lookups.hits, lookups.misses
+    assert (await check(app, cookie))[0] == 200  # read from the store (a miss), cached
+    assert (lookups.hits, lookups.misses) == (hits, misses + 1)
+    assert (await check(app, cookie))[0] == 200
+    assert (await check(app, cookie))[0] == 200
+    assert (lookups.hits, lookups.misses) == (hits + 2, misses + 1)
+    await gw.sessions.delete(session_id)
+    assert (await check(app, cookie))[0] == 401  # evicted: read from the store, found gone
+    assert (lookups.hits, lookups.misses) == (hits + 2, misses + 2)
+    assert (await check(app, ""))[0] == 401  # no session cookie: no lookup at all
+    assert (lookups.hits, lookups.misses) == (hits + 2, misses + 2)
