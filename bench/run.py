@@ -1,68 +1,46 @@
-"""authgate's benchmark: the hot path against a bare ASGI app, in the same run, on the same server.
+"""authgate's benchmark: the auth check against a bare ASGI app, in the same run, on the same server.
 
-    make bench            (or: .venv/bin/python -m bench.run --seconds 8 --rounds 3)
+    make bench            (or: .venv/bin/python -m bench.run --seconds 5 --rounds 3 --sessions 2000)
 
-Starts its own redis-server, a real OIDC provider (oidc-provider-mock), one authgate worker and
-the bare app (same uvicorn, same options), signs in once through the real flow, then loads
-both with wrk, alternating A B A B. Prints throughput, p50/p99 latency, the ratio gateway/bare,
-Redis commands per auth check (INFO commandstats), Redis memory per session (MEMORY USAGE),
-the worker's resident memory, and complete sign-ins per second end to end.
+Starts its own redis-server, a real OIDC provider (oidc-provider-mock), two authgate workers (the
+session cache on, and off so every check reads Redis) and the bare app (same uvicorn, same
+options), signs in through the real flow, then loads each with wrk, alternating with the bare app:
+
+- warm: one session, cache on (the hot path);
+- cold: one session, cache off (every check reads and opens the session in Redis);
+- many users: ``--sessions`` distinct sessions, each request with the next (a wrk Lua script),
+  cache on and cache off, against the bare app driven by the same script.
+
+Prints throughput, p50/p99 latency, the ratio to the bare app, Redis commands per check (INFO
+commandstats), the cache hit rate, Redis memory per session (MEMORY USAGE), the worker's resident
+memory and its growth per cached session, and complete sign-ins per second end to end.
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import redis as redis_lib
 
+from bench.load import LOAD_CPU, SERVER_CPU, pin, round_robin_script, wrk
+from bench.signins import sign_in_many, sign_in_rate
 from tests.support.browser import Browser
-from tests.support.flows import PREFIX, sign_in_direct
+from tests.support.flows import PREFIX, session_cookie, sign_in_direct
 from tests.support.procs import Proc, free_port
-from tests.support.servers import gateway_env, start_gateway, start_mock_idp, start_redis
+from tests.support.servers import Gateway, gateway_env, start_gateway, start_mock_idp, start_redis
 
 ROOT = Path(__file__).resolve().parents[1]
-
 UVICORN_OPTS = ["--no-access-log", "--log-level", "warning", "--no-server-header", "--no-proxy-headers"]
-
-
-SERVER_CPU, LOAD_CPU = 1, 0  # on 2+ CPUs the server under test and wrk never share a core
-
-
-def pin(pid: int, cpu: int) -> None:
-    if (os.cpu_count() or 1) > 1 and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(pid, {cpu})
-
-
-def wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> dict[str, float]:
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    if (os.cpu_count() or 1) > 1 and shutil.which("taskset"):
-        argv = ["taskset", "-c", str(LOAD_CPU), *argv]
-    for name, value in headers.items():
-        argv[-1:-1] = ["-H", f"{name}: {value}"]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if non2xx:
-        raise SystemExit(f"wrk saw {non2xx.group(1)} failed responses against {url}:\n{out}")
-
-    def pct(p: str) -> float:
-        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
-        assert m, out
-        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-
-    return {"rps": rps, "p50": pct("50"), "p99": pct("99")}
+Run = dict[str, float]
 
 
 def _decoded(response: httpx.Response) -> list[tuple[str, str]]:
@@ -77,42 +55,53 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def commands_total(client: redis_lib.Redis) -> int:
-    stats = client.info("commandstats")
-    return sum(int(v["calls"]) for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_memory"))
+class Counts:
+    """Redis commands (all, and GETs) between two readings of INFO commandstats."""
+
+    def __init__(self, client: redis_lib.Redis) -> None:
+        self.client = client
+
+    def read(self) -> tuple[int, int]:
+        stats = self.client.info("commandstats")
+        total = sum(int(v["calls"]) for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_memory"))
+        return total, int(stats.get("cmdstat_get", {}).get("calls", 0))
 
 
-def sign_in_rate(origin: str, seconds: float, parallel: int) -> float:
-    deadline = time.monotonic() + seconds
+def bare_app(name: str, app: str, tmp: Path, env: dict[str, str] | None = None) -> tuple[Proc, str]:
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--host", "127.0.0.1", *UVICORN_OPTS]
+    proc = Proc(name, argv, log_dir=tmp, cwd=ROOT, env=env).start().wait_port(port)
+    assert proc.popen is not None
+    pin(proc.popen.pid, SERVER_CPU)
+    return proc, f"http://127.0.0.1:{port}{PREFIX}/auth/nginx"
 
-    def worker(_: int) -> int:
-        done = 0
-        while time.monotonic() < deadline:
-            with Browser() as b:
-                sign_in_direct(b, origin)
-            done += 1
-        return done
 
-    start = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
-        total = sum(pool.map(worker, range(parallel)))
-    return total / (time.monotonic() - start)
+def measured(counts: Counts, run: Callable[[], Run]) -> Run:
+    """``run``, with the Redis commands and GETs it caused per request."""
+    before = counts.read()
+    result = run()
+    after = counts.read()
+    requests = result["requests"]
+    return {**result, "commands": (after[0] - before[0]) / requests, "gets": (after[1] - before[1]) / requests}
+
+
+def median(runs: list[Run], field: str) -> float:
+    return statistics.median(r[field] for r in runs)
+
+
+def print_rows(label: str, runs: list[Run]) -> None:
+    for i, r in enumerate(runs, 1):
+        print(f"  round {i} {label:<26}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
-    parser.add_argument("--rounds", type=int, default=5, help="A B rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each comparison")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--cache-ttl", default="15", help="AUTHGATE_SESSION_CACHE_TTL for the gateway (0: no cache)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="another gateway setting, e.g. --set header_sets=authentik",
-    )
-    parser.add_argument("--no-sign-in-bench", action="store_true", help="skip the sign-in benchmark")
+    parser.add_argument("--sessions", type=int, default=2000, help="sessions of the many-users run (0: skip it)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="another gateway setting")
+    parser.add_argument("--no-sign-in-bench", action="store_true", help="skip the sign-in rate")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk (scripts/bootstrap does it)")
@@ -125,122 +114,112 @@ def main() -> int:
         idp = start_mock_idp(tmp)
         procs.append(idp.proc)
         extra = dict(item.split("=", 1) for item in args.set)
-        env = gateway_env(
-            idp.issuer, redis_url=redis.url, log_level="warning", session_cache_ttl=args.cache_ttl, **extra
-        )
-        gateway = start_gateway(tmp, env)
-        procs.append(gateway.proc)
-        origin = f"http://app.test:{gateway.port}"
+        gateways: dict[str, Gateway] = {}
+        for name, ttl in (("warm", "15"), ("cold", "0")):
+            env = gateway_env(idp.issuer, redis_url=redis.url, log_level="warning", session_cache_ttl=ttl, **extra)
+            gateways[name] = start_gateway(tmp, env, name=f"authgate-{name}")
+            procs.append(gateways[name].proc)
+            assert gateways[name].proc.popen is not None
+            pin(gateways[name].proc.popen.pid, SERVER_CPU)
+        origin = f"http://app.test:{gateways['warm'].port}"
         with Browser() as b:
             sign_in_direct(b, origin)
-            cookie = "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name == "authgate_session")
+            cookie = session_cookie(b)
         # What the nginx recipe sends (deploy/nginx/npm-advanced.conf).
-        check_headers = {
+        headers = {
             "X-Original-URL": f"{origin}/dashboard",
             "X-Original-Method": "GET",
             "X-Original-Host": "app.test",  # the host in origin, as nginx gives it ($host)
-            "Cookie": cookie,
         }
-        check_url = f"{gateway.url}{PREFIX}/auth/nginx"
-        answer = httpx.get(check_url, headers=check_headers)
-        assert answer.status_code == 200 and answer.headers.get("x-authentik-username") == "alice", answer
+        urls = {name: f"{gw.url}{PREFIX}/auth/nginx" for name, gw in gateways.items()}
+        for url in urls.values():
+            answer = httpx.get(url, headers={**headers, "Cookie": cookie})
+            assert answer.status_code == 200 and answer.headers.get("x-authentik-username") == "alice", answer
         headers_file = tmp / "headers.json"
         headers_file.write_text(json.dumps(_decoded(answer)))
-        bare_env = {**os.environ, "BENCH_HEADERS_FILE": str(headers_file)}
-        bare_port, headers_port = free_port(), free_port()
-        bare = Proc(
-            "bare",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.bare_app:app",
-                "--port",
-                str(bare_port),
-                "--host",
-                "127.0.0.1",
-                *UVICORN_OPTS,
-            ],
-            log_dir=tmp,
-            cwd=ROOT,
-        ).start()
-        same = Proc(
-            "bare-headers",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.bare_app:app_with_headers",
-                "--port",
-                str(headers_port),
-                "--host",
-                "127.0.0.1",
-                *UVICORN_OPTS,
-            ],
-            log_dir=tmp,
-            cwd=ROOT,
-            env=bare_env,
-        ).start()
-        for proc, port in ((bare, bare_port), (same, headers_port)):
-            proc.wait_port(port)
-            procs.append(proc)
-            assert proc.popen is not None
-            pin(proc.popen.pid, SERVER_CPU)
-        assert gateway.proc.popen is not None
-        pin(gateway.proc.popen.pid, SERVER_CPU)
-        bare_url = f"http://127.0.0.1:{bare_port}/outpost.goauthentik.io/auth/nginx"
-        same_url = f"http://127.0.0.1:{headers_port}/outpost.goauthentik.io/auth/nginx"
-        client = redis_lib.Redis.from_url(redis.url)
+        bare, bare_url = bare_app("bare", "bench.bare_app:app", tmp)
+        headers_env = {**os.environ, "BENCH_HEADERS_FILE": str(headers_file)}
+        same, same_url = bare_app("bare-headers", "bench.bare_app:app_with_headers", tmp, headers_env)
+        procs += [bare, same]
+        counts = Counts(redis_lib.Redis.from_url(redis.url))
+        one = {**headers, "Cookie": cookie}
+        secs, conns = args.seconds, args.connections
 
-        wrk(check_url, check_headers, 2, args.connections)  # warm-up
-        wrk(bare_url, check_headers, 2, args.connections)
-        wrk(same_url, check_headers, 2, args.connections)
-        gw_runs, bare_runs, same_runs, per_check = [], [], [], []
+        def load(url: str, hdrs: dict[str, str], script: Path | None = None) -> Callable[[], Run]:
+            return lambda: wrk(url, hdrs, secs, conns, script=script)
+
+        for url in (*urls.values(), bare_url, same_url):
+            wrk(url, one, 2, conns)  # warm-up
+        results: dict[str, list[Run]] = {k: [] for k in ("warm", "cold", "bare", "same")}
         for _ in range(args.rounds):
-            before = commands_total(client)
-            r = wrk(check_url, check_headers, args.seconds, args.connections)
-            calls = commands_total(client) - before
-            per_check.append(calls / (r["rps"] * args.seconds))
-            gw_runs.append(r)
-            bare_runs.append(wrk(bare_url, check_headers, args.seconds, args.connections))
-            same_runs.append(wrk(same_url, check_headers, args.seconds, args.connections))
+            results["warm"].append(measured(counts, load(urls["warm"], one)))
+            results["bare"].append(wrk(bare_url, one, secs, conns))
+            results["cold"].append(measured(counts, load(urls["cold"], one)))
+            results["same"].append(wrk(same_url, one, secs, conns))
 
-        session_keys = list(client.scan_iter(match="ag:{*}:s"))
-        per_session = statistics.mean(client.memory_usage(k) or 0 for k in session_keys) if session_keys else 0
-        index_keys = list(client.scan_iter(match="ag:idx:*"))
-        per_index = statistics.mean(client.memory_usage(k) or 0 for k in index_keys) if index_keys else 0
-        assert gateway.proc.popen is not None
-        worker_rss = rss_kib(gateway.proc.popen.pid)
+        many: dict[str, list[Run]] = {"warm": [], "cold": [], "bare": []}
+        rss_growth = 0.0
+        if args.sessions:
+            warm_pid = gateways["warm"].proc.popen.pid  # type: ignore[union-attr]
+            cookies = sign_in_many(origin, args.sessions, parallel=8)
+            script = round_robin_script(tmp / "sessions.lua", cookies)
+            rss_before = rss_kib(warm_pid)
+            for _ in range(args.rounds):
+                many["warm"].append(measured(counts, load(urls["warm"], headers, script)))
+                many["bare"].append(wrk(bare_url, headers, secs, conns, script=script))
+                many["cold"].append(measured(counts, load(urls["cold"], headers, script)))
+            rss_growth = (rss_kib(warm_pid) - rss_before) * 1024 / args.sessions
+
+        session_keys = list(counts.client.scan_iter(match="ag:{*}:s"))
+        per_session = statistics.mean(counts.client.memory_usage(k) or 0 for k in session_keys)
+        index_keys = list(counts.client.scan_iter(match="ag:idx:*"))
+        per_index = statistics.mean(counts.client.memory_usage(k) or 0 for k in index_keys) if index_keys else 0
+        worker_rss = rss_kib(gateways["warm"].proc.popen.pid)  # type: ignore[union-attr]
         bare_rss = rss_kib(bare.popen.pid) if bare.popen else 0
         sign_ins = 0.0 if args.no_sign_in_bench else sign_in_rate(origin, 8.0, 4)
 
-        gw_rps = statistics.median(r["rps"] for r in gw_runs)
-        bare_rps = statistics.median(r["rps"] for r in bare_runs)
         print(
             f"\nauthgate benchmark — {os.cpu_count()} CPUs (servers on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}), "
-            f"wrk -t1 -c{args.connections}, "
-            f"{args.rounds} x {args.seconds}s each, alternating, session cache TTL {args.cache_ttl}s"
+            f"wrk -t1 -c{conns}, {args.rounds} rounds x {secs}s, alternating with the bare app"
         )
-        print(f"{'':28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-        for i, (g, bb, sh) in enumerate(zip(gw_runs, bare_runs, same_runs, strict=True), 1):
-            print(f"  round {i} authgate auth check{g['rps']:>10.0f}{g['p50']:>10.2f}{g['p99']:>10.2f}")
-            print(f"  round {i} bare ASGI app     {bb['rps']:>10.0f}{bb['p50']:>10.2f}{bb['p99']:>10.2f}")
-            print(f"  round {i} bare + same headers{sh['rps']:>9.0f}{sh['p50']:>10.2f}{sh['p99']:>10.2f}")
-        same_rps = statistics.median(r["rps"] for r in same_runs)
-        print(f"\n  ratio authgate / bare (median req/s): {gw_rps / bare_rps:.2f}x")
+        print(f"{'':36}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+        print_rows("warm (cache on)", results["warm"])
+        print_rows("cold (cache off)", results["cold"])
+        print_rows("bare ASGI app", results["bare"])
+        print_rows("bare + same headers", results["same"])
+        bare_rps = median(results["bare"], "rps")
+        print(f"\n  warm: ratio to the bare app {median(results['warm'], 'rps') / bare_rps:.2f}x")
+        print(f"  cold: ratio to the bare app {median(results['cold'], 'rps') / bare_rps:.2f}x")
+        same_rps = median(results["same"], "rps")
         print(
-            f"  of which emitting the {len(json.loads(headers_file.read_text()))} response headers: "
-            f"bare + same headers / bare = {same_rps / bare_rps:.2f}x; authgate / that = {gw_rps / same_rps:.2f}x"
+            f"  emitting the {len(json.loads(headers_file.read_text()))} response headers alone: "
+            f"{same_rps / bare_rps:.2f}x of the bare app"
         )
-        print(f"  Redis commands per auth check:        {statistics.mean(per_check):.4f}")
-        print(f"  Redis memory per session:             {per_session:.0f} B (+ {per_index:.0f} B per index key)")
-        print(
-            f"  worker resident memory:               {worker_rss / 1024:.1f} MiB (bare app {bare_rss / 1024:.1f} MiB)"
-        )
+        print(f"  Redis commands per check: warm {median(results['warm'], 'commands'):.4f}, ", end="")
+        print(f"cold {median(results['cold'], 'commands'):.4f}")
+        if args.sessions:
+            print(f"\n  many users: {args.sessions} sessions, each request with the next (round robin)")
+            print_rows("many users, cache on", many["warm"])
+            print_rows("many users, cache off", many["cold"])
+            print_rows("bare app, same script", many["bare"])
+            many_bare = median(many["bare"], "rps")
+            warm, cold = many["warm"], many["cold"]
+            print(
+                f"  cache on : ratio {median(warm, 'rps') / many_bare:.2f}x, "
+                f"cache hit rate {1 - median(warm, 'gets'):.2%}, "
+                f"Redis commands per check {median(warm, 'commands'):.4f}"
+            )
+            print(
+                f"  cache off: ratio {median(cold, 'rps') / many_bare:.2f}x, "
+                f"Redis commands per check {median(cold, 'commands'):.4f}"
+            )
+            print(f"  worker memory per cached session: {rss_growth:.0f} B (resident growth over the run / sessions)")
+        print(f"\n  Redis memory per session: {per_session:.0f} B (+ {per_index:.0f} B per index key)")
+        print(f"  worker resident memory: {worker_rss / 1024:.1f} MiB (bare app {bare_rss / 1024:.1f} MiB)")
         if args.no_sign_in_bench:
-            print("  complete sign-ins per second:         (skipped: --no-sign-in-bench)")
+            print("  complete sign-ins per second: (skipped: --no-sign-in-bench)")
         else:
-            print(f"  complete sign-ins per second:         {sign_ins:.1f} (4 browsers, end to end, real IdP)")
+            print(f"  complete sign-ins per second: {sign_ins:.1f} (4 browsers, end to end, real IdP)")
         return 0
     finally:
         for proc in reversed(procs):

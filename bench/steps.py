@@ -1,4 +1,4 @@
-"""What a cached auth check costs, step by step, in process (no server, no network).
+"""What an auth check costs, step by step, in process: the cached check, and the one that misses.
 
     make bench-steps            (or: .venv/bin/python -m bench.steps)
 
@@ -8,12 +8,18 @@ shapes: the three headers wrk sends in bench/run.py, and the fifteen or so nginx
 a browser. Numbers are microseconds per call on this machine: compare steps within one run.
 The step a profile of the live worker points at (py-spy, under bench/run.py's load) is then
 measured here, changed, and measured again.
+
+The miss path's steps: opening a session read from the store (AES-GCM, JSON, the session object),
+building its 200 reply, and what the unsealed memo (app/unsealed.py) costs instead; then one GET
+against a real redis-server, one at a time and 32 at once, through redis-py's client and through
+authgate's pipelined read connection (app/store/pipeline.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import timeit
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -22,6 +28,7 @@ import uvloop
 
 from app import forwarded
 from app.config import load_settings
+from app.sessions import session_key
 from app.store import MemoryStore
 from app.types import TokenSet
 from app.web import auth
@@ -86,6 +93,56 @@ def time_steps(app: Any, gw: Any, ticket: Any, scope: dict[str, Any]) -> list[tu
     return [(name, per_call(fn)) for name, fn in steps]
 
 
+def time_miss_steps(gw: Any, ticket: Any, blob: bytes) -> list[tuple[str, float]]:
+    from app.headers import identity_headers
+    from app.sealing import unseal
+    from app.types import SessionData
+
+    raw = unseal(ticket.key, ticket.session_id, blob)
+    data = SessionData.from_json(raw)
+    memo = gw.sessions.unsealed
+    memo.put(ticket.session_id, ticket.key, blob, data)
+    sets = gw.site.header_sets
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("unseal (AES-GCM open, JSON)", lambda: unseal(ticket.key, ticket.session_id, blob)),
+        ("SessionData.from_json", lambda: SessionData.from_json(raw)),
+        ("identity_headers (the 200's headers)", lambda: identity_headers(data.identity, data.access_token, sets)),
+        ("unsealed memo hit (all of the above)", lambda: memo.get(ticket.session_id, ticket.key, blob)),
+    ]
+    return [(name, per_call(fn)) for name, fn in steps]
+
+
+async def time_store_gets(value: bytes) -> list[tuple[str, float]]:
+    """Microseconds per GET against a real redis-server: redis-py's client and the pipeline."""
+    import tempfile
+    from pathlib import Path
+
+    import redis.asyncio
+
+    from app.store.redis import RedisStore
+    from tests.support.servers import start_redis
+
+    server = start_redis(Path(tempfile.mkdtemp(prefix="authgate-steps-")))
+    store = RedisStore.from_url(server.url, timeout=2.0)
+    client = redis.asyncio.Redis.from_url(server.url)
+    try:
+        await store.set("k", value, 60)
+        results = []
+        for label, get in (("redis-py", lambda: client.get("k")), ("pipeline", lambda: store.get("k"))):
+            for concurrent in (1, 32):
+                rounds = 20_000 // concurrent
+                start = time.perf_counter()
+                for _ in range(rounds):
+                    await asyncio.gather(*(get() for _ in range(concurrent)))
+                took = (time.perf_counter() - start) / (rounds * concurrent) * 1e6
+                results.append((f"GET {label}, {concurrent} at once", took))
+        return results
+    finally:
+        await store.close()
+        await client.aclose()
+        server.proc.stop()
+
+
 async def main() -> None:
     logging.disable(logging.WARNING)  # the in-memory store's "one process only" warning
     settings = load_settings(
@@ -111,6 +168,13 @@ async def main() -> None:
         print(f"\n{label}: microseconds per call (best of 5 x {NUMBER})")
         for name, took in time_steps(app, gw, ticket, scope):
             print(f"  {name:40}{took:8.2f}")
+    print(f"\nthe miss path: microseconds per call (best of 5 x {NUMBER})")
+    blob = await gw.store.get(session_key(ticket.session_id))
+    for name, took in time_miss_steps(gw, ticket, blob):
+        print(f"  {name:40}{took:8.2f}")
+    print("\none store GET of a session-sized value, real redis-server on loopback: microseconds per GET")
+    for name, took in await time_store_gets(b"x" * 1300):
+        print(f"  {name:40}{took:8.2f}")
     feed.cancel()
     await asyncio.gather(feed, return_exceptions=True)
 
