@@ -29,7 +29,7 @@ def seal(key: bytes, session_id: str, data: dict[str, Any]) -> bytes:
 
 def unseal(key: bytes, session_id: str, blob: bytes) -> dict[str, Any] | None:
     """The sealed data, or None when the key is wrong or the blob was tampered with."""
-    if len(blob) < _NONCE + _TAG:
+    if len(blob) <= _NONCE:
         return None
     try:
         plain = AESGCM(key).decrypt(blob[:_NONCE], blob[_NONCE:], session_id.encode())

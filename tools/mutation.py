@@ -52,8 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
 UNIT_TESTS = "tests/unit"
 # What the unit tests import and read (tests/unit/test_docs_unit.py: tools.docs_gen, docs/configuration.md).
-SNAPSHOT_DIRS = ("app", "tests", "tools")
-SNAPSHOT_FILES = ("docs/configuration.md",)
+SNAPSHOT_DIRS = ("app", "tests", "tools", "docs", "deploy")  # unit tests read docs and shipped files
+SNAPSHOT_FILES: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -513,7 +513,7 @@ def select_modules(args: argparse.Namespace) -> list[str]:
 
 def snapshot(target: Path) -> None:
     """app/, tests/ and what the unit tests need, copied without caches or node_modules."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", ".pytest_cache")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", ".pytest_cache", "*.png")
     target.mkdir(parents=True)
     for name in SNAPSHOT_DIRS:
         if (ROOT / name).is_dir():
