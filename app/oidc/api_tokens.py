@@ -65,6 +65,8 @@ def validate_access_claims(
 
 async def verify_bearer(client: OIDCClient, token: str, audiences: Collection[str]) -> APIToken:
     """A bearer JWT signed by the IdP (JWKS, asymmetric algorithms only), for one of ``audiences``."""
+    if token.count(".") != 2:
+        raise TokenValidationError("not a signed JWT")  # opaque: refused without a word to the IdP
     meta = await client.metadata()
     advertised = meta.id_token_signing_alg_values_supported or ("RS256",)
     algorithms = [a for a in advertised if a in ASYMMETRIC_ALGS] or ["RS256"]

@@ -169,3 +169,30 @@ async def test_the_auth_route_itself_is_never_answered_with_identity_headers(app
     for path in (b"/outpost.goauthentik.io/auth/nginx", b"/outpost.goauthentik.io/auth/traefik?x=1"):
         status, headers, _ = await check(app, cookie, b"https://app.test" + path)
         assert status == 403 and b"x-authentik-username" not in headers, path
+
+
+@pytest.mark.parametrize("header_auth", ["", "bearer,basic"])
+async def test_a_session_comes_first_and_header_auth_is_read_only_when_on(header_auth: str) -> None:
+    settings = load_settings(
+        {
+            "AUTHGATE_ISSUER": "http://idp.test",
+            "AUTHGATE_CLIENT_ID": "c",
+            "AUTHGATE_CLIENT_SECRET": "s",
+            "AUTHGATE_SECRET": TEST_SECRET,
+            "AUTHGATE_HEADER_AUTH": header_auth,
+        }
+    )
+    application = create_app(settings, store=MemoryStore())
+    gw = application.gateway
+    assert (gw.header_auth is not None) is bool(header_auth)
+    _, cookie = await sign_in(gw)
+    bearer = (b"authorization", b"Bearer opaque-garbage")
+    # A signed-in browser that also sends Authorization (to an app using it) passes on its session.
+    status, headers, _ = await check(application, cookie, b"https://app.test/page", bearer)
+    assert (status, headers[b"x-authentik-username"]) == (200, b"alice")
+    # Without a session: header auth on answers the header (401 with a challenge, never a redirect);
+    # off, the request is checked as any other (401 from nginx's check, no challenge).
+    status, headers, _ = await check(application, "", b"https://app.test/page", bearer)
+    assert status == 401
+    challenge = b'Bearer realm="authgate", error="invalid_token"'
+    assert headers.get(b"www-authenticate") == (challenge if header_auth else None)
