@@ -53,6 +53,8 @@ def problems_of(s: Settings) -> list[str]:
     for mode in s.header_auth:
         if mode.lower() not in HEADER_AUTH_MODES:
             problems.append(f"AUTHGATE_HEADER_AUTH: unknown mode {mode!r} (known: {', '.join(HEADER_AUTH_MODES)}).")
+    if s.header_auth_audiences and "bearer" not in (m.lower() for m in s.header_auth):
+        problems.append("AUTHGATE_HEADER_AUTH_AUDIENCES is set but AUTHGATE_HEADER_AUTH does not include `bearer`.")
     for cidr in s.trusted_proxies:
         try:
             ipaddress.ip_network(cidr, strict=False)
