@@ -90,6 +90,14 @@ class _Expiring(Generic[V]):
             self._entries.popitem(last=False)
 
 
+@dataclass(slots=True)
+class _Turn:
+    """Exchanges of one username take turns; ``users`` counts those holding or awaiting it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 def scheme_of(authorization: str, modes: Collection[str]) -> str | None:
     """``bearer`` or ``basic`` when the header uses that scheme and it is enabled, else None."""
     scheme = authorization[:7].partition(" ")[0].lower()
@@ -109,6 +117,7 @@ class HeaderAuth:
         self._accepted: _Expiring[Accepted] = _Expiring(MAX_REMEMBERED)
         self._refused: _Expiring[str] = _Expiring(MAX_REFUSED)
         self._pending: dict[str, asyncio.Future[Accepted]] = {}
+        self._turns: dict[str, _Turn] = {}  # per lower-cased username with an exchange under way
 
     def scheme_of(self, authorization: str) -> str | None:
         return scheme_of(authorization, self.config.modes)
@@ -158,12 +167,30 @@ class HeaderAuth:
         why = self._refused.get(key, now)
         if why is not None:
             raise CredentialsRefused(BASIC, f"{why} (remembered)", user=username)
-        count = await self._store.get(failure_key(username))
-        if count is not None and int(count) >= FAILURE_LIMIT:
-            raise CredentialsRefused(BASIC, "too many refused passwords for this username: not asked", user=username)
         return await self._once(key, lambda: self._exchange(key, username, password))
 
     async def _exchange(self, key: str, username: str, password: str) -> Accepted:
+        """Ask the IdP, unless the username is locked out. One exchange per username at a time in
+        this process, each after reading the count: concurrent guesses cannot all pass the check
+        before the first is counted (across replicas, at most one per replica can)."""
+        name = username.lower()
+        turn = self._turns.get(name)
+        if turn is None:
+            turn = self._turns[name] = _Turn()
+        turn.users += 1
+        try:
+            async with turn.lock:
+                count = await self._store.get(failure_key(username))
+                if count is not None and int(count) >= FAILURE_LIMIT:
+                    why = "too many refused passwords for this username: not asked"
+                    raise CredentialsRefused(BASIC, why, user=username)
+                return await self._ask(key, username, password)
+        finally:
+            turn.users -= 1
+            if not turn.users:
+                del self._turns[name]
+
+    async def _ask(self, key: str, username: str, password: str) -> Accepted:
         oidc = self.config.oidc
         try:
             found = await exchange_password(oidc, username, password, self.config.audiences)

@@ -3,6 +3,7 @@ parsing, and the Basic exchange's memory and lockout against an in-process IdP (
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -205,3 +206,14 @@ async def test_too_many_refused_passwords_lock_the_username_out(world: Any) -> N
     assert idp.exchanges == asked  # the IdP is not asked any more
     # The password accepted earlier still works (it is not being guessed).
     assert (await auth.authenticate("basic", basic("svc", "right-app-password"))).identity.sub == "u1"
+
+
+async def test_concurrent_guesses_cannot_overshoot_the_limit(world: Any) -> None:
+    auth, idp, _ = world
+
+    async def guess(i: int) -> None:
+        with pytest.raises(CredentialsRefused):
+            await auth.authenticate("basic", basic("svc", f"parallel-guess-{i}"))
+
+    await asyncio.gather(*(guess(i) for i in range(3 * FAILURE_LIMIT)))
+    assert idp.exchanges == FAILURE_LIMIT  # one exchange at a time per username, each counted first
