@@ -11,7 +11,8 @@ only the HTTP layer turns them into responses, and only the CLI into exit codes.
     │   ├── InvalidRedirect         rd / original URL points somewhere not allowed
     │   ├── InvalidForwardedHeaders X-Original-* / X-Forwarded-* missing or malformed
     │   ├── LoginStateError         state unknown, expired, replayed or not this browser's
-    │   └── ReturnURLTooLong        the address to return to is too long to keep (414)
+    │   ├── ReturnURLTooLong        the address to return to is too long to keep (414)
+    │   └── CredentialsRefused      an API client's Authorization header is not accepted (401)
     └── IdPError                    the identity provider failed us
         ├── IdPUnavailable          network error or 5xx: retrying may help
         │   └── IssuerMismatch      the IdP calls itself by another issuer than configured
@@ -60,6 +61,19 @@ class LoginStateError(BadRequest):
 
 class ReturnURLTooLong(BadRequest):
     """The address to return to after signing in is too long to keep in a login cookie."""
+
+
+class CredentialsRefused(BadRequest):
+    """An API client's bearer token or username + app password is not accepted (header auth).
+
+    ``reason`` is for the audit trail (never the token or password); ``user`` is the username a
+    Basic header named ("" for a bearer token, whose claims are not believed when refused)."""
+
+    def __init__(self, scheme: str, reason: str, *, user: str = "") -> None:
+        self.scheme = scheme
+        self.reason = reason
+        self.user = user
+        super().__init__(f"{scheme}: {reason}")
 
 
 class IdPError(AuthgateError):

@@ -111,6 +111,7 @@ STORE_OPS = (
     "set",
     "set_nx",
     "getdel",
+    "incr_with_ttl",
     "delete",
     "delete_if_equals",
     "expire_if_equals",

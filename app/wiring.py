@@ -16,6 +16,7 @@ import httpx
 from app.config import Settings
 from app.cookies import CookieReader
 from app.forwarded import TrustedProxies
+from app.header_auth import HeaderAuth, HeaderAuthConfig
 from app.login import LoginService
 from app.oidc import OIDCClient
 from app.policy import Policy
@@ -77,6 +78,7 @@ class Gateway:
     signer: TicketSigner
     cookies: CookieReader
     trusted: TrustedProxies
+    header_auth: HeaderAuth | None = None  # None: header auth is off (AUTHGATE_HEADER_AUTH unset)
 
     async def aclose(self) -> None:
         await self.oidc.aclose()
@@ -139,6 +141,15 @@ def build_gateway(
         redirect_domains=tuple(settings.allowed_redirect_domains),
         header_sets=tuple(settings.header_sets),
     )
+    header_auth = None
+    if settings.header_auth:
+        config = HeaderAuthConfig(
+            modes=frozenset(m.lower() for m in settings.header_auth),
+            audiences=frozenset([settings.client_id, *settings.header_auth_audiences]),
+            oidc=oidc,
+        )
+        header_auth = HeaderAuth(config, store)
+        log.info("header auth on for API clients: %s", ", ".join(sorted(config.modes)))
     host = urlsplit(settings.issuer).hostname or "?"
     log.info("authgate ready: issuer host %s, store %s", host, type(store).__name__)
     return Gateway(
@@ -151,4 +162,5 @@ def build_gateway(
         signer,
         CookieReader(signer, settings.cookie_name, login.cookie_prefix),
         TrustedProxies(settings.trusted_proxies),
+        header_auth,
     )

@@ -6,7 +6,14 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from app.config.settings import GENERATE_SECRET, HEADER_SET_NAMES, MIN_SECRET_LENGTH, Settings, split_skip_rule
+from app.config.settings import (
+    GENERATE_SECRET,
+    HEADER_AUTH_MODES,
+    HEADER_SET_NAMES,
+    MIN_SECRET_LENGTH,
+    Settings,
+    split_skip_rule,
+)
 
 
 def _check_url(name: str, value: str, problems: list[str], *, required: bool) -> None:
@@ -43,6 +50,11 @@ def problems_of(s: Settings) -> list[str]:
     for name in s.header_sets:
         if name not in HEADER_SET_NAMES:
             problems.append(f"AUTHGATE_HEADER_SETS: unknown set {name!r} (known: {', '.join(HEADER_SET_NAMES)}).")
+    for mode in s.header_auth:
+        if mode.lower() not in HEADER_AUTH_MODES:
+            problems.append(f"AUTHGATE_HEADER_AUTH: unknown mode {mode!r} (known: {', '.join(HEADER_AUTH_MODES)}).")
+    if s.header_auth_audiences and "bearer" not in (m.lower() for m in s.header_auth):
+        problems.append("AUTHGATE_HEADER_AUTH_AUDIENCES is set but AUTHGATE_HEADER_AUTH does not include `bearer`.")
     for cidr in s.trusted_proxies:
         try:
             ipaddress.ip_network(cidr, strict=False)

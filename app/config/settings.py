@@ -16,6 +16,7 @@ from app.headers import HEADER_SETS
 ENV_PREFIX = "AUTHGATE_"
 SECRET_FIELDS = ("secret", "client_secret", "redis_url")
 HEADER_SET_NAMES = tuple(HEADER_SETS)  # one home for the names: app/headers.py
+HEADER_AUTH_MODES = ("bearer", "basic")
 MIN_SECRET_LENGTH = 32
 GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105 - a command, not a secret
 DEFAULT_TRUSTED_PROXIES = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
@@ -125,6 +126,18 @@ class Settings(BaseSettings):
         default_factory=lambda: ["authentik", "oauth2-proxy"],
         description="Identity header sets: `authentik`, `oauth2-proxy`, `authelia`.",
     )
+    header_auth: CommaList = Field(
+        default_factory=list,
+        description="API clients without a browser (Authentik's *intercept header auth*), off when empty: "
+        "`bearer` accepts `Authorization: Bearer <JWT>` signed by the IdP for this client; `basic` accepts "
+        "`Authorization: Basic` with a username and an app password, checked at the IdP. `bearer,basic` for both. "
+        "These requests are never redirected: 200, 401 or 403. A valid session cookie is used first.",
+    )
+    header_auth_audiences: CommaList = Field(
+        default_factory=list,
+        description="With `AUTHGATE_HEADER_AUTH=bearer`: other audiences (client ids) a bearer token may be for, "
+        "besides `AUTHGATE_CLIENT_ID`, comma-separated. Tokens of any other client are refused.",
+    )
     cookie_name: str = Field("authgate_session", description="Name of the session cookie.")
     config: str = Field("", description="Optional TOML or YAML file with per-app rules.")
     dev_mode: bool = Field(False, description="Development mode: allows weak or missing secrets (never in production).")
@@ -148,6 +161,8 @@ class Settings(BaseSettings):
         "allowed_redirect_domains",
         "trusted_proxies",
         "header_sets",
+        "header_auth",
+        "header_auth_audiences",
         mode="before",
     )
     @classmethod

@@ -105,7 +105,7 @@ def validate_claims(
     try:
         registry.validate(claims)
     except JoseError as exc:
-        raise TokenValidationError(_describe(exc, claims, issuer)) from exc
+        raise TokenValidationError(describe_claim_error(exc, claims, issuer)) from exc
     # OIDC Core 3.1.3.7: a token for several audiences is only ours if azp names us; and an azp
     # naming another client means that client asked for it, whatever the audience.
     azp = claims.get("azp")
@@ -116,7 +116,7 @@ def validate_claims(
         raise TokenValidationError(f"azp names another client: {azp!r}")
 
 
-def _describe(exc: JoseError, claims: dict[str, Any], issuer: str) -> str:
+def describe_claim_error(exc: JoseError, claims: dict[str, Any], issuer: str) -> str:
     """An operator-readable reason, told apart by the error's type and the claim it names (its
     message is prose, and "missing" contains "iss")."""
     if isinstance(exc, MissingClaimError):

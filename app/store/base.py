@@ -36,6 +36,11 @@ class Store(Protocol):
         """Reset ``key``'s expiry only while it still holds ``value`` (renewing one's own lease)."""
         ...
 
+    async def incr_with_ttl(self, key: str, ttl: float) -> int:
+        """Add one to the counter at ``key`` and return its new value; a new counter lives ``ttl``
+        seconds from its first increment (a fixed window: later increments do not extend it)."""
+        ...
+
     async def index_add(self, key: str, member: str, ttl: float) -> None:
         """Add ``member`` to the set at ``key`` and push its expiry out to at least ``ttl``."""
         ...

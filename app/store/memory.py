@@ -71,6 +71,14 @@ class MemoryStore:
             return True
         return False
 
+    async def incr_with_ttl(self, key: str, ttl: float) -> int:
+        self._sweep()
+        current = self._live(key)
+        count = int(current) + 1 if isinstance(current, bytes) else 1
+        expiry = self._data[key][1] if current is not None else time.monotonic() + ttl
+        self._data[key] = (str(count).encode(), expiry)
+        return count
+
     async def index_add(self, key: str, member: str, ttl: float) -> None:
         self._sweep()
         current = self._live(key)

@@ -50,6 +50,10 @@ _INDEX_ADD = (
     "redis.call('sadd', KEYS[1], ARGV[1]) "
     "if redis.call('pttl', KEYS[1]) < tonumber(ARGV[2]) then redis.call('pexpire', KEYS[1], ARGV[2]) end return 1"
 )
+# The expiry is set by the increment that created the counter only: a fixed window.
+_INCR_WITH_TTL = (
+    "local n = redis.call('incr', KEYS[1]) if n == 1 then redis.call('pexpire', KEYS[1], ARGV[1]) end return n"
+)
 # A script, not MULTI/EXEC: atomic on every topology, one key so Cluster routes it like any other.
 _INDEX_POP = "local m = redis.call('smembers', KEYS[1]) redis.call('del', KEYS[1]) return m"
 
@@ -62,6 +66,7 @@ _OP_GETDEL = metrics.store_ops["getdel"]
 _OP_DELETE = metrics.store_ops["delete"]
 _OP_DELETE_IF_EQUALS = metrics.store_ops["delete_if_equals"]
 _OP_EXPIRE_IF_EQUALS = metrics.store_ops["expire_if_equals"]
+_OP_INCR_WITH_TTL = metrics.store_ops["incr_with_ttl"]
 _OP_INDEX_ADD = metrics.store_ops["index_add"]
 _OP_INDEX_POP = metrics.store_ops["index_pop"]
 _OP_PUBLISH = metrics.store_ops["publish"]
@@ -101,6 +106,7 @@ class RedisStore:
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
         self._expire_if_equals = client.register_script(_EXPIRE_IF_EQUALS)
         self._index_add = client.register_script(_INDEX_ADD)
+        self._incr_with_ttl = client.register_script(_INCR_WITH_TTL)
         self._index_pop = client.register_script(_INDEX_POP)
 
     @classmethod
@@ -202,6 +208,9 @@ class RedisStore:
 
     async def expire_if_equals(self, key: str, value: bytes, ttl: float) -> bool:
         return bool(await self._call(self._expire_if_equals(keys=[key], args=[value, _ms(ttl)]), _OP_EXPIRE_IF_EQUALS))
+
+    async def incr_with_ttl(self, key: str, ttl: float) -> int:
+        return int(await self._call(self._incr_with_ttl(keys=[key], args=[_ms(ttl)]), _OP_INCR_WITH_TTL))
 
     async def index_add(self, key: str, member: str, ttl: float) -> None:
         await self._call(self._index_add(keys=[key], args=[member, _ms(ttl)]), _OP_INDEX_ADD)

@@ -115,12 +115,13 @@ def create_app(
             if caller is not None:
                 try:
                     headers = request_headers(scope, auth.WANTED_HEADERS)
-                    check = auth.parse_check(gw, caller, headers, client_ip(scope), scope["scheme"])
+                    peer = client_ip(scope)
+                    check = auth.parse_check(gw, caller, headers, peer, scope["scheme"])
                     if isinstance(check, Reply):
                         reply = check
                     else:
                         # A signed-in user seen lately is answered with no await in between.
-                        reply = auth.from_cache(gw, check) or await auth.from_store(gw, caller, check, headers)
+                        reply = auth.from_cache(gw, check) or await auth.from_store(gw, caller, check, headers, peer)
                 except Exception:
                     log.exception("auth check failed unexpectedly")
                     reply = Reply(503)

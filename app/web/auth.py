@@ -20,6 +20,7 @@ from app.headers import LOOKALIKE_HEADERS, groups_left_out, identity_headers
 from app.policy import AccessRule
 from app.tickets import Ticket
 from app.types import OriginalRequest, SessionData
+from app.web import api_auth
 from app.web.navigation import is_navigation
 from app.web.pages import forbidden_page
 from app.web.raw import Reply
@@ -86,6 +87,7 @@ class Check:
     rule: AccessRule
     tickets: tuple[Ticket, ...]
     forward: bytes  # the Cookie header without authgate's cookies, for the proxy to pass on
+    authorization: str | None = None  # read only when header auth is on (app/web/api_auth.py)
 
 
 def parse_check(
@@ -122,7 +124,9 @@ def parse_check(
     if rule.skip and rule.is_public(original.method, original.path):
         metrics.auth_checks.inc("public")
         return Reply(200, [(b"cookie", view.forward)] if view.forward else [])
-    return Check(original, rule, view.tickets, view.forward)
+    # Header auth off: no lookup at all (the hot path of cookie sessions pays nothing for it).
+    authorization = headers.get("authorization") if gw.header_auth is not None else None
+    return Check(original, rule, view.tickets, view.forward, authorization)
 
 
 def from_cache(gw: Gateway, check: Check) -> Reply | None:
@@ -142,7 +146,9 @@ def from_cache(gw: Gateway, check: Check) -> Reply | None:
     return None
 
 
-async def from_store(gw: Gateway, caller: Caller, check: Check, headers: Mapping[str, str]) -> Reply:
+async def from_store(
+    gw: Gateway, caller: Caller, check: Check, headers: Mapping[str, str], peer: str | None = None
+) -> Reply:
     """The answer after reading (and, when due, refreshing) the session in the store."""
     original = check.original
     if check.tickets:
@@ -163,6 +169,21 @@ async def from_store(gw: Gateway, caller: Caller, check: Check, headers: Mapping
         log.error("auth check failed closed: %s", exc)
         return _unavailable()
 
+    if check.authorization is not None and gw.header_auth is not None:
+        # No session: an API client's Authorization header decides, and is never redirected.
+        reply = await api_auth.answer(
+            gw.header_auth,
+            authorization=check.authorization,
+            rule=check.rule,
+            original=original,
+            forward=check.forward,
+            header_sets=gw.site.header_sets,
+            headers=headers,
+            peer=peer,
+            trusted=gw.trusted,
+        )
+        if reply is not None:
+            return reply
     if caller is Caller.NGINX or not is_navigation(original.method, headers, strict=True):
         metrics.auth_checks.inc("unauthenticated")
         return Reply(401, body=b"sign-in required\n")

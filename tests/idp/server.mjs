@@ -31,6 +31,15 @@
 // that sign-in). A code redeemed twice does the same. A failed PKCE check is invalid_grant too but leaves
 // the code usable. Back-channel logout and RP-initiated logout are enabled.
 //
+// Machine-to-machine sign-in (Authentik's app passwords): POST {token_endpoint} with the client's
+// credentials (client_secret_basic by default) and grant_type=client_credentials, username=<preferred_username>,
+// password=<the user's "app_password">, scope=openid email profile
+//   -> 200 {"access_token": <JWT>, "id_token": <JWT>, "token_type": "Bearer", "expires_in", "scope"}: both JWTs
+//      signed with the provider's key (typ "JWT"), iss, sub, aud and azp = the client id, exp = IDP_ACCESS_TTL, and
+//      the claims of the granted scopes (as Authentik's tokens carry them)
+//   -> 400 {"error": "invalid_grant"} for an unknown user, a user without an app password, or a wrong one.
+//   Counted as "client_credentials" (success) and "client_credentials.invalid_grant" in /__test/counts.
+//
 // Signing in without a human (what a scripted httpx browser does; all redirects are 303 or 302, with
 // relative Location headers resolved against the request URL; keep the cookie jar):
 //   1. GET  {issuer}/auth?client_id=..&redirect_uri=..&response_type=code&scope=openid email profile
@@ -97,6 +106,7 @@ const USERS = [
     email_verified: true,
     name: 'Alice Zoë Example',
     groups: ['admins', 'staff'],
+    app_password: 'alice-app-password-0123456789',
   },
   {
     sub: 'bob',
@@ -105,6 +115,7 @@ const USERS = [
     email_verified: true,
     name: 'Bob',
     groups: ['guests'],
+    app_password: 'bob-app-password-0123456789',
   },
   {
     sub: 'carol',
@@ -156,7 +167,8 @@ if (!clients) {
 }
 if (!Array.isArray(clients)) clients = [clients];
 clients = clients.map((c) => ({
-  grant_types: ['authorization_code', 'refresh_token'],
+  // client_credentials: the app-password grant below (Authentik allows it to every confidential client).
+  grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
   response_types: ['code'],
   token_endpoint_auth_method: 'client_secret_basic',
   ...(c.backchannel_logout_uri ? { backchannel_logout_session_required: true } : {}),
@@ -372,7 +384,8 @@ const provider = new Provider(issuer, {
       accountId: String(sub),
       // The provider keeps only the claims that the granted scopes (and `claims` parameter) allow.
       async claims() {
-        return { ...user, sub: String(sub) };
+        const { app_password: _secret, ...claims } = user; // a credential, never a claim
+        return { ...claims, sub: String(sub) };
       },
     };
   },
@@ -448,6 +461,64 @@ const provider = new Provider(issuer, {
     return testFetch(url, options);
   },
 });
+
+// ---------------------------------------------------------------- app passwords (client_credentials)
+
+const SCOPE_CLAIMS = {
+  openid: ['sub'],
+  email: ['email', 'email_verified'],
+  profile: ['name', 'preferred_username', 'groups'],
+  groups: ['groups'],
+};
+
+function signJwt(claims) {
+  const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const input = `${b64({ alg: 'RS256', kid: signingKey.kid, typ: 'JWT' })}.${b64(claims)}`;
+  return `${input}.${crypto.sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
+}
+
+function sameSecret(given, expected) {
+  const digest = (value) => crypto.createHash('sha256').update(String(value)).digest();
+  return crypto.timingSafeEqual(digest(given), digest(expected));
+}
+
+// The client is authenticated by the token endpoint before this runs.
+provider.registerGrantType(
+  'client_credentials',
+  async (ctx) => {
+    const { client } = ctx.oidc;
+    const { username = '', password = '', scope = 'openid' } = ctx.oidc.params;
+    const user = [...users.values()].find((u) => (u.preferred_username ?? u.sub) === username);
+    // Compare even for an unknown user, so the time taken says nothing about who exists.
+    const ok = sameSecret(password, user?.app_password ?? crypto.randomBytes(16)) && Boolean(user?.app_password);
+    if (!ok) throw new errors.InvalidGrant('invalid username or app password');
+    const granted = String(scope).split(' ').filter((s) => s in SCOPE_CLAIMS);
+    const claims = {};
+    for (const name of granted.flatMap((s) => SCOPE_CLAIMS[s])) {
+      if (user[name] !== undefined) claims[name] = user[name];
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const token = (exp) => signJwt({
+      ...claims,
+      iss: issuer,
+      sub: String(user.sub),
+      aud: client.clientId,
+      azp: client.clientId,
+      iat: now,
+      auth_time: now,
+      exp: now + exp,
+      jti: crypto.randomUUID(),
+    });
+    ctx.body = {
+      access_token: token(accessTtl),
+      id_token: token(idTokenTtl),
+      token_type: 'Bearer',
+      expires_in: accessTtl,
+      scope: granted.join(' '),
+    };
+  },
+  ['username', 'password', 'scope'],
+);
 
 // ---------------------------------------------------------------- counting provider events
 

@@ -298,6 +298,23 @@ async def test_index_pop_under_concurrency(stores: list[Store], tag: Callable[[s
     assert non_empty == [frozenset(members)], "members lost or popped twice"
 
 
+async def test_incr_with_ttl_counts_exactly_under_concurrency(stores: list[Store], tag: Callable[[str], str]) -> None:
+    key = tag("failures")
+    results = await asyncio.gather(*(stores[i % REPLICAS].incr_with_ttl(key, LONG) for i in range(CALLERS)))
+    assert sorted(results) == list(range(1, CALLERS + 1)), "an increment was lost or counted twice"
+    assert await stores[1].get(key) == str(CALLERS).encode()  # readable with get, as a decimal
+
+
+async def test_incr_with_ttl_is_a_fixed_window(store: Store, tag: Callable[[str], str]) -> None:
+    window, probe = tag("window"), tag("probe")
+    assert await store.incr_with_ttl(window, SHORT) == 1
+    assert await store.incr_with_ttl(window, LONG) == 2  # must not push the first expiry out
+    await store.set(probe, b"p", SHORT)  # set last: once it is gone, so is the window
+    await gone(store, probe, "the probe to expire")
+    await gone(store, window, "the window to expire")
+    assert await store.incr_with_ttl(window, LONG) == 1, "a new window starts at one"
+
+
 async def test_index_ttl_only_grows(store: Store, tag: Callable[[str], str]) -> None:
     grows, kept, short, probe = tag("grows"), tag("kept"), tag("short"), tag("probe")
     await store.index_add(grows, "a", SHORT)
@@ -453,6 +470,7 @@ def operations(tag: Callable[[str], str]) -> dict[str, Callable[[Store], Awaitab
         "delete_if_equals": lambda s: s.delete_if_equals(key, b"v"),
         "expire_if_equals": lambda s: s.expire_if_equals(key, b"v", LONG),
         "index_add": lambda s: s.index_add(tag("idx"), "m", LONG),
+        "incr_with_ttl": lambda s: s.incr_with_ttl(tag("n"), LONG),
         "index_pop": lambda s: s.index_pop(tag("idx")),
     }
 

@@ -474,3 +474,13 @@ def test_a_misspelt_variable_is_reported_with_a_suggestion() -> None:
     assert has(problems, "AUTHGATE_ALLOWED_GROUP is not a setting", "AUTHGATE_ALLOWED_GROUPS")
     problems = problems_of({**env(), "AUTHGATE_ISSUER_FILE": "/run/secrets/x"})
     assert has(problems, "AUTHGATE_ISSUER_FILE is not a setting")
+
+
+def test_header_auth_modes_and_audiences() -> None:
+    settings = load_settings(env(header_auth="Bearer, basic", header_auth_audiences="cli-tool,reports"))
+    assert (settings.header_auth, settings.header_auth_audiences) == (["Bearer", "basic"], ["cli-tool", "reports"])
+    assert load_settings(env()).header_auth == []  # off by default
+    problems = problems_of(env(header_auth="bearer,digest"))
+    assert has(problems, "AUTHGATE_HEADER_AUTH", "digest")
+    problems = problems_of(env(header_auth="basic", header_auth_audiences="cli-tool"))
+    assert has(problems, "AUTHGATE_HEADER_AUTH_AUDIENCES", "bearer")

@@ -187,3 +187,30 @@ async def test_cache_hits_and_misses_are_counted_once_per_check(app: Any) -> Non
     assert (lookups.hits, lookups.misses) == (hits + 2, misses + 2)
     assert (await check(app, ""))[0] == 401  # no session cookie: no lookup at all
     assert (lookups.hits, lookups.misses) == (hits + 2, misses + 2)
+
+
+@pytest.mark.parametrize("header_auth", ["", "bearer,basic"])
+async def test_a_session_comes_first_and_header_auth_is_read_only_when_on(header_auth: str) -> None:
+    settings = load_settings(
+        {
+            "AUTHGATE_ISSUER": "http://idp.test",
+            "AUTHGATE_CLIENT_ID": "c",
+            "AUTHGATE_CLIENT_SECRET": "s",
+            "AUTHGATE_SECRET": TEST_SECRET,
+            "AUTHGATE_HEADER_AUTH": header_auth,
+        }
+    )
+    application = create_app(settings, store=MemoryStore())
+    gw = application.gateway
+    assert (gw.header_auth is not None) is bool(header_auth)
+    _, cookie = await sign_in(gw)
+    bearer = (b"authorization", b"Bearer opaque-garbage")
+    # A signed-in browser that also sends Authorization (to an app using it) passes on its session.
+    status, headers, _ = await check(application, cookie, b"https://app.test/page", bearer)
+    assert (status, headers[b"x-authentik-username"]) == (200, b"alice")
+    # Without a session: header auth on answers the header (401 with a challenge, never a redirect);
+    # off, the request is checked as any other (401 from nginx's check, no challenge).
+    status, headers, _ = await check(application, "", b"https://app.test/page", bearer)
+    assert status == 401
+    challenge = b'Bearer realm="authgate", error="invalid_token"'
+    assert headers.get(b"www-authenticate") == (challenge if header_auth else None)

@@ -1,0 +1,76 @@
+"""The auth check of an API client (header auth): 200 with the identity headers, 401 with
+``WWW-Authenticate``, or 403; never a redirect, since no person is there to follow it.
+
+Reached only when header auth is on, the request carries ``Authorization`` with an enabled scheme
+and no valid session cookie: a session, when there is one, is used first (as Authentik's outpost
+does), so a signed-in browser that also sends ``Authorization`` to its app is unaffected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from app import audit, forwarded, metrics
+from app.errors import CredentialsRefused, IdPUnavailable, StoreUnavailable
+from app.header_auth import BASIC, HeaderAuth
+from app.headers import identity_headers
+from app.policy import AccessRule
+from app.types import OriginalRequest
+from app.web.raw import Reply
+
+log = logging.getLogger("authgate.auth")
+
+CHALLENGES = {
+    "bearer": b'Bearer realm="authgate", error="invalid_token"',
+    BASIC: b'Basic realm="authgate", charset="UTF-8"',
+}
+
+
+async def answer(
+    header_auth: HeaderAuth,
+    *,
+    authorization: str,
+    rule: AccessRule,
+    original: OriginalRequest,
+    forward: bytes,
+    header_sets: tuple[str, ...],
+    headers: Mapping[str, str],
+    peer: str | None,
+    trusted: forwarded.TrustedProxies,
+) -> Reply | None:
+    """The answer for ``authorization``; None when its scheme is not one header auth accepts (the
+    request is then checked as any other)."""
+    scheme = header_auth.scheme_of(authorization)
+    if scheme is None:
+        return None
+    try:
+        who = await header_auth.authenticate(scheme, authorization)
+    except CredentialsRefused as exc:
+        audit.event(
+            "header_auth.failed",
+            method=scheme,
+            user=exc.user,
+            reason=exc.reason,
+            host=original.hostname,
+            path=original.path,
+            client_ip=forwarded.client_ip(headers.get("x-forwarded-for"), peer, trusted),
+        )
+        metrics.auth_checks.inc("unauthenticated")
+        return Reply(401, [(b"www-authenticate", CHALLENGES[scheme])], b"invalid credentials\n")
+    except (StoreUnavailable, IdPUnavailable) as exc:
+        log.error("header auth failed closed: %s", exc)
+        metrics.auth_checks.inc("unavailable")
+        return Reply(503, [(b"retry-after", b"2")], b"temporarily unavailable\n")
+    why = rule.refusal(who.identity)
+    if why is not None:
+        log.info("denied %r (%s) on %r: %s", who.identity.username, scheme, original.hostname, why)
+        metrics.auth_checks.inc("denied")
+        return Reply(403, body=f"forbidden: {why}\n".encode())
+    metrics.auth_checks.inc("ok")
+    ok: Reply | None = who.memo.get("ok")
+    if ok is None:
+        ok = who.memo["ok"] = Reply(200, identity_headers(who.identity, who.access_token, header_sets))
+    if not forward:
+        return ok
+    return Reply(200, [*ok.headers, (b"cookie", forward)])
