@@ -1,8 +1,13 @@
 """Sessions: create, load, refresh exactly once across replicas, end.
 
 A session is one sealed blob under ``ag:{<id>}:s``; its refresh lock sits beside it in the
-same hash slot. Writes replace the whole blob in one SET, so no reader ever sees half a
-session. Indexes by the IdP's ``sid`` and ``sub`` (hashed) let back-channel logout find them.
+same hash slot, with its metadata for the operator (``session_meta``). Writes replace the whole
+blob in one SET, so no reader ever sees half a session. Indexes by the IdP's ``sid``, ``sub`` and
+username (hashed) let back-channel logout and ``authgate sessions`` find them.
+
+With an idle timeout, the session's key expires after that long unread: each cold read is a
+GETEX that pushes it out (one command), and cache hits touch nothing. A cache entry lives at most
+the cache TTL, so an active user's session is re-read, and extended, at least that often.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from app.oidc import OIDCClient
 from app.oidc.client import LogoutToken
 from app.sealing import seal, unseal
 from app.session_cache import Entry, SessionCache
+from app.session_meta import MetaSealer, SessionMeta, meta_key
 from app.store import Store
 from app.tickets import Ticket
 from app.types import Identity, SessionData, TokenSet
@@ -68,11 +74,22 @@ def usable_for(data: SessionData, now: float) -> float:
 
 
 class SessionService:
-    def __init__(self, store: Store, oidc: OIDCClient, *, ttl: int, cache: SessionCache | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        oidc: OIDCClient,
+        *,
+        ttl: int,
+        cache: SessionCache | None = None,
+        idle_ttl: float = 0.0,
+        meta: MetaSealer | None = None,
+    ) -> None:
         self.store = store
         self.oidc = oidc
         self.ttl = ttl
         self.cache = cache if cache is not None else SessionCache(max_age=0)
+        self.idle_ttl = idle_ttl  # 0: no idle timeout
+        self.meta = meta
 
     async def run_invalidation(self) -> None:
         """Keep the local cache in step with every replica's writes (runs for the app's lifetime).
@@ -124,13 +141,19 @@ class SessionService:
         if data.idp_sid:
             await self.store.index_add(index_key("sid", data.idp_sid), ticket.session_id, self.ttl)
         await self.store.index_add(index_key("sub", data.identity.sub), ticket.session_id, self.ttl)
+        await self.store.index_add(index_key("user", data.identity.username), ticket.session_id, self.ttl)
         return ticket
 
     async def _save(self, ticket: Ticket, data: SessionData) -> None:
-        ttl = data.expires_at - time.time()
+        now = time.time()
+        ttl = data.expires_at - now
         if ttl > 0:
             blob = seal(ticket.key, ticket.session_id, data.to_json())
-            await self.store.set(session_key(ticket.session_id), blob, ttl)
+            idle = min(ttl, self.idle_ttl) if self.idle_ttl else ttl
+            await self.store.set(session_key(ticket.session_id), blob, idle)
+            if self.meta is not None:  # the absolute TTL: never outlives the session
+                sealed = self.meta.seal(ticket.session_id, SessionMeta.of(data, now))
+                await self.store.set(meta_key(ticket.session_id), sealed, ttl)
             await self._invalidate(ticket.session_id)
 
     def cached(self, ticket: Ticket) -> Entry | None:
@@ -146,7 +169,8 @@ class SessionService:
         if use_cache and (hit := self.cached(ticket)) is not None:
             return hit.data
         generation = self.cache.generation
-        blob = await self.store.get(session_key(ticket.session_id))
+        key = session_key(ticket.session_id)
+        blob = await (self.store.getex(key, self.idle_ttl) if self.idle_ttl else self.store.get(key))
         if blob is None:
             return None
         raw = unseal(ticket.key, ticket.session_id, blob)
@@ -161,7 +185,7 @@ class SessionService:
         return data
 
     async def delete(self, session_id: str) -> None:
-        await self.store.delete(session_key(session_id), lock_key(session_id))
+        await self.store.delete(session_key(session_id), lock_key(session_id), meta_key(session_id))
         await self._invalidate(session_id)
 
     async def logout(self, *, sid: str = "", sub: str = "") -> int:

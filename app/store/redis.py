@@ -22,7 +22,8 @@ import contextlib
 import inspect
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeAlias, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -137,6 +138,25 @@ class RedisStore:
     async def get(self, key: str) -> bytes | None:
         return _bytes(await self._call(self._r.get(key)))
 
+    async def getex(self, key: str, ttl: float) -> bytes | None:
+        # GETEX (Redis 6.2+): the read and the new expiry in one command, one round trip.
+        return _bytes(await self._call(self._r.getex(key, px=_ms(ttl))))
+
+    async def ttl(self, key: str) -> float | None:
+        left = int(await self._call(self._r.pttl(key)))
+        return None if left == -2 else math.inf if left == -1 else left / 1000
+
+    async def scan(self, match: str) -> frozenset[str]:
+        # Cluster: scan_iter walks every primary. Each step is bounded by the timeout, not the walk.
+        found: set[str] = set()
+        keys: AsyncIterator[bytes] = self._r.scan_iter(match=match, count=1000)
+        while True:
+            try:
+                key = await self._call(anext(keys))
+            except StopAsyncIteration:
+                return frozenset(found)
+            found.add(key.decode())
+
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         await self._call(self._r.set(key, value, px=_ms(ttl)))
 
@@ -168,6 +188,14 @@ class RedisStore:
         # One atomic step: a session indexed meanwhile is either returned or kept.
         members: list[bytes] = await self._call(self._index_pop(keys=[key]))
         return frozenset(m.decode() for m in members)
+
+    async def index_members(self, key: str) -> frozenset[str]:
+        members = await self._call(self._r.smembers(key))
+        return frozenset(m.decode() if isinstance(m, bytes) else m for m in members)
+
+    async def index_remove(self, key: str, *members: str) -> None:
+        if members:
+            await self._call(self._r.srem(key, *members))
 
     async def publish(self, channel: str, message: str) -> None:
         await self._call(self._r.publish(channel, message))
