@@ -755,6 +755,32 @@ async def test_listen_and_publish_on_a_password_protected_redis(
         server.proc.stop()
 
 
+# The session-control operations on RESP3 (sets and integers come back in other shapes) and as an ACL
+# user limited to authgate's keys.
+@pytest.mark.parametrize("query", ["", "?protocol=3"], ids=["RESP2", "RESP3"])
+async def test_session_control_ops_as_an_acl_user(tmp_path: Path, query: str) -> None:
+    acl_user = ["--user", "gate", "on", ">gate-pw", "~ag:*", "&*", "+@all"]
+    server = start_redis(tmp_path, "redis-acl", *acl_user)
+    store = RedisStore.from_url(f"redis://gate:gate-pw@127.0.0.1:{server.port}/0{query}", timeout=CONTRACT_TIMEOUT)
+    try:
+        sid = Ticket.new().session_id
+        await store.set(session_key(sid), b"s", LONG)
+        await store.set(meta_key(sid), b"m", LONG)
+        assert await store.getex(session_key(sid), SHORT) == b"s"
+        left = await store.ttl(session_key(sid))
+        assert left is not None and 0 < left <= SHORT
+        assert await store.scan("ag:{*}:[ms]") == frozenset({session_key(sid), meta_key(sid)})
+        await store.index_add("ag:idx:user:x", sid, LONG)
+        assert await store.index_members("ag:idx:user:x") == frozenset({sid})
+        await store.index_remove("ag:idx:user:x", sid)
+        assert await store.index_members("ag:idx:user:x") == frozenset()
+        with pytest.raises(StoreUnavailable):
+            await store.getex("other:key", LONG)  # outside the user's keys: refused, as any other call
+    finally:
+        await store.close()
+        server.proc.stop()
+
+
 def tls_files(d: Path) -> dict[str, Path]:
     """A CA, a certificate it signed for 127.0.0.1 (the name redis-py checks), and an unrelated CA."""
     from cryptography import x509
