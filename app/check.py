@@ -196,6 +196,18 @@ async def _store(s: Settings, report: Report) -> None:
         report.ok(f"Redis reachable at {urlsplit(s.redis_url).hostname}")
     except StoreError as exc:
         report.fail(f"Redis not reachable: {exc}", "check AUTHGATE_REDIS_URL and that Redis is running")
+        await store.close()
+        return
+    try:
+        if s.session_idle_ttl:
+            # The idle timeout reads sessions with GETEX (Redis 6.2+): an older Redis refuses every read.
+            await store.getex("ag:check:getex", 1.0)
+            report.ok("Redis runs GETEX, which AUTHGATE_SESSION_IDLE_TTL needs (Redis 6.2 or newer)")
+    except StoreError as exc:
+        report.fail(
+            f"Redis refuses GETEX ({exc}): with AUTHGATE_SESSION_IDLE_TTL set, every session check would fail",
+            "upgrade Redis to 6.2 or newer, or unset AUTHGATE_SESSION_IDLE_TTL",
+        )
     finally:
         await store.close()
 

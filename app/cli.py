@@ -1,4 +1,4 @@
-"""The ``authgate`` command: ``serve``, ``check`` and ``demo``."""
+"""The ``authgate`` command: ``serve``, ``check``, ``sessions`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 
 from app.config import load_settings
-from app.errors import ConfigError
+from app.errors import ConfigError, StoreError
 
 
 def _setup_logging(level: str) -> None:
@@ -54,6 +54,40 @@ def _check(args: argparse.Namespace) -> int:
     return run_check()
 
 
+def _sessions(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from app import admin
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    _setup_logging(settings.log_level)  # the audit trail of a revocation goes where the gateway's does
+    if not settings.redis_url or not settings.secret:
+        print(
+            "authgate sessions needs AUTHGATE_REDIS_URL (sessions kept in one gateway's memory cannot be reached) "
+            "and AUTHGATE_SECRET (it reads what the gateway wrote): run it with the gateway's settings.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        found = asyncio.run(admin.run(settings, args.action, user=args.user or "", sub=args.sub or ""))
+    except StoreError as exc:
+        print(f"the store cannot be reached: {exc}", file=sys.stderr)
+        return 1
+    rows = admin.as_rows(found)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif args.action == "revoke":
+        print(f"revoked {len(rows)} session(s)" + (":\n" + admin.as_table(rows) if rows else ""))
+    else:
+        print(admin.as_table(rows) if rows else "no sessions")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from app.demo import run_demo
 
@@ -70,6 +104,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(func=_serve)
     check = sub.add_parser("check", help="validate the configuration and probe the IdP")
     check.set_defaults(func=_check)
+    sessions = sub.add_parser("sessions", help="list or revoke sessions (docs/operating.md)")
+    actions = sessions.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="the live sessions: of a user, of a subject, or all")
+    revoke = actions.add_parser("revoke", help="end sessions on every replica at once (audited)")
+    for action, required in ((listing, False), (revoke, True)):
+        who = action.add_mutually_exclusive_group(required=required)
+        who.add_argument("--user", help="a username (preferred_username)")
+        who.add_argument("--sub", help="a subject (the IdP's stable user id)")
+        if action is revoke:
+            who.add_argument("--all", action="store_true", help="every session of every user")
+        action.add_argument("--json", action="store_true", help="JSON instead of a table")
+        action.set_defaults(func=_sessions)
     demo = sub.add_parser("demo", help="run a complete local demo stack (no Docker)")
     demo.add_argument("--port", type=int, default=8080, help="port of the demo's reverse proxy")
     demo.set_defaults(func=_demo)

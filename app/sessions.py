@@ -1,8 +1,13 @@
 """Sessions: create, load, refresh exactly once across replicas, end.
 
 A session is one sealed blob under ``ag:{<id>}:s``; its refresh lock sits beside it in the
-same hash slot. Writes replace the whole blob in one SET, so no reader ever sees half a
-session. Indexes by the IdP's ``sid`` and ``sub`` (hashed) let back-channel logout find them.
+same hash slot, with its metadata for the operator (``session_meta``). Writes replace the whole
+blob in one SET, so no reader ever sees half a session. Indexes by the IdP's ``sid``, ``sub`` and
+username (hashed) let back-channel logout and ``authgate sessions`` find them.
+
+With an idle timeout, the session's key expires after that long unread: each cold read is a
+GETEX that pushes it out (one command), and cache hits touch nothing. A cache entry lives at most
+the cache TTL, so an active user's session is re-read, and extended, at least that often.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from app import metrics
 from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
 from app.oidc import OIDCClient
 from app.oidc.client import LogoutToken
+from app.refresh_timing import needs_refresh, usable_for
 from app.sealing import seal, unseal
 from app.session_cache import Entry, SessionCache
+from app.session_meta import MetaSealer, SessionMeta, meta_key
 from app.store import Store
 from app.tickets import Ticket
 from app.types import Identity, SessionData, TokenSet
@@ -30,7 +37,6 @@ log = logging.getLogger("authgate.sessions")
 
 LOCK_LEASE = 5.0  # seconds; renewed every LEASE/3 while the IdP is slow
 WAIT_FOR_REFRESH = 10.0  # how long a request waits for another replica's refresh
-MAX_MARGIN = 60.0
 POLL = 0.05
 INVALIDATION_CHANNEL = "ag:invalidate"
 JTI_LEEWAY = 120.0  # a logout token's jti is remembered this long past its expiry (clock skew)
@@ -49,33 +55,24 @@ def index_key(kind: str, value: str) -> str:
     return f"ag:idx:{kind}:{digest}"
 
 
-def refresh_margin(data: SessionData) -> float:
-    """Refresh this long before expiry: a minute, but never more than half the token's life."""
-    lifetime = data.access_expires_at - data.access_issued_at
-    return min(MAX_MARGIN, lifetime / 2) if lifetime > 0 else MAX_MARGIN
-
-
-def needs_refresh(data: SessionData, now: float | None = None) -> bool:
-    if not data.access_expires_at or not data.refresh_token:
-        return False
-    return (time.time() if now is None else now) >= data.access_expires_at - refresh_margin(data)
-
-
-def usable_for(data: SessionData, now: float) -> float:
-    """Seconds from ``now`` until the session ends or its token is due for a refresh."""
-    until = data.expires_at - now
-    if data.access_expires_at and data.refresh_token:
-        until = min(until, data.access_expires_at - refresh_margin(data) - now)
-    return until
-
-
 class SessionService:
-    def __init__(self, store: Store, oidc: OIDCClient, *, ttl: int, cache: SessionCache | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        oidc: OIDCClient,
+        *,
+        ttl: int,
+        cache: SessionCache | None = None,
+        idle_ttl: float = 0.0,
+        meta: MetaSealer | None = None,
+    ) -> None:
         self.store = store
         self.oidc = oidc
         self.ttl = ttl
         self.cache = cache if cache is not None else SessionCache(max_age=0)
         self.unsealed = UnsealedMemo()
+        self.idle_ttl = idle_ttl  # 0: no idle timeout
+        self.meta = meta
 
     async def run_invalidation(self) -> None:
         """Keep the local cache in step with every replica's writes (runs for the app's lifetime).
@@ -131,13 +128,19 @@ class SessionService:
         if data.idp_sid:
             await self.store.index_add(index_key("sid", data.idp_sid), ticket.session_id, self.ttl)
         await self.store.index_add(index_key("sub", data.identity.sub), ticket.session_id, self.ttl)
+        await self.store.index_add(index_key("user", data.identity.username), ticket.session_id, self.ttl)
         return ticket
 
     async def _save(self, ticket: Ticket, data: SessionData) -> None:
-        ttl = data.expires_at - time.time()
+        now = time.time()
+        ttl = data.expires_at - now
         if ttl > 0:
             blob = seal(ticket.key, ticket.session_id, data.to_json())
-            await self.store.set(session_key(ticket.session_id), blob, ttl)
+            idle = min(ttl, self.idle_ttl) if self.idle_ttl else ttl
+            await self.store.set(session_key(ticket.session_id), blob, idle)
+            if self.meta is not None:  # the absolute TTL: never outlives the session
+                sealed = self.meta.seal(ticket.session_id, SessionMeta.of(data, now))
+                await self.store.set(meta_key(ticket.session_id), sealed, ttl)
             await self._invalidate(ticket.session_id)
 
     def cached(self, ticket: Ticket) -> Entry | None:
@@ -155,7 +158,8 @@ class SessionService:
         if use_cache and (hit := self.cached(ticket)) is not None:
             return hit.data
         generation = self.cache.generation
-        blob = await self.store.get(session_key(ticket.session_id))
+        key = session_key(ticket.session_id)
+        blob = await (self.store.getex(key, self.idle_ttl) if self.idle_ttl else self.store.get(key))
         if blob is None:
             return None
         opened = self.unsealed.get(ticket.session_id, ticket.key, blob) if use_cache else None
@@ -184,7 +188,7 @@ class SessionService:
         return opened.memo if opened is not None and opened.data is data else {}
 
     async def delete(self, session_id: str) -> None:
-        await self.store.delete(session_key(session_id), lock_key(session_id))
+        await self.store.delete(session_key(session_id), lock_key(session_id), meta_key(session_id))
         await self._invalidate(session_id)
 
     async def logout(self, *, sid: str = "", sub: str = "") -> int:

@@ -21,6 +21,7 @@ from app.login import LoginService
 from app.oidc import OIDCClient
 from app.policy import Policy
 from app.session_cache import SessionCache
+from app.session_meta import MetaSealer
 from app.sessions import SessionService
 from app.store import Store, open_store
 from app.tickets import TicketSigner
@@ -113,7 +114,14 @@ def build_gateway(
         log.warning("AUTHGATE_SECRET is not set (development mode): a random key is used; sessions end on restart")
     oidc = build_oidc(settings, transport=transport)
     cache = SessionCache(max_age=settings.session_cache_ttl)
-    sessions = SessionService(store, oidc, ttl=settings.session_ttl, cache=cache)
+    sessions = SessionService(
+        store,
+        oidc,
+        ttl=settings.session_ttl,
+        cache=cache,
+        idle_ttl=settings.session_idle_ttl,
+        meta=MetaSealer(secret_keys),
+    )
     login = LoginService(
         store,
         oidc,

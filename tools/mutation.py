@@ -236,6 +236,17 @@ CATALOGUE: tuple[HandMutant, ...] = (
     _m("cookies", "more session cookie values verified", ("MAX_TICKETS = 4", "MAX_TICKETS = 8")),
     _m("cookies", "longer Cookie headers searched", ("MAX_COOKIE_HEADER = 32768", "MAX_COOKIE_HEADER = 65536")),
     _m("cookies", "longer Cookie headers remembered", ("_REMEMBERED_LENGTH = 4096", "_REMEMBERED_LENGTH = 65536")),
+    # session_meta: the stored format and its key.
+    _m(
+        "session_meta",
+        "the login cookie's info string",
+        ('HKDF_INFO = b"authgate.session-meta.v1"', 'HKDF_INFO = b"authgate.login-state:"'),
+    ),
+    _m(
+        "session_meta",
+        "metadata in another hash slot",
+        ('return f"ag:{{{session_id}}}:m"', 'return f"ag:m:{session_id}"'),
+    ),
 )
 
 CODEC_CASE = "Python's codec names are case-insensitive: the same codec"
@@ -439,6 +450,12 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         'return CookieView(tickets, forward.encode("latin-1"))',
         'return CookieView(tickets, forward.encode("LATIN-1"))',
         CODEC_CASE,
+    ),
+    _eq(
+        "session_meta",
+        "return HKDF(algorithm=SHA256(), length=32, salt=None, info=HKDF_INFO).derive(secret.encode())",
+        "return HKDF(algorithm=SHA256(), length=32, info=HKDF_INFO).derive(secret.encode())",
+        "HKDF's salt defaults to None (a hash-length block of zeros), the documented format",
     ),
 )
 

@@ -78,6 +78,14 @@ def problems_of(s: Settings) -> list[str]:
             )
     if s.session_ttl < 60 or s.login_ttl < 30:
         problems.append("AUTHGATE_SESSION_TTL must be at least 60 and AUTHGATE_LOGIN_TTL at least 30 seconds.")
+    if s.session_idle_ttl < 0:
+        problems.append("AUTHGATE_SESSION_IDLE_TTL must be 0 (no idle timeout) or a positive number of seconds.")
+    elif 0 < s.session_idle_ttl <= 2 * s.session_cache_ttl:
+        problems.append(
+            f"AUTHGATE_SESSION_IDLE_TTL={s.session_idle_ttl:g} must be more than twice "
+            f"AUTHGATE_SESSION_CACHE_TTL={s.session_cache_ttl:g}: a cached session is re-read (and its idle "
+            "deadline pushed out) only once the cache entry lapses."
+        )
     if s.store_timeout <= 0 or s.idp_timeout <= 0:
         problems.append("AUTHGATE_STORE_TIMEOUT and AUTHGATE_IDP_TIMEOUT must be positive.")
     return problems

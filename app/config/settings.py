@@ -120,6 +120,12 @@ class Settings(BaseSettings):
         description="CIDRs whose X-Forwarded-* / X-Original-* headers are believed.",
     )
     session_ttl: int = Field(7 * 24 * 3600, description="Seconds a session lasts after sign-in.")
+    session_idle_ttl: float = Field(
+        0.0,
+        description="Seconds a session may go unused before it ends (0: no idle timeout; "
+        "`AUTHGATE_SESSION_TTL` still ends it). Use extends it without a store write per request: the "
+        "deadline is exact to within `AUTHGATE_SESSION_CACHE_TTL`, and must be more than twice that.",
+    )
     login_ttl: int = Field(600, description="Seconds a sign-in may take at the IdP.")
     path_prefix: str = Field("/outpost.goauthentik.io", description="Prefix of every gateway route.")
     header_sets: CommaList = Field(

@@ -16,6 +16,18 @@ class Store(Protocol):
 
     async def get(self, key: str) -> bytes | None: ...
 
+    async def getex(self, key: str, ttl: float) -> bytes | None:
+        """Get ``key`` and reset its expiry to ``ttl`` in one step (a read that extends an idle deadline)."""
+        ...
+
+    async def ttl(self, key: str) -> float | None:
+        """Seconds until ``key`` expires (``inf`` without an expiry); None when it does not exist."""
+        ...
+
+    async def scan(self, match: str) -> frozenset[str]:
+        """Every key matching the glob ``match``, on every node (an admin's walk, not for requests)."""
+        ...
+
     async def set(self, key: str, value: bytes, ttl: float) -> None: ...
 
     async def set_nx(self, key: str, value: bytes, ttl: float) -> bool:
@@ -47,6 +59,14 @@ class Store(Protocol):
 
     async def index_pop(self, key: str) -> frozenset[str]:
         """Remove the set at ``key`` and return its members."""
+        ...
+
+    async def index_members(self, key: str) -> frozenset[str]:
+        """The members of the set at ``key``, which stays as it is."""
+        ...
+
+    async def index_remove(self, key: str, *members: str) -> None:
+        """Remove ``members`` from the set at ``key`` (a set left empty is gone)."""
         ...
 
     async def publish(self, channel: str, message: str) -> None:

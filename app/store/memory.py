@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
+import re
 import time
 from collections.abc import Callable
 
@@ -35,6 +37,22 @@ class MemoryStore:
     async def get(self, key: str) -> bytes | None:
         value = self._live(key)
         return value if isinstance(value, bytes) else None
+
+    async def getex(self, key: str, ttl: float) -> bytes | None:
+        value = await self.get(key)
+        if value is not None:
+            self._data[key] = (value, time.monotonic() + ttl)
+        return value
+
+    async def ttl(self, key: str) -> float | None:
+        if self._live(key) is None:
+            return None
+        return self._data[key][1] - time.monotonic()
+
+    async def scan(self, match: str) -> frozenset[str]:
+        # `*`, `?` and `[...]` as in Redis's glob; `{` is plain in both (no escapes needed here).
+        pattern = re.compile(fnmatch.translate(match), re.S)
+        return frozenset(k for k in list(self._data) if pattern.match(k) and self._live(k) is not None)
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         self._sweep()
@@ -91,6 +109,17 @@ class MemoryStore:
         value = self._live(key)
         self._data.pop(key, None)
         return frozenset(value) if isinstance(value, set) else frozenset()
+
+    async def index_members(self, key: str) -> frozenset[str]:
+        value = self._live(key)
+        return frozenset(value) if isinstance(value, set) else frozenset()
+
+    async def index_remove(self, key: str, *members: str) -> None:
+        value = self._live(key)
+        if isinstance(value, set):
+            value.difference_update(members)
+            if not value:
+                del self._data[key]
 
     async def publish(self, channel: str, message: str) -> None:
         for deliver in self._subscribers.get(channel, ()):

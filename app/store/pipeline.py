@@ -1,4 +1,4 @@
-"""The session read path: GETs on one connection of our own, pipelined, replies read by hiredis.
+"""The session read path: GETs (and GETEX) on one connection of our own, pipelined, read by hiredis.
 
 Why not redis-py for this one command: every call through its asyncio client takes a connection
 from the pool, writes with one system call, awaits its own reply in a task and returns the
@@ -69,15 +69,16 @@ class Pipeline(asyncio.Protocol):
             raise
         return pipeline
 
-    def get(self, key: bytes) -> asyncio.Future[object]:
-        """The reply to ``GET key``: bytes, None, or a ``hiredis.ReplyError``; raises PipelineLost."""
+    def call(self, *args: bytes) -> asyncio.Future[object]:
+        """The reply to the command ``args`` (``GET key``: bytes, None, or a ``hiredis.ReplyError``);
+        raises PipelineLost."""
         waiter: asyncio.Future[object] = self._loop.create_future()
         if self.lost:
             waiter.set_exception(PipelineLost("connection lost", closed=True))
             return waiter
         if not self._outbox:
             self._loop.call_soon(self._flush)  # the rest of this loop turn's GETs join this write
-        self._outbox.append(command(b"GET", key))
+        self._outbox.append(command(*args))
         self._waiting.append(waiter)
         self._sent_at.append(self._loop.time())
         if self._watchdog is None:
@@ -176,19 +177,20 @@ class Reads:
         self._pipeline: Pipeline | None = None
         self._opening: asyncio.Future[Pipeline] | None = None
 
-    async def get(self, key: str) -> object:
-        """The reply to ``GET key`` (bytes, None or a ``hiredis.ReplyError``); raises PipelineLost,
-        TimeoutError or OSError. A connection the server closed since its last use (a restart) is
-        replaced and the GET sent again at once, as redis-py's retry did."""
+    async def call(self, *args: bytes) -> object:
+        """The reply to a read (``GET``, ``GETEX``: bytes, None or a ``hiredis.ReplyError``); raises
+        PipelineLost, TimeoutError or OSError. A connection the server closed since its last use (a
+        restart) is replaced and the command sent again at once, as redis-py's retry did: only
+        commands that may run twice come here."""
         pipeline = self._pipeline
         if pipeline is None or pipeline.lost:
             pipeline = await self._open()
         try:
-            return await pipeline.get(key.encode())
+            return await pipeline.call(*args)
         except PipelineLost as exc:
             if not exc.closed:
                 raise
-        return await (await self._open()).get(key.encode())
+        return await (await self._open()).call(*args)
 
     async def _open(self) -> Pipeline:
         # Concurrent callers share one attempt: a burst after a restart opens one connection.

@@ -1,15 +1,14 @@
 """The Redis store (redis-py asyncio): standalone, Sentinel and Cluster.
 
-With app/store/endpoints.py, the only code that imports redis. Every call is bounded by
+With endpoints.py and feed.py, the only code that imports redis. Every call is bounded by
 ``timeout`` so a hung Redis cannot hang the gateway, and every redis error becomes
 ``StoreUnavailable``; the client reconnects by itself, so service resumes when Redis returns.
 
-``listen`` holds one subscription on a connection of its own (no silent retries, so a lost
-connection shows at once), read in the event loop's I/O callback (``subscription.py``), and pings
-it after ``HEARTBEAT`` quiet seconds, so a silent server is noticed within ``HEARTBEAT + timeout``.
-On a Cluster it subscribes on one master: classic PUBLISH reaches every node.
+``listen`` (app/store/feed.py) holds one subscription on a connection of its own; on a Cluster it
+subscribes on one master: classic PUBLISH reaches every node. Session reads (GET, GETEX) go through
+a pipelined connection of our own (app/store/pipeline.py), except on a Cluster.
 
-That connection is not redis-py's: the subscription opens its socket itself, to an address found
+Those connections are not redis-py's: they open their sockets themselves, to an address found
 through redis-py's public APIs (the URL, ``Sentinel.discover_master``, ``RedisCluster.get_primaries``),
 with the TLS and login the URL asks for (``redis.asyncio.connection.parse_url``), so no redis-py
 internals are relied on and any redis-py version that keeps those APIs will do.
@@ -22,8 +21,9 @@ import contextlib
 import inspect
 import itertools
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeAlias, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -36,8 +36,9 @@ from redis.exceptions import RedisError
 from app import metrics
 from app.errors import StoreUnavailable
 from app.store.endpoints import Target, sentinel_of
+from app.store.feed import listen as listen_to
 from app.store.pipeline import Reads
-from app.store.subscription import Endpoint, Subscription
+from app.store.subscription import Endpoint
 
 T = TypeVar("T")
 log = logging.getLogger("authgate.store")
@@ -63,6 +64,11 @@ _OP_GET = metrics.store_ops["get"]
 _OP_SET = metrics.store_ops["set"]
 _OP_SET_NX = metrics.store_ops["set_nx"]
 _OP_GETDEL = metrics.store_ops["getdel"]
+_OP_GETEX = metrics.store_ops["getex"]
+_OP_TTL = metrics.store_ops["ttl"]
+_OP_SCAN = metrics.store_ops["scan"]
+_OP_INDEX_MEMBERS = metrics.store_ops["index_members"]
+_OP_INDEX_REMOVE = metrics.store_ops["index_remove"]
 _OP_DELETE = metrics.store_ops["delete"]
 _OP_DELETE_IF_EQUALS = metrics.store_ops["delete_if_equals"]
 _OP_EXPIRE_IF_EQUALS = metrics.store_ops["expire_if_equals"]
@@ -72,10 +78,7 @@ _OP_INDEX_POP = metrics.store_ops["index_pop"]
 _OP_PUBLISH = metrics.store_ops["publish"]
 _OP_PING = metrics.store_ops["ping"]
 
-HEARTBEAT = 1.0  # seconds between PINGs on a quiet subscription
 CLUSTER_CONCURRENCY = 64  # store calls in flight at once on a Cluster (redis-py allows 100 per node)
-HEARTBEAT_MESSAGE = b"authgate-heartbeat"
-_RESUBSCRIBE_MAX_DELAY = 2.0
 
 #: The store's own client: one server (found through Sentinel or not), or a Cluster.
 Client: TypeAlias = redis.Redis | RedisCluster
@@ -172,18 +175,44 @@ class RedisStore:
     async def get(self, key: str) -> bytes | None:
         if self._reads is None:
             return _bytes(await self._call(self._r.get(key), _OP_GET))
+        return await self._read(_OP_GET, b"GET", key.encode())
+
+    async def getex(self, key: str, ttl: float) -> bytes | None:
+        # GETEX (Redis 6.2+): the read and the new expiry in one command, one round trip.
+        if self._reads is None:
+            return _bytes(await self._call(self._r.getex(key, px=_ms(ttl)), _OP_GETEX))
+        return await self._read(_OP_GETEX, b"GETEX", key.encode(), b"PX", b"%d" % _ms(ttl))
+
+    async def _read(self, op: metrics.Timed, *args: bytes) -> bytes | None:
+        """A session read on the pipeline (app/store/pipeline.py), timed like any other call."""
+        assert self._reads is not None
         start = time.perf_counter()
         try:
-            reply = await self._reads.get(key)
+            reply = await self._reads.call(*args)
         except (OSError, TimeoutError, RedisError) as exc:  # PipelineLost is an OSError; RedisError: no master
-            _OP_GET.errors.inc()
+            op.errors.inc()
             raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
         finally:
-            _OP_GET.seconds.observe(time.perf_counter() - start)
+            op.seconds.observe(time.perf_counter() - start)
         if reply is None or isinstance(reply, bytes):
             return reply
-        _OP_GET.errors.inc()
-        raise StoreUnavailable(f"redis: GET answered {type(reply).__name__}: {reply}")
+        op.errors.inc()
+        raise StoreUnavailable(f"redis: {args[0].decode()} answered {type(reply).__name__}: {reply}")
+
+    async def ttl(self, key: str) -> float | None:
+        left = int(await self._call(self._r.pttl(key), _OP_TTL))
+        return None if left == -2 else math.inf if left == -1 else left / 1000
+
+    async def scan(self, match: str) -> frozenset[str]:
+        # Cluster: scan_iter walks every primary. Each step is bounded by the timeout, not the walk.
+        found: set[str] = set()
+        keys: AsyncIterator[bytes] = self._r.scan_iter(match=match, count=1000)
+        while True:
+            try:
+                key = await self._call(anext(keys), _OP_SCAN)
+            except StopAsyncIteration:
+                return frozenset(found)
+            found.add(key.decode())
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         await self._call(self._r.set(key, value, px=_ms(ttl)), _OP_SET)
@@ -220,30 +249,19 @@ class RedisStore:
         members: list[bytes] = await self._call(self._index_pop(keys=[key]), _OP_INDEX_POP)
         return frozenset(m.decode() for m in members)
 
+    async def index_members(self, key: str) -> frozenset[str]:
+        members = await self._call(self._r.smembers(key), _OP_INDEX_MEMBERS)
+        return frozenset(m.decode() if isinstance(m, bytes) else m for m in members)
+
+    async def index_remove(self, key: str, *members: str) -> None:
+        if members:
+            await self._call(self._r.srem(key, *members), _OP_INDEX_REMOVE)
+
     async def publish(self, channel: str, message: str) -> None:
         await self._call(self._r.publish(channel, message), _OP_PUBLISH)
 
     async def listen(self, channel: str, on_message: Callable[[str], None], on_live: Callable[[bool], None]) -> None:
-        failures = 0
-        while True:
-            live = _Liveness(on_live)
-            subscription: Subscription | None = None
-            try:
-                async with asyncio.timeout(self._timeout):
-                    endpoint = await self._subscriber()
-                    subscription = await Subscription.open(endpoint, channel, on_message, live.lost)
-                failures = 0
-                live.report(True)
-                await subscription.watch(HEARTBEAT, self._timeout, HEARTBEAT_MESSAGE)
-            except (RedisError, OSError, TimeoutError, StoreUnavailable) as exc:  # SubscriptionLost: OSError
-                failures += 1
-                if failures == 1:  # once per outage: the retries below are quiet
-                    log.warning("redis: invalidation feed: %s: %s; resubscribing", type(exc).__name__, exc)
-            finally:
-                live.report(False)
-                if subscription is not None:
-                    subscription.close()
-            await asyncio.sleep(min(0.05 * 2**failures, _RESUBSCRIBE_MAX_DELAY))
+        await listen_to(self._subscriber, self._timeout, channel, on_message, on_live)
 
     async def ping(self) -> None:
         await self._call(self._r.ping(), _OP_PING)
@@ -275,20 +293,3 @@ def _cluster_subscriber(cluster: RedisCluster, target: Target) -> Subscriber:
         return target.endpoint(node.host, int(node.port))
 
     return subscriber
-
-
-class _Liveness:
-    """Reports each change of a subscription's liveness once; ``lost`` is called from the I/O
-    callback that sees the connection go, so the cache stops answering at that very moment."""
-
-    def __init__(self, on_live: Callable[[bool], None]) -> None:
-        self._on_live = on_live
-        self._live = False
-
-    def report(self, live: bool) -> None:
-        if live != self._live:
-            self._live = live
-            self._on_live(live)
-
-    def lost(self) -> None:
-        self.report(False)

@@ -117,3 +117,20 @@ def test_email_rules_say_they_need_verified_addresses(idp: IdP) -> None:
     assert "WARN email-domain rules admit only addresses the IdP marks email_verified: true" in out
     assert "AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true" in out
     assert code == 0, "a warning, not a failure"
+
+
+def test_the_idle_timeout_needs_a_redis_that_runs_getex(tmp_path: Path, idp: IdP) -> None:
+    """A Redis older than 6.2 has no GETEX (here: one with the command disabled, as it would answer)."""
+    good = start_redis(tmp_path, "redis-getex")
+    old = start_redis(tmp_path, "redis-old", "--rename-command", "GETEX", "")
+    try:
+        code, out = run_check(gateway_env(idp.issuer, redis_url=good.url, scopes=SCOPES, session_idle_ttl="1800"))
+        assert code == 0 and "OK   Redis runs GETEX" in out, out
+        code, out = run_check(gateway_env(idp.issuer, redis_url=old.url, scopes=SCOPES, session_idle_ttl="1800"))
+        assert code == 1, out
+        assert "FAIL Redis refuses GETEX" in out and "upgrade Redis to 6.2 or newer" in out, out
+        code, out = run_check(gateway_env(idp.issuer, redis_url=old.url, scopes=SCOPES))
+        assert code == 0 and "GETEX" not in out, out  # without an idle timeout, GETEX is never used
+    finally:
+        good.proc.stop()
+        old.proc.stop()

@@ -25,9 +25,11 @@ from typing import Any
 import pytest
 
 from app.errors import StoreUnavailable
+from app.session_meta import meta_key
 from app.sessions import lock_key, session_key
 from app.store import MemoryStore, Store
-from app.store.redis import HEARTBEAT, RedisStore
+from app.store.feed import HEARTBEAT
+from app.store.redis import RedisStore
 from app.tickets import Ticket
 from tests.support.procs import free_port, frozen
 from tests.support.redis_topologies import (
@@ -330,6 +332,83 @@ async def test_index_ttl_only_grows(store: Store, tag: Callable[[str], str]) -> 
     assert await store.index_pop(kept) == frozenset({"a", "b"})
 
 
+async def test_getex_reads_and_resets_the_expiry(store: Store, tag: Callable[[str], str]) -> None:
+    kept, lapsed, probe = tag("kept"), tag("lapsed"), tag("probe")
+    assert await store.getex(tag("missing"), LONG) is None
+    assert await store.get(tag("missing")) is None, "getex created a key"
+    await store.set(kept, b"\x00session\xff", SHORT)
+    await store.set(lapsed, b"idle", LONG)
+    assert await store.getex(kept, LONG) == b"\x00session\xff"  # pushed out
+    assert await store.getex(lapsed, SHORT) == b"idle"  # pulled in: the new expiry replaces the old
+    await store.set(probe, b"p", SHORT)  # set last: once it is gone, so is anything shorter
+
+    await gone(store, probe, "the probe to expire")
+    assert await store.get(lapsed) is None, "getex did not replace a longer expiry"
+    assert await store.get(kept) == b"\x00session\xff", "getex did not extend the key"
+
+
+async def test_getex_keeps_an_idle_deadline_moving(store: Store, tag: Callable[[str], str]) -> None:
+    """A key read more often than its TTL lives on; left alone, it ends (the idle timeout)."""
+    key = tag("session")
+    await store.set(key, b"s", SHORT)
+    deadline = time.monotonic() + 3 * SHORT
+    while time.monotonic() < deadline:
+        assert await store.getex(key, SHORT) == b"s", "a key read within its TTL expired"
+        await asyncio.sleep(SHORT / 4)
+    await gone(store, key, "the key left unread to expire")
+
+
+async def test_ttl(store: Store, tag: Callable[[str], str]) -> None:
+    assert await store.ttl(tag("missing")) is None
+    await store.set(tag("k"), b"v", LONG)
+    left = await store.ttl(tag("k"))
+    assert left is not None and LONG - 1 < left <= LONG
+    await store.index_add(tag("idx"), "m", SHORT)
+    left = await store.ttl(tag("idx"))
+    assert left is not None and 0 < left <= SHORT
+    await store.set(tag("short"), b"v", SHORT)
+    await gone(store, tag("short"), "the key to expire")
+    assert await store.ttl(tag("short")) is None
+
+
+async def test_scan_finds_matching_keys_in_every_slot(store: Store) -> None:
+    """Keys of many sessions (on a cluster: on every node), and nothing else."""
+    run = uuid.uuid4().hex[:8]
+    ids = [f"{run}-{i}" for i in range(40)]
+    for sid in ids:
+        await store.set(f"scan:{{{sid}}}:m", b"meta", LONG)
+        await store.set(f"scan:{{{sid}}}:s", b"session", LONG)
+    await store.set(f"scan:{{{run}-short}}:m", b"meta", SHORT)
+    await store.set(f"scan:{{{run}-x}}:other", b"x", LONG)
+    expected = {f"scan:{{{sid}}}:m" for sid in ids}
+    assert await store.scan(f"scan:{{{run}-*}}:m") == frozenset(expected | {f"scan:{{{run}-short}}:m"})
+    both = await store.scan(f"scan:{{{run}-*}}:[ms]")
+    assert both == frozenset(expected | {f"scan:{{{sid}}}:s" for sid in ids} | {f"scan:{{{run}-short}}:m"})
+    assert await store.scan(f"scan:{{{run}-nothing*}}:m") == frozenset()
+    await gone(store, f"scan:{{{run}-short}}:m", "the short key to expire")
+    assert f"scan:{{{run}-short}}:m" not in await store.scan(f"scan:{{{run}-*}}:m"), "an expired key was found"
+    await store.delete(*expected)
+    assert await store.scan(f"scan:{{{run}-*}}:m") == frozenset()
+
+
+async def test_index_members_and_remove(stores: list[Store], tag: Callable[[str], str]) -> None:
+    key = tag("idx")
+    assert await stores[0].index_members(key) == frozenset()
+    for member in ("a", "b", "c"):
+        await stores[0].index_add(key, member, LONG)
+    members = await stores[1].index_members(key)
+    assert members == frozenset({"a", "b", "c"}) and isinstance(members, frozenset)
+    assert await stores[2].index_members(key) == members, "reading the index changed it"
+    await stores[1].index_remove(key, "a", "missing")
+    assert await stores[0].index_members(key) == frozenset({"b", "c"})
+    await stores[1].index_remove(key)  # nothing to remove
+    await stores[2].index_remove(tag("never"), "a")
+    assert await stores[0].index_members(tag("never")) == frozenset()
+    await stores[2].index_remove(key, "b", "c")
+    assert await stores[0].index_members(key) == frozenset()
+    assert await stores[0].ttl(key) is None, "an emptied index is gone"
+
+
 async def test_publish_reaches_every_listener(stores: list[Store], tag: Callable[[str], str]) -> None:
     channel, other = tag("chan"), tag("other-chan")
     async with (
@@ -369,8 +448,9 @@ def test_session_keys_share_a_cluster_slot(redis_cluster: Topology) -> None:
         sid = Ticket.new().session_id
         s_slot = redis_cli(port, "CLUSTER", "KEYSLOT", session_key(sid)).strip()
         l_slot = redis_cli(port, "CLUSTER", "KEYSLOT", lock_key(sid)).strip()
+        m_slot = redis_cli(port, "CLUSTER", "KEYSLOT", meta_key(sid)).strip()
         assert s_slot.isdigit(), s_slot
-        assert s_slot == l_slot, (sid, s_slot, l_slot)
+        assert s_slot == l_slot == m_slot, (sid, s_slot, l_slot, m_slot)
         slots.add(s_slot)
     # The tag is the session id, not the shared "ag:" prefix: sessions spread over the cluster.
     assert len(slots) > 1
@@ -472,6 +552,11 @@ def operations(tag: Callable[[str], str]) -> dict[str, Callable[[Store], Awaitab
         "index_add": lambda s: s.index_add(tag("idx"), "m", LONG),
         "incr_with_ttl": lambda s: s.incr_with_ttl(tag("n"), LONG),
         "index_pop": lambda s: s.index_pop(tag("idx")),
+        "getex": lambda s: s.getex(key, LONG),
+        "ttl": lambda s: s.ttl(key),
+        "scan": lambda s: s.scan(tag("*")),
+        "index_members": lambda s: s.index_members(tag("idx")),
+        "index_remove": lambda s: s.index_remove(tag("idx"), "m"),
     }
 
 
@@ -698,6 +783,32 @@ async def test_listen_and_publish_on_a_password_protected_redis(
         ):
             await assert_feed_and_refusal(url, [url.replace("pw@", "wrong@")], tag)
     finally:
+        server.proc.stop()
+
+
+# The session-control operations on RESP3 (sets and integers come back in other shapes) and as an ACL
+# user limited to authgate's keys.
+@pytest.mark.parametrize("query", ["", "?protocol=3"], ids=["RESP2", "RESP3"])
+async def test_session_control_ops_as_an_acl_user(tmp_path: Path, query: str) -> None:
+    acl_user = ["--user", "gate", "on", ">gate-pw", "~ag:*", "&*", "+@all"]
+    server = start_redis(tmp_path, "redis-acl", *acl_user)
+    store = RedisStore.from_url(f"redis://gate:gate-pw@127.0.0.1:{server.port}/0{query}", timeout=CONTRACT_TIMEOUT)
+    try:
+        sid = Ticket.new().session_id
+        await store.set(session_key(sid), b"s", LONG)
+        await store.set(meta_key(sid), b"m", LONG)
+        assert await store.getex(session_key(sid), SHORT) == b"s"
+        left = await store.ttl(session_key(sid))
+        assert left is not None and 0 < left <= SHORT
+        assert await store.scan("ag:{*}:[ms]") == frozenset({session_key(sid), meta_key(sid)})
+        await store.index_add("ag:idx:user:x", sid, LONG)
+        assert await store.index_members("ag:idx:user:x") == frozenset({sid})
+        await store.index_remove("ag:idx:user:x", sid)
+        assert await store.index_members("ag:idx:user:x") == frozenset()
+        with pytest.raises(StoreUnavailable):
+            await store.getex("other:key", LONG)  # outside the user's keys: refused, as any other call
+    finally:
+        await store.close()
         server.proc.stop()
 
 

@@ -484,3 +484,27 @@ def test_header_auth_modes_and_audiences() -> None:
     assert has(problems, "AUTHGATE_HEADER_AUTH", "digest")
     problems = problems_of(env(header_auth="basic", header_auth_audiences="cli-tool"))
     assert has(problems, "AUTHGATE_HEADER_AUTH_AUDIENCES", "bearer")
+
+
+# --- the idle timeout ----------------------------------------------------------------------------
+
+
+def test_idle_timeout_off_by_default_and_parsed() -> None:
+    assert load_settings(env()).session_idle_ttl == 0
+    assert load_settings(env(session_idle_ttl="1800")).session_idle_ttl == 1800
+    assert load_settings(env(session_idle_ttl="2", session_cache_ttl="0.5")).session_idle_ttl == 2
+
+
+@pytest.mark.parametrize(("idle", "cache"), [("30", "15"), ("29.9", "15"), ("1", "0.5"), ("0.1", "15")])
+def test_idle_timeout_must_exceed_twice_the_cache_ttl(idle: str, cache: str) -> None:
+    problems = problems_of(env(session_idle_ttl=idle, session_cache_ttl=cache, client_id=""))
+    assert has(problems, "AUTHGATE_SESSION_IDLE_TTL", "twice", "AUTHGATE_SESSION_CACHE_TTL")
+    assert has(problems, "AUTHGATE_CLIENT_ID"), "reported with the other problems"
+
+
+def test_a_negative_idle_timeout_is_refused() -> None:
+    assert has(problems_of(env(session_idle_ttl="-1")), "AUTHGATE_SESSION_IDLE_TTL")
+
+
+def test_with_the_cache_off_any_positive_idle_timeout_will_do() -> None:
+    assert load_settings(env(session_idle_ttl="0.5", session_cache_ttl="0")).session_idle_ttl == 0.5

@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app import sealing
+from app.session_meta import MetaSealer, SessionMeta
 from app.tickets import Ticket, TicketSigner
 
 # --- the sealed session: nonce(12) || AES-256-GCM(key, nonce, compact JSON, aad=session id) ------
@@ -115,3 +116,34 @@ def test_a_new_ticket_is_a_16_byte_id_and_a_32_byte_key() -> None:
     sid, key, signature = value.split(".")
     assert (sid, key) == (ticket.session_id, _b64(ticket.key))
     assert len(base64.urlsafe_b64decode(signature + "=")) == 32  # SHA-256
+
+
+# --- a session's metadata (ag:{<id>}:m): sealed like a session, under HKDF-SHA256(AUTHGATE_SECRET) --
+
+META = SessionMeta("zoë", "u-1", "app.corp.test", 1700000000.0, 1700604800.0, 1700000100.5)
+META_SEALED = bytes.fromhex(
+    "6465666768696a6b6c6d6e6f19e03e149e3ba49c5f0fab4a1d94f9002b2755d14fcf80f27062d1d47ed8a5a270fb26f3"
+    "38f732b31228ba7cfe8c6a4614d3c3bd06bfe3531454c6910540a341039e0b8b03554b8c766fd950bfe7dd7053055c59"
+    "37014619d11874e559db0e221fb5735747718cf79cf6667da3369c86ad"
+)
+
+
+def test_metadata_sealed_by_an_earlier_release_still_opens() -> None:
+    assert MetaSealer([SECRET]).open(SESSION_ID, META_SEALED) == META
+    assert MetaSealer(["a-newer-secret-0123456789abcdefghijk", SECRET]).open(SESSION_ID, META_SEALED) == META
+
+
+@pytest.mark.usefixtures("fixed_nonce")
+def test_sealing_metadata_produces_the_recorded_bytes() -> None:
+    assert MetaSealer([SECRET]).seal(SESSION_ID, META) == META_SEALED
+
+
+def test_the_recorded_metadata_is_the_documented_format() -> None:
+    # HKDF-SHA256 (RFC 5869) with no salt (32 zero bytes) and the info string, one block of output.
+    prk = hmac.new(bytes(32), SECRET.encode(), hashlib.sha256).digest()
+    key = hmac.new(prk, b"authgate.session-meta.v1" + b"\x01", hashlib.sha256).digest()
+    plain = json.dumps(
+        {"u": "zoë", "s": "u-1", "h": "app.corp.test", "c": 1700000000.0, "e": 1700604800.0, "w": 1700000100.5},
+        separators=(",", ":"),
+    ).encode()
+    assert NONCE + AESGCM(key).encrypt(NONCE, plain, SESSION_ID.encode()) == META_SEALED

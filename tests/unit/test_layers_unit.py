@@ -9,7 +9,21 @@ from pathlib import Path
 import pytest
 
 APP = Path(__file__).resolve().parents[2] / "app"
-PURE = ["policy", "paths", "forwarded", "redirects", "headers", "cookies", "tickets", "sealing", "lru", "session_cache"]
+PURE = [
+    "policy",
+    "paths",
+    "forwarded",
+    "redirects",
+    "headers",
+    "cookies",
+    "tickets",
+    "sealing",
+    "lru",
+    "session_cache",
+    "session_meta",
+    "unsealed",
+    "refresh_timing",
+]
 IO_LIBRARIES = {"httpx", "redis", "authlib", "joserfc", "asyncio", "socket", "subprocess", "starlette", "uvicorn"}
 ONLY_IN = {"authlib": "app.oidc", "joserfc": "app.oidc", "redis": "app.store", "hiredis": "app.store"}
 MAX_LINES = 300

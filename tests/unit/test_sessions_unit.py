@@ -7,15 +7,9 @@ import time
 
 import pytest
 
-from app.sessions import (
-    MAX_MARGIN,
-    index_key,
-    lock_key,
-    needs_refresh,
-    refresh_margin,
-    session_key,
-    usable_for,
-)
+from app.refresh_timing import MAX_MARGIN, needs_refresh, refresh_margin, usable_for
+from app.session_meta import meta_key
+from app.sessions import index_key, lock_key, session_key
 from app.types import Identity, SessionData
 
 T0 = 1_700_000_000.0
@@ -136,15 +130,14 @@ def test_usable_until_the_end_when_there_is_nothing_to_refresh() -> None:
 # --- store keys ----------------------------------------------------------------------------------
 
 
-def test_session_and_lock_share_a_hash_slot() -> None:
+def test_session_lock_and_metadata_share_a_hash_slot() -> None:
     sid = "AbC_d-12"
-    s, lk = session_key(sid), lock_key(sid)
-    assert s != lk
+    s, lk, m = session_key(sid), lock_key(sid), meta_key(sid)
+    assert len({s, lk, m}) == 3
     tag = re.compile(r"\{([^}]*)\}")
-    s_tag, lk_tag = tag.search(s), tag.search(lk)
-    assert s_tag is not None
-    assert lk_tag is not None
-    assert s_tag.group(1) == lk_tag.group(1) == sid
+    tags = [tag.search(k) for k in (s, lk, m)]
+    assert all(t is not None and t.group(1) == sid for t in tags)
+    assert m == f"ag:{{{sid}}}:m"  # what `authgate sessions` scans for (ag:{*}:m)
 
 
 def test_index_key_hashes_the_value() -> None:
