@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from app.clients import Clients
 from app.errors import IdPError, LoginStateError, ReturnURLTooLong
 from app.oidc import OIDCClient
 from app.oidc.client import new_secret
@@ -103,7 +104,7 @@ class LoginService:
     def __init__(
         self,
         store: Store,
-        oidc: OIDCClient,
+        clients: Clients,
         sessions: SessionService,
         *,
         ttl: int,
@@ -112,7 +113,7 @@ class LoginService:
         cookie_domain: str = "",
     ) -> None:
         self.store = store
-        self.oidc = oidc
+        self.clients = clients
         self.sessions = sessions
         self.ttl = ttl
         self.cookie_domain = cookie_domain
@@ -124,13 +125,15 @@ class LoginService:
     def cookie_name(self, state: str) -> str:
         return self.cookie_prefix + _h(state)[:16]
 
-    async def begin(self, *, original_url: str, redirect_uri: str, held: Mapping[str, str]) -> Begun:
+    async def begin(self, *, original_url: str, redirect_uri: str, held: Mapping[str, str], client: str = "") -> Begun:
         """Seal a new login state into a cookie; return it with the IdP authorization URL.
 
-        ``held``: the login cookies the browser sent (name to value), to keep under the cap.
+        ``held``: the login cookies the browser sent (name to value), to keep under the cap;
+        ``client``: the OAuth client of the app being signed in to ("": the global one).
         """
         kept = return_url(original_url)
-        await self.oidc.ensure_reachable()
+        oidc = self._client(client)
+        await oidc.ensure_reachable()
         login = LoginState(
             state=new_secret(),
             nonce=new_secret(),
@@ -138,8 +141,9 @@ class LoginService:
             redirect_uri=redirect_uri,
             original_url=kept,
             created_at=time.time(),
+            client=client,
         )
-        url = await self.oidc.authorization_url(
+        url = await oidc.authorization_url(
             redirect_uri=redirect_uri, state=login.state, nonce=login.nonce, code_verifier=login.code_verifier
         )
         name = self.cookie_name(login.state)
@@ -211,10 +215,10 @@ class LoginService:
         if not await self.store.set_nx(claim, json.dumps(record).encode(), CALLBACK_TTL):
             return await self._await_first(claim, code, browser, name)
         try:
-            tokens = await self.oidc.redeem(
+            tokens = await self._client(login.client).redeem(
                 code=code, redirect_uri=login.redirect_uri, code_verifier=login.code_verifier, nonce=login.nonce
             )
-            ticket = await self.sessions.create(tokens, scope=self._scope_of(login))
+            ticket = await self.sessions.create(tokens, scope=self._scope_of(login), client=login.client)
         except (LoginStateError, IdPError) as exc:
             failed = {**record, "st": "failed", "e": str(exc)}
             await self.store.set(claim, json.dumps(failed).encode(), CALLBACK_TTL)
@@ -223,6 +227,12 @@ class LoginService:
         done = {**record, "st": "done", "r": sealed.hex()}
         await self.store.set(claim, json.dumps(done).encode(), CALLBACK_TTL)
         return Finished(ticket, login.original_url, name)
+
+    def _client(self, name: str) -> OIDCClient:
+        client = self.clients.get(name)
+        if client is None:  # the rules file no longer names it (reloaded meanwhile)
+            raise LoginStateError("this application's sign-in settings changed; please start again")
+        return client
 
     def _scope_of(self, login: LoginState) -> str:
         return self.scope(urlsplit(login.redirect_uri).hostname or "")

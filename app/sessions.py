@@ -13,17 +13,17 @@ the cache TTL, so an active user's session is re-read, and extended, at least th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-import secrets
 import time
 from typing import Any
 
-from app import metrics
-from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
+from app import metrics, refresh
+from app.clients import Clients
+from app.errors import TokenValidationError
 from app.oidc import OIDCClient
 from app.oidc.client import LogoutToken
+from app.refresh import lock_key
 from app.refresh_timing import needs_refresh, usable_for
 from app.sealing import seal, unseal
 from app.session_cache import Entry, SessionCache
@@ -35,19 +35,12 @@ from app.unsealed import UnsealedMemo
 
 log = logging.getLogger("authgate.sessions")
 
-LOCK_LEASE = 5.0  # seconds; renewed every LEASE/3 while the IdP is slow
-WAIT_FOR_REFRESH = 10.0  # how long a request waits for another replica's refresh
-POLL = 0.05
 INVALIDATION_CHANNEL = "ag:invalidate"
 JTI_LEEWAY = 120.0  # a logout token's jti is remembered this long past its expiry (clock skew)
 
 
 def session_key(session_id: str) -> str:
     return f"ag:{{{session_id}}}:s"
-
-
-def lock_key(session_id: str) -> str:
-    return f"ag:{{{session_id}}}:lock"
 
 
 def index_key(kind: str, value: str) -> str:
@@ -65,9 +58,11 @@ class SessionService:
         cache: SessionCache | None = None,
         idle_ttl: float = 0.0,
         meta: MetaSealer | None = None,
+        clients: Clients | None = None,
     ) -> None:
         self.store = store
-        self.oidc = oidc
+        self.oidc = oidc  # the global client
+        self.clients = clients  # every client by name (None: the global one only)
         self.ttl = ttl
         self.cache = cache if cache is not None else SessionCache(max_age=0)
         self.unsealed = UnsealedMemo()
@@ -107,8 +102,15 @@ class SessionService:
         self._evict(session_id)
         await self.store.publish(INVALIDATION_CHANNEL, session_id)
 
-    async def create(self, tokens: TokenSet, *, scope: str) -> Ticket:
-        """A new session, valid on ``scope`` only (a host, or ".<cookie domain>")."""
+    def client_of(self, data: SessionData) -> OIDCClient | None:
+        """The client ``data`` was signed in with; None when no app names it any more."""
+        if self.clients is not None:
+            return self.clients.get(data.client)
+        return None if data.client else self.oidc
+
+    async def create(self, tokens: TokenSet, *, scope: str, client: str = "") -> Ticket:
+        """A new session, valid on ``scope`` only (a host, or ".<cookie domain>"), made by the OAuth
+        client named ``client`` ("": the global one)."""
         now = time.time()
         claims = tokens.claims
         data = SessionData(
@@ -122,6 +124,7 @@ class SessionService:
             expires_at=now + self.ttl,
             idp_sid=str(claims.get("sid") or ""),
             scope=scope,
+            client=client,
         )
         ticket = Ticket.new()
         await self._save(ticket, data)
@@ -211,85 +214,9 @@ class SessionService:
         return await self.logout(sid=token.sid, sub=token.sub)
 
     async def refreshed_if_due(self, ticket: Ticket, data: SessionData) -> SessionData | None:
-        """``data`` with a usable access token: refreshed by exactly one replica when due.
-
-        None means the session has ended (the IdP revoked the grant, or it was signed out).
-        """
+        """``data`` with a usable access token: refreshed by exactly one replica when due
+        (app/refresh.py). None means the session has ended (the IdP revoked the grant, or it was
+        signed out)."""
         if not needs_refresh(data):
             return data
-        token = secrets.token_bytes(16)
-        lock = lock_key(ticket.session_id)
-        if await self.store.set_nx(lock, token, LOCK_LEASE):
-            renewer = asyncio.create_task(self._renew(lock, token))
-            try:
-                return await self._refresh_locked(ticket)
-            finally:
-                renewer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewer
-                await self.store.delete_if_equals(lock, token)
-        if time.time() < data.access_expires_at:
-            return data  # still valid: no need to wait for the other replica
-        return await self._await_other(ticket, data)
-
-    async def _renew(self, lock: str, token: bytes) -> None:
-        while True:
-            await asyncio.sleep(LOCK_LEASE / 3)
-            if not await self.store.expire_if_equals(lock, token, LOCK_LEASE):
-                log.warning("refresh lock lost while refreshing")
-                return
-
-    async def _refresh_locked(self, ticket: Ticket) -> SessionData | None:
-        current = await self.load(ticket, use_cache=False)  # another replica may have refreshed already
-        if current is None or not needs_refresh(current) or not current.refresh_token:
-            return current
-        try:
-            tokens = await self.oidc.refresh(current.refresh_token, sub=current.identity.sub)
-        except IdPRejected as exc:
-            metrics.refreshes.labels("rejected").inc()
-            if exc.ends_session:
-                log.info("refresh rejected by the IdP (%s): session ended", exc.error)
-                await self.delete(ticket.session_id)
-                return None
-            log.warning("refresh failed: %s; keeping the session", exc)
-            return current
-        except (IdPUnavailable, TokenValidationError) as exc:
-            metrics.refreshes.labels("failed").inc()
-            log.warning("refresh failed: %s; keeping the session", exc)
-            return current
-        metrics.refreshes.labels("ok").inc()
-        now = time.time()
-        current.access_token = tokens.access_token
-        current.refresh_token = tokens.refresh_token or current.refresh_token
-        current.id_token = tokens.id_token or current.id_token
-        current.access_issued_at = now
-        current.access_expires_at = now + tokens.expires_in if tokens.expires_in else 0.0
-        if tokens.claims:
-            merged = Identity.from_claims({**_identity_claims(current.identity), **tokens.claims})
-            current.identity = merged
-        await self._save(ticket, current)
-        return current
-
-    async def _await_other(self, ticket: Ticket, data: SessionData) -> SessionData | None:
-        deadline = time.monotonic() + WAIT_FOR_REFRESH
-        while time.monotonic() < deadline:
-            await asyncio.sleep(POLL)
-            latest = await self.load(ticket, use_cache=False)
-            if latest is None:
-                return None
-            if latest.access_token != data.access_token or not needs_refresh(latest):
-                return latest
-            if await self.store.get(lock_key(ticket.session_id)) is None:
-                return await self.refreshed_if_due(ticket, latest)
-        return data
-
-
-def _identity_claims(identity: Identity) -> dict[str, object]:
-    return {
-        "sub": identity.sub,
-        "preferred_username": identity.username,
-        "email": identity.email,
-        "name": identity.name,
-        "groups": list(identity.groups),
-        "email_verified": identity.email_verified,
-    }
+        return await refresh.refreshed(self, ticket, data)

@@ -54,9 +54,13 @@ class SessionData:
     # Where the session is valid: the host it was signed in on, or ".<cookie domain>" in
     # domain-level mode. A cookie copied to another host opens nothing there.
     scope: str = ""
+    # The OAuth client the session was signed in with: its refresh and sign-out use it. "" is the
+    # global client (AUTHGATE_CLIENT_ID); an app of the rules file may name its own.
+    client: str = ""
 
     def to_json(self) -> dict[str, Any]:
         i = self.identity
+        extra = {"k": self.client} if self.client else {}
         return {
             "i": [i.sub, i.username, i.email, i.name, list(i.groups), i.email_verified],
             "at": self.access_token,
@@ -68,6 +72,7 @@ class SessionData:
             "e": self.expires_at,
             "s": self.idp_sid,
             "h": self.scope,
+            **extra,
         }
 
     @classmethod
@@ -84,6 +89,7 @@ class SessionData:
             expires_at=float(d["e"]),
             idp_sid=d.get("s", ""),
             scope=d.get("h", ""),
+            client=str(d.get("k", "")),
         )
 
 
@@ -97,8 +103,10 @@ class LoginState:
     redirect_uri: str  # the callback URL sent to the IdP (must match at redemption)
     original_url: str  # where the user goes after signing in
     created_at: float
+    client: str = ""  # the OAuth client the sign-in started with ("": the global one)
 
     def to_json(self) -> dict[str, Any]:
+        extra = {"k": self.client} if self.client else {}
         return {
             "s": self.state,
             "n": self.nonce,
@@ -106,11 +114,12 @@ class LoginState:
             "r": self.redirect_uri,
             "o": self.original_url,
             "c": self.created_at,
+            **extra,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> LoginState:
-        return cls(str(d["s"]), str(d["n"]), str(d["v"]), str(d["r"]), str(d["o"]), float(d["c"]))
+        return cls(str(d["s"]), str(d["n"]), str(d["v"]), str(d["r"]), str(d["o"]), float(d["c"]), str(d.get("k", "")))
 
 
 def hostname_of(host: str) -> str:

@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from app.clients import Clients
 from app.config import Settings
 from app.cookies import CookieReader
 from app.forwarded import TrustedProxies
@@ -80,9 +81,17 @@ class Gateway:
     cookies: CookieReader
     trusted: TrustedProxies
     header_auth: HeaderAuth | None = None  # None: header auth is off (AUTHGATE_HEADER_AUTH unset)
+    clients: Clients = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clients = self.login.clients
+
+    def client_for(self, hostname: str) -> str:
+        """The name of the OAuth client that signs users in to ``hostname`` ("": the global one)."""
+        return ""
 
     async def aclose(self) -> None:
-        await self.oidc.aclose()
+        await self.clients.aclose()
         await self.store.close()
 
 
@@ -113,6 +122,7 @@ def build_gateway(
     if not settings.secret:
         log.warning("AUTHGATE_SECRET is not set (development mode): a random key is used; sessions end on restart")
     oidc = build_oidc(settings, transport=transport)
+    clients = Clients(oidc)
     cache = SessionCache(max_age=settings.session_cache_ttl)
     sessions = SessionService(
         store,
@@ -121,10 +131,11 @@ def build_gateway(
         cache=cache,
         idle_ttl=settings.session_idle_ttl,
         meta=MetaSealer(secret_keys),
+        clients=clients,
     )
     login = LoginService(
         store,
-        oidc,
+        clients,
         sessions,
         ttl=settings.login_ttl,
         secrets=secret_keys,

@@ -10,6 +10,7 @@ Errors are translated here: network trouble and 5xx become ``IdPUnavailable``, O
 from __future__ import annotations
 
 import base64
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -265,3 +266,24 @@ def _token_set(data: dict[str, Any], id_token: str, claims: dict[str, Any]) -> T
         expires_in=lifetime,
         claims=claims,
     )
+
+
+def unverified_audience(token: str) -> tuple[str, tuple[str, ...]]:
+    """A JWT's ``iss`` and ``aud``, read WITHOUT checking anything: only to choose which client
+    validates it (each client then checks signature, issuer and audience itself). ("", ()) when
+    it is not a readable JWT."""
+    parts = token.split(".")
+    if len(parts) != 3 or len(parts[1]) > 16384:
+        return "", ()
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, TypeError):
+        return "", ()
+    if not isinstance(claims, dict):
+        return "", ()
+    aud = claims.get("aud")
+    audiences = (
+        (aud,) if isinstance(aud, str) else tuple(a for a in aud if isinstance(a, str)) if isinstance(aud, list) else ()
+    )
+    iss = claims.get("iss")
+    return (iss if isinstance(iss, str) else ""), audiences

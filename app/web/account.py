@@ -11,6 +11,7 @@ from starlette.routing import Route
 from app import metrics
 from app.cookies import set_cookie
 from app.errors import BadRequest, IdPRejected, IdPUnavailable, StoreUnavailable, TokenValidationError
+from app.oidc.client import unverified_audience
 from app.types import hostname_of
 from app.web.common import NO_STORE, gateway, origin_and_target, origin_of, page
 from app.web.pages import signed_out_page
@@ -24,11 +25,13 @@ async def sign_out(request: Request) -> Response:
     if isinstance(where, Response):
         return where
     scheme, host, rd = where
-    id_token = ""
+    id_token, oidc = "", gw.oidc
     try:
         for ticket in gw.cookies.tickets(request.headers.get("cookie", "")):
             data = await gw.sessions.load(ticket)
-            id_token = data.id_token if data else id_token
+            if data is not None:
+                # The IdP's sign-out with the session's own client (an app may name its own).
+                id_token, oidc = data.id_token, gw.sessions.client_of(data) or gw.oidc
             await gw.sessions.delete(ticket.session_id)
             metrics.logouts.labels("sign_out").inc()
     except StoreUnavailable:
@@ -39,7 +42,7 @@ async def sign_out(request: Request) -> Response:
             str(request.url),
         )
     after = rd or f"{scheme}://{host}/"
-    target = await gw.oidc.end_session_url(id_token=id_token, post_logout_redirect_uri=after) if id_token else None
+    target = await oidc.end_session_url(id_token=id_token, post_logout_redirect_uri=after) if id_token else None
     clear = set_cookie(gw.site.cookie_name, "", max_age=0, secure=scheme == "https", domain=gw.site.cookie_domain)
     if target or rd:
         resp: Response = RedirectResponse(target or rd, status_code=302, headers=NO_STORE)
@@ -56,7 +59,9 @@ async def backchannel_logout(request: Request) -> Response:
         token = form.get("logout_token")
         if not isinstance(token, str) or not token:
             raise TokenValidationError("no logout_token")
-        logout = await gw.oidc.validate_logout_token(token)
+        # Each app's client has its own issuer and audience: the token names the one to check it.
+        oidc = gw.clients.for_token(*unverified_audience(token)) or gw.oidc
+        logout = await oidc.validate_logout_token(token)
         ended = await gw.sessions.logout_once(logout)
     except (TokenValidationError, IdPRejected) as exc:
         log.warning("back-channel logout refused: %s", exc)

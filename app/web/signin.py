@@ -8,9 +8,11 @@ why the sign-in cannot start and how to retry.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from app.cookies import cookies_named, set_cookie
 from app.errors import IdPError, ReturnURLTooLong
+from app.types import hostname_of
 from app.web.pages import error_page
 from app.web.raw import Reply
 from app.wiring import Gateway
@@ -24,7 +26,12 @@ async def begin_sign_in(gw: Gateway, *, origin: str, original_url: str, cookie_h
     """Send the browser to the IdP, to come back to ``original_url`` (already validated)."""
     held = cookies_named(cookie_header, gw.login.cookie_prefix)
     try:
-        begun = await gw.login.begin(original_url=original_url, redirect_uri=gw.site.callback_url(origin), held=held)
+        begun = await gw.login.begin(
+            original_url=original_url,
+            redirect_uri=gw.site.callback_url(origin),
+            held=held,
+            client=gw.client_for(hostname_of(urlsplit(origin).netloc)),
+        )
     except ReturnURLTooLong as exc:
         log.warning("sign-in refused: %s", exc)
         page = error_page("This address is too long", f"Sign-in cannot return to it: {exc}.", gw.site.start_url(origin))

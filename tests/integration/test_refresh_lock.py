@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app import refresh
 from app import sessions as sessions_mod
 from app.errors import IdPRejected, IdPUnavailable
 from app.session_cache import SessionCache
@@ -67,7 +68,7 @@ async def _expired_session(svc: SessionService) -> tuple[object, object]:
 async def test_the_lease_outlives_a_slow_idp_and_one_refresh_serves_all(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sessions_mod, "LOCK_LEASE", 0.3)
+    monkeypatch.setattr(refresh, "LOCK_LEASE", 0.3)
     idp = SlowIdP(delay=1.2)  # four leases long
     replicas = [SessionService(store, idp, ttl=3600, cache=SessionCache(max_age=0)) for _ in range(3)]  # type: ignore[arg-type]
     ticket, data = await _expired_session(replicas[0])

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from app.clients import Clients
 from app.errors import LoginStateError, ReturnURLTooLong
 from app.login import MAX_LOGIN_COOKIES, MAX_RETURN_URL, Begun, LoginService, return_url
 from app.sessions import SessionService
@@ -62,7 +63,7 @@ class FakeIdP:
 
 def service(store: RecordingStore, idp: FakeIdP, secrets: list[str], ttl: int = 600) -> LoginService:
     sessions = SessionService(store, idp, ttl=3600)  # type: ignore[arg-type]
-    return LoginService(store, idp, sessions, ttl=ttl, secrets=secrets, cookie_prefix="authgate_session")  # type: ignore[arg-type]
+    return LoginService(store, Clients(idp), sessions, ttl=ttl, secrets=secrets, cookie_prefix="authgate_session")  # type: ignore[arg-type]
 
 
 def state_of(begun: Begun) -> str:

@@ -1,0 +1,120 @@
+"""Refreshing a session's tokens exactly once across replicas.
+
+The replica that takes the session's lock (``SET NX`` with a lease, renewed while the IdP is slow)
+refreshes it with the session's own client and saves it; the others keep serving the old token
+while it is still valid, else wait for the new one (bounded) and take over if the lock holder died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+from app import metrics
+from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
+from app.refresh_timing import needs_refresh
+from app.tickets import Ticket
+from app.types import Identity, SessionData
+
+if TYPE_CHECKING:
+    from app.sessions import SessionService
+
+log = logging.getLogger("authgate.sessions")
+
+LOCK_LEASE = 5.0  # seconds; renewed every LEASE/3 while the IdP is slow
+WAIT_FOR_REFRESH = 10.0  # how long a request waits for another replica's refresh
+POLL = 0.05
+
+
+def lock_key(session_id: str) -> str:
+    return f"ag:{{{session_id}}}:lock"
+
+
+async def refreshed(svc: SessionService, ticket: Ticket, data: SessionData) -> SessionData | None:
+    """``data`` refreshed by exactly one replica (it is due); None when the session has ended."""
+    token = secrets.token_bytes(16)
+    lock = lock_key(ticket.session_id)
+    if await svc.store.set_nx(lock, token, LOCK_LEASE):
+        renewer = asyncio.create_task(_renew(svc, lock, token))
+        try:
+            return await _refresh_locked(svc, ticket)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            await svc.store.delete_if_equals(lock, token)
+    if time.time() < data.access_expires_at:
+        return data  # still valid: no need to wait for the other replica
+    return await _await_other(svc, ticket, data)
+
+
+async def _renew(svc: SessionService, lock: str, token: bytes) -> None:
+    while True:
+        await asyncio.sleep(LOCK_LEASE / 3)
+        if not await svc.store.expire_if_equals(lock, token, LOCK_LEASE):
+            log.warning("refresh lock lost while refreshing")
+            return
+
+
+async def _refresh_locked(svc: SessionService, ticket: Ticket) -> SessionData | None:
+    current = await svc.load(ticket, use_cache=False)  # another replica may have refreshed already
+    if current is None or not needs_refresh(current) or not current.refresh_token:
+        return current
+    try:
+        oidc = svc.client_of(current)
+        if oidc is None:
+            raise IdPRejected("invalid_client", "no app of the rules file names this session's client any more")
+        tokens = await oidc.refresh(current.refresh_token, sub=current.identity.sub)
+    except IdPRejected as exc:
+        metrics.refreshes.labels("rejected").inc()
+        if exc.ends_session:
+            log.info("refresh rejected by the IdP (%s): session ended", exc.error)
+            await svc.delete(ticket.session_id)
+            return None
+        log.warning("refresh failed: %s; keeping the session", exc)
+        return current
+    except (IdPUnavailable, TokenValidationError) as exc:
+        metrics.refreshes.labels("failed").inc()
+        log.warning("refresh failed: %s; keeping the session", exc)
+        return current
+    metrics.refreshes.labels("ok").inc()
+    now = time.time()
+    current.access_token = tokens.access_token
+    current.refresh_token = tokens.refresh_token or current.refresh_token
+    current.id_token = tokens.id_token or current.id_token
+    current.access_issued_at = now
+    current.access_expires_at = now + tokens.expires_in if tokens.expires_in else 0.0
+    if tokens.claims:
+        merged = Identity.from_claims({**_identity_claims(current.identity), **tokens.claims})
+        current.identity = merged
+    await svc._save(ticket, current)
+    return current
+
+
+async def _await_other(svc: SessionService, ticket: Ticket, data: SessionData) -> SessionData | None:
+    deadline = time.monotonic() + WAIT_FOR_REFRESH
+    while time.monotonic() < deadline:
+        await asyncio.sleep(POLL)
+        latest = await svc.load(ticket, use_cache=False)
+        if latest is None:
+            return None
+        if latest.access_token != data.access_token or not needs_refresh(latest):
+            return latest
+        if await svc.store.get(lock_key(ticket.session_id)) is None:
+            return await svc.refreshed_if_due(ticket, latest)
+    return data
+
+
+def _identity_claims(identity: Identity) -> dict[str, object]:
+    return {
+        "sub": identity.sub,
+        "preferred_username": identity.username,
+        "email": identity.email,
+        "name": identity.name,
+        "groups": list(identity.groups),
+        "email_verified": identity.email_verified,
+    }
