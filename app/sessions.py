@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 
-from app import metrics
+from app import audit, metrics, tracing
 from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
 from app.oidc import OIDCClient
 from app.oidc.client import LogoutToken
@@ -213,24 +213,29 @@ class SessionService:
                 return
 
     async def _refresh_locked(self, ticket: Ticket) -> SessionData | None:
+        with tracing.span("session.refresh"):
+            return await self._refresh(ticket)
+
+    async def _refresh(self, ticket: Ticket) -> SessionData | None:
         current = await self.load(ticket, use_cache=False)  # another replica may have refreshed already
         if current is None or not needs_refresh(current) or not current.refresh_token:
             return current
+        who = {"user": current.identity.username, "sub": current.identity.sub}
         try:
             tokens = await self.oidc.refresh(current.refresh_token, sub=current.identity.sub)
         except IdPRejected as exc:
             metrics.refreshes.labels("rejected").inc()
+            audit.event("session.refresh_failed", **who, reason=str(exc), session_ended=exc.ends_session)
             if exc.ends_session:
-                log.info("refresh rejected by the IdP (%s): session ended", exc.error)
                 await self.delete(ticket.session_id)
                 return None
-            log.warning("refresh failed: %s; keeping the session", exc)
             return current
         except (IdPUnavailable, TokenValidationError) as exc:
             metrics.refreshes.labels("failed").inc()
-            log.warning("refresh failed: %s; keeping the session", exc)
+            audit.event("session.refresh_failed", **who, reason=str(exc), session_ended=False)
             return current
         metrics.refreshes.labels("ok").inc()
+        audit.event("session.refreshed", **who)
         now = time.time()
         current.access_token = tokens.access_token
         current.refresh_token = tokens.refresh_token or current.refresh_token

@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from app import tracing
 from app.config import Settings
 from app.cookies import CookieReader
 from app.forwarded import TrustedProxies
@@ -22,6 +23,7 @@ from app.policy import Policy
 from app.session_cache import SessionCache
 from app.sessions import SessionService
 from app.store import Store, open_store
+from app.store.traced import TracedStore
 from app.tickets import TicketSigner
 from app.types import SessionData
 
@@ -39,6 +41,8 @@ class Site:
     session_ttl: int
     redirect_domains: tuple[str, ...]
     header_sets: tuple[str, ...]
+    #: Log one allowed request in this many (AUTHGATE_LOG_ALLOWS_SAMPLE); 0: allows are not logged.
+    log_allows_every: int = 0
     #: The prefix of the auth-check routes, which are the proxy's, never a browser's page.
     auth_paths: str = field(init=False)
 
@@ -101,6 +105,8 @@ def build_gateway(
 ) -> Gateway:
     if store is None:
         store = open_store(settings.redis_url, timeout=settings.store_timeout)
+    if tracing.enabled():
+        store = TracedStore(store)  # a span per store call; not wrapped at all when tracing is off
     if not store.shared:
         log.warning(
             "AUTHGATE_REDIS_URL is not set: sessions live in this process only. "
@@ -138,6 +144,7 @@ def build_gateway(
         session_ttl=settings.session_ttl,
         redirect_domains=tuple(settings.allowed_redirect_domains),
         header_sets=tuple(settings.header_sets),
+        log_allows_every=settings.log_allows_sample if settings.log_allows else 0,
     )
     host = urlsplit(settings.issuer).hostname or "?"
     log.info("authgate ready: issuer host %s, store %s", host, type(store).__name__)

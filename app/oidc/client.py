@@ -20,10 +20,11 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from app import tracing
 from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
 from app.oidc.discovery import Discovery, ProviderMetadata
 from app.oidc.keys import ASYMMETRIC_ALGS, KeyCache, validate_claims
-from app.oidc.transport import BackchannelTransport
+from app.oidc.transport import BackchannelTransport, TracedTransport
 from app.types import TokenSet
 
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -67,6 +68,8 @@ class OIDCClient:
         self.scopes = scopes
         if backchannel_url:
             transport = BackchannelTransport(issuer, backchannel_url, transport)
+        if tracing.enabled():  # every IdP call in one place: a span each
+            transport = TracedTransport(transport or httpx.AsyncHTTPTransport())
         #: Every call to the IdP goes through this client (``authgate check`` probes with it too).
         self.http = httpx.AsyncClient(
             transport=transport, timeout=timeout, follow_redirects=False, headers={"User-Agent": "authgate"}

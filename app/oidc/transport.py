@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from app import tracing
+
 
 def _origin(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
@@ -36,6 +38,26 @@ class BackchannelTransport(httpx.AsyncBaseTransport):
                 scheme=self._internal.scheme, host=self._internal.host, port=self._internal.port
             )
         return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class TracedTransport(httpx.AsyncBaseTransport):
+    """A span around every call to the IdP (only wrapped on while tracing is on). The URL is
+    recorded without its query (a token request carries none; an authorization URL is never fetched)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        attributes = {"http.request.method": request.method, "url.full": str(url.copy_with(query=None))}
+        with tracing.span(f"idp {request.method} {url.path}", **attributes) as span:
+            response = await self._inner.handle_async_request(request)
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
+            return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()

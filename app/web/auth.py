@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app import forwarded, metrics
+from app import audit, forwarded, metrics
 from app.errors import InvalidForwardedHeaders, StoreUnavailable
 from app.headers import LOOKALIKE_HEADERS, groups_left_out, identity_headers
 from app.policy import AccessRule
@@ -51,6 +51,9 @@ WANTED_HEADERS = {
             "x-forwarded-uri",
             "x-forwarded-method",
             "authorization",
+            "x-forwarded-for",  # the client's address, for audit lines only
+            "x-request-id",
+            "traceparent",
         )
     },
 }
@@ -72,7 +75,7 @@ class Caller(enum.Enum):
 
 
 def _refuse(caller: Caller, peer: str | None, why: str) -> Reply:
-    log.warning("auth check refused (%s) from %s", why, peer)
+    audit.event("access.refused", client_ip=peer or "", reason=why)
     metrics.auth_checks.inc("bad_request")
     # nginx turns anything but 200/401/403 into a 500; 403 keeps it a clean refusal.
     return Reply(403 if caller is Caller.NGINX else 400, body=f"{why}\n".encode())
@@ -86,6 +89,8 @@ class Check:
     rule: AccessRule
     tickets: tuple[Ticket, ...]
     forward: bytes  # the Cookie header without authgate's cookies, for the proxy to pass on
+    headers: Mapping[str, str]
+    peer: str | None
 
 
 def parse_check(
@@ -93,7 +98,7 @@ def parse_check(
 ) -> Check | Reply:
     """Parse an auth check; a Reply when it is answered without a session (refused, or public)."""
     if not gw.trusted.contains(peer):
-        log.warning("auth check from %s, which is not in AUTHGATE_TRUSTED_PROXIES: denied", peer)
+        audit.event("access.refused", client_ip=peer or "", reason="the caller is not in AUTHGATE_TRUSTED_PROXIES")
         metrics.auth_checks.inc("untrusted")
         return Reply(403, body=b"caller is not a trusted proxy\n")
     if LOOKALIKE in headers:
@@ -113,7 +118,7 @@ def parse_check(
     if original.path.startswith(gw.site.auth_paths):
         # A browser asking for the auth check itself, through the proxy's route to authgate: its 200
         # would hand the page the identity headers, the access token included.
-        log.warning("auth check of the auth route itself from %s: refused", peer)
+        audit.event("access.refused", **_where(original, headers, peer, gw), reason="an auth check of the auth route")
         metrics.auth_checks.inc("bad_request")
         return Reply(403, body=b"not a page\n")
 
@@ -122,7 +127,21 @@ def parse_check(
     if rule.skip and rule.is_public(original.method, original.path):
         metrics.auth_checks.inc("public")
         return Reply(200, [(b"cookie", view.forward)] if view.forward else [])
-    return Check(original, rule, view.tickets, view.forward)
+    return Check(original, rule, view.tickets, view.forward, headers, peer)
+
+
+def _where(original: OriginalRequest, headers: Mapping[str, str], peer: str | None, gw: Gateway) -> dict[str, str]:
+    """An audit line's request fields (the path without its query, which may carry secrets)."""
+    return {
+        "host": original.hostname,
+        "path": original.path,
+        "method": original.method,
+        "client_ip": forwarded.client_ip(headers.get("x-forwarded-for"), peer, gw.trusted),
+    }
+
+
+def _who(data: SessionData) -> dict[str, str]:
+    return {"user": data.identity.username, "sub": data.identity.sub}
 
 
 def from_cache(gw: Gateway, check: Check) -> Reply | None:
@@ -159,9 +178,11 @@ async def from_store(gw: Gateway, caller: Caller, check: Check, headers: Mapping
                 return _decide(gw, check, data, entry.memo if entry is not None and entry.data is data else {})
     except StoreUnavailable as exc:
         log.error("auth check failed closed: %s", exc)
+        audit.event("access.unavailable", **_where(original, headers, check.peer, gw), reason=str(exc))
         return _unavailable()
 
     if caller is Caller.NGINX or not is_navigation(original.method, headers, strict=True):
+        audit.event("access.unauthenticated", **_where(original, headers, check.peer, gw))
         metrics.auth_checks.inc("unauthenticated")
         return Reply(401, body=b"sign-in required\n")
     reply = await begin_sign_in(
@@ -172,6 +193,7 @@ async def from_store(gw: Gateway, caller: Caller, check: Check, headers: Mapping
         secure=original.scheme == "https",
     )
     metrics.auth_checks.inc("redirect" if reply.status == 302 else "idp_unavailable")
+    audit.event("sign_in.started", **_where(original, headers, check.peer, gw), status=reply.status)
     return reply
 
 
@@ -181,11 +203,14 @@ def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) 
     why = check.rule.refusal(data.identity)
     if why is not None:
         original = check.original
-        log.info("denied %r on %r: %s", data.identity.username or data.identity.sub, original.hostname, why)
+        audit.event("access.denied", **_where(original, check.headers, check.peer, gw), **_who(data), rule=why)
         metrics.auth_checks.inc("denied")
         sign_out = f"{original.origin}{gw.site.prefix}/sign_out"
         return Reply(403, body=forbidden_page(data.identity, sign_out, why), content_type=HTML)
     metrics.auth_checks.inc("ok")
+    every = gw.site.log_allows_every
+    if every and metrics.auth_checks.counts["ok"] % every == 0:  # sampled; nothing at all when off
+        audit.event("access.allowed", **_where(check.original, check.headers, check.peer, gw), **_who(data))
     ok: Reply | None = memo.get("ok")
     if ok is None:
         ok = memo["ok"] = Reply(200, identity_headers(data.identity, data.access_token, gw.site.header_sets))

@@ -9,9 +9,27 @@ from pathlib import Path
 import pytest
 
 APP = Path(__file__).resolve().parents[2] / "app"
-PURE = ["policy", "paths", "forwarded", "redirects", "headers", "cookies", "tickets", "sealing", "lru", "session_cache"]
+PURE = [
+    "policy",
+    "paths",
+    "forwarded",
+    "redirects",
+    "headers",
+    "cookies",
+    "tickets",
+    "sealing",
+    "lru",
+    "session_cache",
+    "requestid",
+]
 IO_LIBRARIES = {"httpx", "redis", "authlib", "joserfc", "asyncio", "socket", "subprocess", "starlette", "uvicorn"}
-ONLY_IN = {"authlib": "app.oidc", "joserfc": "app.oidc", "redis": "app.store", "hiredis": "app.store"}
+ONLY_IN = {
+    "authlib": "app.oidc",
+    "joserfc": "app.oidc",
+    "redis": "app.store",
+    "hiredis": "app.store",
+    "opentelemetry": "app.tracing",
+}
 MAX_LINES = 300
 
 
