@@ -62,18 +62,21 @@ def from_headers(headers: Mapping[str, str]) -> str:
     return valid_id(headers.get("x-request-id")) or trace_id(headers.get("traceparent")) or new_id()
 
 
+def id_of(headers: MutableMapping[str, str]) -> str:
+    """The id of the request with these headers, made once (kept in ``headers``)."""
+    rid = headers.get(_MEMO)
+    if rid is None:
+        rid = headers[_MEMO] = from_headers(headers)
+    return rid
+
+
 def current_id() -> str:
     """The id of the request being handled, made on first use; "" outside a request."""
     explicit = request_id.get()
     if explicit:
         return explicit
     headers = current.get()
-    if headers is None:
-        return ""
-    rid = headers.get(_MEMO)
-    if rid is None:
-        rid = headers[_MEMO] = from_headers(headers)
-    return rid
+    return "" if headers is None else id_of(headers)
 
 
 def current_traceparent() -> str | None:

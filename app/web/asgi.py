@@ -126,10 +126,8 @@ def create_app(
         if scope["type"] == "http":
             caller = callers.get(scope["path"])
             if caller is not None:
+                headers = request_headers(scope, auth.WANTED_HEADERS)
                 try:
-                    headers = request_headers(scope, auth.WANTED_HEADERS)
-                    # The request's id is made from these only if a log line or the answer needs it.
-                    requestid.current.set(headers)
                     check = auth.parse_check(gw, caller, headers, client_ip(scope), scope["scheme"])
                     if isinstance(check, Reply):
                         reply = check
@@ -137,11 +135,12 @@ def create_app(
                         # A signed-in user seen lately is answered with no await in between.
                         reply = auth.from_cache(gw, check) or await auth.from_store(gw, caller, check, headers)
                 except Exception:
+                    requestid.current.set(headers)
                     log.exception("auth check failed unexpectedly")
                     reply = Reply(503)
                 # Every answer but an allow carries the request id (a proxy hands an allow's headers to
                 # no client; the memoised 200 stays one shared object, and no id is made for it).
-                await send_reply(send, reply, requestid.current_id() if reply.status != 200 else None)
+                await send_reply(send, reply, requestid.id_of(headers) if reply.status != 200 else None)
                 return
             if scope["path"] == "/healthz":
                 await send_reply(send, Reply(200, body=b"ok\n"))

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app import audit, forwarded, metrics
+from app import audit, forwarded, metrics, requestid
 from app.errors import InvalidForwardedHeaders, StoreUnavailable
 from app.headers import LOOKALIKE_HEADERS, groups_left_out, identity_headers
 from app.policy import AccessRule
@@ -74,8 +74,15 @@ class Caller(enum.Enum):
     FORWARD_AUTH = "forward-auth"
 
 
-def _refuse(caller: Caller, peer: str | None, why: str) -> Reply:
-    audit.event("access.refused", client_ip=peer or "", reason=why)
+def _audit(headers: dict[str, str], kind: str, /, **fields: object) -> None:
+    """An audit line of this check. The request (its id) is made current only now: a cached allow
+    sets nothing. From the store read on, the dispatcher has made it current for every line."""
+    requestid.current.set(headers)
+    audit.event(kind, **fields)
+
+
+def _refuse(caller: Caller, headers: dict[str, str], peer: str | None, why: str) -> Reply:
+    _audit(headers, "access.refused", client_ip=peer or "", reason=why)
     metrics.auth_checks.inc("bad_request")
     # nginx turns anything but 200/401/403 into a 500; 403 keeps it a clean refusal.
     return Reply(403 if caller is Caller.NGINX else 400, body=f"{why}\n".encode())
@@ -89,36 +96,36 @@ class Check:
     rule: AccessRule
     tickets: tuple[Ticket, ...]
     forward: bytes  # the Cookie header without authgate's cookies, for the proxy to pass on
-    headers: Mapping[str, str]
+    headers: dict[str, str]  # as read (the request id is made from them, and kept in them)
     peer: str | None
 
 
-def parse_check(
-    gw: Gateway, caller: Caller, headers: Mapping[str, str], peer: str | None, scheme: str
-) -> Check | Reply:
+def parse_check(gw: Gateway, caller: Caller, headers: dict[str, str], peer: str | None, scheme: str) -> Check | Reply:
     """Parse an auth check; a Reply when it is answered without a session (refused, or public)."""
     if not gw.trusted.contains(peer):
-        audit.event("access.refused", client_ip=peer or "", reason="the caller is not in AUTHGATE_TRUSTED_PROXIES")
+        _audit(headers, "access.refused", client_ip=peer or "", reason="the caller is not in AUTHGATE_TRUSTED_PROXIES")
         metrics.auth_checks.inc("untrusted")
         return Reply(403, body=b"caller is not a trusted proxy\n")
     if LOOKALIKE in headers:
         # e.g. X-Authentik_Username: a proxy passes it on and WSGI/PHP apps read it as the real one.
-        return _refuse(caller, peer, "a look-alike of an identity header was sent")
+        return _refuse(caller, headers, peer, "a look-alike of an identity header was sent")
     if caller is Caller.FORWARD_AUTH and "x-forwarded-uri" not in headers:
         # Traefik's forwardAuth and Caddy's forward_auth always send it; their plain proxying (the
         # route of /outpost.goauthentik.io/* to authgate, which a page could call) never does.
-        return _refuse(caller, peer, "X-Forwarded-Uri was not sent: not a forward-auth check")
+        return _refuse(caller, headers, peer, "X-Forwarded-Uri was not sent: not a forward-auth check")
     try:
         if caller is Caller.NGINX:
             original = forwarded.from_original(headers, default_scheme=scheme)
         else:
             original = forwarded.from_forwarded(headers, default_scheme=scheme)
     except InvalidForwardedHeaders as exc:
-        return _refuse(caller, peer, f"malformed proxy headers: {exc}")
+        return _refuse(caller, headers, peer, f"malformed proxy headers: {exc}")
     if original.path.startswith(gw.site.auth_paths):
         # A browser asking for the auth check itself, through the proxy's route to authgate: its 200
         # would hand the page the identity headers, the access token included.
-        audit.event("access.refused", **_where(original, headers, peer, gw), reason="an auth check of the auth route")
+        _audit(
+            headers, "access.refused", **_where(original, headers, peer, gw), reason="an auth check of the auth route"
+        )
         metrics.auth_checks.inc("bad_request")
         return Reply(403, body=b"not a page\n")
 
@@ -160,9 +167,10 @@ def from_cache(gw: Gateway, check: Check) -> Reply | None:
     return None
 
 
-async def from_store(gw: Gateway, caller: Caller, check: Check, headers: Mapping[str, str]) -> Reply:
+async def from_store(gw: Gateway, caller: Caller, check: Check, headers: dict[str, str]) -> Reply:
     """The answer after reading (and, when due, refreshing) the session in the store."""
     original = check.original
+    requestid.current.set(headers)  # every line from here on carries the request's id
     try:
         for ticket in check.tickets:
             data = await gw.sessions.load(ticket)
@@ -203,14 +211,16 @@ def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) 
     why = check.rule.refusal(data.identity)
     if why is not None:
         original = check.original
-        audit.event("access.denied", **_where(original, check.headers, check.peer, gw), **_who(data), rule=why)
+        _audit(
+            check.headers, "access.denied", **_where(original, check.headers, check.peer, gw), **_who(data), rule=why
+        )
         metrics.auth_checks.inc("denied")
         sign_out = f"{original.origin}{gw.site.prefix}/sign_out"
         return Reply(403, body=forbidden_page(data.identity, sign_out, why), content_type=HTML)
     metrics.auth_checks.inc("ok")
     every = gw.site.log_allows_every
     if every and metrics.auth_checks.counts["ok"] % every == 0:  # sampled; nothing at all when off
-        audit.event("access.allowed", **_where(check.original, check.headers, check.peer, gw), **_who(data))
+        _audit(check.headers, "access.allowed", **_where(check.original, check.headers, check.peer, gw), **_who(data))
     ok: Reply | None = memo.get("ok")
     if ok is None:
         ok = memo["ok"] = Reply(200, identity_headers(data.identity, data.access_token, gw.site.header_sets))
