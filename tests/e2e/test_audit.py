@@ -75,6 +75,8 @@ def world(module_tmp: Path) -> Iterator[World]:
         config=str(rules),
         log_format="json",
         replica_name="replica-a",
+        log_allows="true",
+        log_allows_sample="1",
     )
     gateway = start_gateway(module_tmp, env, name="authgate-audit", port=gw_port)
     url = gateway.url
@@ -120,6 +122,9 @@ def test_a_sign_in_is_audited_and_the_proxys_request_id_comes_back(world: World,
     assert started["logger"] == "authgate.audit" and started["ts"].endswith("Z")
     completed = world.await_event("sign_in.completed", host="app.test", user="alice")
     assert completed["sub"] == "alice" and completed["request_id"], "every line carries an id"
+    # AUTHGATE_LOG_ALLOWS=true, AUTHGATE_LOG_ALLOWS_SAMPLE=1: the landing on the page is logged too.
+    allowed = world.await_event("access.allowed", host="app.test", path="/signed-in")
+    assert allowed["user"] == "alice" and allowed["client_ip"] == "127.0.0.1"
 
 
 @pytest.mark.parametrize("proxy", ["nginx", "traefik"])
