@@ -15,8 +15,9 @@ from collections.abc import Mapping, MutableMapping
 from contextvars import ContextVar
 
 MAX_LENGTH = 128
+MAX_TRACEPARENT = 512  # version 00 is 55 characters; a later version may add fields
 #: Visible ASCII only (no space, no control character): safe in a header, a log line, a URL.
-_VALID_ID = re.compile(r"[!-~]{1,128}")
+_VALID_ID = re.compile(r"[!-~]+")  # the length is checked first (MAX_LENGTH)
 #: W3C Trace Context: version-traceid-parentid-flags, lower-case hex; a later version may append fields.
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[!-~]*)?")
 _ZERO_TRACE = "0" * 32
@@ -46,7 +47,7 @@ def valid_id(value: str | None) -> str | None:
 
 def trace_id(traceparent: str | None) -> str | None:
     """The trace id of a valid ``traceparent`` header, else None."""
-    if not traceparent or len(traceparent) > 512:
+    if not traceparent or len(traceparent) > MAX_TRACEPARENT:
         return None
     m = _TRACEPARENT.fullmatch(traceparent)
     if m is None:

@@ -167,12 +167,21 @@ def test_request_ids_from_the_proxy_are_bounded_visible_ascii(value: str | None,
         ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\n", None),
         ("0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", None),
         ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-" + "x" * 600, None),  # too long
+        ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-a b", None),  # a space in the future part
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01", None),  # short parent id
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1", None),  # short flags
         ("", None),
         (None, None),
     ],
 )
 def test_traceparent_is_read_per_the_w3c_format(value: str | None, trace: str | None) -> None:
     assert requestid.trace_id(value) == trace
+
+
+def test_a_future_traceparent_is_read_up_to_512_characters() -> None:
+    head = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-"
+    assert requestid.trace_id(head + "x" * (512 - len(head))) == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert requestid.trace_id(head + "x" * (513 - len(head))) is None
 
 
 def test_the_id_is_the_proxys_else_its_trace_else_a_new_one() -> None:
@@ -184,6 +193,12 @@ def test_the_id_is_the_proxys_else_its_trace_else_a_new_one() -> None:
     assert len(made) == 100 and all(requestid.valid_id(m) for m in made), "hostile ids replaced by unique ones"
 
 
+def test_an_id_kept_in_the_headers_is_never_the_proxys_raw_one() -> None:
+    headers = {"x-request-id": "bad id"}
+    made = requestid.id_of(headers)
+    assert made != "bad id" and requestid.valid_id(made) and requestid.id_of(headers) == made
+
+
 def test_an_id_is_made_once_per_request_and_only_when_asked() -> None:
     headers: dict[str, str] = {}
     token = requestid.current.set(headers)
@@ -192,6 +207,8 @@ def test_an_id_is_made_once_per_request_and_only_when_asked() -> None:
         first = requestid.current_id()
         assert first and requestid.current_id() == first
         assert requestid.current_traceparent() is None
+        headers["traceparent"] = "00-not-a-trace-01"
+        assert requestid.current_traceparent() is None, "an invalid one is not handed on"
     finally:
         requestid.current.reset(token)
     token = requestid.current.set({"traceparent": VALID_TRACEPARENT})
