@@ -235,7 +235,6 @@ class SessionService:
             audit.event("session.refresh_failed", **who, reason=str(exc), session_ended=False)
             return current
         metrics.refreshes.labels("ok").inc()
-        audit.event("session.refreshed", **who)
         now = time.time()
         current.access_token = tokens.access_token
         current.refresh_token = tokens.refresh_token or current.refresh_token
@@ -246,6 +245,7 @@ class SessionService:
             merged = Identity.from_claims({**_identity_claims(current.identity), **tokens.claims})
             current.identity = merged
         await self._save(ticket, current)
+        audit.event("session.refreshed", **who)
         return current
 
     async def _await_other(self, ticket: Ticket, data: SessionData) -> SessionData | None:

@@ -5,6 +5,7 @@ The sign-in itself starts in app/web/signin.py, shared with the forward-auth red
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from starlette.requests import Request
@@ -101,12 +102,14 @@ async def _callback(request: Request) -> Response:
         )
     try:
         finished = await gw.login.finish(state=state, code=q.get("code", ""), values=login_cookies)
-        # Who signed in, for the audit line; it also puts the session in this replica's cache.
-        data = await gw.sessions.load(finished.ticket)
     except (StoreUnavailable, IdPError, BadRequest) as exc:
         why = _why(exc)
         audit.event("sign_in.failed", **audit_fields(gw, request), reason=why, error=str(exc))
         return _failed(exc, why, fresh_start)
+    data = None
+    with contextlib.suppress(StoreUnavailable):  # the sign-in is done: only the audit line would lack a name
+        # Who signed in, for the audit line; it also puts the session in this replica's cache.
+        data = await gw.sessions.load(finished.ticket)
     audit.event(
         "sign_in.completed",
         **audit_fields(gw, request),
