@@ -23,6 +23,7 @@ from tests.support.servers import traefik_server as traefik
 pytestmark = pytest.mark.e2e
 
 CLIENT_ID, CLIENT_SECRET = "authgate-audit", "audit-secret-0123456789abcdef"
+ACCESS_TTL = 4  # seconds: a session's token is due for a refresh 2 s after sign-in
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
@@ -64,6 +65,7 @@ def world(module_tmp: Path) -> Iterator[World]:
         post_logout_redirect_uris=[f"http://{h}:{p}/" for p in ports.values() for h in ("app.test", "admin.test")],
         # Server to server, straight to the gateway (*.test is loopback for the IdP too).
         backchannel_logout_uri=f"http://authgate.test:{gw_port}{PREFIX}/backchannel_logout",
+        access_ttl=ACCESS_TTL,
     )
     rules = module_tmp / "audit-apps.toml"
     rules.write_text('[[apps]]\nhost = "admin.test"\nallowed_groups = ["admins"]\n')
@@ -187,3 +189,18 @@ def test_an_unauthenticated_check_takes_the_trace_id_and_hostile_ids_are_replace
     made = r.headers["x-request-id"]
     assert made != hostile and 0 < len(made) <= 128 and made.isascii()
     assert hostile not in world.gateway.proc.log_path.read_text(), "never logged raw"
+
+
+def test_a_refresh_is_audited(world: World) -> None:
+    with Browser() as b:
+        assert b.visit(f"{origin(world, 'nginx')}/", sub="bob").status_code == 200
+        before = len([e for e in world.lines() if e.get("event") == "session.refreshed"])
+
+        def refreshed() -> bool:
+            # Each visit is a check; the one after the token falls due refreshes it (no sleep).
+            assert b.get(f"{origin(world, 'nginx')}/later").status_code == 200
+            return len([e for e in world.lines() if e.get("event") == "session.refreshed"]) > before
+
+        wait_for(refreshed, timeout=15, what="a refresh")
+    line = [e for e in world.lines() if e.get("event") == "session.refreshed"][-1]
+    assert line["user"] == "bob" and line["sub"] == "bob" and line["request_id"] and line["replica"] == "replica-a"
