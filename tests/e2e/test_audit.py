@@ -204,3 +204,14 @@ def test_a_refresh_is_audited(world: World) -> None:
         wait_for(refreshed, timeout=15, what="a refresh")
     line = [e for e in world.lines() if e.get("event") == "session.refreshed"][-1]
     assert line["user"] == "bob" and line["sub"] == "bob" and line["request_id"] and line["replica"] == "replica-a"
+
+
+@pytest.mark.parametrize("proxy", ["nginx", "traefik"])
+def test_a_client_cannot_choose_the_address_in_its_audit_lines(world: World, proxy: str) -> None:
+    rid = f"e2e-xff-{proxy}"
+    forged = {"X-Forwarded-For": "198.51.100.66", "X-Request-Id": rid, "Accept": "application/json"}
+    with Browser() as b:
+        r = b.get(f"{origin(world, proxy)}/api", headers={**forged, "Sec-Fetch-Mode": "cors"})
+        assert r.status_code == (302 if proxy == "nginx" else 401)  # nginx turns the 401 into its sign-in redirect
+    line = world.await_event("access.unauthenticated", request_id=rid)
+    assert line["client_ip"] == "127.0.0.1", "the address the proxy saw, not the one the client wrote"
