@@ -22,8 +22,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/authgate
 WORKDIR /src
 # The dependencies first, in their own layer, so a code change does not reinstall them.
+# Optional extras by name, comma-separated: `docker build --build-arg EXTRAS=otel .` adds
+# OpenTelemetry traces (docs/operating.md).
+ARG EXTRAS=""
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+extras = [e.strip() for e in os.environ.get('EXTRAS', '').split(',') if e.strip()]; \
+print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" \
         > /tmp/requirements.txt \
  && /opt/authgate/bin/pip install -r /tmp/requirements.txt
 COPY README.md ./

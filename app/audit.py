@@ -1,18 +1,18 @@
 """The audit trail: one event per decision that is not a cached allow (docs/operating.md).
 
-Callers name the event and its fields; how it is written (text or JSON lines) is the logging
-setup's job. Pure: no I/O of its own, only the standard ``logging`` module.
+Callers name the event and its fields; how it is written (text or JSON lines, with the request id
+and the replica) is app/logs.py's job. Pure: no I/O of its own, only the standard ``logging``.
 """
 
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
+
+from app.requestid import request_id
+
+__all__ = ["event", "request_id"]
 
 log = logging.getLogger("authgate.audit")
-
-#: The request id of the request being handled ("" outside one).
-request_id: ContextVar[str] = ContextVar("authgate_request_id", default="")
 
 
 def event(kind: str, /, **fields: object) -> None:

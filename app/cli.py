@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable
 
+from app import logs
 from app.config import load_settings
 from app.errors import ConfigError, StoreError
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs every request URL at INFO; our own logs say what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -29,7 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    _setup_logging(settings.log_level)
+    logs.setup(settings.log_level, settings.log_format, settings.replica_name)
     if not settings.redis_url and args.workers > 1:
         print("AUTHGATE_REDIS_URL is not set: the in-process store cannot serve several workers.", file=sys.stderr)
         return 2
@@ -40,6 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's own lines go through app/logs.py's handler, in the same format
         access_log=False,
         proxy_headers=False,
         server_header=False,
@@ -65,7 +56,7 @@ def _sessions(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    _setup_logging(settings.log_level)  # the audit trail of a revocation goes where the gateway's does
+    logs.setup(settings.log_level, settings.log_format, settings.replica_name)  # the revocation's audit trail
     if not settings.redis_url or not settings.secret:
         print(
             "authgate sessions needs AUTHGATE_REDIS_URL (sessions kept in one gateway's memory cannot be reached) "

@@ -14,7 +14,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
-from app import metrics
+from app import audit, metrics, tracing
 from app.errors import IdPRejected, IdPUnavailable, TokenValidationError
 from app.refresh_timing import needs_refresh
 from app.tickets import Ticket
@@ -61,9 +61,15 @@ async def _renew(svc: SessionService, lock: str, token: bytes) -> None:
 
 
 async def _refresh_locked(svc: SessionService, ticket: Ticket) -> SessionData | None:
+    with tracing.span("session.refresh"):
+        return await _refresh(svc, ticket)
+
+
+async def _refresh(svc: SessionService, ticket: Ticket) -> SessionData | None:
     current = await svc.load(ticket, use_cache=False)  # another replica may have refreshed already
     if current is None or not needs_refresh(current) or not current.refresh_token:
         return current
+    who = {"user": current.identity.username, "sub": current.identity.sub}
     try:
         oidc = svc.client_of(current)
         if oidc is None:
@@ -71,15 +77,14 @@ async def _refresh_locked(svc: SessionService, ticket: Ticket) -> SessionData | 
         tokens = await oidc.refresh(current.refresh_token, sub=current.identity.sub)
     except IdPRejected as exc:
         metrics.refreshes.labels("rejected").inc()
+        audit.event("session.refresh_failed", **who, reason=str(exc), session_ended=exc.ends_session)
         if exc.ends_session:
-            log.info("refresh rejected by the IdP (%s): session ended", exc.error)
             await svc.delete(ticket.session_id)
             return None
-        log.warning("refresh failed: %s; keeping the session", exc)
         return current
     except (IdPUnavailable, TokenValidationError) as exc:
         metrics.refreshes.labels("failed").inc()
-        log.warning("refresh failed: %s; keeping the session", exc)
+        audit.event("session.refresh_failed", **who, reason=str(exc), session_ended=False)
         return current
     metrics.refreshes.labels("ok").inc()
     now = time.time()
@@ -92,6 +97,7 @@ async def _refresh_locked(svc: SessionService, ticket: Ticket) -> SessionData | 
         merged = Identity.from_claims({**_identity_claims(current.identity), **tokens.claims})
         current.identity = merged
     await svc._save(ticket, current)
+    audit.event("session.refreshed", **who)
     return current
 
 

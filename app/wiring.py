@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from app import tracing
 from app.clients import Clients
 from app.config import Settings
 from app.cookies import CookieReader
@@ -25,6 +26,7 @@ from app.session_cache import SessionCache
 from app.session_meta import MetaSealer
 from app.sessions import SessionService
 from app.store import Store, open_store
+from app.store.traced import TracedStore
 from app.tickets import TicketSigner
 from app.types import SessionData
 
@@ -42,6 +44,8 @@ class Site:
     session_ttl: int
     redirect_domains: tuple[str, ...]
     header_sets: tuple[str, ...]
+    #: Log one allowed request in this many (AUTHGATE_LOG_ALLOWS_SAMPLE); 0: allows are not logged.
+    log_allows_every: int = 0
     #: The prefix of the auth-check routes, which are the proxy's, never a browser's page.
     auth_paths: str = field(init=False)
 
@@ -113,6 +117,9 @@ def build_gateway(
 ) -> Gateway:
     if store is None:
         store = open_store(settings.redis_url, timeout=settings.store_timeout)
+    if tracing.enabled():
+        traced: Store = TracedStore(store)  # a span per store call; not wrapped at all when tracing is off
+        store = traced
     if not store.shared:
         log.warning(
             "AUTHGATE_REDIS_URL is not set: sessions live in this process only. "
@@ -159,6 +166,7 @@ def build_gateway(
         session_ttl=settings.session_ttl,
         redirect_domains=tuple(settings.allowed_redirect_domains),
         header_sets=tuple(settings.header_sets),
+        log_allows_every=settings.log_allows_sample if settings.log_allows else 0,
     )
     header_auth = None
     if settings.header_auth:

@@ -80,6 +80,33 @@ def _m(module: str, name: str, *edits: tuple[str, str]) -> HandMutant:
 
 
 CATALOGUE: tuple[HandMutant, ...] = (
+    # requestid: what a proxy's id and traceparent may hold.
+    _m(
+        "requestid",
+        "id pattern: a space accepted",
+        (r'_VALID_ID = re.compile(r"[!-~]', r'_VALID_ID = re.compile(r"[ -~]'),
+    ),
+    _m("requestid", "traceparent: upper-case hex", ("([0-9a-f]{32})", "([0-9a-fA-F]{32})")),
+    _m("requestid", "traceparent: a short trace id", ("([0-9a-f]{32})", "([0-9a-f]{31,32})")),
+    _m("requestid", "traceparent: a short parent id", ("([0-9a-f]{16})", "([0-9a-f]{15,16})")),
+    _m("requestid", "traceparent: one-digit flags", ("-([0-9a-f]{2})(-", "-([0-9a-f]{1,2})(-")),
+    _m("requestid", "traceparent: any text after a future version", ("(-[!-~]*)?", "(-.*)?")),
+    _m("requestid", "traceparent: a longer bound", ("MAX_TRACEPARENT = 512", "MAX_TRACEPARENT = 513")),
+    _m(
+        "requestid",
+        "traceparent: a 31-zero trace id taken for all-zero",
+        ('_ZERO_TRACE = "0" * 32', '_ZERO_TRACE = "0" * 31'),
+    ),
+    _m(
+        "requestid",
+        "traceparent: a 15-zero parent id taken for all-zero",
+        ('_ZERO_PARENT = "0" * 16', '_ZERO_PARENT = "0" * 15'),
+    ),
+    _m(
+        "requestid",
+        "the made id kept under the proxy's header name",
+        ('_MEMO = "\\0request-id"', '_MEMO = "x-request-id"'),
+    ),
     # redirects: the host comparisons.
     _m(
         "redirects",

@@ -155,8 +155,31 @@ class Settings(BaseSettings):
     store_timeout: float = Field(1.0, description="Seconds any one store call may take before the gateway answers 503.")
     idp_timeout: float = Field(10.0, description="Seconds any one call to the IdP may take.")
     log_level: str = Field("info", description="`debug`, `info`, `warning` or `error`.")
+    log_format: str = Field(
+        "text",
+        description="`text` (one line per event, `key=value` fields) or `json` (one object per line, "
+        "stable keys, for a log collector). Either way every line carries the request id and the replica.",
+    )
+    log_allows: bool = Field(
+        False,
+        description="Also write an audit line (`access.allowed`) for allowed requests, sampled "
+        "(`AUTHGATE_LOG_ALLOWS_SAMPLE`). Off: allows are only counted (`authgate_auth_checks`).",
+    )
+    log_allows_sample: int = Field(
+        100, ge=1, description="With `AUTHGATE_LOG_ALLOWS=true`, log one allowed request in this many (1: every one)."
+    )
+    replica_name: str = Field(
+        "", description="This replica's name in log lines (default: `<hostname>:<pid>`, e.g. the pod's name)."
+    )
 
     apps: list[AppRule] = Field(default_factory=list, exclude=True)
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value.lower() not in ("text", "json"):
+            raise ValueError("must be `text` or `json`")
+        return value.lower()
 
     @field_validator(
         "secret",

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from app import metrics
+from app import metrics, tracing
 
 CALL = "authgate.call"
 
@@ -64,14 +64,20 @@ class TimedClient(httpx.AsyncClient):
 
     async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         timed = metrics.idp_calls.get(request.extensions.get(CALL, "other")) or metrics.idp_calls["other"]
-        start = time.perf_counter()
-        try:
-            response = await super().send(request, **kwargs)
-        except httpx.HTTPError:
-            timed.errors.inc()
-            raise
-        finally:
-            timed.seconds.observe(time.perf_counter() - start)
-        if response.status_code >= 500:
-            timed.errors.inc()
-        return response
+        url = request.url
+        # A span per call while tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT); the URL without its query.
+        attributes = {"http.request.method": request.method, "url.full": str(url.copy_with(query=None))}
+        with tracing.span(f"idp {request.method} {url.path}", **attributes) as span:
+            start = time.perf_counter()
+            try:
+                response = await super().send(request, **kwargs)
+            except httpx.HTTPError:
+                timed.errors.inc()
+                raise
+            finally:
+                timed.seconds.observe(time.perf_counter() - start)
+            if response.status_code >= 500:
+                timed.errors.inc()
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
+            return response

@@ -8,12 +8,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from app import metrics
+from app import audit, metrics
 from app.cookies import set_cookie
 from app.errors import BadRequest, IdPRejected, IdPUnavailable, StoreUnavailable, TokenValidationError
 from app.oidc.client import unverified_audience
 from app.types import hostname_of
-from app.web.common import NO_STORE, gateway, origin_and_target, origin_of, page
+from app.web.common import NO_STORE, audit_fields, gateway, origin_and_target, origin_of, page
 from app.web.pages import signed_out_page
 
 log = logging.getLogger("authgate.account")
@@ -34,6 +34,12 @@ async def sign_out(request: Request) -> Response:
                 id_token, oidc = data.id_token, gw.sessions.client_of(data) or gw.oidc
             await gw.sessions.delete(ticket.session_id)
             metrics.logouts.labels("sign_out").inc()
+            audit.event(
+                "session.signed_out",
+                **audit_fields(gw, request),
+                user=data.identity.username if data else "",
+                sub=data.identity.sub if data else "",
+            )
     except StoreUnavailable:
         return page(
             503,
@@ -64,13 +70,16 @@ async def backchannel_logout(request: Request) -> Response:
         logout = await oidc.validate_logout_token(token)
         ended = await gw.sessions.logout_once(logout)
     except (TokenValidationError, IdPRejected) as exc:
-        log.warning("back-channel logout refused: %s", exc)
+        audit.event("backchannel_logout.refused", **audit_fields(gw, request), reason=str(exc))
         return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400, headers=NO_STORE)
     except (StoreUnavailable, IdPUnavailable) as exc:
         log.error("back-channel logout failed: %s", exc)
+        audit.event("backchannel_logout.failed", **audit_fields(gw, request), reason=str(exc))
         return JSONResponse({"error": "temporarily_unavailable"}, 503, headers=NO_STORE)
     metrics.logouts.labels("backchannel").inc(ended)
-    log.info("back-channel logout ended %d session(s)", ended)
+    audit.event(
+        "session.backchannel_logout", **audit_fields(gw, request), sub=logout.sub, sid=logout.sid, sessions=ended
+    )
     return Response(status_code=200, headers=NO_STORE)
 
 

@@ -21,17 +21,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from app import metrics
+from app import metrics, requestid
 from app.config import Settings
 from app.errors import AuthgateError, IdPUnavailable, StoreUnavailable
 from app.store import Store
 from app.web import account, auth, flow
-from app.web.raw import ASGIApp, Receive, Reply, Scope, Send, client_ip, request_headers, send_reply
+from app.web.raw import ASGIApp, Message, Receive, Reply, Scope, Send, client_ip, request_headers, send_reply
 from app.wiring import Gateway, build_gateway
 
 log = logging.getLogger("authgate")
 
 READY_TIMEOUT = 3.0
+ID_HEADERS = {b"x-request-id": "x-request-id", b"traceparent": "traceparent"}
 
 
 def _framework_app(gw: Gateway) -> Starlette:
@@ -97,6 +98,18 @@ async def _warm(gw: Gateway) -> None:
         log.error("the IdP is not usable yet: %s (sign-ins will fail until it is)", exc)
 
 
+def _with_request_id(send: Send, request_id: str) -> Send:
+    """``send`` adding ``X-Request-Id`` to the response (the browser routes: sign-in, sign-out ...)."""
+    header = (b"x-request-id", request_id.encode())
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), header]
+        await send(message)
+
+    return sending
+
+
 def create_app(
     settings: Settings, *, store: Store | None = None, transport: httpx.AsyncBaseTransport | None = None
 ) -> ASGIApp:
@@ -113,23 +126,28 @@ def create_app(
         if scope["type"] == "http":
             caller = callers.get(scope["path"])
             if caller is not None:
+                headers = request_headers(scope, auth.WANTED_HEADERS)
                 try:
-                    headers = request_headers(scope, auth.WANTED_HEADERS)
-                    peer = client_ip(scope)
-                    check = auth.parse_check(gw, caller, headers, peer, scope["scheme"])
+                    check = auth.parse_check(gw, caller, headers, client_ip(scope), scope["scheme"])
                     if isinstance(check, Reply):
                         reply = check
                     else:
                         # A signed-in user seen lately is answered with no await in between.
-                        reply = auth.from_cache(gw, check) or await auth.from_store(gw, caller, check, headers, peer)
+                        reply = auth.from_cache(gw, check) or await auth.from_store(gw, caller, check, headers)
                 except Exception:
+                    requestid.current.set(headers)
                     log.exception("auth check failed unexpectedly")
                     reply = Reply(503)
-                await send_reply(send, reply)
+                # Every answer but an allow carries the request id (a proxy hands an allow's headers to
+                # no client; the memoised 200 stays one shared object, and no id is made for it).
+                await send_reply(send, reply, requestid.id_of(headers) if reply.status != 200 else None)
                 return
             if scope["path"] == "/healthz":
                 await send_reply(send, Reply(200, body=b"ok\n"))
                 return
+            headers = request_headers(scope, ID_HEADERS)
+            requestid.current.set(headers)
+            send = _with_request_id(send, requestid.current_id())
         await api(scope, receive, send)
 
     app.gateway = gw  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app import forwarded, metrics
+from app import audit, forwarded, metrics, requestid
 from app.errors import InvalidForwardedHeaders, StoreUnavailable
 from app.headers import LOOKALIKE_HEADERS, groups_left_out, identity_headers
 from app.policy import AccessRule
@@ -52,6 +52,9 @@ WANTED_HEADERS = {
             "x-forwarded-uri",
             "x-forwarded-method",
             "authorization",
+            "x-forwarded-for",  # the client's address, for audit lines only
+            "x-request-id",
+            "traceparent",
         )
     },
 }
@@ -72,8 +75,15 @@ class Caller(enum.Enum):
     FORWARD_AUTH = "forward-auth"
 
 
-def _refuse(caller: Caller, peer: str | None, why: str) -> Reply:
-    log.warning("auth check refused (%s) from %s", why, peer)
+def _audit(headers: dict[str, str], kind: str, /, **fields: object) -> None:
+    """An audit line of this check. The request (its id) is made current only now: a cached allow
+    sets nothing. From the store read on, the dispatcher has made it current for every line."""
+    requestid.current.set(headers)
+    audit.event(kind, **fields)
+
+
+def _refuse(caller: Caller, headers: dict[str, str], peer: str | None, why: str) -> Reply:
+    _audit(headers, "access.refused", client_ip=peer or "", reason=why)
     metrics.auth_checks.inc("bad_request")
     # nginx turns anything but 200/401/403 into a 500; 403 keeps it a clean refusal.
     return Reply(403 if caller is Caller.NGINX else 400, body=f"{why}\n".encode())
@@ -87,35 +97,37 @@ class Check:
     rule: AccessRule
     tickets: tuple[Ticket, ...]
     forward: bytes  # the Cookie header without authgate's cookies, for the proxy to pass on
+    headers: dict[str, str]  # as read (the request id is made from them, and kept in them)
+    peer: str | None
     authorization: str | None = None  # read only when header auth is on (app/web/api_auth.py)
 
 
-def parse_check(
-    gw: Gateway, caller: Caller, headers: Mapping[str, str], peer: str | None, scheme: str
-) -> Check | Reply:
+def parse_check(gw: Gateway, caller: Caller, headers: dict[str, str], peer: str | None, scheme: str) -> Check | Reply:
     """Parse an auth check; a Reply when it is answered without a session (refused, or public)."""
     if not gw.trusted.contains(peer):
-        log.warning("auth check from %s, which is not in AUTHGATE_TRUSTED_PROXIES: denied", peer)
+        _audit(headers, "access.refused", client_ip=peer or "", reason="the caller is not in AUTHGATE_TRUSTED_PROXIES")
         metrics.auth_checks.inc("untrusted")
         return Reply(403, body=b"caller is not a trusted proxy\n")
     if LOOKALIKE in headers:
         # e.g. X-Authentik_Username: a proxy passes it on and WSGI/PHP apps read it as the real one.
-        return _refuse(caller, peer, "a look-alike of an identity header was sent")
+        return _refuse(caller, headers, peer, "a look-alike of an identity header was sent")
     if caller is Caller.FORWARD_AUTH and "x-forwarded-uri" not in headers:
         # Traefik's forwardAuth and Caddy's forward_auth always send it; their plain proxying (the
         # route of /outpost.goauthentik.io/* to authgate, which a page could call) never does.
-        return _refuse(caller, peer, "X-Forwarded-Uri was not sent: not a forward-auth check")
+        return _refuse(caller, headers, peer, "X-Forwarded-Uri was not sent: not a forward-auth check")
     try:
         if caller is Caller.NGINX:
             original = forwarded.from_original(headers, default_scheme=scheme)
         else:
             original = forwarded.from_forwarded(headers, default_scheme=scheme)
     except InvalidForwardedHeaders as exc:
-        return _refuse(caller, peer, f"malformed proxy headers: {exc}")
+        return _refuse(caller, headers, peer, f"malformed proxy headers: {exc}")
     if original.path.startswith(gw.site.auth_paths):
         # A browser asking for the auth check itself, through the proxy's route to authgate: its 200
         # would hand the page the identity headers, the access token included.
-        log.warning("auth check of the auth route itself from %s: refused", peer)
+        _audit(
+            headers, "access.refused", **_where(original, headers, peer, gw), reason="an auth check of the auth route"
+        )
         metrics.auth_checks.inc("bad_request")
         return Reply(403, body=b"not a page\n")
 
@@ -126,7 +138,21 @@ def parse_check(
         return Reply(200, [(b"cookie", view.forward)] if view.forward else [])
     # Header auth off: no lookup at all (the hot path of cookie sessions pays nothing for it).
     authorization = headers.get("authorization") if gw.header_auth is not None else None
-    return Check(original, rule, view.tickets, view.forward, authorization)
+    return Check(original, rule, view.tickets, view.forward, headers, peer, authorization)
+
+
+def _where(original: OriginalRequest, headers: Mapping[str, str], peer: str | None, gw: Gateway) -> dict[str, str]:
+    """An audit line's request fields (the path without its query, which may carry secrets)."""
+    return {
+        "host": original.hostname,
+        "path": original.path,
+        "method": original.method,
+        "client_ip": forwarded.client_ip(headers.get("x-forwarded-for"), peer, gw.trusted),
+    }
+
+
+def _who(data: SessionData) -> dict[str, str]:
+    return {"user": data.identity.username, "sub": data.identity.sub}
 
 
 def from_cache(gw: Gateway, check: Check) -> Reply | None:
@@ -146,11 +172,10 @@ def from_cache(gw: Gateway, check: Check) -> Reply | None:
     return None
 
 
-async def from_store(
-    gw: Gateway, caller: Caller, check: Check, headers: Mapping[str, str], peer: str | None = None
-) -> Reply:
+async def from_store(gw: Gateway, caller: Caller, check: Check, headers: dict[str, str]) -> Reply:
     """The answer after reading (and, when due, refreshing) the session in the store."""
     original = check.original
+    requestid.current.set(headers)  # every line from here on carries the request's id
     if check.tickets:
         metrics.cache_lookups.misses += 1
     try:
@@ -167,6 +192,7 @@ async def from_store(
                 return _decide(gw, check, data, gw.sessions.memo_of(ticket, data))
     except StoreUnavailable as exc:
         log.error("auth check failed closed: %s", exc)
+        audit.event("access.unavailable", **_where(original, headers, check.peer, gw), reason=str(exc))
         return _unavailable()
 
     if check.authorization is not None and gw.header_auth is not None:
@@ -179,12 +205,13 @@ async def from_store(
             forward=check.forward,
             header_sets=gw.site.header_sets,
             headers=headers,
-            peer=peer,
+            peer=check.peer,
             trusted=gw.trusted,
         )
         if reply is not None:
             return reply
     if caller is Caller.NGINX or not is_navigation(original.method, headers, strict=True):
+        audit.event("access.unauthenticated", **_where(original, headers, check.peer, gw))
         metrics.auth_checks.inc("unauthenticated")
         return Reply(401, body=b"sign-in required\n")
     reply = await begin_sign_in(
@@ -195,6 +222,7 @@ async def from_store(
         secure=original.scheme == "https",
     )
     metrics.auth_checks.inc("redirect" if reply.status == 302 else "idp_unavailable")
+    audit.event("sign_in.started", **_where(original, headers, check.peer, gw), status=reply.status)
     return reply
 
 
@@ -204,11 +232,16 @@ def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) 
     why = check.rule.refusal(data.identity)
     if why is not None:
         original = check.original
-        log.info("denied %r on %r: %s", data.identity.username or data.identity.sub, original.hostname, why)
+        _audit(
+            check.headers, "access.denied", **_where(original, check.headers, check.peer, gw), **_who(data), rule=why
+        )
         metrics.auth_checks.inc("denied")
         sign_out = f"{original.origin}{gw.site.prefix}/sign_out"
         return Reply(403, body=forbidden_page(data.identity, sign_out, why), content_type=HTML)
     metrics.auth_checks.inc("ok")
+    every = gw.site.log_allows_every
+    if every and metrics.auth_checks.counts["ok"] % every == 0:  # sampled; nothing at all when off
+        _audit(check.headers, "access.allowed", **_where(check.original, check.headers, check.peer, gw), **_who(data))
     ok: Reply | None = memo.get("ok")
     if ok is None:
         ok = memo["ok"] = Reply(200, identity_headers(data.identity, data.access_token, gw.site.header_sets))

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from app import forwarded
 from app.errors import BadRequest
 from app.redirects import validate_redirect
+from app.types import hostname_of
 from app.web.pages import error_page
 from app.web.raw import Reply
 from app.wiring import Gateway
@@ -40,6 +41,17 @@ def origin_of(gw: Gateway, request: Request) -> tuple[str, str]:
         original = forwarded.from_original(headers, default_scheme=request.url.scheme)
         return original.scheme, original.host
     return forwarded.public_origin(headers, scheme=request.url.scheme, trusted=trusted)
+
+
+def audit_fields(gw: Gateway, request: Request) -> dict[str, str]:
+    """An audit line's request fields: the host, path (no query: it may carry a code), method, client."""
+    peer = request.client.host if request.client else None
+    return {
+        "host": hostname_of(request.headers.get("host", "")),
+        "path": request.url.path,
+        "method": request.method,
+        "client_ip": forwarded.client_ip(request.headers.get("x-forwarded-for"), peer, gw.trusted),
+    }
 
 
 def origin_and_target(

@@ -5,13 +5,14 @@ The sign-in itself starts in app/web/signin.py, shared with the forward-auth red
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app import metrics
+from app import audit, metrics, tracing
 from app.cookies import cookie_values, set_cookie
 from app.errors import (
     AuthgateError,
@@ -22,7 +23,7 @@ from app.errors import (
     StoreUnavailable,
     TokenValidationError,
 )
-from app.web.common import NO_STORE, as_response, gateway, origin_and_target, origin_of, page
+from app.web.common import NO_STORE, as_response, audit_fields, gateway, origin_and_target, origin_of, page
 from app.web.navigation import is_navigation
 from app.web.signin import begin_sign_in
 
@@ -64,10 +65,16 @@ async def start(request: Request) -> Response:
     reply = await begin_sign_in(
         gw, origin=origin, original_url=rd, cookie_header=headers.get("cookie", ""), secure=scheme == "https"
     )
+    audit.event("sign_in.started", **audit_fields(gw, request), status=reply.status)
     return as_response(reply)
 
 
 async def callback(request: Request) -> Response:
+    with tracing.span("sign_in.callback"):
+        return await _callback(request)
+
+
+async def _callback(request: Request) -> Response:
     gw = gateway(request)
     q = request.query_params
     try:
@@ -84,7 +91,7 @@ async def callback(request: Request) -> Response:
         original = gw.login.abandon(state, login_cookies)
         retry = gw.site.start_url(origin, original) if original else fresh_start
         # Untrusted text: logged escaped, and only a known error code is shown.
-        log.info("the IdP returned an error to the callback: %r", error[:100])
+        audit.event("sign_in.failed", **audit_fields(gw, request), reason="idp_error", error=error[:100])
         metrics.sign_ins.labels("idp_error").inc()
         said = OAUTH_ERRORS.get(error, "the sign-in did not complete")
         return page(
@@ -96,7 +103,19 @@ async def callback(request: Request) -> Response:
     try:
         finished = await gw.login.finish(state=state, code=q.get("code", ""), values=login_cookies)
     except (StoreUnavailable, IdPError, BadRequest) as exc:
-        return _failed(exc, fresh_start)
+        why = _why(exc)
+        audit.event("sign_in.failed", **audit_fields(gw, request), reason=why, error=str(exc))
+        return _failed(exc, why, fresh_start)
+    data = None
+    with contextlib.suppress(StoreUnavailable):  # the sign-in is done: only the audit line would lack a name
+        # Who signed in, for the audit line; it also puts the session in this replica's cache.
+        data = await gw.sessions.load(finished.ticket)
+    audit.event(
+        "sign_in.completed",
+        **audit_fields(gw, request),
+        user=data.identity.username if data else "",
+        sub=data.identity.sub if data else "",
+    )
     metrics.sign_ins.labels("ok").inc()
     target = finished.original_url
     secure = target.startswith("https://") or scheme == "https"
@@ -118,25 +137,36 @@ async def callback(request: Request) -> Response:
     return resp
 
 
-def _failed(exc: AuthgateError, retry: str) -> Response:
+def _why(exc: AuthgateError) -> str:
+    """Why a callback failed, in one word (the audit line's ``reason``, the metric's label)."""
+    if isinstance(exc, StoreUnavailable):
+        return "store_unavailable"
+    if isinstance(exc, IdPUnavailable):
+        return "idp_unavailable"
+    if isinstance(exc, IdPRejected):
+        return "rejected"
+    return "invalid_token" if isinstance(exc, TokenValidationError) else "bad_state"
+
+
+def _failed(exc: AuthgateError, why: str, retry: str) -> Response:
     """The page for a callback that could not finish: what went wrong, and a fresh start."""
     if isinstance(exc, StoreUnavailable):
-        why, status, title = "store_unavailable", 503, "Sign-in is unavailable"
+        status, title = 503, "Sign-in is unavailable"
         message = "The session store cannot be reached. Try again shortly."
     elif isinstance(exc, IdPUnavailable):
-        why, status, title = "idp_unavailable", 503, "Sign-in is unavailable"
+        status, title = 503, "Sign-in is unavailable"
         message = f"The identity provider cannot be reached: {exc}"
     elif isinstance(exc, IdPRejected):
-        why, status, title = "rejected", 400, "Sign-in failed"
+        status, title = 400, "Sign-in failed"
         message = (
             f"The identity provider refused the sign-in ({exc.error}). "
             "This happens when a sign-in link is used twice or too late."
         )
     elif isinstance(exc, TokenValidationError):
-        why, status, title = "invalid_token", 400, "Sign-in failed"
+        status, title = 400, "Sign-in failed"
         message = f"The identity provider's answer could not be trusted: {exc}"
     else:
-        why, status, title, message = "bad_state", 400, "Sign-in failed", str(exc)
+        status, title, message = 400, "Sign-in failed", str(exc)
     log.log(logging.ERROR if status == 503 else logging.WARNING, "callback failed (%s): %s", why, exc)
     metrics.sign_ins.labels(why).inc()
     return page(status, title, message, retry)

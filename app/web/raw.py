@@ -59,6 +59,8 @@ def client_ip(scope: Scope) -> str | None:
     return client[0] if client else None
 
 
-async def send_reply(send: Send, reply: Reply) -> None:
-    await send({"type": "http.response.start", "status": reply.status, "headers": reply.wire})
+async def send_reply(send: Send, reply: Reply, request_id: str | None = None) -> None:
+    """Send ``reply``; with ``request_id``, its ``X-Request-Id`` too (a cached allow has none)."""
+    wire = reply.wire if not request_id else (*reply.wire, (b"x-request-id", request_id.encode()))
+    await send({"type": "http.response.start", "status": reply.status, "headers": wire})
     await send({"type": "http.response.body", "body": reply.body})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
+from app import tracing
 from app.cookies import cookies_named, set_cookie
 from app.errors import IdPError, ReturnURLTooLong
 from app.types import hostname_of
@@ -24,6 +25,11 @@ HTML = b"text/html; charset=utf-8"
 
 async def begin_sign_in(gw: Gateway, *, origin: str, original_url: str, cookie_header: str, secure: bool) -> Reply:
     """Send the browser to the IdP, to come back to ``original_url`` (already validated)."""
+    with tracing.span("sign_in.start"):
+        return await _begin(gw, origin, original_url, cookie_header, secure)
+
+
+async def _begin(gw: Gateway, origin: str, original_url: str, cookie_header: str, secure: bool) -> Reply:
     held = cookies_named(cookie_header, gw.login.cookie_prefix)
     try:
         begun = await gw.login.begin(

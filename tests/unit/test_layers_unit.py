@@ -23,9 +23,16 @@ PURE = [
     "session_meta",
     "unsealed",
     "refresh_timing",
+    "requestid",
 ]
 IO_LIBRARIES = {"httpx", "redis", "authlib", "joserfc", "asyncio", "socket", "subprocess", "starlette", "uvicorn"}
-ONLY_IN = {"authlib": "app.oidc", "joserfc": "app.oidc", "redis": "app.store", "hiredis": "app.store"}
+ONLY_IN = {
+    "authlib": "app.oidc",
+    "joserfc": "app.oidc",
+    "redis": "app.store",
+    "hiredis": "app.store",
+    "opentelemetry": "app.tracing",
+}
 MAX_LINES = 300
 
 
