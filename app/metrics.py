@@ -46,3 +46,11 @@ cache_live = Gauge(
 cache_feed_drops = Counter(
     "authgate_session_cache_feed_drops_total", "Times the invalidation feed dropped (cache emptied).", registry=registry
 )
+rules_reloads = Counter(
+    "authgate_rules_reload", "Reloads of the rules file (SIGHUP or a change) by result.", ["result"], registry=registry
+)
+rules_last_reload_ok = Gauge(
+    "authgate_rules_last_reload_success",
+    "1 when the last load of the rules file succeeded, 0 when not.",
+    registry=registry,
+)

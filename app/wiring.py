@@ -19,6 +19,7 @@ from app.forwarded import TrustedProxies
 from app.login import LoginService
 from app.oidc import OIDCClient
 from app.policy import Policy
+from app.reload import RulesReloader
 from app.session_cache import SessionCache
 from app.sessions import SessionService
 from app.store import Store, open_store
@@ -77,6 +78,11 @@ class Gateway:
     signer: TicketSigner
     cookies: CookieReader
     trusted: TrustedProxies
+    #: Reloads the rules file into ``policy`` (one assignment); None without a rules file.
+    rules: RulesReloader | None = None
+
+    def swap_policy(self, policy: Policy) -> None:
+        self.policy = policy
 
     async def aclose(self) -> None:
         await self.oidc.aclose()
@@ -122,7 +128,9 @@ def build_gateway(
         cookie_domain=settings.cookie_domain,
     )
     policy = Policy.from_settings(settings)
-    if settings.allowed_email_domains or any(a.allowed_email_domains for a in settings.apps):
+    if settings.allowed_email_domains or any(
+        a.email_domains or any(r.email_domains for r in a.rules) for a in settings.apps
+    ):
         log.info(
             "email-domain rules admit only addresses the IdP marks email_verified: true%s",
             " (AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true: unverified addresses are admitted too)"
@@ -141,7 +149,7 @@ def build_gateway(
     )
     host = urlsplit(settings.issuer).hostname or "?"
     log.info("authgate ready: issuer host %s, store %s", host, type(store).__name__)
-    return Gateway(
+    gateway = Gateway(
         site,
         store,
         oidc,
@@ -152,3 +160,6 @@ def build_gateway(
         CookieReader(signer, settings.cookie_name, login.cookie_prefix),
         TrustedProxies(settings.trusted_proxies),
     )
+    if settings.config:
+        gateway.rules = RulesReloader(settings, gateway.swap_policy)
+    return gateway

@@ -1,8 +1,8 @@
 """The settings: read from ``AUTHGATE_*`` variables once at startup, validated whole.
 
 ``load_settings()`` reports every problem at once (as one ``ConfigError``), in words an
-operator can act on. Secrets may come from files (``AUTHGATE_SECRET_FILE`` ...). Per-app
-rules come from an optional TOML/YAML file (``AUTHGATE_CONFIG``).
+operator can act on. Secrets may come from files (``AUTHGATE_SECRET_FILE`` ...). Access
+rules come from an optional TOML/YAML file (``AUTHGATE_CONFIG``), read again on reload (``app.reload``).
 
     settings.py   the fields (and the rules file's entries), with their defaults and descriptions
     sources.py    the environment, the ``*_FILE`` secrets and the rules file, typos reported
@@ -24,6 +24,7 @@ from app.config.settings import (
     HEADER_SET_NAMES,
     SECRET_FIELDS,
     AppRule,
+    PathRuleEntry,
     Settings,
     split_skip_rule,
 )
@@ -37,7 +38,9 @@ __all__ = [
     "HEADER_SET_NAMES",
     "SECRET_FIELDS",
     "AppRule",
+    "PathRuleEntry",
     "Settings",
+    "load_rules",
     "load_settings",
     "split_skip_rule",
 ]

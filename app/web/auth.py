@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app import forwarded, metrics
+from app import audit, forwarded, metrics
 from app.errors import InvalidForwardedHeaders, StoreUnavailable
 from app.headers import LOOKALIKE_HEADERS, groups_left_out, identity_headers
-from app.policy import AccessRule
+from app.policy import AccessRule, AllOf, Deny, Public
 from app.tickets import Ticket
 from app.types import OriginalRequest, SessionData
 from app.web.navigation import is_navigation
@@ -50,6 +50,7 @@ WANTED_HEADERS = {
             "x-forwarded-host",
             "x-forwarded-uri",
             "x-forwarded-method",
+            "x-forwarded-for",
             "authorization",
         )
     },
@@ -80,12 +81,14 @@ def _refuse(caller: Caller, peer: str | None, why: str) -> Reply:
 
 @dataclass(slots=True)
 class Check:
-    """An auth check from a trusted proxy, parsed: the request asked about, its rule, the cookies."""
+    """An auth check from a trusted proxy, parsed: the request asked about, who may pass (the
+    rule that matched), the cookies, and the client's address when that rule has networks."""
 
     original: OriginalRequest
-    rule: AccessRule
+    rule: AccessRule | AllOf
     tickets: tuple[Ticket, ...]
     forward: bytes  # the Cookie header without authgate's cookies, for the proxy to pass on
+    client_ip: str = ""  # only read (and only worked out) when the rule has networks
 
 
 def parse_check(
@@ -118,11 +121,26 @@ def parse_check(
         return Reply(403, body=b"not a page\n")
 
     view = gw.cookies.read(headers.get("cookie", ""))
-    rule = gw.policy.for_request(original)
-    if rule.skip and rule.is_public(original.method, original.path):
+    host = gw.policy.for_request(original)
+    rule = host.decide(original.method, original.path) if host.rules else host.default
+    if type(rule) is AccessRule and not rule.networks:  # the common case, in one test
+        return Check(original, rule, view.tickets, view.forward)
+    if isinstance(rule, Public):
         metrics.auth_checks.inc("public")
         return Reply(200, [(b"cookie", view.forward)] if view.forward else [])
-    return Check(original, rule, view.tickets, view.forward)
+    if isinstance(rule, Deny):
+        return _denied_by_rule(original, rule.name)
+    # Only a rule with networks needs the client's address (X-Forwarded-For through trusted proxies).
+    ip = forwarded.client_ip(headers.get("x-forwarded-for"), peer, gw.trusted) if rule.networks else ""
+    return Check(original, rule, view.tickets, view.forward, ip)
+
+
+def _denied_by_rule(original: OriginalRequest, rule: str) -> Reply:
+    """A ``deny`` rule: 403 to everyone, signed in or not, with the rule that said so."""
+    log.info("denied %s %r on %r by %s", original.method, original.path, original.hostname, rule)
+    audit.event("access.denied", host=original.hostname, path=original.path, method=original.method, rule=rule)
+    metrics.auth_checks.inc("denied")
+    return Reply(403, body=f"access denied by {rule}\n".encode())
 
 
 def from_cache(gw: Gateway, check: Check) -> Reply | None:
@@ -178,13 +196,14 @@ async def from_store(gw: Gateway, caller: Caller, check: Check, headers: Mapping
 def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) -> Reply:
     """A signed-in user: 200 with the identity headers, or 403. The 200 is kept in ``memo`` (the
     session's cache entry) per Cookie header: a browser sends the same one request after request."""
-    why = check.rule.refusal(data.identity)
+    why = check.rule.refusal(data.identity, check.client_ip)
     if why is not None:
-        original = check.original
-        log.info("denied %r on %r: %s", data.identity.username or data.identity.sub, original.hostname, why)
+        original, rule, user = check.original, check.rule.name, data.identity.username or data.identity.sub
+        log.info("denied %r on %r by %s: %s", user, original.hostname, rule, why)
+        audit.event("access.denied", user=user, sub=data.identity.sub, host=original.hostname, rule=rule, reason=why)
         metrics.auth_checks.inc("denied")
         sign_out = f"{original.origin}{gw.site.prefix}/sign_out"
-        return Reply(403, body=forbidden_page(data.identity, sign_out, why), content_type=HTML)
+        return Reply(403, body=forbidden_page(data.identity, sign_out, f"{why} ({rule})"), content_type=HTML)
     metrics.auth_checks.inc("ok")
     ok: Reply | None = memo.get("ok")
     if ok is None:
