@@ -68,17 +68,19 @@ class RulesReloader:
     def changed(self) -> bool:
         return _stamp(self.path) != self._stamp
 
-    async def watch(self, interval: float = POLL_INTERVAL) -> None:
-        """Reload on SIGHUP and whenever the file's stamp changes; runs until cancelled."""
-        loop = asyncio.get_running_loop()
+    def listen(self) -> None:
+        """Reload on SIGHUP from now on (in the event loop, between two requests)."""
         try:
-            loop.add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload, "SIGHUP")
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
             log.warning("SIGHUP cannot reload the rules in this process; the file is still watched")
+
+    async def watch(self, interval: float = POLL_INTERVAL) -> None:
+        """Reload whenever the file's stamp changes; runs until cancelled, then stops listening."""
         try:
             while True:
                 await asyncio.sleep(interval)
                 if self.changed():
                     self.reload("the file changed")
         finally:
-            loop.remove_signal_handler(signal.SIGHUP)
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)

@@ -41,6 +41,7 @@ def _framework_app(gw: Gateway) -> Starlette:
         warm = asyncio.create_task(_warm(gw))
         tasks = [warm, asyncio.create_task(gw.sessions.run_invalidation())]
         if gw.rules is not None:  # SIGHUP and changes of the rules file reload it
+            gw.rules.listen()
             tasks.append(asyncio.create_task(gw.rules.watch()))
         yield
         for task in tasks:
