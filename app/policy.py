@@ -30,8 +30,6 @@ _EMAIL = re.compile(
 #: Entries of ALLOWED_USERS with this prefix match the subject (``sub``) only.
 SUB_PREFIX = "sub:"
 GLOBAL = "the global rule (AUTHGATE_ALLOWED_*)"
-#: Host memo bound: a client can name any host under a wildcard; beyond this it is not kept.
-HOST_MEMO = 1024
 
 UNVERIFIED_EMAIL = (
     "your email address {email} is not marked as verified by the identity provider "
@@ -93,8 +91,8 @@ class AccessRule:
             tuple(ipaddress.ip_network(n, strict=False) for n in networks),
         )
 
-    def allows(self, identity: Identity, ip: str = "") -> bool:
-        return self.refusal(identity, ip) is None
+    def allows(self, identity: Identity) -> bool:
+        return self.refusal(identity) is None
 
     def refusal(self, identity: Identity, ip: str = "") -> str | None:
         """Why ``identity`` (from ``ip``, "" when unknown) may not pass, in words for the person and
@@ -125,7 +123,7 @@ class AllOf:
     name: str
     networks: tuple[IPNetwork, ...]
 
-    def refusal(self, identity: Identity, ip: str = "") -> str | None:
+    def refusal(self, identity: Identity, ip: str) -> str | None:
         return next((why for rule in self.rules if (why := rule.refusal(identity, ip)) is not None), None)
 
 
@@ -213,14 +211,13 @@ class Policy:
     def __init__(self, default: HostRules, hosts: dict[str, HostRules] | None = None) -> None:
         self.default = default
         self.exact: dict[str, HostRules] = {}
-        self.wildcards: dict[str, HostRules] = {}  # ".example.com" for "*.example.com"
+        self.wildcards: dict[str, HostRules] = {}  # "example.com" for "*.example.com"
         for name, rules in (hosts or {}).items():
             host = name.lower()
             if host.startswith("*."):
-                self.wildcards[host[1:]] = rules
+                self.wildcards[host[2:]] = rules
             else:
                 self.exact[host] = rules
-        self._memo: dict[str, HostRules] = dict(self.exact)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -239,27 +236,19 @@ class Policy:
         return cls(HostRules(default, global_skip), hosts)
 
     def for_host(self, hostname: str) -> HostRules:
-        rules = self._memo.get(hostname)
-        if rules is not None:
-            return rules
-        # "app.test." is "app.test" (a proxy may route both); then the longest wildcard suffix
-        # first: "a.b.example.com" tries ".b.example.com", then ".example.com".
-        name = hostname.rstrip(".")
-        rules = self.exact.get(name, self.default)
-        dot = name.find(".") if rules is self.default and self.wildcards else -1
-        while dot != -1:
-            found = self.wildcards.get(name[dot:])
-            if found is not None:
-                rules = found
-                break
-            dot = name.find(".", dot + 1)
-        if len(self._memo) < HOST_MEMO:
-            self._memo[hostname] = rules
-        return rules
+        # "app.test." is "app.test" (a proxy may route both); an exact host is one dict hit.
+        name = hostname.removesuffix(".")
+        rules = self.exact.get(name)
+        # Then the longest wildcard first: "a.b.example.com" tries "b.example.com", "example.com", "com".
+        suffix = name
+        while rules is None and "." in suffix and self.wildcards:
+            suffix = suffix[suffix.index(".") + 1 :]
+            rules = self.wildcards.get(suffix)
+        return self.default if rules is None else rules
 
     def for_request(self, request: OriginalRequest) -> HostRules:
         # Without a rules file there is no need to take the host apart (the hot path asks).
-        return self.for_host(request.hostname) if self._memo or self.wildcards else self.default
+        return self.for_host(request.hostname) if self.exact or self.wildcards else self.default
 
 
 def _host_rules(app: AppRule, default: AccessRule, global_skip: tuple[PathRule, ...]) -> HostRules:

@@ -124,7 +124,7 @@ def test_all_attributes_must_hold() -> None:
 
 def test_build_accepts_iterators() -> None:
     rule = AccessRule.build(groups=iter(["admins"]), networks=iter(["10.0.0.0/8"]))
-    assert rule.allows(ALICE, "10.1.2.3")
+    assert rule.refusal(ALICE, "10.1.2.3") is None
 
 
 # --- public routes (short form) --------------------------------------------------------------------
