@@ -61,7 +61,8 @@ RULE_KEYS: dict[str, str] = {
 }
 PATH_RULE_KEYS: dict[str, str] = {
     "path": "A regular expression searched in the path (not anchored: use `^`), percent-decoded once, "
-    "without the query; case-sensitive. Absent: every path (a catch-all).",
+    "without the query; case-sensitive (start it with `(?i)` for an app that ignores case, so that a `deny` "
+    "rule also covers `/ADMIN`). Absent: every path (a catch-all).",
     "methods": 'Upper-case methods the rule applies to (`["GET", "HEAD"]`); absent: all. A rule with '
     "methods never matches when the proxy did not send the method.",
     "policy": "`public` (passes without sign-in, no identity headers) or `deny` (403 for everyone). "

@@ -383,3 +383,56 @@ def test_a_reload_swaps_the_policy_only_when_the_file_is_good(tmp_path: Path) ->
     assert not reloader.changed(), "the bad version is not read again and again"
     f.unlink()
     assert reloader.changed() and not reloader.reload("test") and "cannot read the file" in reloader.error
+
+
+# --- the documented examples -------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _examples() -> list[tuple[str, str, str]]:
+    import re
+
+    found = []
+    for doc in ("operating.md", "configuration.md"):
+        text = (DOCS / doc).read_text()
+        for i, (lang, body) in enumerate(re.findall(r"```(toml|yaml)\n(.*?)```", text, re.S)):
+            found.append((f"{doc}#{i}", lang, body))
+    return found
+
+
+@pytest.mark.parametrize(("where", "lang", "body"), _examples(), ids=[e[0] for e in _examples()])
+def test_every_documented_rules_file_loads(tmp_path: Path, where: str, lang: str, body: str) -> None:
+    f = tmp_path / f"rules.{lang}"
+    f.write_text(body)
+    problems: list[str] = []
+    assert load_rules(str(f), problems), where
+    assert problems == [], where
+
+
+def test_the_documented_explain_output_is_what_explain_prints(tmp_path: Path) -> None:
+    text = (DOCS / "operating.md").read_text()
+    wiki = text[text.index('host = "wiki.example.com"') - len("[[apps]]\n") :].split("```")[0]
+    f = tmp_path / "rules.toml"
+    f.write_text(wiki)
+    console = text[text.index("$ authgate rules explain") :].split("```")[0].splitlines()
+    code, lines = explain(
+        "https://wiki.example.com/admin/users",
+        user="alice",
+        groups=("staff", "ops"),
+        ip="192.0.2.7",
+        file=str(f),
+        environ={},
+    )
+    assert code == 1
+    assert lines == console[1:], "docs/operating.md shows what the command prints"
+
+
+def test_path_rules_are_case_sensitive_unless_they_say_otherwise() -> None:
+    apps = [
+        {"host": "app.test", "rules": [{"path": "^/admin", "policy": "deny"}, {"path": "(?i)^/ops", "policy": "deny"}]}
+    ]
+    host = policy(apps).for_host("app.test")
+    assert isinstance(host.decide("GET", "/admin"), Deny)
+    assert isinstance(host.decide("GET", "/ADMIN"), AccessRule), "as written: an app that ignores case needs (?i)"
+    assert isinstance(host.decide("GET", "/OPS/x"), Deny)
