@@ -51,9 +51,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
 UNIT_TESTS = "tests/unit"
-# What the unit tests import and read (tests/unit/test_docs_unit.py: tools.docs_gen, docs/configuration.md).
+# What the unit tests import and read (tests/unit/test_docs_unit.py: tools.docs_gen, docs/configuration.md;
+# tests/unit/test_rules_unit.py: the rules files shown in docs/configuration.md and docs/operating.md).
 SNAPSHOT_DIRS = ("app", "tests", "tools")
-SNAPSHOT_FILES = ("docs/configuration.md",)
+SNAPSHOT_FILES = ("docs/configuration.md", "docs/operating.md")
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,17 @@ def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) 
     if why is not None:
         original, rule, user = check.original, check.rule.name, data.identity.username or data.identity.sub
         log.info("denied %r on %r by %s: %s", user, original.hostname, rule, why)
-        audit.event("access.denied", user=user, sub=data.identity.sub, host=original.hostname, rule=rule, reason=why)
+        audit.event(
+            "access.denied",
+            user=user,
+            sub=data.identity.sub,
+            host=original.hostname,
+            path=original.path,
+            method=original.method,
+            client_ip=check.client_ip,
+            rule=rule,
+            reason=why,
+        )
         metrics.auth_checks.inc("denied")
         sign_out = f"{original.origin}{gw.site.prefix}/sign_out"
         return Reply(403, body=forbidden_page(data.identity, sign_out, f"{why} ({rule})"), content_type=HTML)
