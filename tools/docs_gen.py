@@ -172,7 +172,8 @@ def render() -> str:
         "tests/unit/test_docs_unit.py fails when this file and the code disagree. -->",
         "",
         "authgate reads its configuration once, at startup, from environment variables named "
-        f"`{ENV_PREFIX}<SETTING>` (the name is not case-sensitive). `authgate serve` validates all of it "
+        f"`{ENV_PREFIX}<SETTING>` (the name is not case-sensitive; the rules file alone is read again on "
+        "`SIGHUP` and when it changes). `authgate serve` validates all of it "
         "and, when something is wrong, prints every problem at once and exits with status 2; "
         "`authgate check` prints the same problems, and with a valid configuration goes on to probe the IdP and Redis. "
         f"A variable that starts with `{ENV_PREFIX}` but names no setting (nor the `_FILE` of a secret) is not "

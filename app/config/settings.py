@@ -225,7 +225,11 @@ class Settings(BaseSettings):
         description="Identity header sets: `authentik`, `oauth2-proxy`, `authelia`.",
     )
     cookie_name: str = Field("authgate_session", description="Name of the session cookie.")
-    config: str = Field("", description="Optional TOML or YAML file with per-app rules.")
+    config: str = Field(
+        "",
+        description="Optional TOML or YAML file of access rules, host by host (read again on `SIGHUP` and when it "
+        "changes; see the rules file below).",
+    )
     dev_mode: bool = Field(False, description="Development mode: allows weak or missing secrets (never in production).")
     session_cache_ttl: float = Field(
         15.0,
