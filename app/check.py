@@ -214,7 +214,9 @@ async def _store(s: Settings, report: Report) -> None:
 
 def _rules(s: Settings, report: Report) -> None:
     """What the access rules rely on, said before the first refusal surprises anyone."""
-    email_rules = bool(s.allowed_email_domains) or any(a.allowed_email_domains for a in s.apps)
+    email_rules = bool(s.allowed_email_domains) or any(
+        a.email_domains or any(r.email_domains for r in a.rules) for a in s.apps
+    )
     if email_rules and not s.allow_unverified_email:
         report.warn(
             "email-domain rules admit only addresses the IdP marks email_verified: true "

@@ -1,4 +1,4 @@
-"""The ``authgate`` command: ``serve``, ``check``, ``sessions`` and ``demo``."""
+"""The ``authgate`` command: ``serve``, ``check``, ``sessions``, ``rules explain`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -85,6 +85,17 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(port=args.port)
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from app.explain import explain
+
+    groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
+    status, lines = explain(
+        args.url, user=args.user, groups=groups, email=args.email, ip=args.ip, method=args.method, file=args.file
+    )
+    print("\n".join(lines), file=sys.stderr if status == 2 else sys.stdout)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="authgate", description="Forward-auth gateway for nginx, Traefik and Caddy.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run a complete local demo stack (no Docker)")
     demo.add_argument("--port", type=int, default=8080, help="port of the demo's reverse proxy")
     demo.set_defaults(func=_demo)
+    rules = sub.add_parser("rules", help="the access rules").add_subparsers(dest="rules_command", required=True)
+    explain = rules.add_parser(
+        "explain",
+        help="which rule a request meets and the decision (exit 0: passes, 1: refused, 2: bad input)",
+    )
+    explain.add_argument("url", help="the URL asked for, e.g. https://app.example.com/admin")
+    explain.add_argument("--user", default="", help="the username (preferred_username) signed in")
+    explain.add_argument("--groups", default="", help="the user's groups, comma-separated")
+    explain.add_argument("--email", default="", help="the user's email address (taken as verified)")
+    explain.add_argument("--ip", default="", help="the client's address (as the proxy saw it)")
+    explain.add_argument("--method", default="GET")
+    explain.add_argument("--file", default=None, help="the rules file (default: AUTHGATE_CONFIG)")
+    explain.set_defaults(func=_explain)
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     return func(args)

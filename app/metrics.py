@@ -142,3 +142,11 @@ class Timed:
 #: Every label value exists from the start, so dashboards and alerts see zeros, not gaps.
 store_ops = {op: Timed(op, store_seconds, store_errors) for op in STORE_OPS}
 idp_calls = {call: Timed(call, idp_seconds, idp_errors) for call in IDP_CALLS}
+rules_reloads = Counter(
+    "authgate_rules_reload", "Reloads of the rules file (SIGHUP or a change) by result.", ["result"], registry=registry
+)
+rules_last_reload_ok = Gauge(
+    "authgate_rules_last_reload_success",
+    "1 when the last load of the rules file succeeded, 0 when not.",
+    registry=registry,
+)

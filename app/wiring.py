@@ -22,6 +22,7 @@ from app.header_auth import HeaderAuth, HeaderAuthConfig
 from app.login import LoginService
 from app.oidc import OIDCClient
 from app.policy import Policy
+from app.reload import RulesReloader
 from app.session_cache import SessionCache
 from app.session_meta import MetaSealer
 from app.sessions import SessionService
@@ -85,10 +86,15 @@ class Gateway:
     cookies: CookieReader
     trusted: TrustedProxies
     header_auth: HeaderAuth | None = None  # None: header auth is off (AUTHGATE_HEADER_AUTH unset)
+    #: Reloads the rules file into ``policy`` (one assignment); None without a rules file.
+    rules: RulesReloader | None = None
     clients: Clients = field(init=False)
 
     def __post_init__(self) -> None:
         self.clients = self.login.clients
+
+    def swap_policy(self, policy: Policy) -> None:
+        self.policy = policy
 
     def client_for(self, hostname: str) -> str:
         """The name of the OAuth client that signs users in to ``hostname`` ("": the global one)."""
@@ -150,7 +156,9 @@ def build_gateway(
         cookie_domain=settings.cookie_domain,
     )
     policy = Policy.from_settings(settings)
-    if settings.allowed_email_domains or any(a.allowed_email_domains for a in settings.apps):
+    if settings.allowed_email_domains or any(
+        a.email_domains or any(r.email_domains for r in a.rules) for a in settings.apps
+    ):
         log.info(
             "email-domain rules admit only addresses the IdP marks email_verified: true%s",
             " (AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true: unverified addresses are admitted too)"
@@ -179,7 +187,7 @@ def build_gateway(
         log.info("header auth on for API clients: %s", ", ".join(sorted(config.modes)))
     host = urlsplit(settings.issuer).hostname or "?"
     log.info("authgate ready: issuer host %s, store %s", host, type(store).__name__)
-    return Gateway(
+    gateway = Gateway(
         site,
         store,
         oidc,
@@ -191,3 +199,6 @@ def build_gateway(
         TrustedProxies(settings.trusted_proxies),
         header_auth,
     )
+    if settings.config:
+        gateway.rules = RulesReloader(settings, gateway.swap_policy)
+    return gateway

@@ -19,31 +19,61 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import NoDecode
 
-from app.config import DEFAULT_TRUSTED_PROXIES, ENV_PREFIX, HEADER_SET_NAMES, SECRET_FIELDS, AppRule, Settings
+from app.config import (
+    DEFAULT_TRUSTED_PROXIES,
+    ENV_PREFIX,
+    HEADER_SET_NAMES,
+    SECRET_FIELDS,
+    AppRule,
+    PathRuleEntry,
+    Settings,
+)
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 #: Settings whose value is comma-separated in the environment (``CommaList`` in ``app.config``).
 _LIST_TYPE = "list (comma-separated)"
 
-#: The rules file's keys: ``AppRule`` has no field descriptions of its own, so they live here
-#: (and ``_rule_rows`` refuses a field that is missing from this table).
+#: The rules file's keys: ``AppRule`` and ``PathRuleEntry`` have no field descriptions of their own,
+#: so they live here (and ``_rule_rows`` refuses a field that is missing from these tables).
 RULE_KEYS: dict[str, str] = {
-    "host": "The host name this rule applies to, bare (`app.example.com`: no scheme, port or path); "
-    "matched exactly and case-insensitively against the host of the request being checked. "
-    "Each host may appear once.",
-    "allowed_groups": "Replaces `AUTHGATE_ALLOWED_GROUPS` for this host. Absent: the global value applies. "
-    "An empty list (`[]`) means no group restriction on this host.",
-    "allowed_users": "Replaces `AUTHGATE_ALLOWED_USERS` for this host "
-    "(absent: the global value; `[]`: no restriction).",
-    "allowed_email_domains": "Replaces `AUTHGATE_ALLOWED_EMAIL_DOMAINS` for this host "
-    "(absent: the global value; `[]`: no restriction).",
-    "skip_auth": "Public routes on this host, in addition to (not instead of) `AUTHGATE_SKIP_AUTH`: "
-    "`regex` or `METHOD=regex` on the path. Commas are allowed here (the environment variable splits on them).",
+    "host": "The host this entry applies to, bare (`app.example.com`: no scheme, port or path), or a list of "
+    "them. `*.example.com` matches any host one or more labels below `example.com` (`a.example.com`, "
+    "`a.b.example.com`), never `example.com` itself. Matched case-insensitively, without the port; an exact "
+    "host beats a wildcard, a longer wildcard beats a shorter one. Each host may appear once in the file.",
+    "groups": "Who may pass on this host when no path rule decides: members of one of these groups. "
+    "Replaces `AUTHGATE_ALLOWED_GROUPS` for this host (absent: the global value; `[]`: no group restriction). "
+    "Short-form name: `allowed_groups`.",
+    "users": "Usernames (or `sub:<subject>`) who may pass on this host; replaces `AUTHGATE_ALLOWED_USERS` "
+    "(absent: the global value; `[]`: no restriction). Short-form name: `allowed_users`.",
+    "email_domains": "Email domains whose users may pass on this host; replaces "
+    "`AUTHGATE_ALLOWED_EMAIL_DOMAINS` (absent: the global value; `[]`: no restriction). "
+    "Short-form name: `allowed_email_domains`.",
+    "rules": "Path rules, in order: the first that matches decides (keys below). "
+    "None matches: the host's `groups`/`users`/`email_domains`.",
+    "skip_auth": "Short form: public routes on this host, `regex` or `METHOD=regex` on the path, looked at "
+    "after the host's `rules` and before `AUTHGATE_SKIP_AUTH` (which applies to every host).",
+}
+PATH_RULE_KEYS: dict[str, str] = {
+    "path": "A regular expression searched in the path (not anchored: use `^`), percent-decoded once, "
+    "without the query; case-sensitive (start it with `(?i)` for an app that ignores case, so that a `deny` "
+    "rule also covers `/ADMIN`). Absent: every path (a catch-all).",
+    "methods": 'Upper-case methods the rule applies to (`["GET", "HEAD"]`); absent: all. A rule with '
+    "methods never matches when the proxy did not send the method.",
+    "policy": "`public` (passes without sign-in, no identity headers) or `deny` (403 for everyone). "
+    "Absent: the rule says who may pass, with the keys below.",
+    "groups": "Who may pass on these paths: members of one of these groups (absent: the host's `groups`; "
+    "`[]`: no group restriction).",
+    "users": "Usernames (or `sub:<subject>`) who may pass on these paths (absent: the host's `users`).",
+    "email_domains": "Email domains whose users may pass on these paths (absent: the host's `email_domains`).",
+    "networks": "Client networks (CIDR or address) these paths may be opened from, in addition to the lists: "
+    "anyone else gets 403. The client's address is the proxy's peer, or the `X-Forwarded-For` entry left of "
+    "the trusted proxies (`AUTHGATE_TRUSTED_PROXIES`); an unknown address is in no network.",
 }
 
 
@@ -117,15 +147,17 @@ def _secret_rows() -> list[str]:
     return rows
 
 
-def _rule_rows() -> list[str]:
+def _rule_rows(model: type[BaseModel], keys: dict[str, str]) -> list[str]:
     rows = ["| Key | Type | Meaning |", "|---|---|---|"]
-    for name, field in AppRule.model_fields.items():
-        if name not in RULE_KEYS:
-            raise ValueError(f"AppRule.{name} is not described in tools/docs_gen.py RULE_KEYS")
+    for name, field in model.model_fields.items():
+        if name not in keys:
+            raise ValueError(f"{model.__name__}.{name} is not described in tools/docs_gen.py")
         kind = _type_name(field.annotation, field.metadata)
         if name == "host":
-            kind += " (required)"
-        rows.append(f"| `{name}` | {kind} | {_cell(RULE_KEYS[name])} |")
+            kind = "string or list (required)"
+        if name == "policy":
+            kind = "`public` or `deny` (optional)"
+        rows.append(f"| `{name}` | {kind} | {_cell(keys[name])} |")
     return rows
 
 
@@ -140,7 +172,8 @@ def render() -> str:
         "tests/unit/test_docs_unit.py fails when this file and the code disagree. -->",
         "",
         "authgate reads its configuration once, at startup, from environment variables named "
-        f"`{ENV_PREFIX}<SETTING>` (the name is not case-sensitive). `authgate serve` validates all of it "
+        f"`{ENV_PREFIX}<SETTING>` (the name is not case-sensitive; the rules file alone is read again on "
+        "`SIGHUP` and when it changes). `authgate serve` validates all of it "
         "and, when something is wrong, prints every problem at once and exits with status 2; "
         "`authgate check` prints the same problems, and with a valid configuration goes on to probe the IdP and Redis. "
         f"A variable that starts with `{ENV_PREFIX}` but names no setting (nor the `_FILE` of a secret) is not "
@@ -188,28 +221,56 @@ def render() -> str:
         "",
         *_secret_rows(),
         "",
-        "## Per-app rules file",
+        "## Rules file",
         "",
-        "`AUTHGATE_CONFIG` names an optional file of per-host rules: who may pass and which routes are "
-        "public, host by host, where the `AUTHGATE_ALLOWED_*` and `AUTHGATE_SKIP_AUTH` variables apply to every "
-        "host. A name ending in `.yaml` or `.yml` is read as YAML, anything else as TOML. The file holds a list "
-        "named `apps`; each entry is one host:",
+        "`AUTHGATE_CONFIG` names an optional file of access rules, host by host, where the `AUTHGATE_ALLOWED_*` "
+        "and `AUTHGATE_SKIP_AUTH` variables make the global rules (for every host without an entry). A name "
+        "ending in `.yaml` or `.yml` is read as YAML, anything else as TOML. The file holds a list named `apps`; "
+        "each entry is one host (or several) with these keys:",
         "",
-        *_rule_rows(),
+        *_rule_rows(AppRule, RULE_KEYS),
         "",
-        "A request whose host has no entry gets the global rule. The allow-lists combine as in the global "
-        "rule: a user passes when every list that is set is satisfied (member of at least one listed group, "
-        "*and* a listed user, *and* an email in a listed domain). The file is read at startup; a change takes "
-        "effect at the next restart.",
+        "Each path rule (`rules = [...]`) has these keys:",
+        "",
+        *_rule_rows(PathRuleEntry, PATH_RULE_KEYS),
+        "",
+        "How a request is decided: its host picks the entry (an exact host, else the longest matching "
+        "wildcard, else the global rules); the entry's `rules` are tried in order and the first whose `path` "
+        "and `methods` match decides; then the entry's `skip_auth` and `AUTHGATE_SKIP_AUTH` (public routes); "
+        "when nothing matched, the entry's `groups`, `users` and `email_domains`. The allow-lists combine: a "
+        "user passes when every list that is set is satisfied (member of one listed group, *and* a listed user, "
+        "*and* an email in a listed domain), and, with `networks`, from one of those networks. "
+        "A `public` or `deny` rule cannot have allow-lists or networks.",
+        "",
+        "An **ambiguous path** (see below: `..`, `%2f`, a backslash and the like, whose meaning depends on the app) "
+        "could be any path, so it never meets a `public` rule; a `deny` rule that applies to its method refuses "
+        "it; otherwise every allow rule up to the first one without `path` (or the host's lists) must admit the "
+        "user: the strictest rule wins.",
+        "",
+        "Unknown keys, bad regular expressions, methods or networks, and a host listed twice are reported "
+        "at startup, every problem at once, naming the file, the entry and the key. The file is read again on "
+        "`SIGHUP` and when it changes (checked every 2 seconds): a good file replaces the rules at once; a bad "
+        "one is refused as a whole, the rules in force stay, and every problem is logged and shown by "
+        "`/readyz` (docs/operating.md). `authgate rules explain URL --user alice --groups a,b --ip 10.0.0.5` "
+        "prints the entry and rule a request meets and the decision.",
         "",
         "TOML:",
         "",
         "```toml",
         "[[apps]]",
         'host = "grafana.example.com"',
-        'allowed_groups = ["grafana-admins", "ops"]',
+        'groups = ["grafana-users", "ops"]',
+        "rules = [",
+        '  { path = "^/api/health$", methods = ["GET"], policy = "public" },',
+        '  { path = "^/admin", groups = ["ops"], networks = ["10.0.0.0/8"] },',
+        '  { path = "^/internal/", policy = "deny" },',
+        "]",
         "",
         "[[apps]]",
+        'host = "*.dev.example.com"',
+        'groups = ["developers"]',
+        "",
+        "[[apps]]                            # the short form: still read as it always was",
         'host = "status.example.com"',
         "allowed_groups = []                 # anyone the IdP signs in, whatever AUTHGATE_ALLOWED_GROUPS says",
         'skip_auth = ["GET=^/api/status-page/", "^/assets/"]',
@@ -220,7 +281,13 @@ def render() -> str:
         "```yaml",
         "apps:",
         "  - host: grafana.example.com",
-        "    allowed_groups: [grafana-admins, ops]",
+        "    groups: [grafana-users, ops]",
+        "    rules:",
+        "      - { path: ^/api/health$, methods: [GET], policy: public }",
+        "      - { path: ^/admin, groups: [ops], networks: [10.0.0.0/8] }",
+        "      - { path: ^/internal/, policy: deny }",
+        '  - host: ["*.dev.example.com"]',
+        "    groups: [developers]",
         "  - host: status.example.com",
         "    allowed_groups: []",
         '    skip_auth: ["GET=^/api/status-page/", "^/assets/"]',

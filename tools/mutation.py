@@ -51,8 +51,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
 UNIT_TESTS = "tests/unit"
-# What the unit tests import and read (tests/unit/test_docs_unit.py: tools.docs_gen, docs/configuration.md).
-SNAPSHOT_DIRS = ("app", "tests", "tools", "docs", "deploy")  # unit tests read docs and shipped files
+# What the unit tests import and read (tests/unit/test_docs_unit.py: tools.docs_gen, docs/configuration.md;
+# tests/unit/test_rules_unit.py: the rules files shown in docs/; other tests: shipped files in deploy/).
+SNAPSHOT_DIRS = ("app", "tests", "tools", "docs", "deploy")
 SNAPSHOT_FILES: tuple[str, ...] = ()
 
 
@@ -122,7 +123,20 @@ CATALOGUE: tuple[HandMutant, ...] = (
     _m(
         "policy",
         "skip rules compiled case-insensitively (/PUBLIC/x public)",
-        ("return cls(method, re.compile(pattern))", "return cls(method, re.compile(pattern, re.I))"),
+        ("return PathRule(re.compile(pattern),", "return PathRule(re.compile(pattern, re.I),"),
+    ),
+    _m(
+        "policy",
+        "path rules compiled case-insensitively (/ADMIN escapes ^/admin)",
+        (
+            "pattern = None if entry.path is None else re.compile(entry.path)",
+            "pattern = None if entry.path is None else re.compile(entry.path, re.I)",
+        ),
+    ),
+    _m(
+        "policy",
+        "an exact host no longer beats a wildcard",
+        ("rules = self.exact.get(name)\n", "rules = None\n"),
     ),
     _m(
         "policy",
@@ -342,9 +356,15 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     _eq(
         "policy",
-        "return self.for_host(request.hostname) if self.per_host else self.default",
-        "return self.for_host(request.hostname) if (self.per_host) or True else self.default",
-        "for_host answers the default rule itself when there are no per-app rules (the test only saves work)",
+        "return self.for_host(request.hostname) if self.exact or self.wildcards else self.default",
+        "return self.for_host(request.hostname) if (self.exact or self.wildcards) or True else self.default",
+        "for_host answers the default rules itself when the file names no host (the test only saves work)",
+    ),
+    _eq(
+        "policy",
+        "tuple(ipaddress.ip_network(n, strict=False) for n in networks),",
+        "tuple(ipaddress.ip_network(n, strict=None) for n in networks),",
+        "ip_network tests `strict` for truth: None is False",
     ),
     _eq(
         "paths",

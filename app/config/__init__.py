@@ -1,10 +1,11 @@
 """The settings: read from ``AUTHGATE_*`` variables once at startup, validated whole.
 
 ``load_settings()`` reports every problem at once (as one ``ConfigError``), in words an
-operator can act on. Secrets may come from files (``AUTHGATE_SECRET_FILE`` ...). Per-app
-rules come from an optional TOML/YAML file (``AUTHGATE_CONFIG``).
+operator can act on. Secrets may come from files (``AUTHGATE_SECRET_FILE`` ...). Access
+rules come from an optional TOML/YAML file (``AUTHGATE_CONFIG``), read again on reload (``app.reload``).
 
-    settings.py   the fields (and the rules file's entries), with their defaults and descriptions
+    settings.py   the fields, with their defaults and descriptions
+    rules.py      the rules file's entries (hosts, path rules, an app's own OAuth client)
     sources.py    the environment, the ``*_FILE`` secrets and the rules file, typos reported
     checks.py     the checks across fields
 """
@@ -17,15 +18,14 @@ from collections.abc import Mapping
 from pydantic import ValidationError
 
 from app.config.checks import problems_of
+from app.config.rules import AppRule, PathRuleEntry, split_skip_rule
 from app.config.settings import (
     DEFAULT_TRUSTED_PROXIES,
     ENV_PREFIX,
     GENERATE_SECRET,
     HEADER_SET_NAMES,
     SECRET_FIELDS,
-    AppRule,
     Settings,
-    split_skip_rule,
 )
 from app.config.sources import gather, load_rules, read_secret_files
 from app.errors import ConfigError
@@ -37,7 +37,9 @@ __all__ = [
     "HEADER_SET_NAMES",
     "SECRET_FIELDS",
     "AppRule",
+    "PathRuleEntry",
     "Settings",
+    "load_rules",
     "load_settings",
     "split_skip_rule",
 ]

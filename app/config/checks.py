@@ -6,14 +6,8 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from app.config.settings import (
-    GENERATE_SECRET,
-    HEADER_AUTH_MODES,
-    HEADER_SET_NAMES,
-    MIN_SECRET_LENGTH,
-    Settings,
-    split_skip_rule,
-)
+from app.config.rules import HEADER_AUTH_MODES, split_skip_rule
+from app.config.settings import GENERATE_SECRET, HEADER_SET_NAMES, MIN_SECRET_LENGTH, Settings
 
 
 def _check_url(name: str, value: str, problems: list[str], *, required: bool) -> None:
@@ -60,14 +54,11 @@ def problems_of(s: Settings) -> list[str]:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             problems.append(f"AUTHGATE_TRUSTED_PROXIES: {cidr!r} is not an IP address or CIDR.")
-    rules = [("AUTHGATE_SKIP_AUTH", r) for r in s.skip_auth]
-    rules += [(f"AUTHGATE_CONFIG apps[{a.host}].skip_auth", r) for a in s.apps for r in a.skip_auth]
-    for where, rule in rules:
-        pattern = split_skip_rule(rule)[1]
+    for rule in s.skip_auth:  # the rules file's are checked as it is read (app/config/settings.py)
         try:
-            re.compile(pattern)
+            re.compile(split_skip_rule(rule)[1])
         except re.error as exc:
-            problems.append(f"{where}: {rule!r} is not a valid regular expression ({exc}).")
+            problems.append(f"AUTHGATE_SKIP_AUTH: {rule!r} is not a valid regular expression ({exc}).")
     if s.cookie_domain and s.external_url:
         host = (urlsplit(s.external_url).hostname or "").lower()
         domain = s.cookie_domain.lower().lstrip(".")

@@ -5,30 +5,20 @@ Field descriptions become the configuration reference (docs/configuration.md, to
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app.config.rules import AppRule
 from app.headers import HEADER_SETS
 
 ENV_PREFIX = "AUTHGATE_"
 SECRET_FIELDS = ("secret", "client_secret", "redis_url")
 HEADER_SET_NAMES = tuple(HEADER_SETS)  # one home for the names: app/headers.py
-HEADER_AUTH_MODES = ("bearer", "basic")
 MIN_SECRET_LENGTH = 32
 GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105 - a command, not a secret
 DEFAULT_TRUSTED_PROXIES = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
-
-_METHOD_RULE = re.compile(r"^([A-Z]+)=(.*)$", re.S)
-
-
-def split_skip_rule(rule: str) -> tuple[str | None, str]:
-    """A public-route rule's method and regex: ``METHOD=regex`` (an upper-case method) or ``regex``."""
-    m = _METHOD_RULE.match(rule)
-    return (m.group(1), m.group(2)) if m else (None, rule)
-
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -37,29 +27,6 @@ def _split(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
-
-
-_BARE_HOST = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?$")
-
-
-class AppRule(BaseSettings):
-    """Per-host overrides from the rules file: who may pass and what is public."""
-
-    model_config = SettingsConfigDict(extra="forbid")
-
-    host: str
-    allowed_groups: list[str] | None = None
-    allowed_users: list[str] | None = None
-    allowed_email_domains: list[str] | None = None
-    skip_auth: list[str] = []
-
-    @field_validator("host")
-    @classmethod
-    def _bare_host(cls, value: str) -> str:
-        host = value.strip().lower().rstrip(".")
-        if not _BARE_HOST.match(host):
-            raise ValueError(f"{value!r} must be a bare host name like `app.example.com` (no scheme, port or path)")
-        return host
 
 
 class Settings(BaseSettings):
@@ -145,7 +112,11 @@ class Settings(BaseSettings):
         "besides `AUTHGATE_CLIENT_ID`, comma-separated. Tokens of any other client are refused.",
     )
     cookie_name: str = Field("authgate_session", description="Name of the session cookie.")
-    config: str = Field("", description="Optional TOML or YAML file with per-app rules.")
+    config: str = Field(
+        "",
+        description="Optional TOML or YAML file of access rules, host by host (read again on `SIGHUP` and when it "
+        "changes; see the rules file below).",
+    )
     dev_mode: bool = Field(False, description="Development mode: allows weak or missing secrets (never in production).")
     session_cache_ttl: float = Field(
         15.0,

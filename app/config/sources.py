@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from app.config.settings import ENV_PREFIX, SECRET_FIELDS, AppRule, Settings
+from app.config.rules import SHORT, AppRule, PathRuleEntry
+from app.config.settings import ENV_PREFIX, SECRET_FIELDS, Settings
 
 
 def read_secret_files(environ: Mapping[str, str], problems: list[str]) -> dict[str, str]:
@@ -57,19 +59,36 @@ def load_rules(path: str, problems: list[str]) -> list[AppRule]:
     if not isinstance(apps, list):
         problems.append(f"AUTHGATE_CONFIG={path}: expected a list named `apps`.")
         return []
+    if isinstance(data, dict) and (other := sorted(set(data) - {"apps"})):
+        problems.append(f"AUTHGATE_CONFIG={path}: unknown key(s) {', '.join(map(repr, other))} (only `apps`).")
     for index, item in enumerate(apps):
         try:
             rule = AppRule.model_validate(item)
         except ValidationError as exc:
-            for err in exc.errors():
-                loc = ".".join(str(x) for x in err["loc"])
-                problems.append(f"AUTHGATE_CONFIG={path}: apps[{index}].{loc}: {err['msg']}.")
+            problems += [f"AUTHGATE_CONFIG={path}: apps[{index}]{_where(err, item)}" for err in exc.errors()]
             continue
-        if rule.host in seen:
-            problems.append(f"AUTHGATE_CONFIG={path}: apps[{index}].host: {rule.host!r} is listed twice.")
-        seen.add(rule.host)
+        for host in rule.hosts:
+            if host in seen:
+                problems.append(f"AUTHGATE_CONFIG={path}: apps[{index}].host: {host!r} is listed twice.")
+            seen.add(host)
         rules.append(rule)
     return rules
+
+
+def _where(err: ErrorDetails, item: object) -> str:
+    """``.rules[1].path: <message>.`` for a validation error of an entry, keys named as written."""
+    keys = list(err["loc"])
+    if keys and isinstance(item, dict) and f"allowed_{keys[0]}" in item:
+        keys[0] = f"allowed_{keys[0]}"  # the short form's name, as the file spells it
+    loc = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in keys)
+    if err["type"] == "extra_forbidden":
+        model = PathRuleEntry if "rules" in err["loc"] else AppRule
+        known = ", ".join(model.model_fields)
+        if model is AppRule:
+            known += ", " + ", ".join(f"allowed_{key}" for key in SHORT)
+        return f"{loc}: unknown key (known: {known})."
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg}."
 
 
 def gather(environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from app import audit, forwarded, metrics
 from app.errors import CredentialsRefused, IdPUnavailable, StoreUnavailable
 from app.header_auth import BASIC, HeaderAuth
 from app.headers import identity_headers
-from app.policy import AccessRule
+from app.policy import AccessRule, AllOf
 from app.types import OriginalRequest
 from app.web.raw import Reply
 
@@ -31,7 +31,7 @@ async def answer(
     header_auth: HeaderAuth,
     *,
     authorization: str,
-    rule: AccessRule,
+    rule: AccessRule | AllOf,
     original: OriginalRequest,
     forward: bytes,
     header_sets: tuple[str, ...],
@@ -62,9 +62,22 @@ async def answer(
         log.error("header auth failed closed: %s", exc)
         metrics.auth_checks.inc("unavailable")
         return Reply(503, [(b"retry-after", b"2")], b"temporarily unavailable\n")
-    why = rule.refusal(who.identity)
+    ip = forwarded.client_ip(headers.get("x-forwarded-for"), peer, trusted) if rule.networks else ""
+    why = rule.refusal(who.identity, ip)
     if why is not None:
-        log.info("denied %r (%s) on %r: %s", who.identity.username, scheme, original.hostname, why)
+        log.info("denied %r (%s) on %r by %s: %s", who.identity.username, scheme, original.hostname, rule.name, why)
+        audit.event(
+            "access.denied",
+            method=original.method,
+            user=who.identity.username,
+            sub=who.identity.sub,
+            host=original.hostname,
+            path=original.path,
+            client_ip=forwarded.client_ip(headers.get("x-forwarded-for"), peer, trusted),
+            rule=rule.name,
+            reason=why,
+            by=scheme,
+        )
         metrics.auth_checks.inc("denied")
         return Reply(403, body=f"forbidden: {why}\n".encode())
     metrics.auth_checks.inc("ok")

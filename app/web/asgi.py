@@ -40,11 +40,14 @@ def _framework_app(gw: Gateway) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # Fetch the IdP metadata early, but never block startup on it: readiness reports it.
         warm = asyncio.create_task(_warm(gw))
-        invalidation = asyncio.create_task(gw.sessions.run_invalidation())
+        tasks = [warm, asyncio.create_task(gw.sessions.run_invalidation())]
+        if gw.rules is not None:  # SIGHUP and changes of the rules file reload it
+            gw.rules.listen()
+            tasks.append(asyncio.create_task(gw.rules.watch()))
         yield
-        for task in (warm, invalidation):
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(warm, invalidation, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await gw.aclose()
 
     async def readyz(_: Request) -> Response:
@@ -56,9 +59,11 @@ def _framework_app(gw: Gateway) -> Starlette:
                     await probe()
             except (AuthgateError, TimeoutError) as exc:
                 problems[name] = str(exc) or "timeout"
+        # A failed rules reload keeps the rules in force, so the replica still serves: said, not 503.
+        rules = {"rules": gw.rules.error} if gw.rules is not None and gw.rules.error else {}
         if problems:
-            return JSONResponse({"ready": False, "problems": problems}, 503)
-        return JSONResponse({"ready": True})
+            return JSONResponse({"ready": False, "problems": problems, **rules}, 503)
+        return JSONResponse({"ready": True, **rules})
 
     async def prometheus(_: Request) -> Response:
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

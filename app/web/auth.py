@@ -17,7 +17,7 @@ from typing import Any
 from app import audit, forwarded, metrics, requestid
 from app.errors import InvalidForwardedHeaders, StoreUnavailable
 from app.headers import LOOKALIKE_HEADERS, groups_left_out, identity_headers
-from app.policy import AccessRule
+from app.policy import AccessRule, AllOf, Deny, Public
 from app.tickets import Ticket
 from app.types import OriginalRequest, SessionData
 from app.web import api_auth
@@ -51,6 +51,7 @@ WANTED_HEADERS = {
             "x-forwarded-host",
             "x-forwarded-uri",
             "x-forwarded-method",
+            "x-forwarded-for",
             "authorization",
             "x-forwarded-for",  # the client's address, for audit lines only
             "x-request-id",
@@ -91,15 +92,17 @@ def _refuse(caller: Caller, headers: dict[str, str], peer: str | None, why: str)
 
 @dataclass(slots=True)
 class Check:
-    """An auth check from a trusted proxy, parsed: the request asked about, its rule, the cookies."""
+    """An auth check from a trusted proxy, parsed: the request asked about, who may pass (the
+    rule that matched), the cookies, and the client's address when that rule has networks."""
 
     original: OriginalRequest
-    rule: AccessRule
+    rule: AccessRule | AllOf
     tickets: tuple[Ticket, ...]
     forward: bytes  # the Cookie header without authgate's cookies, for the proxy to pass on
     headers: dict[str, str]  # as read (the request id is made from them, and kept in them)
     peer: str | None
     authorization: str | None = None  # read only when header auth is on (app/web/api_auth.py)
+    client_ip: str = ""  # only read (and only worked out) when the rule has networks
 
 
 def parse_check(gw: Gateway, caller: Caller, headers: dict[str, str], peer: str | None, scheme: str) -> Check | Reply:
@@ -132,13 +135,30 @@ def parse_check(gw: Gateway, caller: Caller, headers: dict[str, str], peer: str 
         return Reply(403, body=b"not a page\n")
 
     view = gw.cookies.read(headers.get("cookie", ""))
-    rule = gw.policy.for_request(original)
-    if rule.skip and rule.is_public(original.method, original.path):
-        metrics.auth_checks.inc("public")
-        return Reply(200, [(b"cookie", view.forward)] if view.forward else [])
+    host = gw.policy.for_request(original)
+    rule = host.decide(original.method, original.path) if host.rules else host.default
     # Header auth off: no lookup at all (the hot path of cookie sessions pays nothing for it).
     authorization = headers.get("authorization") if gw.header_auth is not None else None
-    return Check(original, rule, view.tickets, view.forward, headers, peer, authorization)
+    if type(rule) is AccessRule and not rule.networks:  # the common case, in one test
+        return Check(original, rule, view.tickets, view.forward, headers, peer, authorization)
+    if isinstance(rule, Public):
+        metrics.auth_checks.inc("public")
+        return Reply(200, [(b"cookie", view.forward)] if view.forward else [])
+    if isinstance(rule, Deny):
+        return _denied_by_rule(gw, original, rule.name, headers, peer)
+    # Only a rule with networks needs the client's address (X-Forwarded-For through trusted proxies).
+    ip = forwarded.client_ip(headers.get("x-forwarded-for"), peer, gw.trusted) if rule.networks else ""
+    return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, ip)
+
+
+def _denied_by_rule(
+    gw: Gateway, original: OriginalRequest, rule: str, headers: dict[str, str], peer: str | None
+) -> Reply:
+    """A ``deny`` rule: 403 to everyone, signed in or not, with the rule that said so."""
+    log.info("denied %s %r on %r by %s", original.method, original.path, original.hostname, rule)
+    _audit(headers, "access.denied", **_where(original, headers, peer, gw), rule=rule)
+    metrics.auth_checks.inc("denied")
+    return Reply(403, body=f"access denied by {rule}\n".encode())
 
 
 def _where(original: OriginalRequest, headers: Mapping[str, str], peer: str | None, gw: Gateway) -> dict[str, str]:
@@ -229,15 +249,21 @@ async def from_store(gw: Gateway, caller: Caller, check: Check, headers: dict[st
 def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) -> Reply:
     """A signed-in user: 200 with the identity headers, or 403. The 200 is kept in ``memo`` (the
     session's cache entry) per Cookie header: a browser sends the same one request after request."""
-    why = check.rule.refusal(data.identity)
+    why = check.rule.refusal(data.identity, check.client_ip)
     if why is not None:
-        original = check.original
+        original, rule, user = check.original, check.rule.name, data.identity.username or data.identity.sub
+        log.info("denied %r on %r by %s: %s", user, original.hostname, rule, why)
         _audit(
-            check.headers, "access.denied", **_where(original, check.headers, check.peer, gw), **_who(data), rule=why
+            check.headers,
+            "access.denied",
+            **_where(original, check.headers, check.peer, gw),
+            **_who(data),
+            rule=rule,
+            reason=why,
         )
         metrics.auth_checks.inc("denied")
         sign_out = f"{original.origin}{gw.site.prefix}/sign_out"
-        return Reply(403, body=forbidden_page(data.identity, sign_out, why), content_type=HTML)
+        return Reply(403, body=forbidden_page(data.identity, sign_out, f"{why} ({rule})"), content_type=HTML)
     metrics.auth_checks.inc("ok")
     every = gw.site.log_allows_every
     if every and metrics.auth_checks.counts["ok"] % every == 0:  # sampled; nothing at all when off

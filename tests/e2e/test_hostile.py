@@ -6,7 +6,9 @@ lists each attack with what stops it and the test below that proves it. Rules of
 
 - ``AUTHGATE_SKIP_AUTH=^/public/,GET=^/status``: public paths on every host;
 - ``open.test`` is wholly public, ``admin.test`` admits the group ``admins``, ``mail.test``
-  admits email addresses in ``corp.test``; ``app.test`` and ``other.test`` admit anyone signed in.
+  admits email addresses in ``corp.test``; ``app.test`` and ``other.test`` admit anyone signed in;
+  on ``office.test`` ``/office`` admits clients from 10.0.0.0/8 only, ``/local`` from 127.0.0.0/8 (the
+  tests' own address), and ``/closed`` is denied to everyone.
 """
 
 from __future__ import annotations
@@ -54,6 +56,14 @@ allowed_groups = ["admins"]
 [[apps]]
 host = "mail.test"
 allowed_email_domains = ["corp.test"]
+
+[[apps]]
+host = "office.test"
+rules = [
+  { path = "^/office", networks = ["10.0.0.0/8"] },
+  { path = "^/local", networks = ["127.0.0.0/8"] },
+  { path = "^/closed", policy = "deny" },
+]
 """
 
 USERS_WITH_TRAPS = [
@@ -90,7 +100,7 @@ def world(module_tmp: Path) -> Iterator[Hostile]:
     env = gateway_env(idp.issuer, redis_url=store.url, config=str(rules), skip_auth="^/public/,GET=^/status")
     gateway = start_gateway(module_tmp, env, name="authgate-hostile")
     echo, echo_port = start_echo(module_tmp)
-    hosts = "app.test open.test admin.test mail.test other.test"
+    hosts = "app.test open.test admin.test mail.test other.test office.test"
     try:
         with (
             nginx_server(module_tmp, gateway_url=gateway.url, app_port=echo_port, server_name=hosts) as nginx,
@@ -356,7 +366,8 @@ def test_the_refusal_of_an_unverified_email_says_why_and_how_to_fix_it(world: Ho
     assert "email-domain rules admit only addresses the IdP marks email_verified: true" in log, "said at startup"
     denied = [line for line in log.splitlines() if " access.denied " in line and " user=uma " in line]
     assert denied and "host=mail.test" in denied[-1]
-    assert "rule='your email address uma@corp.test is not marked as verified" in denied[-1]
+    assert "rule='host mail.test (its allow-lists)'" in denied[-1]
+    assert "reason='your email address uma@corp.test is not marked as verified" in denied[-1]
 
 
 @pytest.mark.parametrize("proxy", ["nginx", "traefik"])
@@ -495,3 +506,53 @@ def test_a_flood_of_forged_session_cookies_is_refused_not_verified(world: Hostil
         timeout=15,
     )
     assert r.status_code == 401
+
+
+# --- Network rules: the client's address is the one the proxy saw -----------------------------------
+
+FORGED_CLIENT_ADDRESS = [
+    # (headers a client adds, to pass for an address inside 10.0.0.0/8)
+    ((), "nothing: its real address is 127.0.0.1"),
+    (("X-Forwarded-For: 10.0.0.5",), "one forged hop"),
+    (("X-Forwarded-For: 10.0.0.5, 10.0.0.6",), "forged hops that look like trusted proxies"),
+    (("X-Forwarded-For: 10.0.0.5", "X-Forwarded-For: 10.0.0.6"), "two X-Forwarded-For headers"),
+    (("X-Real-IP: 10.0.0.5",), "another proxy's header"),
+    (("Forwarded: for=10.0.0.5",), "the standard Forwarded header"),
+    (("X-Forwarded-For: 10.0.0.5, 127.0.0.1",), "a forged hop behind its own address"),
+]
+
+
+@pytest.fixture(scope="module")
+def office(world: Hostile) -> Iterator[dict[str, int]]:
+    """A proxy of each kind routing office.test, and a session there (signed in through nginx)."""
+    with (
+        traefik_server(world.tmp, gateway_url=world.gateway.url, app_port=world.echo_port, host="office.test") as t,
+        caddy_server(world.tmp, gateway_url=world.gateway.url, app_port=world.echo_port, host="office.test") as c,
+    ):
+        wait_for(lambda: raw_get(t, "/public/x", f"office.test:{t}").status != 404, what="Traefik's routers")
+        yield {"nginx": world.nginx, "traefik": t, "caddy": c}
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+@pytest.mark.parametrize(("forged", "claim"), FORGED_CLIENT_ADDRESS)
+def test_a_client_cannot_forge_its_way_into_a_network_rule(
+    world: Hostile, office: dict[str, int], proxy: str, forged: tuple[str, ...], claim: str
+) -> None:
+    port = office[proxy]
+    cookie = signed_in_cookie(world, "nginx", host="office.test")
+    local = raw_get(port, "/local/x", f"office.test:{port}", f"Cookie: {cookie}", *forged)
+    assert local.served, f"the client's real address passes /local through {proxy} ({local.status})"
+    r = raw_get(port, "/office/x", f"office.test:{port}", f"Cookie: {cookie}", *forged)
+    assert r.status == 403 and not r.served, f"a client claiming {claim} passed a network rule through {proxy}"
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_a_deny_rule_refuses_everyone_and_names_itself(world: Hostile, office: dict[str, int], proxy: str) -> None:
+    port = office[proxy]
+    cookie = signed_in_cookie(world, "nginx", host="office.test")
+    assert raw_get(port, "/", f"office.test:{port}", f"Cookie: {cookie}").served
+    for headers in ((), (f"Cookie: {cookie}",)):
+        r = raw_get(port, "/closed/x", f"office.test:{port}", *headers)
+        assert r.status == 403 and not r.served, headers
+    log = world.gateway.proc.log_path.read_text()
+    assert "'/closed/x' on 'office.test' by host office.test rule 3 (path ^/closed)" in log

@@ -358,12 +358,12 @@ apps:
 def _check_rules(apps: list[AppRule]) -> None:
     assert [a.host for a in apps] == ["grafana.test", "status.test"]  # normalised at load
     grafana, status = apps
-    assert grafana.allowed_groups == ["grafana-users"]
-    assert grafana.allowed_users is None  # not given: inherits the global rule
-    assert grafana.allowed_email_domains is None
+    assert grafana.groups == ["grafana-users"]  # the short form's allowed_groups
+    assert grafana.users is None  # not given: inherits the global rule
+    assert grafana.email_domains is None
     assert grafana.skip_auth == ["GET=^/api/health$"]
-    assert status.allowed_groups is None
-    assert status.allowed_users == []  # given as empty: explicitly anyone
+    assert status.groups is None
+    assert status.users == []  # given as empty: explicitly anyone
     assert status.skip_auth == ["^/"]
 
 
@@ -381,7 +381,7 @@ def test_rules_file_yaml(tmp_path: Path, suffix: str) -> None:
 
 
 def test_rules_file_feeds_per_host_policy(tmp_path: Path) -> None:
-    from app.policy import Policy
+    from app.policy import Policy, Public
 
     f = tmp_path / "rules.toml"
     f.write_text(TOML)
@@ -390,19 +390,19 @@ def test_rules_file_feeds_per_host_policy(tmp_path: Path) -> None:
     viewer = Identity(sub="2", username="v", groups=("grafana-users",))
 
     default = policy.for_host("other.test")
-    assert default.allows(admin)
-    assert not default.allows(viewer)
+    assert default.default.allows(admin)
+    assert not default.default.allows(viewer)
 
     grafana = policy.for_host("grafana.test")
-    assert grafana.allows(viewer)
-    assert not grafana.allows(admin)
-    assert grafana.is_public("GET", "/api/health")
-    assert grafana.is_public("POST", "/hook")  # global skip rules still apply
-    assert not grafana.is_public("GET", "/dashboards")
+    assert grafana.default.allows(viewer)
+    assert not grafana.default.allows(admin)
+    assert isinstance(grafana.decide("GET", "/api/health"), Public)
+    assert isinstance(grafana.decide("POST", "/hook"), Public)  # global skip rules still apply
+    assert not isinstance(grafana.decide("GET", "/dashboards"), Public)
 
     status = policy.for_host("status.test")  # host matched case-insensitively
-    assert status.is_public("GET", "/anything")
-    assert status.allows(admin)
+    assert isinstance(status.decide("GET", "/anything"), Public)
+    assert status.default.allows(admin)
 
 
 @pytest.mark.parametrize("host", ["https://admin.test", "admin.test:8443", "admin.test/x", ""])
@@ -439,7 +439,7 @@ allowed_groups = "not-a-list"
 """
     )
     problems = problems_of({"AUTHGATE_CONFIG": str(f)})
-    assert has(problems, "apps[a.test]", "(bad")
+    assert has(problems, "apps[0].skip_auth", "(bad")
     assert has(problems, "apps[1].host")
     assert has(problems, "apps[2].alowed_groups")
     assert has(problems, "apps[3].allowed_groups")

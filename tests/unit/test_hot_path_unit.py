@@ -214,3 +214,24 @@ async def test_a_session_comes_first_and_header_auth_is_read_only_when_on(header
     assert status == 401
     challenge = b'Bearer realm="authgate", error="invalid_token"'
     assert headers.get(b"www-authenticate") == (challenge if header_auth else None)
+
+
+async def test_rules_decide_in_the_check_and_a_network_rule_reads_the_address_every_time(app: Any) -> None:
+    from app.config import Settings
+    from app.policy import Policy
+
+    gw: Gateway = app.gateway
+    _, cookie = await sign_in(gw)
+    rules = [{"path": "^/closed", "policy": "deny"}, {"path": "^/office", "networks": ["10.0.0.0/8"]}]
+    gw.swap_policy(Policy.from_settings(Settings(apps=[{"host": "app.test", "rules": rules}])))
+    status, _, sent = await check(app, cookie, b"https://app.test/closed/x")
+    assert status == 403 and sent[1]["body"] == b"access denied by host app.test rule 1 (path ^/closed)\n"
+    office = b"https://app.test/office"
+    assert (await check(app, cookie, office, (b"x-forwarded-for", b"10.0.0.5")))[0] == 200
+    # The same cached session from another address: the 200 kept on the cache entry is not reused.
+    status, _, sent = await check(app, cookie, office, (b"x-forwarded-for", b"192.0.2.1"))
+    assert status == 403 and b"192.0.2.1" in sent[1]["body"] and b"rule 2 (path ^/office)" in sent[1]["body"]
+    assert (await check(app, cookie, office))[0] == 403, "no X-Forwarded-For: the peer, 127.0.0.1, is outside"
+    assert (await check(app, cookie, b"https://app.test/page", (b"x-forwarded-for", b"not an address")))[0] == 200
+    gw.swap_policy(Policy.from_settings(Settings()))
+    assert (await check(app, cookie, b"https://app.test/closed/x"))[0] == 200, "the swapped policy decides at once"

@@ -7,12 +7,21 @@ from typing import Any
 
 import pytest
 
-from app.policy import UNVERIFIED_EMAIL, AccessRule, Policy
+from app.config import AppRule
+from app.policy import UNVERIFIED_EMAIL, AccessRule, HostRules, Policy, Public, skip_rule
 from app.types import Identity
 
 GROUPS_REFUSAL = "this account is in none of the groups this application admits"
 USERS_REFUSAL = "this account is not on the list of users this application admits"
 DOMAIN_REFUSAL = "this account's email address is not in a domain this application admits"
+
+
+def rules(*skip: str) -> HostRules:
+    return HostRules(AccessRule.build(), tuple(skip_rule(r, "t") for r in skip))
+
+
+def is_public(host: HostRules, method: str, path: str) -> bool:
+    return isinstance(host.decide(method, path), Public)
 
 
 def who(**claims: Any) -> Identity:
@@ -50,16 +59,16 @@ def test_a_malformed_local_part_never_matches(email: str) -> None:
 
 @pytest.mark.parametrize("path", ["/PUBLIC/x", "/Public/x", "/public"])
 def test_skip_rules_are_case_sensitive_and_exact(path: str) -> None:
-    rule = AccessRule.build(skip=["^/public/", "GET=^/health$"])
-    assert not rule.is_public("GET", path)
-    assert not rule.is_public("GET", "/HEALTH")
-    assert rule.is_public("GET", "/public/x")
+    rule = rules("^/public/", "GET=^/health$")
+    assert not is_public(rule, "GET", path)
+    assert not is_public(rule, "GET", "/HEALTH")
+    assert is_public(rule, "GET", "/public/x")
 
 
 def test_a_skip_rule_searches_the_whole_path() -> None:
-    rule = AccessRule.build(skip=["GET=/health$"])
-    assert rule.is_public("GET", "/app/health")
-    assert not rule.is_public("POST", "/app/health")
+    rule = rules("GET=/health$")
+    assert is_public(rule, "GET", "/app/health")
+    assert not is_public(rule, "POST", "/app/health")
 
 
 # --- Policy.from_settings -----------------------------------------------------------------------
@@ -78,13 +87,7 @@ def settings(**overrides: Any) -> Any:
 
 
 def app_rule(host: str, **overrides: Any) -> Any:
-    base: dict[str, Any] = {
-        "allowed_groups": None,
-        "allowed_users": None,
-        "allowed_email_domains": None,
-        "skip_auth": [],
-    }
-    return SimpleNamespace(host=host, **{**base, **overrides})
+    return AppRule.model_validate({"host": host, **overrides})
 
 
 UNVERIFIED = Identity(sub="s", username="u", email="u@corp.test", groups=("staff",), email_verified=False)
@@ -95,8 +98,8 @@ def test_the_unverified_email_opt_in_reaches_every_rule(opt_in: bool) -> None:
     policy = Policy.from_settings(
         settings(allow_unverified_email=opt_in, allowed_email_domains=["corp.test"], apps=[app_rule("app.test")])
     )
-    assert policy.for_host("other.test").allows(UNVERIFIED) is opt_in
-    assert policy.for_host("app.test").allows(UNVERIFIED) is opt_in
+    assert policy.for_host("other.test").default.allows(UNVERIFIED) is opt_in
+    assert policy.for_host("app.test").default.allows(UNVERIFIED) is opt_in
 
 
 def test_an_app_inherits_what_it_does_not_set_and_replaces_what_it_does() -> None:
@@ -116,16 +119,16 @@ def test_an_app_inherits_what_it_does_not_set_and_replaces_what_it_does() -> Non
     staff = Identity(sub="s", username="x", email="x@other.test", groups=("staff",), email_verified=True)
     admin = Identity(sub="a", username="u", email="u@corp.test", groups=("admins",), email_verified=True)
     inherit = policy.for_host("inherit.test")
-    assert inherit.allows(admin) and not inherit.allows(staff)
+    assert inherit.default.allows(admin) and not inherit.default.allows(staff)
     replace = policy.for_host("replace.test")
-    assert replace.allows(staff) and not replace.allows(admin)
+    assert replace.default.allows(staff) and not replace.default.allows(admin)
     domains = policy.for_host("domains.test")
-    assert not domains.allows(admin), "the app's domains replace the global ones"
-    assert domains.allows(
+    assert not domains.default.allows(admin), "the app's domains replace the global ones"
+    assert domains.default.allows(
         Identity(sub="a", username="u", email="u@other.test", groups=("admins",), email_verified=True)
     )
-    assert domains.is_public("GET", "/public/x") and domains.is_public("GET", "/health")
-    assert not inherit.is_public("GET", "/public/x") and inherit.is_public("GET", "/health")
+    assert is_public(domains, "GET", "/public/x") and is_public(domains, "GET", "/health")
+    assert not is_public(inherit, "GET", "/public/x") and is_public(inherit, "GET", "/health")
     assert policy.for_host("nothing.test") is policy.default
-    assert policy.default.is_public("GET", "/health"), "the global skip rules make the global rule"
-    assert not policy.default.allows(staff) and policy.default.allows(admin)
+    assert is_public(policy.default, "GET", "/health"), "the global skip rules make the global rule"
+    assert not policy.default.default.allows(staff) and policy.default.default.allows(admin)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from app.forwarded import from_forwarded
-from app.policy import AccessRule, Policy, SkipRule
+from app.policy import AccessRule, HostRules, Policy, Public, skip_rule
 from app.types import Identity, OriginalRequest
 
 ALICE = Identity(
@@ -17,21 +17,30 @@ BOB = Identity(sub="sub-bob", username="bob", email="Bob@Partner.TEST", groups=(
 NOBODY = Identity(sub="sub-x")
 
 
-# --- SkipRule -----------------------------------------------------------------------------------
+def rules(*skip: str, **lists: list[str]) -> HostRules:
+    """A host's rules in the short form: allow-lists and public routes (``skip_auth``)."""
+    return HostRules(AccessRule.build(**lists), tuple(skip_rule(r, "test") for r in skip))
+
+
+def is_public(host: HostRules, method: str, path: str) -> bool:
+    return isinstance(host.decide(method, path), Public)
+
+
+# --- skip_rule ------------------------------------------------------------------------------------
 
 
 def test_skip_rule_with_method() -> None:
-    rule = SkipRule.parse("POST=^/hooks/")
-    assert rule.method == "POST"
-    assert rule.pattern.pattern == "^/hooks/"
+    rule = skip_rule("POST=^/hooks/", "t")
+    assert rule.methods == {"POST"}
+    assert rule.pattern is not None and rule.pattern.pattern == "^/hooks/"
     assert rule.matches("POST", "/hooks/github")
     assert not rule.matches("GET", "/hooks/github")
     assert not rule.matches("POST", "/api/hooks/github")
 
 
 def test_skip_rule_without_method_matches_every_method() -> None:
-    rule = SkipRule.parse("^/status$")
-    assert rule.method is None
+    rule = skip_rule("^/status$", "t")
+    assert rule.methods is None
     for method in ("GET", "HEAD", "POST", "DELETE"):
         assert rule.matches(method, "/status")
     assert not rule.matches("GET", "/status/admin")
@@ -39,29 +48,29 @@ def test_skip_rule_without_method_matches_every_method() -> None:
 
 
 def test_skip_rule_is_an_unanchored_search() -> None:
-    rule = SkipRule.parse("/public/")
+    rule = skip_rule("/public/", "t")
     assert rule.matches("GET", "/app/public/x")
     assert not rule.matches("GET", "/private")
 
 
 def test_skip_rule_regex_may_contain_equals() -> None:
-    rule = SkipRule.parse("GET=^/a=b$")
-    assert rule.method == "GET"
+    rule = skip_rule("GET=^/a=b$", "t")
+    assert rule.methods == {"GET"}
     assert rule.matches("GET", "/a=b")
-    plain = SkipRule.parse("^/x=y")  # not a METHOD= prefix: the whole string is the regex
-    assert plain.method is None
+    plain = skip_rule("^/x=y", "t")  # not a METHOD= prefix: the whole string is the regex
+    assert plain.methods is None
     assert plain.matches("PUT", "/x=y")
 
 
 def test_skip_rule_lowercase_prefix_is_not_a_method() -> None:
-    rule = SkipRule.parse("get=^/x")
-    assert rule.method is None
+    rule = skip_rule("get=^/x", "t")
+    assert rule.methods is None
     assert not rule.matches("GET", "/x")
 
 
 def test_skip_rule_bad_regex_raises() -> None:
     with pytest.raises(re.error):
-        SkipRule.parse("GET=^/(unclosed")
+        skip_rule("GET=^/(unclosed", "t")
 
 
 # --- AccessRule.allows ---------------------------------------------------------------------------
@@ -114,70 +123,70 @@ def test_all_attributes_must_hold() -> None:
 
 
 def test_build_accepts_iterators() -> None:
-    rule = AccessRule.build(groups=iter(["admins"]), skip=iter(["^/ok"]))
-    assert rule.allows(ALICE)
-    assert rule.is_public("GET", "/ok")
+    rule = AccessRule.build(groups=iter(["admins"]), networks=iter(["10.0.0.0/8"]))
+    assert rule.refusal(ALICE, "10.1.2.3") is None
 
 
-# --- AccessRule.is_public ------------------------------------------------------------------------
+# --- public routes (short form) --------------------------------------------------------------------
 
 
 def test_is_public() -> None:
-    rule = AccessRule.build(skip=["POST=^/webhook$", "^/health$", "GET=^/static/"])
-    assert rule.is_public("POST", "/webhook")
-    assert not rule.is_public("GET", "/webhook")
-    assert rule.is_public("GET", "/health")
-    assert rule.is_public("DELETE", "/health")
-    assert rule.is_public("GET", "/static/app.css")
-    assert not rule.is_public("HEAD", "/static/app.css")
-    assert not rule.is_public("GET", "/admin")
-    assert not AccessRule.build().is_public("GET", "/")
+    rule = rules("POST=^/webhook$", "^/health$", "GET=^/static/")
+    assert is_public(rule, "POST", "/webhook")
+    assert not is_public(rule, "GET", "/webhook")
+    assert is_public(rule, "GET", "/health")
+    assert is_public(rule, "DELETE", "/health")
+    assert is_public(rule, "GET", "/static/app.css")
+    assert not is_public(rule, "HEAD", "/static/app.css")
+    assert not is_public(rule, "GET", "/admin")
+    assert not is_public(rules(), "GET", "/")
 
 
 def test_skip_rules_see_the_path_only_not_the_query() -> None:
-    rule = AccessRule.build(skip=["^/public/", "GET=/health$"])
+    rule = rules("^/public/", "GET=/health$")
     original = from_forwarded(
         {"x-forwarded-host": "app.test", "x-forwarded-uri": "/admin?next=/public/x&h=/health"},
         default_scheme="https",
     )
-    assert not rule.is_public(original.method, original.path)
+    assert not is_public(rule, original.method, original.path)
     public = from_forwarded(
         {"x-forwarded-host": "app.test", "x-forwarded-uri": "/public/x?a=1"}, default_scheme="https"
     )
-    assert rule.is_public(public.method, public.path)
+    assert is_public(rule, public.method, public.path)
 
 
 @pytest.mark.parametrize(
     "path", ["/public/../admin", "/public/%2e%2e/admin", "/public/..%2fadmin", "/public/./../admin"]
 )
 def test_dot_segments_cannot_escape_a_public_prefix(path: str) -> None:
-    rule = AccessRule.build(skip=["^/public/"])
-    assert not rule.is_public("GET", path)
+    rule = rules("^/public/")
+    assert not is_public(rule, "GET", path)
 
 
 # --- Policy / per-host overrides -----------------------------------------------------------------
 
 
 def test_policy_without_overrides_returns_default() -> None:
-    default = AccessRule.build(groups=["admins"])
+    default = rules(groups=["admins"])
     policy = Policy(default)
     assert policy.for_host("anything.test") is default
 
 
 def test_policy_per_host_overrides() -> None:
-    default = AccessRule.build(groups=["admins"])
-    grafana = AccessRule.build(groups=["users"])
+    default = rules(groups=["admins"])
+    grafana = rules(groups=["users"])
     policy = Policy(default, {"Grafana.Test": grafana})
     assert policy.for_host("grafana.test") is grafana
+    assert policy.for_host("grafana.test.") is grafana, "a trailing dot names the same host"
     assert policy.for_host("other.test") is default
     assert policy.for_host("sub.grafana.test") is default
-    assert policy.for_host("grafana.test").allows(BOB)
-    assert not policy.for_host("other.test").allows(BOB)
+    assert policy.for_host("grafana.test").default.allows(BOB)
+    assert not policy.for_host("other.test").default.allows(BOB)
 
 
 def test_the_rule_for_a_request_ignores_its_port() -> None:
-    default = AccessRule.build(groups=["admins"])
-    grafana = AccessRule.build(groups=["users"])
+    default = rules(groups=["admins"])
+    grafana = rules(groups=["users"])
     policy = Policy(default, {"grafana.test": grafana})
     assert policy.for_request(OriginalRequest("https", "grafana.test:8443", "/", "", "GET")) is grafana
     assert policy.for_request(OriginalRequest("https", "grafana.test", "/", "", "GET")) is grafana
@@ -186,16 +195,16 @@ def test_the_rule_for_a_request_ignores_its_port() -> None:
 
 
 def test_a_policy_of_a_global_rule_and_per_host_ones() -> None:
-    status = AccessRule.build(skip=["^/"])
-    global_rule = AccessRule.build(["admins"], [], ["corp.test"], ["POST=^/hook"])
+    status = rules("^/")
+    global_rule = rules("POST=^/hook", groups=["admins"], email_domains=["corp.test"])
     policy = Policy(global_rule, {"status.test": status})
     default = policy.for_host("app.test")
-    assert default.allows(ALICE)
-    assert not default.allows(BOB)
-    assert default.is_public("POST", "/hook")
-    assert not default.is_public("GET", "/hook")
+    assert default.default.allows(ALICE)
+    assert not default.default.allows(BOB)
+    assert is_public(default, "POST", "/hook")
+    assert not is_public(default, "GET", "/hook")
     assert policy.for_host("status.test") is status
-    assert policy.for_host("status.test").is_public("GET", "/anything")
+    assert is_public(policy.for_host("status.test"), "GET", "/anything")
 
 
 # --- Claims that decide access --------------------------------------------------------------------
