@@ -143,7 +143,8 @@ def test_a_refusal_is_audited_with_its_rule_and_the_request_id(world: World, pro
     assert denied["user"] == "bob" and denied["sub"] == "bob" and denied["host"] == "admin.test"
     assert denied["path"] == "/secret", "no query string in the log (it may carry secrets)"
     assert denied["method"] == "GET" and denied["client_ip"] == "127.0.0.1" and denied["replica"] == "replica-a"
-    assert denied["rule"] == "this account is in none of the groups this application admits"
+    assert denied["rule"] == "host admin.test (its allow-lists)"
+    assert denied["reason"] == "this account is in none of the groups this application admits"
 
 
 @pytest.mark.parametrize("proxy", ["nginx", "traefik"])
