@@ -42,6 +42,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         access_log=False,
         proxy_headers=False,
+        # No WebSocket endpoint: an upgrade's auth check is a plain request (app/web/main.py).
+        ws="none",
         server_header=False,
         timeout_graceful_shutdown=10,
     )

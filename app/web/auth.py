@@ -42,6 +42,8 @@ WANTED_HEADERS = {
             "x-requested-with",
             "sec-fetch-mode",
             "sec-fetch-dest",
+            "upgrade",
+            "sec-websocket-key",
             "x-original-url",
             "x-original-uri",
             "x-original-host",

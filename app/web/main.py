@@ -1,11 +1,26 @@
-"""The uvicorn entry point: ``factory()`` builds the app from the environment in each worker."""
+"""The uvicorn entry point: ``factory()`` builds the app from the environment in each worker.
+
+authgate has no WebSocket endpoint, yet the auth check of a WebSocket upgrade can arrive with the
+client's ``Upgrade: websocket`` (Caddy's forward_auth passes it on): uvicorn runs with ``ws="none"``
+(app/cli.py) so that it is an ordinary HTTP request, answered like any other check. uvicorn then
+warns about each such request as if something were missing; those two lines are dropped here.
+"""
 
 from __future__ import annotations
+
+import logging
 
 from app.config import load_settings
 from app.web.asgi import create_app
 from app.web.raw import ASGIApp
 
+_UPGRADE_NOISE = ("Unsupported upgrade request.", "No supported WebSocket library detected.")
+
+
+def _not_upgrade_noise(record: logging.LogRecord) -> bool:
+    return not (isinstance(record.msg, str) and record.msg.startswith(_UPGRADE_NOISE))
+
 
 def factory() -> ASGIApp:
+    logging.getLogger("uvicorn.error").addFilter(_not_upgrade_noise)
     return create_app(load_settings())
