@@ -17,6 +17,7 @@ from typing import Any
 from app import forwarded, metrics
 from app.errors import InvalidForwardedHeaders, StoreUnavailable
 from app.headers import LOOKALIKE_HEADERS, groups_left_out, identity_headers
+from app.paths import app_path, routed_path
 from app.policy import AccessRule
 from app.tickets import Ticket
 from app.types import OriginalRequest, SessionData
@@ -81,6 +82,15 @@ def _refuse(caller: Caller, peer: str | None, why: str) -> Reply:
 
 
 @dataclass(slots=True)
+class BrowserRoute:
+    """A check of the gateway's own /start, /callback or /sign_out (a proxy that runs the check before
+    its route to authgate): answered by the route itself (app/web/inline.py)."""
+
+    original: OriginalRequest
+    path: str  # the route's path, as the app would see it
+
+
+@dataclass(slots=True)
 class Check:
     """An auth check from a trusted proxy, parsed: the request asked about, its rule, the cookies."""
 
@@ -92,7 +102,7 @@ class Check:
 
 def parse_check(
     gw: Gateway, caller: Caller, headers: Mapping[str, str], peer: str | None, scheme: str
-) -> Check | Reply:
+) -> Check | Reply | BrowserRoute:
     """Parse an auth check; a Reply when it is answered without a session (refused, or public)."""
     if not gw.trusted.contains(peer):
         log.warning("auth check from %s, which is not in AUTHGATE_TRUSTED_PROXIES: denied", peer)
@@ -112,12 +122,19 @@ def parse_check(
             original = forwarded.from_forwarded(headers, default_scheme=scheme)
     except InvalidForwardedHeaders as exc:
         return _refuse(caller, peer, f"malformed proxy headers: {exc}")
-    if original.path.startswith(gw.site.auth_paths):
-        # A browser asking for the auth check itself, through the proxy's route to authgate: its 200
-        # would hand the page the identity headers, the access token included.
-        log.warning("auth check of the auth route itself from %s: refused", peer)
-        metrics.auth_checks.inc("bad_request")
-        return Reply(403, body=b"not a page\n")
+    routed = routed_path(original.path)  # the path itself unless it has %, // or /.
+    if routed.startswith(gw.site.own_paths):
+        if routed.startswith(gw.site.auth_paths):
+            # A browser asking for the auth check itself (in any spelling the proxy routes there),
+            # through the proxy's route to authgate: its 200 would hand the page the identity
+            # headers, the access token included.
+            log.warning("auth check of the auth route itself from %s: refused", peer)
+            metrics.auth_checks.inc("bad_request")
+            return Reply(403, body=b"not a page\n")
+        if caller is Caller.FORWARD_AUTH and original.method in ("GET", "HEAD", "POST"):
+            path = app_path(original.path)  # an ambiguous spelling (None) is checked like any page
+            if path in gw.site.browser_paths:
+                return BrowserRoute(original, path)
 
     view = gw.cookies.read(headers.get("cookie", ""))
     rule = gw.policy.for_request(original)
