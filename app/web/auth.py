@@ -2,7 +2,9 @@
 
 Called by nginx ``auth_request`` (answers 200/401/403 only, plus 503 when the store is down),
 and by Traefik ``forwardAuth`` / Caddy ``forward_auth`` (a browser navigation that is not
-signed in gets a 302 straight to the IdP). A session this replica verified lately is answered
+signed in gets a 302 straight to the IdP; a WebSocket handshake, like any other request that is
+no navigation, a 401). A forward-auth check of the gateway's own /start, /callback or /sign_out is
+answered by that route (app/web/inline.py). A session this replica verified lately is answered
 from its local cache with no store round trip and no await; any other costs one store read.
 """
 
