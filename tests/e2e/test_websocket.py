@@ -20,8 +20,16 @@ from tests.support.browser import Browser
 from tests.support.caddy import caddy_server
 from tests.support.cluster import Cluster, replicas_behind_nginx
 from tests.support.flows import PREFIX, session_cookie
-from tests.support.procs import wait_for
-from tests.support.servers import IdP, gateway_env, start_redis, traefik_server
+from tests.support.procs import free_port, wait_for
+from tests.support.servers import (
+    IdP,
+    gateway_env,
+    nginx_server,
+    render_auth_host,
+    start_gateway,
+    start_redis,
+    traefik_server,
+)
 from tests.support.websocket import echo_round_trip, handshake_status, start_ws_echo, ws_connect
 
 pytestmark = pytest.mark.e2e
@@ -144,3 +152,36 @@ def test_a_session_signed_out_on_another_replica_opens_no_new_connection(world: 
         # A connection opened before the sign-out stays open: the check runs once per handshake.
         first.send("still here")
         assert first.recv(timeout=10) == "still here"
+
+
+def test_websockets_through_the_domain_level_nginx_snippet(tmp_path: Path, idp: IdP) -> None:
+    """deploy/nginx/npm-advanced-domain.conf: 401 for a handshake that is not signed in (not the
+    redirect to the auth host), and one sign-in opens sockets on every app of the domain."""
+    port = free_port()
+    auth = f"http://auth.example.test:{port}"
+    env = gateway_env(idp.issuer, cookie_domain="example.test", external_url=auth)
+    gateway = start_gateway(tmp_path, env)
+    app, app_port = start_ws_echo(tmp_path)
+    try:
+        with nginx_server(
+            tmp_path,
+            gateway_url=gateway.url,
+            app_port=app_port,
+            port=port,
+            extra_http=render_auth_host(port=port, gateway_url=gateway.url),
+            server_name="app.example.test wiki.example.test",
+            snippet="deploy/nginx/npm-advanced-domain.conf",
+            snippet_replacements={"https://auth.example.com": auth},
+        ):
+            got = refusal(f"ws://app.example.test:{port}/socket")
+            assert "location" not in got
+            with Browser() as b:
+                assert b.visit(f"http://app.example.test:{port}/").status_code == 200
+                cookie = session_cookie(b)
+            with ws_connect(f"ws://wiki.example.test:{port}/socket", {"Cookie": cookie}) as conn:
+                seen, echoed = echo_round_trip(conn, "hello wiki")
+            assert echoed == "hello wiki"
+            assert seen["x-authentik-username"] == "alice"
+    finally:
+        gateway.proc.stop()
+        app.stop()
