@@ -8,6 +8,7 @@ app sees the identity headers; signed out (on either replica), no new connection
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from tests.support.browser import Browser
 from tests.support.caddy import caddy_server
 from tests.support.cluster import Cluster, replicas_behind_nginx
 from tests.support.flows import PREFIX, session_cookie
-from tests.support.procs import free_port, wait_for
+from tests.support.procs import free_port, require_binary, wait_for
 from tests.support.servers import (
     IdP,
     gateway_env,
@@ -185,3 +186,61 @@ def test_websockets_through_the_domain_level_nginx_snippet(tmp_path: Path, idp: 
     finally:
         gateway.proc.stop()
         app.stop()
+
+
+OPEN_SOCKET = """async (url) => await new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    const got = [];
+    const timer = setTimeout(() => resolve({opened: false, got, why: "timeout"}), 10000);
+    ws.onmessage = (event) => {
+        got.push(event.data);
+        if (got.length === 1) { ws.send("hello from chromium"); return; }
+        clearTimeout(timer);
+        ws.close();
+        resolve({opened: true, got});
+    };
+    ws.onerror = () => { clearTimeout(timer); resolve({opened: false, got, why: "error"}); };
+})"""
+
+
+def checks(world: World, result: str) -> float:
+    """authgate_auth_checks_total{result=...} summed over both replicas."""
+    total = 0.0
+    for replica in world.cluster.replicas:
+        for line in httpx.get(f"{replica.url}/metrics").text.splitlines():
+            if line.startswith("authgate_auth_checks_total{") and f'result="{result}"' in line:
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_a_real_browsers_websocket(world: World, proxy: str) -> None:
+    """Chromium's own handshake (its Sec-Fetch-* headers, its cookies): refused with 401 (authgate
+    counts no sign-in redirect) before signing in, open and echoing after."""
+    chromium = require_binary("chromium", "/usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    origin, socket_url = f"http://app.test:{world.port(proxy)}", f"ws://app.test:{world.port(proxy)}/live"
+    args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--host-resolver-rules=MAP *.test 127.0.0.1"]
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=args, headless=True)
+        try:
+            page = browser.new_context().new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{origin}/")  # off to the IdP's sign-in form (a page on loopback, as the app)
+            redirects, refused = checks(world, "redirect"), checks(world, "unauthenticated")
+            assert page.evaluate(OPEN_SOCKET, socket_url)["opened"] is False
+            assert checks(world, "redirect") == redirects, "a handshake never starts a sign-in"
+            assert checks(world, "unauthenticated") == refused + 1
+            # Sign in at the IdP's form, then open the socket from the app's page.
+            page.fill("input[name=sub]", "alice")
+            page.get_by_role("button", name="Authorize").click()
+            page.wait_for_url(f"{origin}/")
+            result = page.evaluate(OPEN_SOCKET, socket_url)
+        finally:
+            browser.close()
+    assert result["opened"] is True, result
+    hello = json.loads(result["got"][0])
+    seen = {n.lower(): v for n, v in hello["headers"]}
+    assert seen["x-authentik-username"] == "alice"
+    assert "authgate_session" not in seen.get("cookie", "")
+    assert result["got"][1] == "hello from chromium"
