@@ -33,6 +33,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,  # uvicorn's own lines go through app/logs.py's handler, in the same format
         access_log=False,
         proxy_headers=False,
+        # No WebSocket endpoint: an upgrade's auth check is a plain request (app/web/main.py).
+        ws="none",
         server_header=False,
         timeout_graceful_shutdown=10,
     )

@@ -86,10 +86,15 @@ def _method(value: str | None) -> str:
     return method
 
 
+#: X-Forwarded-Proto's values and the scheme of the page they stand for: Traefik says ``ws`` and
+#: ``wss`` for a WebSocket handshake, whose page (and cookies) are http and https.
+_PROTOS = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+
+
 def _scheme(proto: str) -> str:
-    """The first of an ``X-Forwarded-Proto`` list, which must be http or https."""
-    scheme = proto.split(",", maxsplit=1)[0].strip().lower()
-    if scheme not in ("http", "https"):
+    """The first of an ``X-Forwarded-Proto`` list, which must be http or https (or ws, wss)."""
+    scheme = _PROTOS.get(proto.split(",", maxsplit=1)[0].strip().lower())
+    if scheme is None:
         raise InvalidForwardedHeaders("malformed X-Forwarded-Proto")
     return scheme
 
@@ -185,7 +190,7 @@ def public_origin(headers: Mapping[str, str], *, scheme: str, trusted: bool) -> 
     if trusted:
         fwd_host = headers.get("x-forwarded-host")
         fwd_proto = headers.get("x-forwarded-proto")
-        if fwd_proto and fwd_proto.split(",")[0].strip().lower() in ("http", "https"):
+        if fwd_proto and fwd_proto.split(",")[0].strip().lower() in _PROTOS:
             scheme = _scheme(fwd_proto)
         if fwd_host:
             return scheme, clean_host(fwd_host.split(",")[0])

@@ -11,7 +11,7 @@ decoded once (what the app sees) and any spelling whose meaning depends on the a
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote, unquote_to_bytes
 
 #: Decoding rounds inspected: the path as sent, decoded once (what the app sees), and twice
 #: more for apps that decode again.
@@ -63,3 +63,29 @@ def app_path(raw: str) -> str | None:
     except UnicodeError:
         return None
     return decoded
+
+
+_MERGED_SLASHES = re.compile(r"/{2,}")
+
+
+def routed_path(raw: str) -> str:
+    """``raw`` as a server routes it: percent-decoded once, repeated slashes merged, ``.`` and ``..``
+    segments resolved (nginx's ``location`` matching, and the path nginx passes on to authgate).
+
+    For telling whether a URL names one of the gateway's own routes, however it is spelled: nginx
+    sends ``/outpost.goauthentik.io//auth/nginx`` or ``/outpost.goauthentik.io/%61uth/nginx`` to
+    authgate's auth check. Undecodable bytes stay as they were.
+    """
+    if "%" not in raw and "//" not in raw and "/." not in raw:
+        return raw  # the common case: nothing to decode, merge or resolve
+    path = _MERGED_SLASHES.sub("/", unquote(raw, errors="surrogateescape"))
+    resolved: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if len(resolved) > 1:
+                resolved.pop()
+        elif segment != ".":
+            resolved.append(segment)
+    if path.endswith(("/.", "/..")):
+        resolved.append("")  # "/a/." and "/a/b/.." name the directory "/a/"
+    return "/".join(resolved) or "/"

@@ -47,11 +47,18 @@ class Site:
     header_sets: tuple[str, ...]
     #: Log one allowed request in this many (AUTHGATE_LOG_ALLOWS_SAMPLE); 0: allows are not logged.
     log_allows_every: int = 0
-    #: The prefix of the auth-check routes, which are the proxy's, never a browser's page.
+    #: The prefix of every gateway route, and of the auth-check routes (the proxy's, never a page).
+    own_paths: str = field(init=False)
     auth_paths: str = field(init=False)
+    #: The browser routes a forward-auth check may be asked about (app/web/inline.py).
+    browser_paths: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "auth_paths", f"{self.prefix}/auth/")  # derived once, read per check
+        # Derived once, read per check.
+        object.__setattr__(self, "own_paths", f"{self.prefix}/")
+        object.__setattr__(self, "auth_paths", f"{self.prefix}/auth/")
+        routes = ("start", "callback", "sign_out")
+        object.__setattr__(self, "browser_paths", frozenset(f"{self.prefix}/{r}" for r in routes))
 
     def _sign_in_base(self, origin: str) -> str:
         """Where sign-ins happen: the auth host in domain mode, else the app's own host."""

@@ -392,14 +392,14 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     _eq(
         "forwarded",
-        'scheme = proto.split(",", maxsplit=1)[0].strip().lower()',
-        'scheme = proto.split(",", )[0].strip().lower()',
+        'scheme = _PROTOS.get(proto.split(",", maxsplit=1)[0].strip().lower())',
+        'scheme = _PROTOS.get(proto.split(",", )[0].strip().lower())',
         "only the first item is read: how often the rest is split changes nothing",
     ),
     _eq(
         "forwarded",
-        'scheme = proto.split(",", maxsplit=1)[0].strip().lower()',
-        'scheme = proto.split(",", maxsplit=2)[0].strip().lower()',
+        'scheme = _PROTOS.get(proto.split(",", maxsplit=1)[0].strip().lower())',
+        'scheme = _PROTOS.get(proto.split(",", maxsplit=2)[0].strip().lower())',
         "only the first item is read: how often the rest is split changes nothing",
     ),
     _eq(

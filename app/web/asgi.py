@@ -25,7 +25,7 @@ from app import metrics, requestid
 from app.config import Settings
 from app.errors import AuthgateError, IdPUnavailable, StoreUnavailable
 from app.store import Store
-from app.web import account, auth, flow
+from app.web import account, auth, flow, inline
 from app.web.raw import ASGIApp, Message, Receive, Reply, Scope, Send, client_ip, request_headers, send_reply
 from app.wiring import Gateway, build_gateway
 
@@ -136,6 +136,8 @@ def create_app(
                     check = auth.parse_check(gw, caller, headers, client_ip(scope), scope["scheme"])
                     if isinstance(check, Reply):
                         reply = check
+                    elif isinstance(check, auth.BrowserRoute):
+                        reply = await inline.answer(api, scope, check.original, check.path)
                     else:
                         # A signed-in user seen lately is answered with no await in between.
                         reply = auth.from_cache(gw, check) or await auth.from_store(gw, caller, check, headers)

@@ -2,177 +2,39 @@
 
 Called by nginx ``auth_request`` (answers 200/401/403 only, plus 503 when the store is down),
 and by Traefik ``forwardAuth`` / Caddy ``forward_auth`` (a browser navigation that is not
-signed in gets a 302 straight to the IdP). A session this replica verified lately is answered
-from its local cache with no store round trip and no await; any other costs one store read.
+signed in gets a 302 straight to the IdP; a WebSocket handshake, like any other request that is
+no navigation, a 401). A forward-auth check of the gateway's own /start, /callback or /sign_out is
+answered by that route (app/web/inline.py). The check is parsed in app/web/parse.py; a session this
+replica verified lately is answered from its local cache with no store round trip and no await; any
+other costs one store read.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from app import audit, forwarded, metrics, requestid
-from app.errors import InvalidForwardedHeaders, StoreUnavailable
-from app.headers import LOOKALIKE_HEADERS, groups_left_out, identity_headers
-from app.policy import AccessRule, AllOf, Deny, Public
-from app.tickets import Ticket
-from app.types import OriginalRequest, SessionData
+from app import audit, metrics, requestid
+from app.errors import StoreUnavailable
+from app.headers import groups_left_out, identity_headers
+from app.types import SessionData
 from app.web import api_auth
 from app.web.navigation import is_navigation
 from app.web.pages import forbidden_page
+from app.web.parse import WANTED_HEADERS, BrowserRoute, Caller, Check, audit_line, parse_check, where, who
 from app.web.raw import Reply
 from app.web.signin import HTML, begin_sign_in
 from app.wiring import Gateway
 
-log = logging.getLogger("authgate.auth")
+__all__ = ["WANTED_HEADERS", "BrowserRoute", "Caller", "Check", "from_cache", "from_store", "parse_check"]
 
-LOOKALIKE = "lookalike"
-#: The request headers an auth check reads (all others are never decoded), by their wire names;
-#: look-alikes of the identity headers are read too, to refuse the request.
-WANTED_HEADERS = {
-    **{name: LOOKALIKE for name in LOOKALIKE_HEADERS},
-    **{
-        name.encode(): name
-        for name in (
-            "host",
-            "cookie",
-            "accept",
-            "x-requested-with",
-            "sec-fetch-mode",
-            "sec-fetch-dest",
-            "x-original-url",
-            "x-original-uri",
-            "x-original-host",
-            "x-original-method",
-            "x-forwarded-proto",
-            "x-forwarded-host",
-            "x-forwarded-uri",
-            "x-forwarded-method",
-            "x-forwarded-for",
-            "authorization",
-            "x-forwarded-for",  # the client's address, for audit lines only
-            "x-request-id",
-            "traceparent",
-        )
-    },
-}
+log = logging.getLogger("authgate.auth")
 _LOGGED_LEFT_OUT: set[str] = set()  # group names already reported as left out of a header
 
 
 def _unavailable() -> Reply:
     metrics.auth_checks.inc("unavailable")
     return Reply(503, [(b"retry-after", b"2")], b"session store unavailable\n")
-
-
-class Caller(enum.Enum):
-    """Who asks, which decides what may be answered: nginx's ``auth_request`` turns anything but
-    200/401/403 into a 500 and cannot redirect; forward auth (Traefik, Caddy) hands any answer,
-    a redirect included, to the browser."""
-
-    NGINX = "nginx"
-    FORWARD_AUTH = "forward-auth"
-
-
-def _audit(headers: dict[str, str], kind: str, /, **fields: object) -> None:
-    """An audit line of this check. The request (its id) is made current only now: a cached allow
-    sets nothing. From the store read on, the dispatcher has made it current for every line."""
-    requestid.current.set(headers)
-    audit.event(kind, **fields)
-
-
-def _refuse(caller: Caller, headers: dict[str, str], peer: str | None, why: str) -> Reply:
-    _audit(headers, "access.refused", client_ip=peer or "", reason=why)
-    metrics.auth_checks.inc("bad_request")
-    # nginx turns anything but 200/401/403 into a 500; 403 keeps it a clean refusal.
-    return Reply(403 if caller is Caller.NGINX else 400, body=f"{why}\n".encode())
-
-
-@dataclass(slots=True)
-class Check:
-    """An auth check from a trusted proxy, parsed: the request asked about, who may pass (the
-    rule that matched), the cookies, and the client's address when that rule has networks."""
-
-    original: OriginalRequest
-    rule: AccessRule | AllOf
-    tickets: tuple[Ticket, ...]
-    forward: bytes  # the Cookie header without authgate's cookies, for the proxy to pass on
-    headers: dict[str, str]  # as read (the request id is made from them, and kept in them)
-    peer: str | None
-    authorization: str | None = None  # read only when header auth is on (app/web/api_auth.py)
-    client_ip: str = ""  # only read (and only worked out) when the rule has networks
-
-
-def parse_check(gw: Gateway, caller: Caller, headers: dict[str, str], peer: str | None, scheme: str) -> Check | Reply:
-    """Parse an auth check; a Reply when it is answered without a session (refused, or public)."""
-    if not gw.trusted.contains(peer):
-        _audit(headers, "access.refused", client_ip=peer or "", reason="the caller is not in AUTHGATE_TRUSTED_PROXIES")
-        metrics.auth_checks.inc("untrusted")
-        return Reply(403, body=b"caller is not a trusted proxy\n")
-    if LOOKALIKE in headers:
-        # e.g. X-Authentik_Username: a proxy passes it on and WSGI/PHP apps read it as the real one.
-        return _refuse(caller, headers, peer, "a look-alike of an identity header was sent")
-    if caller is Caller.FORWARD_AUTH and "x-forwarded-uri" not in headers:
-        # Traefik's forwardAuth and Caddy's forward_auth always send it; their plain proxying (the
-        # route of /outpost.goauthentik.io/* to authgate, which a page could call) never does.
-        return _refuse(caller, headers, peer, "X-Forwarded-Uri was not sent: not a forward-auth check")
-    try:
-        if caller is Caller.NGINX:
-            original = forwarded.from_original(headers, default_scheme=scheme)
-        else:
-            original = forwarded.from_forwarded(headers, default_scheme=scheme)
-    except InvalidForwardedHeaders as exc:
-        return _refuse(caller, headers, peer, f"malformed proxy headers: {exc}")
-    if original.path.startswith(gw.site.auth_paths):
-        # A browser asking for the auth check itself, through the proxy's route to authgate: its 200
-        # would hand the page the identity headers, the access token included.
-        _audit(
-            headers, "access.refused", **_where(original, headers, peer, gw), reason="an auth check of the auth route"
-        )
-        metrics.auth_checks.inc("bad_request")
-        return Reply(403, body=b"not a page\n")
-
-    view = gw.cookies.read(headers.get("cookie", ""))
-    host = gw.policy.for_request(original)
-    rule = host.decide(original.method, original.path) if host.rules else host.default
-    # Header auth off: no lookup at all (the hot path of cookie sessions pays nothing for it).
-    authorization = headers.get("authorization") if gw.header_auth is not None else None
-    if type(rule) is AccessRule and not rule.networks:  # the common case, in one test
-        return Check(original, rule, view.tickets, view.forward, headers, peer, authorization)
-    if isinstance(rule, Public):
-        metrics.auth_checks.inc("public")
-        return Reply(200, [(b"cookie", view.forward)] if view.forward else [])
-    if isinstance(rule, Deny):
-        return _denied_by_rule(gw, original, rule.name, headers, peer)
-    # Only a rule with networks needs the client's address (X-Forwarded-For through trusted proxies).
-    ip = forwarded.client_ip(headers.get("x-forwarded-for"), peer, gw.trusted) if rule.networks else ""
-    return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, ip)
-
-
-def _denied_by_rule(
-    gw: Gateway, original: OriginalRequest, rule: str, headers: dict[str, str], peer: str | None
-) -> Reply:
-    """A ``deny`` rule: 403 to everyone, signed in or not, with the rule that said so."""
-    log.info("denied %s %r on %r by %s", original.method, original.path, original.hostname, rule)
-    _audit(headers, "access.denied", **_where(original, headers, peer, gw), rule=rule)
-    metrics.auth_checks.inc("denied")
-    return Reply(403, body=f"access denied by {rule}\n".encode())
-
-
-def _where(original: OriginalRequest, headers: Mapping[str, str], peer: str | None, gw: Gateway) -> dict[str, str]:
-    """An audit line's request fields (the path without its query, which may carry secrets)."""
-    return {
-        "host": original.hostname,
-        "path": original.path,
-        "method": original.method,
-        "client_ip": forwarded.client_ip(headers.get("x-forwarded-for"), peer, gw.trusted),
-    }
-
-
-def _who(data: SessionData) -> dict[str, str]:
-    return {"user": data.identity.username, "sub": data.identity.sub}
 
 
 def from_cache(gw: Gateway, check: Check) -> Reply | None:
@@ -212,7 +74,7 @@ async def from_store(gw: Gateway, caller: Caller, check: Check, headers: dict[st
                 return _decide(gw, check, data, gw.sessions.memo_of(ticket, data))
     except StoreUnavailable as exc:
         log.error("auth check failed closed: %s", exc)
-        audit.event("access.unavailable", **_where(original, headers, check.peer, gw), reason=str(exc))
+        audit.event("access.unavailable", **where(original, headers, check.peer, gw), reason=str(exc))
         return _unavailable()
 
     if check.authorization is not None and gw.header_auth is not None:
@@ -231,7 +93,7 @@ async def from_store(gw: Gateway, caller: Caller, check: Check, headers: dict[st
         if reply is not None:
             return reply
     if caller is Caller.NGINX or not is_navigation(original.method, headers, strict=True):
-        audit.event("access.unauthenticated", **_where(original, headers, check.peer, gw))
+        audit.event("access.unauthenticated", **where(original, headers, check.peer, gw))
         metrics.auth_checks.inc("unauthenticated")
         return Reply(401, body=b"sign-in required\n")
     reply = await begin_sign_in(
@@ -242,7 +104,7 @@ async def from_store(gw: Gateway, caller: Caller, check: Check, headers: dict[st
         secure=original.scheme == "https",
     )
     metrics.auth_checks.inc("redirect" if reply.status == 302 else "idp_unavailable")
-    audit.event("sign_in.started", **_where(original, headers, check.peer, gw), status=reply.status)
+    audit.event("sign_in.started", **where(original, headers, check.peer, gw), status=reply.status)
     return reply
 
 
@@ -253,11 +115,11 @@ def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) 
     if why is not None:
         original, rule, user = check.original, check.rule.name, data.identity.username or data.identity.sub
         log.info("denied %r on %r by %s: %s", user, original.hostname, rule, why)
-        _audit(
+        audit_line(
             check.headers,
             "access.denied",
-            **_where(original, check.headers, check.peer, gw),
-            **_who(data),
+            **where(original, check.headers, check.peer, gw),
+            **who(data),
             rule=rule,
             reason=why,
         )
@@ -267,7 +129,7 @@ def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) 
     metrics.auth_checks.inc("ok")
     every = gw.site.log_allows_every
     if every and metrics.auth_checks.counts["ok"] % every == 0:  # sampled; nothing at all when off
-        _audit(check.headers, "access.allowed", **_where(check.original, check.headers, check.peer, gw), **_who(data))
+        audit_line(check.headers, "access.allowed", **where(check.original, check.headers, check.peer, gw), **who(data))
     ok: Reply | None = memo.get("ok")
     if ok is None:
         ok = memo["ok"] = Reply(200, identity_headers(data.identity, data.access_token, gw.site.header_sets))

@@ -18,6 +18,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -135,9 +136,9 @@ class Raw:
         return {n.lower(): v for n, v in json.loads(self.body)["headers"]}
 
 
-def raw_get(port: int, target: str, host: str, *headers: str, method: str = "GET") -> Raw:
+def raw_get(port: int, target: str, host: str, *headers: str, method: str = "GET", connection: str = "close") -> Raw:
     """One request written byte for byte (no client normalises the path), read to the end."""
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Accept: text/html", "Connection: close", *headers]
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Accept: text/html", f"Connection: {connection}", *headers]
     with socket.create_connection(("127.0.0.1", port), timeout=15) as conn:
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         data = b""
@@ -321,16 +322,91 @@ def test_the_app_never_sees_authgates_cookies(world: Hostile, proxy: str) -> Non
             assert [v for n, v in echoed_header_list(r) if n == "cookie"] == ["theme=dark"], path
 
 
+# The auth route as a page may spell it: the proxy (and authgate's server) route each of these to
+# the auth check itself, while the URL the check is asked about keeps the spelling.
+AUTH_ROUTE_SPELLINGS = [
+    "{prefix}/auth/{kind}",
+    "/{prefix}/auth/{kind}",
+    "{prefix}//auth/{kind}",
+    "{prefix}/auth//{kind}",
+    "{prefix}/%61uth/{kind}",
+    "{prefix}/auth/%6e%67%69%6e%78",
+    "{prefix}/auth/./{kind}",
+    "{prefix}/x/../auth/{kind}",
+]
+
+
 @pytest.mark.parametrize("proxy", PROXIES)
 @pytest.mark.parametrize("kind", ["nginx", "traefik", "caddy"])
-def test_a_page_cannot_read_the_auth_checks_answer(world: Hostile, proxy: str, kind: str) -> None:
+@pytest.mark.parametrize("spelling", AUTH_ROUTE_SPELLINGS)
+def test_a_page_cannot_read_the_auth_checks_answer(world: Hostile, proxy: str, kind: str, spelling: str) -> None:
     """The proxies route /outpost.goauthentik.io/* to authgate for the sign-in: a script on the app's
     origin asking for the auth route itself must not get the identity headers and the access token."""
     port = world.port(proxy)
     cookie = signed_in_cookie(world, proxy)
-    r = raw_get(port, f"{PREFIX}/auth/{kind}", f"app.test:{port}", f"Cookie: {cookie}")
-    assert r.status in (400, 403), r.status
-    assert not [n for n in r.headers if n.startswith(("x-authentik-", "x-auth-request-"))]
+    target = spelling.format(prefix=PREFIX, kind=kind)
+    if kind != "nginx":
+        target = target.replace("%6e%67%69%6e%78", kind)
+    r = raw_get(port, target, f"app.test:{port}", f"Cookie: {cookie}")
+    assert not [n for n in r.headers if n.startswith(("x-authentik-", "x-auth-request-"))], (r.status, r.headers)
+    assert b"alice" not in r.body
+
+
+# The gateway's own paths, as a hostile client spells them (also through Authentik's own proxy
+# configurations: tests/e2e/test_older_snippets.py). None may reach the app (nothing there
+# is signed in) nor send the browser off the site; the checks that are not the sign-in's own
+# (ambiguous spellings, another case, another method) are plain page checks: a sign-in or a 401.
+HOSTILE_OWN_PATHS = [
+    # (request target, method, why)
+    (f"{PREFIX}/callback/../../admin", "GET", "dot segments after the callback"),
+    (f"{PREFIX}/callback/%2e%2e/%2e%2e/admin", "GET", "encoded dot segments"),
+    (f"{PREFIX}/%2e%2e/admin", "GET", "encoded dots right after the prefix"),
+    (f"{PREFIX}/callback%2f..%2f..%2fadmin", "GET", "encoded slashes"),
+    (f"{PREFIX}/callback;/../admin", "GET", "a ;parameter and dots (Tomcat, Jetty)"),
+    ("/OUTPOST.goauthentik.io/callback?state=x&code=y", "GET", "the prefix in another case"),
+    (f"{PREFIX.upper()}/CALLBACK?state=x&code=y", "GET", "the whole path in another case"),
+    (f"{PREFIX}//callback?state=x&code=y", "GET", "a doubled slash"),
+    (f"{PREFIX}/callback?state=x&code=y", "POST", "another method"),
+    (f"{PREFIX}/start?rd=https://evil.test/", "GET", "a sign-in that would end on another site"),
+    (f"{PREFIX}/start?rd=//evil.test/", "GET", "a scheme-relative return URL"),
+    (f"{PREFIX}/start?rd=%2F%2Fevil.test%2F", "GET", "an encoded scheme-relative return URL"),
+    (f"{PREFIX}/userinfo", "GET", "another gateway route, not signed in"),
+    (f"{PREFIX}/auth/caddy", "GET", "the auth check itself"),
+    (f"{PREFIX}/auth/traefik", "GET", "the auth check itself"),
+]
+
+
+def assert_kept_from_the_app(r: Raw, what: str) -> None:
+    assert not r.served, f"{what} reached the app without a session"
+    assert r.status != 200 or b'"sub"' not in r.body, f"{what}: an identity without a session"
+    location = r.headers.get("location", "")
+    assert "evil.test" not in urlsplit(location).netloc, f"{what} sent the browser to {location}"
+    assert not [n for n in r.headers if n.startswith(("x-authentik-", "x-auth-request-"))], what
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+@pytest.mark.parametrize(("target", "method", "why"), HOSTILE_OWN_PATHS)
+def test_the_gateways_own_paths_never_reach_the_app(
+    world: Hostile, proxy: str, target: str, method: str, why: str
+) -> None:
+    port = world.port(proxy)
+    assert_kept_from_the_app(raw_get(port, target, f"app.test:{port}", method=method), f"{proxy}: {target} ({why})")
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_a_clients_connection_header_cannot_strip_the_identity_headers(world: Hostile, proxy: str) -> None:
+    """Names in ``Connection`` are hop-by-hop: a proxy or app that honours them drops those headers.
+    The nginx snippets never pass the client's ``Connection`` on (``upgrade`` or ``close`` only)."""
+    port = world.port(proxy)
+    cookie = signed_in_cookie(world, proxy)
+    hop = "close, X-authentik-username, X-authentik-groups"
+    r = raw_get(port, "/", f"app.test:{port}", f"Cookie: {cookie}; theme=dark", connection=hop)
+    assert r.served
+    seen = r.echoed()
+    assert seen.get("x-authentik-username") == "alice", seen
+    assert seen.get("x-authentik-groups") == "admins|staff"
+    assert seen.get("cookie") == "theme=dark"
+    assert "x-authentik-username" not in seen.get("connection", "").lower()
 
 
 # --- 4. Claims that decide access must be trustworthy --------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,14 +38,27 @@ def render_caddyfile(*, port: int, gateway_url: str, app_port: int, host: str = 
 
 
 @contextmanager
-def caddy_server(tmp: Path, *, gateway_url: str, app_port: int, host: str = "app.test") -> Iterator[int]:
-    """Real Caddy serving ``http://{host}:{port}``; yields the port once the site answers."""
+def caddy_server(
+    tmp: Path,
+    *,
+    gateway_url: str,
+    app_port: int,
+    host: str = "app.test",
+    render: Callable[[int], str] | None = None,
+) -> Iterator[int]:
+    """Real Caddy serving ``http://{host}:{port}``; yields the port once the site answers.
+
+    ``render(port)`` gives another site configuration than the recipe (prepended with the same
+    global options), e.g. one of Authentik's own in tests/fixtures/authentik/."""
     binary = require_binary("caddy")
     port = free_port()
     d = tmp / f"caddy-{port}"
     d.mkdir(parents=True)
     config = d / "Caddyfile"
-    config.write_text(render_caddyfile(port=port, gateway_url=gateway_url, app_port=app_port, host=host))
+    if render is None:
+        config.write_text(render_caddyfile(port=port, gateway_url=gateway_url, app_port=app_port, host=host))
+    else:
+        config.write_text(GLOBAL_OPTIONS + render(port))
     # Caddy keeps data (certificates, locks) and an autosaved config under XDG dirs / $HOME: keep them here.
     env = {**os.environ, "HOME": str(d), "XDG_DATA_HOME": str(d / "data"), "XDG_CONFIG_HOME": str(d / "config")}
     argv = [binary, "run", "--config", str(config), "--adapter", "caddyfile"]

@@ -318,7 +318,8 @@ def test_forwarded_ipv6_host() -> None:
         {"x-forwarded-host": ""},
         {"host": "app.test", "x-forwarded-uri": "/"},
         {"x-forwarded-host": "app.test", "x-forwarded-proto": "ftp"},
-        {"x-forwarded-host": "app.test", "x-forwarded-proto": "wss"},
+        {"x-forwarded-host": "app.test", "x-forwarded-proto": "wss2"},
+        {"x-forwarded-host": "app.test", "x-forwarded-proto": "websocket"},
         {"x-forwarded-host": "app.test:0x50"},
         {"x-forwarded-host": "app.test:"},
         {"x-forwarded-host": "app.test/x"},
@@ -502,3 +503,15 @@ def test_an_empty_x_original_host_is_refused_even_after_the_url_was_seen_without
     assert from_original({"x-original-url": url}, default_scheme="http").host == "order-matters.test"
     with pytest.raises(InvalidForwardedHeaders):
         from_original({"x-original-url": url, "x-original-host": ""}, default_scheme="http")
+
+
+@pytest.mark.parametrize(
+    ("proto", "scheme"),
+    [("http", "http"), ("https", "https"), ("ws", "http"), ("wss", "https"), ("WSS", "https"), ("ws, https", "http")],
+)
+def test_a_websocket_handshake_proto_stands_for_its_pages_scheme(proto: str, scheme: str) -> None:
+    """Traefik sends X-Forwarded-Proto ws / wss with a WebSocket handshake's check."""
+    got = from_forwarded({"x-forwarded-host": "app.test", "x-forwarded-proto": proto}, default_scheme="https")
+    assert got.scheme == scheme
+    assert got.origin == f"{scheme}://app.test"
+    assert public_origin({"host": "a.test", "x-forwarded-proto": proto}, scheme="x", trusted=True) == (scheme, "a.test")

@@ -108,3 +108,31 @@ def test_strict_vs_lenient(headers: dict[str, str], strict_answer: bool, lenient
 def test_helper_sanity() -> None:
     assert nav(strict=True, accept="text/html", sec_fetch_mode="navigate") is True
     assert nav(strict=True, accept="text/html", sec_fetch_mode="cors") is False
+
+
+WS_KEY = {"sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13"}
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        # A browser's `new WebSocket(...)`: no Accept, Sec-Fetch-* say websocket.
+        {"sec-fetch-mode": "websocket", "sec-fetch-dest": "websocket", "upgrade": "websocket", **WS_KEY},
+        # Only the destination says so (an older browser, or a proxy that dropped the mode).
+        {"accept": "text/html", "sec-fetch-dest": "websocket"},
+        # A non-browser client that sends Accept: text/html on its handshake, or even navigation's
+        # Sec-Fetch-*: the upgrade itself decides.
+        {"accept": FIREFOX_HTML, "upgrade": "websocket"},
+        {"accept": FIREFOX_HTML, "upgrade": "WebSocket", **NAVIGATE},
+        # Traefik drops the hop-by-hop Upgrade from the check: the handshake's key stays.
+        {"accept": "text/html", **WS_KEY},
+        {"accept": "text/html", **NAVIGATE, "sec-websocket-key": ""},
+        # Any other upgrade (h2c) is no page load either.
+        {"accept": "text/html", "upgrade": "h2c"},
+        {"accept": "text/html", "upgrade": ""},
+    ],
+)
+def test_a_websocket_handshake_is_never_a_navigation(strict: bool, headers: dict[str, str]) -> None:
+    """A handshake cannot follow a redirect: it must get the 401 itself, never a 302."""
+    assert is_navigation("GET", headers, strict=strict) is False

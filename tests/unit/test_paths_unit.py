@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.paths import app_path
+from app.paths import app_path, routed_path
 from app.policy import AccessRule, HostRules, Public, skip_rule
 
 
@@ -79,3 +79,31 @@ def test_a_method_rule_never_matches_another_or_an_unknown_method(method: str) -
     assert not is_public(["GET=^/status"], method, "/status")
     assert is_public(["GET=^/status"], "GET", "/status")
     assert is_public(["^/status"], method, "/status")
+
+
+ROUTED = [
+    # (path as sent, the path a server routes on, why it matters)
+    ("/outpost.goauthentik.io/auth/nginx", "/outpost.goauthentik.io/auth/nginx", "plain: as is"),
+    ("/app/page?x", "/app/page?x", "nothing to resolve"),
+    ("//outpost.goauthentik.io/auth/nginx", "/outpost.goauthentik.io/auth/nginx", "a doubled leading slash"),
+    ("/outpost.goauthentik.io//auth///nginx", "/outpost.goauthentik.io/auth/nginx", "repeated slashes"),
+    ("/outpost.goauthentik.io/%61uth/nginx", "/outpost.goauthentik.io/auth/nginx", "an encoded letter"),
+    ("/outpost.goauthentik.io%2fauth%2Fnginx", "/outpost.goauthentik.io/auth/nginx", "encoded slashes"),
+    ("/x/../outpost.goauthentik.io/auth/nginx", "/outpost.goauthentik.io/auth/nginx", "a dot-dot segment"),
+    ("/x/%2e%2e/outpost.goauthentik.io/auth/nginx", "/outpost.goauthentik.io/auth/nginx", "encoded dot-dot"),
+    ("/outpost.goauthentik.io/./auth/./nginx", "/outpost.goauthentik.io/auth/nginx", "dot segments"),
+    ("/../../outpost.goauthentik.io/auth/nginx", "/outpost.goauthentik.io/auth/nginx", "above the root"),
+    ("/a/b/..", "/a/", "a trailing dot-dot names the directory"),
+    ("/a/.", "/a/", "a trailing dot names the directory"),
+    ("/..", "/", "only dots"),
+    ("/.", "/", "only a dot"),
+    ("/a/..b/.c", "/a/..b/.c", "names that start with dots are names"),
+    ("/a/%2561", "/a/%61", "decoded once only"),
+    ("/a/%ff", "/a/\udcff", "a byte that is not UTF-8 stays a byte"),
+    (".%2e", "/", "no leading slash, nothing left: the root"),
+]
+
+
+@pytest.mark.parametrize(("raw", "routed", "why"), ROUTED)
+def test_the_routed_path_is_the_one_a_server_routes_on(raw: str, routed: str, why: str) -> None:
+    assert routed_path(raw) == routed, why
