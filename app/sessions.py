@@ -23,6 +23,7 @@ from app.session_cache import Entry, SessionCache
 from app.store import Store
 from app.tickets import Ticket
 from app.types import Identity, SessionData, TokenSet
+from app.upstream import NO_BASIC_AUTH, BasicAuth, Upstream, from_claims
 
 log = logging.getLogger("authgate.sessions")
 
@@ -68,11 +69,30 @@ def usable_for(data: SessionData, now: float) -> float:
 
 
 class SessionService:
-    def __init__(self, store: Store, oidc: OIDCClient, *, ttl: int, cache: SessionCache | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        oidc: OIDCClient,
+        *,
+        ttl: int,
+        cache: SessionCache | None = None,
+        basic_auth: BasicAuth = NO_BASIC_AUTH,
+    ) -> None:
         self.store = store
         self.oidc = oidc
         self.ttl = ttl
         self.cache = cache if cache is not None else SessionCache(max_age=0)
+        self.basic_auth = basic_auth
+        self._reported: set[tuple[str, str]] = set()  # headers of ak_proxy already logged as left out
+
+    def _upstream(self, claims: dict[str, object]) -> tuple[tuple[str, str], ...]:
+        """The checked ak_proxy headers; what was left out is logged once (by name: values may be secrets)."""
+        upstream: Upstream = from_claims(claims, self.basic_auth)
+        for left_out in upstream.left_out:
+            if left_out not in self._reported and len(self._reported) < 1024:
+                self._reported.add(left_out)
+                log.warning("ak_proxy claim: header %r left out: %s", *left_out)
+        return upstream.headers
 
     async def run_invalidation(self) -> None:
         """Keep the local cache in step with every replica's writes (runs for the app's lifetime).
@@ -118,6 +138,7 @@ class SessionService:
             expires_at=now + self.ttl,
             idp_sid=str(claims.get("sid") or ""),
             scope=scope,
+            upstream=self._upstream(claims),
         )
         ticket = Ticket.new()
         await self._save(ticket, data)
@@ -238,8 +259,10 @@ class SessionService:
         current.access_issued_at = now
         current.access_expires_at = now + tokens.expires_in if tokens.expires_in else 0.0
         if tokens.claims:
-            merged = Identity.from_claims({**_identity_claims(current.identity), **tokens.claims})
-            current.identity = merged
+            merged = {**_identity_claims(current.identity), **tokens.claims}
+            current.identity = Identity.from_claims(merged)
+            if "ak_proxy" in tokens.claims:  # a refresh without the claim keeps the headers signed in with
+                current.upstream = self._upstream(merged)
         await self._save(ticket, current)
         return current
 
@@ -265,4 +288,5 @@ def _identity_claims(identity: Identity) -> dict[str, object]:
         "name": identity.name,
         "groups": list(identity.groups),
         "email_verified": identity.email_verified,
+        "entitlements": list(identity.entitlements),
     }

@@ -7,15 +7,18 @@ The composition root: the only module that reads ``Settings`` to build services.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from app import __version__
 from app.config import Settings
 from app.cookies import CookieReader
 from app.forwarded import TrustedProxies
+from app.headers import NO_META, Meta
 from app.login import LoginService
 from app.oidc import OIDCClient
 from app.policy import Policy
@@ -24,6 +27,7 @@ from app.sessions import SessionService
 from app.store import Store, open_store
 from app.tickets import TicketSigner
 from app.types import SessionData
+from app.upstream import BasicAuth
 
 log = logging.getLogger("authgate")
 
@@ -39,6 +43,9 @@ class Site:
     session_ttl: int
     redirect_domains: tuple[str, ...]
     header_sets: tuple[str, ...]
+    meta: Meta = NO_META  # the X-authentik-meta-* values
+    #: The IdP's HTTP Basic credentials replace the client's Authorization header (else it passes).
+    sends_basic_auth: bool = False
     #: The prefix of the auth-check routes, which are the proxy's, never a browser's page.
     auth_paths: str = field(init=False)
 
@@ -83,6 +90,24 @@ class Gateway:
         await self.store.close()
 
 
+_AUTHENTIK_ISSUER = re.compile(r"/application/o/([^/]+)/?$")
+
+
+def authentik_meta(settings: Settings) -> Meta:
+    """The X-authentik-meta-* values, one place for them: named in the settings, or derived from
+    an issuer in Authentik's layout (``https://auth.example.com/application/o/<slug>/``)."""
+    issuer = settings.issuer
+    m = _AUTHENTIK_ISSUER.search(urlsplit(issuer).path)
+    app = settings.authentik_app_slug or (m.group(1) if m else "")
+    return Meta(
+        jwks=settings.authentik_jwks_url or (f"{issuer.rstrip('/')}/jwks/" if m else ""),
+        outpost=settings.authentik_outpost_name,
+        provider=settings.authentik_provider_name or app,
+        app=app,
+        version=f"authgate/{__version__}",
+    )
+
+
 def build_oidc(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> OIDCClient:
     """The OIDC client as the gateway uses it (``authgate check`` probes through the same one)."""
     return OIDCClient(
@@ -111,7 +136,10 @@ def build_gateway(
         log.warning("AUTHGATE_SECRET is not set (development mode): a random key is used; sessions end on restart")
     oidc = build_oidc(settings, transport=transport)
     cache = SessionCache(max_age=settings.session_cache_ttl)
-    sessions = SessionService(store, oidc, ttl=settings.session_ttl, cache=cache)
+    basic = BasicAuth(
+        settings.authentik_basic_auth_username_attribute, settings.authentik_basic_auth_password_attribute
+    )
+    sessions = SessionService(store, oidc, ttl=settings.session_ttl, cache=cache, basic_auth=basic)
     login = LoginService(
         store,
         oidc,
@@ -138,6 +166,8 @@ def build_gateway(
         session_ttl=settings.session_ttl,
         redirect_domains=tuple(settings.allowed_redirect_domains),
         header_sets=tuple(settings.header_sets),
+        meta=authentik_meta(settings),
+        sends_basic_auth=basic.enabled,
     )
     host = urlsplit(settings.issuer).hostname or "?"
     log.info("authgate ready: issuer host %s, store %s", host, type(store).__name__)

@@ -125,6 +125,31 @@ class Settings(BaseSettings):
         default_factory=lambda: ["authentik", "oauth2-proxy"],
         description="Identity header sets: `authentik`, `oauth2-proxy`, `authelia`.",
     )
+    authentik_outpost_name: str = Field(
+        "authgate", description="Sent as `X-authentik-meta-outpost` (the authentik header set)."
+    )
+    authentik_provider_name: str = Field(
+        "", description="Sent as `X-authentik-meta-provider`; default: the application slug."
+    )
+    authentik_app_slug: str = Field(
+        "",
+        description="Sent as `X-authentik-meta-app`; default: `<slug>` from an issuer ending in "
+        "`/application/o/<slug>/` (Authentik's layout), else none.",
+    )
+    authentik_jwks_url: str = Field(
+        "",
+        description="Sent as `X-authentik-meta-jwks`; default: `<issuer>jwks/` for an issuer in Authentik's "
+        "layout, else none.",
+    )
+    authentik_basic_auth_password_attribute: str = Field(
+        "",
+        description="Send the app HTTP Basic credentials (`Authorization: Basic ...`) from this user attribute "
+        "in Authentik's `ak_proxy` claim (request the `ak_proxy` scope). Unset: off, and the client's own "
+        "`Authorization` header passes through to the app.",
+    )
+    authentik_basic_auth_username_attribute: str = Field(
+        "", description="The user attribute holding the Basic username; unset or missing: the email address."
+    )
     cookie_name: str = Field("authgate_session", description="Name of the session cookie.")
     config: str = Field("", description="Optional TOML or YAML file with per-app rules.")
     dev_mode: bool = Field(False, description="Development mode: allows weak or missing secrets (never in production).")

@@ -86,6 +86,10 @@ class Check:
     rule: AccessRule
     tickets: tuple[Ticket, ...]
     forward: bytes  # the Cookie header without authgate's cookies, for the proxy to pass on
+    # The client's Authorization header, handed back for the proxy to pass on unchanged (the
+    # recipes copy Authorization from the 200); empty when absent or when the IdP's HTTP Basic
+    # credentials replace it (AUTHGATE_AUTHENTIK_BASIC_AUTH_PASSWORD_ATTRIBUTE).
+    authorization: bytes = b""
 
 
 def parse_check(
@@ -118,11 +122,22 @@ def parse_check(
         return Reply(403, body=b"not a page\n")
 
     view = gw.cookies.read(headers.get("cookie", ""))
+    client_auth = headers.get("authorization")
+    passed = client_auth.encode("latin-1") if client_auth and not gw.site.sends_basic_auth else b""
     rule = gw.policy.for_request(original)
     if rule.skip and rule.is_public(original.method, original.path):
         metrics.auth_checks.inc("public")
-        return Reply(200, [(b"cookie", view.forward)] if view.forward else [])
-    return Check(original, rule, view.tickets, view.forward)
+        return Reply(200, _passed_on(view.forward, passed))
+    return Check(original, rule, view.tickets, view.forward, passed)
+
+
+def _passed_on(cookie: bytes, authorization: bytes) -> list[tuple[bytes, bytes]]:
+    """The request headers handed back for the proxy to pass on: the filtered Cookie and the
+    client's own Authorization."""
+    out = [(b"cookie", cookie)] if cookie else []
+    if authorization:
+        out.append((b"authorization", authorization))
+    return out
 
 
 def from_cache(gw: Gateway, check: Check) -> Reply | None:
@@ -188,20 +203,28 @@ def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) 
     metrics.auth_checks.inc("ok")
     ok: Reply | None = memo.get("ok")
     if ok is None:
-        ok = memo["ok"] = Reply(200, identity_headers(data.identity, data.access_token, gw.site.header_sets))
-        _log_left_out(data, gw.site.header_sets)
-    forward = check.forward
-    if not forward:
+        site = gw.site
+        ok = Reply(200, identity_headers(data.identity, data.access_token, site.header_sets, site.meta, data.upstream))
+        memo["ok"] = ok
+        _log_left_out(data, site.header_sets)
+    forward, passed = check.forward, check.authorization
+    if not forward and not passed:
         return ok
-    # The reply with this Cookie header: the last one is kept (a browser sends the same one).
-    last: tuple[bytes, Reply] | None = memo.get("ok+cookie")
-    if last is None or last[0] != forward:
-        last = memo["ok+cookie"] = (forward, Reply(200, [*ok.headers, (b"cookie", forward)]))
-    return last[1]
+    # The reply with this Cookie (and Authorization) header: the last one is kept (a browser sends
+    # the same one request after request).
+    last: tuple[bytes, bytes, Reply] | None = memo.get("ok+passed")
+    if last is None or last[0] != forward or last[1] != passed:
+        last = memo["ok+passed"] = (forward, passed, Reply(200, [*ok.headers, *_passed_on(forward, passed)]))
+    return last[2]
 
 
 def _log_left_out(data: SessionData, header_sets: tuple[str, ...]) -> None:
-    for group in groups_left_out(data.identity.groups, header_sets):
-        if group not in _LOGGED_LEFT_OUT and len(_LOGGED_LEFT_OUT) < 1024:
-            _LOGGED_LEFT_OUT.add(group)
-            log.warning("group %r holds a header delimiter ('|' or ','): left out of the groups headers", group)
+    identity = data.identity
+    for kind, names, sets in (
+        ("group", identity.groups, header_sets),
+        ("entitlement", identity.entitlements, ("authentik",) if "authentik" in header_sets else ()),
+    ):
+        for name in groups_left_out(names, sets):
+            if name not in _LOGGED_LEFT_OUT and len(_LOGGED_LEFT_OUT) < 1024:
+                _LOGGED_LEFT_OUT.add(name)
+                log.warning("%s %r holds a header delimiter ('|' or ','): left out of its headers", kind, name)
