@@ -118,24 +118,23 @@ def _basic(claims: dict[str, Any], attributes: dict[str, Any], basic: BasicAuth)
         username = claims.get("email")
     if not isinstance(password, str) or not password or not isinstance(username, str):
         return ""
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
-def _checked(name: str, raw: Any, seen: set[str]) -> tuple[str, str | None]:
-    """An additional header's value, or why it is left out."""
+def _why_left_out(name: str, value: str | None, seen: set[str]) -> str | None:
+    """Why an additional header is left out, or None."""
     why = refusal(name)
     if why is not None:
-        return "", why
+        return why
     if name.lower() in seen:
-        return "", "repeated (names are case-insensitive)"
-    value = _value(raw)
+        return "repeated (names are case-insensitive)"
     if value is None:
-        return "", "its value is not a string or a number"
+        return "its value is not a string or a number"
     if _CONTROL.search(value):
-        return "", "its value holds a control character (CR, LF ...)"
+        return "its value holds a control character (CR, LF ...)"
     if len(value.encode()) > MAX_VALUE_BYTES:
-        return "", f"its value is longer than {MAX_VALUE_BYTES} bytes"
-    return value, None
+        return f"its value is longer than {MAX_VALUE_BYTES} bytes"
+    return None
 
 
 def from_claims(claims: dict[str, Any], basic: BasicAuth = NO_BASIC_AUTH) -> Upstream:
@@ -152,16 +151,18 @@ def from_claims(claims: dict[str, Any], basic: BasicAuth = NO_BASIC_AUTH) -> Ups
     extra = attributes.get("additionalHeaders")
     seen: set[str] = set()
     for name, raw in extra.items() if isinstance(extra, dict) else ():
-        value, why = _checked(name, raw, seen)
-        size = len(name) + len(value.encode())
-        if why is None and count >= MAX_HEADERS:
-            why = f"more than {MAX_HEADERS} additional headers"
-        if why is None and total + size > MAX_TOTAL_BYTES:
-            why = f"the additional headers together are longer than {MAX_TOTAL_BYTES} bytes"
+        value = _value(raw)
+        why = _why_left_out(name, value, seen)
+        if why is None and value is not None:  # value is a string whenever nothing is wrong
+            size = len(name) + len(value.encode())
+            if count >= MAX_HEADERS:
+                why = f"more than {MAX_HEADERS} additional headers"
+            elif total + size > MAX_TOTAL_BYTES:
+                why = f"the additional headers together are longer than {MAX_TOTAL_BYTES} bytes"
+            elif value:  # an empty value sends nothing
+                seen.add(name.lower())
+                out.append((name, value))
+                total, count = total + size, count + 1
         if why is not None:
             left_out.append((str(name)[:MAX_NAME_LENGTH], why))
-        elif value:  # an empty value sends nothing
-            seen.add(name.lower())
-            out.append((name, value))
-            total, count = total + size, count + 1
     return Upstream(tuple(out), tuple(left_out))
