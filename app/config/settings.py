@@ -91,7 +91,12 @@ class Settings(BaseSettings):
         "",
         description="authgate's own public URL (domain-level mode's single callback), e.g. `https://auth.example.com`.",
     )
-    scopes: str = Field("openid email profile offline_access", description="Scopes requested at sign-in.")
+    scopes: str = Field(
+        "openid email profile offline_access",
+        description="Scopes requested at sign-in. With Authentik, add `entitlements` (`X-authentik-entitlements`) "
+        "and `ak_proxy` (additionalHeaders, HTTP Basic credentials) when the provider has those scope mappings: "
+        "some other IdPs refuse a scope they do not know.",
+    )
     allowed_groups: CommaList = Field(
         default_factory=list, description="Only members of one of these groups may pass (default: anyone)."
     )

@@ -227,4 +227,6 @@ def _log_left_out(data: SessionData, header_sets: tuple[str, ...]) -> None:
         for name in groups_left_out(names, sets):
             if name not in _LOGGED_LEFT_OUT and len(_LOGGED_LEFT_OUT) < 1024:
                 _LOGGED_LEFT_OUT.add(name)
-                log.warning("%s %r holds a header delimiter ('|' or ','): left out of its headers", kind, name)
+                log.warning(
+                    "%s %r holds a header delimiter ('|' or ','): left out of the %ss headers", kind, name, kind
+                )
