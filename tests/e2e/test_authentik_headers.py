@@ -149,6 +149,15 @@ def test_the_app_gets_entitlements_meta_headers_and_the_idps_headers(world: Worl
     assert seen["authorization"] == [basic("alice-wiki", "wiki-pass:word")]
 
 
+def test_userinfo_shows_the_entitlements_never_the_credentials(world: World) -> None:
+    with Browser() as b:
+        assert b.visit(f"{world.origin('nginx')}/", sub="alice").status_code == 200
+        r = b.get(f"{world.origin('nginx')}{PREFIX}/userinfo")
+    assert r.status_code == 200
+    assert r.json()["entitlements"] == ["wiki-read", "wiki-write"]
+    assert "wiki-pass" not in r.text and "alice-on-the-wiki" not in r.text
+
+
 @pytest.mark.parametrize("proxy", PROXIES)
 def test_hostile_additional_headers_never_reach_the_app(world: World, proxy: str) -> None:
     seen = seen_by_the_app(world, proxy, "alice")
