@@ -30,7 +30,7 @@ MAX_TOTAL_BYTES = 8192  # names and values of every header sent, together
 
 # Letters, digits and dashes: no "_" (WSGI, PHP and CGI apps read "_" as "-": a look-alike of a
 # header the proxy sets) and none of the other token characters, which no real header needs.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")  # whole names only (fullmatch: "$" would allow a final "\n")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # tab is the one control a value may hold
 #: Names the IdP may never set (lower-case): authgate's own, hop-by-hop and framing headers, and
 #: those the proxy or the app trusts for routing, client address or credentials.
@@ -88,7 +88,7 @@ class Upstream:
 
 def refusal(name: str) -> str | None:
     """Why an additional header's name is refused, or None."""
-    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or not _NAME.match(name):
+    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or not _NAME.fullmatch(name):
         return "not a plain header name (letters, digits and dashes, at most 64)"
     lower = name.lower()
     if lower in RESERVED or lower.startswith(RESERVED_PREFIXES):

@@ -103,6 +103,8 @@ MALFORMED_NAMES = [
     "X-Wiki:User",
     "X-Wiki\r\nX-authentik-username",
     "X-Wiki\nUser",
+    "X-Wiki\n",  # a final newline: what a regex's "$" lets through
+    "X-Wiki\r\n",
     "X-Wiki\x00",
     "X-Wikié",
     "",
