@@ -151,6 +151,12 @@ async def _client_checks(s: Settings, client: OIDCClient, meta: ProviderMetadata
             "enable the offline_access scope for this client at the IdP (Authentik: add the 'offline_access' "
             "scope mapping to the provider), or remove offline_access from AUTHGATE_SCOPES",
         )
+    for scope in s.scope_list:
+        if scopes is not None and scope not in scopes and scope != "offline_access":  # offline_access: above
+            report.warn(
+                f"AUTHGATE_SCOPES asks for {scope!r}, which the IdP does not list (scopes_supported): it may refuse "
+                "the sign-in or ignore the scope (Authentik: add the scope mapping to the provider)"
+            )
     callback = _callback_for_check(s)
     try:
         answer = await probe_client(client, callback or s.issuer)

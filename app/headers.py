@@ -6,13 +6,17 @@ cut at ``MAX_VALUE_BYTES`` on a character boundary, so a claim can never split o
 Header names are lower-case bytes, ready for a raw ASGI response.
 
 A group name holding a header's delimiter (``|`` for ``X-authentik-groups``, ``,`` for the
-comma-joined ones) is left out of that header: "ops|admins" must not read as two groups.
+comma-joined ones) is left out of that header: "ops|admins" must not read as two groups
+(entitlements likewise). The ``X-authentik-meta-*`` values describe the deployment (``Meta``);
+headers the IdP asks for (Authentik's ``ak_proxy`` claim, checked by ``app.upstream``) follow the
+identity headers.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from app.types import Identity
 
@@ -31,16 +35,37 @@ def _spellings(name: str) -> set[str]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """What Authentik's outpost says about itself in the ``X-authentik-meta-*`` headers: one value
+    per deployment, held in one place (wiring builds it from the settings)."""
+
+    jwks: str = ""  # the IdP's JWKS URL
+    outpost: str = ""  # the outpost's name
+    provider: str = ""  # the provider's name
+    app: str = ""  # the application's slug
+    version: str = ""  # "<product>/<version>", as Authentik's "goauthentik.io/outpost/<version>"
+
+
+NO_META = Meta()
+
 # Each header set: its headers, as written in proxy configurations (authResponseHeaders ...),
-# each with what it carries; "groups" is joined with the set's delimiter.
+# each with what it carries; "groups" and "entitlements" are joined with the set's delimiter.
+# The authentik set is the one Authentik's outpost sends, in its order, names and casing.
 _SETS: dict[str, tuple[tuple[str, str], ...]] = {
     "authentik": (
         ("X-authentik-username", "username"),
         ("X-authentik-groups", "groups"),
+        ("X-authentik-entitlements", "entitlements"),
         ("X-authentik-email", "email"),
         ("X-authentik-name", "name"),
         ("X-authentik-uid", "sub"),
         ("X-authentik-jwt", "jwt"),
+        ("X-authentik-meta-jwks", "meta-jwks"),
+        ("X-authentik-meta-outpost", "meta-outpost"),
+        ("X-authentik-meta-provider", "meta-provider"),
+        ("X-authentik-meta-app", "meta-app"),
+        ("X-authentik-meta-version", "meta-version"),
     ),
     "oauth2-proxy": (
         ("X-Auth-Request-User", "username"),
@@ -73,8 +98,10 @@ DEFAULT_HEADER_SETS = ("authentik", "oauth2-proxy")
 
 
 #: Request headers authgate rewrites for the app on every 200: the browser's Cookie header,
-#: without authgate's own cookies (docs/security.md: the app never sees a session ticket).
-REWRITTEN_REQUEST_HEADERS = ("Cookie",)
+#: without authgate's own cookies (docs/security.md: the app never sees a session ticket), and
+#: Authorization: the client's own passed back unchanged, or, when the IdP sends HTTP Basic
+#: credentials for the app (AUTHGATE_AUTHENTIK_BASIC_AUTH_PASSWORD_ATTRIBUTE), those or none.
+REWRITTEN_REQUEST_HEADERS = ("Cookie", "Authorization")
 
 
 def header_names(header_sets: Iterable[str] = DEFAULT_HEADER_SETS) -> list[str]:
@@ -84,7 +111,7 @@ def header_names(header_sets: Iterable[str] = DEFAULT_HEADER_SETS) -> list[str]:
 
 def managed_headers(header_sets: Iterable[str] = DEFAULT_HEADER_SETS) -> list[str]:
     """Every header a proxy must take from authgate's 200 onto the request (set, or drop when
-    absent): the identity headers and the rewritten Cookie."""
+    absent): the identity headers and the rewritten Cookie and Authorization."""
     return [*header_names(header_sets), *REWRITTEN_REQUEST_HEADERS]
 
 
@@ -102,25 +129,40 @@ def joined_groups(groups: Iterable[str], delimiter: str) -> str:
 
 
 def groups_left_out(groups: Iterable[str], header_sets: Iterable[str]) -> list[str]:
-    """The groups some configured header cannot carry (they hold its delimiter)."""
+    """The groups (or entitlements) some configured header cannot carry (they hold its delimiter)."""
     delimiters = {GROUP_DELIMITERS[s] for s in header_sets if s in GROUP_DELIMITERS}
     return [g for g in groups if any(d in g for d in delimiters)]
 
 
-def identity_headers(identity: Identity, access_token: str, header_sets: Iterable[str]) -> list[Header]:
-    """The identity headers for one signed-in user, for the configured header sets."""
+def identity_headers(
+    identity: Identity,
+    access_token: str,
+    header_sets: Iterable[str],
+    meta: Meta = NO_META,
+    upstream: Sequence[tuple[str, str]] = (),
+) -> list[Header]:
+    """The identity headers for one signed-in user, for the configured header sets, then the
+    headers the IdP asked for (``upstream``: already checked by ``app.upstream``)."""
     values = {
         "username": safe_value(identity.username),
         "email": safe_value(identity.email),
         "name": safe_value(identity.name),
         "sub": safe_value(identity.sub),
         "jwt": safe_value(access_token, 65536),
+        "meta-jwks": safe_value(meta.jwks),
+        "meta-outpost": safe_value(meta.outpost),
+        "meta-provider": safe_value(meta.provider),
+        "meta-app": safe_value(meta.app),
+        "meta-version": safe_value(meta.version),
     }
     out: list[Header] = []
     for header_set in header_sets:
         if header_set not in _WIRE:
             continue  # the configuration refuses unknown sets; emit nothing for one regardless
-        groups = safe_value(joined_groups(identity.groups, GROUP_DELIMITERS[header_set]))
-        out += [(name, groups if what == "groups" else values[what]) for name, what in _WIRE[header_set]]
+        delimiter = GROUP_DELIMITERS[header_set]
+        values["groups"] = safe_value(joined_groups(identity.groups, delimiter))
+        values["entitlements"] = safe_value(joined_groups(identity.entitlements, delimiter))
+        out += [(name, values[what]) for name, what in _WIRE[header_set]]
+    out += [(name.lower().encode(), safe_value(value)) for name, value in upstream]
     # An empty value says nothing: the proxies drop a client's copy of a header authgate does not send.
     return [(name, value) for name, value in out if value]

@@ -94,8 +94,10 @@ async def _refresh(svc: SessionService, ticket: Ticket) -> SessionData | None:
     current.access_issued_at = now
     current.access_expires_at = now + tokens.expires_in if tokens.expires_in else 0.0
     if tokens.claims:
-        merged = Identity.from_claims({**_identity_claims(current.identity), **tokens.claims})
-        current.identity = merged
+        merged = {**_identity_claims(current.identity), **tokens.claims}
+        current.identity = Identity.from_claims(merged)
+        if "ak_proxy" in tokens.claims:  # a refresh without the claim keeps the headers signed in with
+            current.upstream = svc.upstream_of(merged)
     await svc._save(ticket, current)
     audit.event("session.refreshed", **who)
     return current
@@ -123,4 +125,5 @@ def _identity_claims(identity: Identity) -> dict[str, object]:
         "name": identity.name,
         "groups": list(identity.groups),
         "email_verified": identity.email_verified,
+        "entitlements": list(identity.entitlements),
     }

@@ -32,6 +32,7 @@ from app.store import Store
 from app.tickets import Ticket
 from app.types import Identity, SessionData, TokenSet
 from app.unsealed import UnsealedMemo
+from app.upstream import NO_BASIC_AUTH, BasicAuth, Upstream, from_claims
 
 log = logging.getLogger("authgate.sessions")
 
@@ -59,6 +60,7 @@ class SessionService:
         idle_ttl: float = 0.0,
         meta: MetaSealer | None = None,
         clients: Clients | None = None,
+        basic_auth: BasicAuth = NO_BASIC_AUTH,
     ) -> None:
         self.store = store
         self.oidc = oidc  # the global client
@@ -68,6 +70,17 @@ class SessionService:
         self.unsealed = UnsealedMemo()
         self.idle_ttl = idle_ttl  # 0: no idle timeout
         self.meta = meta
+        self.basic_auth = basic_auth
+        self._reported: set[tuple[str, str]] = set()  # headers of ak_proxy already logged as left out
+
+    def upstream_of(self, claims: dict[str, object]) -> tuple[tuple[str, str], ...]:
+        """The checked ak_proxy headers; what was left out is logged once (by name: values may be secrets)."""
+        upstream: Upstream = from_claims(claims, self.basic_auth)
+        for left_out in upstream.left_out:
+            if left_out not in self._reported and len(self._reported) < 1024:
+                self._reported.add(left_out)
+                log.warning("ak_proxy claim: header %r left out: %s", *left_out)
+        return upstream.headers
 
     async def run_invalidation(self) -> None:
         """Keep the local cache in step with every replica's writes (runs for the app's lifetime).
@@ -125,6 +138,7 @@ class SessionService:
             idp_sid=str(claims.get("sid") or ""),
             scope=scope,
             client=client,
+            upstream=self.upstream_of(claims),
         )
         ticket = Ticket.new()
         await self._save(ticket, data)

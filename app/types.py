@@ -20,22 +20,30 @@ class Identity:
     name: str = ""
     groups: tuple[str, ...] = ()
     email_verified: bool = False  # the IdP vouches for ``email`` (its email_verified claim is true)
+    entitlements: tuple[str, ...] = ()  # Authentik's per-application entitlements ("entitlements" scope)
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> Identity:
-        groups = claims.get("groups") or ()
-        if isinstance(groups, str):
-            groups = (groups,)
         verified = claims.get("email_verified")
         return cls(
             sub=str(claims.get("sub", "")),
             username=str(claims.get("preferred_username") or claims.get("nickname") or claims.get("sub", "")),
             email=str(claims.get("email") or ""),
             name=str(claims.get("name") or ""),
-            groups=tuple(str(g) for g in groups if isinstance(g, (str, int))),
+            groups=_names(claims.get("groups")),
             # Some IdPs send the string "true"; anything else is not a promise.
             email_verified=verified is True or verified == "true",
+            entitlements=_names(claims.get("entitlements")),
         )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A claim listing names (groups, entitlements): a list, or one name as a string."""
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if not isinstance(value, (list, tuple)):
+        return ()
+    return tuple(str(g) for g in value if isinstance(g, (str, int)) and not isinstance(g, bool))
 
 
 @dataclass(slots=True)
@@ -58,11 +66,16 @@ class SessionData:
     # global client (AUTHGATE_CLIENT_ID); an app of the rules file may name its own.
     client: str = ""
 
+    # Headers the IdP asked to send upstream (Authentik's ak_proxy claim), checked by app.upstream.
+    upstream: tuple[tuple[str, str], ...] = ()
+
     def to_json(self) -> dict[str, Any]:
         i = self.identity
-        extra = {"k": self.client} if self.client else {}
-        return {
-            "i": [i.sub, i.username, i.email, i.name, list(i.groups), i.email_verified],
+        identity: list[Any] = [i.sub, i.username, i.email, i.name, list(i.groups), i.email_verified]
+        if i.entitlements:
+            identity.append(list(i.entitlements))
+        out: dict[str, Any] = {
+            "i": identity,
             "at": self.access_token,
             "it": self.id_token,
             "rt": self.refresh_token,
@@ -72,14 +85,21 @@ class SessionData:
             "e": self.expires_at,
             "s": self.idp_sid,
             "h": self.scope,
-            **extra,
         }
+        if self.client:
+            out["k"] = self.client
+        if self.upstream:
+            out["u"] = [list(pair) for pair in self.upstream]
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SessionData:
-        sub, username, email, name, groups, *verified = d["i"]
+        # Older sessions: 5 identity items (no email_verified), 6 (no entitlements), no "u".
+        sub, username, email, name, groups, *rest = d["i"]
+        verified = bool(rest and rest[0])
+        entitlements = tuple(rest[1]) if len(rest) > 1 else ()
         return cls(
-            identity=Identity(sub, username, email, name, tuple(groups), bool(verified and verified[0])),
+            identity=Identity(sub, username, email, name, tuple(groups), verified, entitlements),
             access_token=d["at"],
             id_token=d["it"],
             refresh_token=d["rt"],
@@ -90,6 +110,7 @@ class SessionData:
             idp_sid=d.get("s", ""),
             scope=d.get("h", ""),
             client=str(d.get("k", "")),
+            upstream=tuple((str(n), str(v)) for n, v in d.get("u", ())),
         )
 
 

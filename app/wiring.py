@@ -7,18 +7,20 @@ The composition root: the only module that reads ``Settings`` to build services.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 import httpx
 
-from app import tracing
+from app import __version__, tracing
 from app.clients import Clients
 from app.config import Settings
 from app.cookies import CookieReader
 from app.forwarded import TrustedProxies
 from app.header_auth import HeaderAuth, HeaderAuthConfig
+from app.headers import NO_META, Meta
 from app.login import LoginService
 from app.oidc import OIDCClient
 from app.policy import Policy
@@ -30,6 +32,7 @@ from app.store import Store, open_store
 from app.store.traced import TracedStore
 from app.tickets import TicketSigner
 from app.types import SessionData
+from app.upstream import BasicAuth
 
 log = logging.getLogger("authgate")
 
@@ -47,6 +50,9 @@ class Site:
     header_sets: tuple[str, ...]
     #: Log one allowed request in this many (AUTHGATE_LOG_ALLOWS_SAMPLE); 0: allows are not logged.
     log_allows_every: int = 0
+    meta: Meta = NO_META  # the X-authentik-meta-* values
+    #: The IdP's HTTP Basic credentials replace the client's Authorization header (else it passes).
+    sends_basic_auth: bool = False
     #: The prefix of every gateway route, and of the auth-check routes (the proxy's, never a page).
     own_paths: str = field(init=False)
     auth_paths: str = field(init=False)
@@ -112,6 +118,24 @@ class Gateway:
         await self.store.close()
 
 
+_AUTHENTIK_ISSUER = re.compile(r"/application/o/([^/]+)/?$")
+
+
+def authentik_meta(settings: Settings) -> Meta:
+    """The X-authentik-meta-* values, one place for them: named in the settings, or derived from
+    an issuer in Authentik's layout (``https://auth.example.com/application/o/<slug>/``)."""
+    issuer = settings.issuer
+    m = _AUTHENTIK_ISSUER.search(urlsplit(issuer).path)
+    app = settings.authentik_app_slug or (m.group(1) if m else "")
+    return Meta(
+        jwks=settings.authentik_jwks_url or (f"{issuer.rstrip('/')}/jwks/" if m else ""),
+        outpost=settings.authentik_outpost_name,
+        provider=settings.authentik_provider_name or app,
+        app=app,
+        version=f"authgate/{__version__}",
+    )
+
+
 def build_oidc(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> OIDCClient:
     """The OIDC client as the gateway uses it (``authgate check`` probes through the same one)."""
     return OIDCClient(
@@ -144,6 +168,9 @@ def build_gateway(
     oidc = build_oidc(settings, transport=transport)
     clients = Clients(oidc)
     cache = SessionCache(max_age=settings.session_cache_ttl)
+    basic = BasicAuth(
+        settings.authentik_basic_auth_username_attribute, settings.authentik_basic_auth_password_attribute
+    )
     sessions = SessionService(
         store,
         oidc,
@@ -152,6 +179,7 @@ def build_gateway(
         idle_ttl=settings.session_idle_ttl,
         meta=MetaSealer(secret_keys),
         clients=clients,
+        basic_auth=basic,
     )
     login = LoginService(
         store,
@@ -182,6 +210,8 @@ def build_gateway(
         redirect_domains=tuple(settings.allowed_redirect_domains),
         header_sets=tuple(settings.header_sets),
         log_allows_every=settings.log_allows_sample if settings.log_allows else 0,
+        meta=authentik_meta(settings),
+        sends_basic_auth=basic.enabled,
     )
     header_auth = None
     if settings.header_auth:

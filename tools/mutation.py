@@ -235,7 +235,22 @@ CATALOGUE: tuple[HandMutant, ...] = (
     _m(
         "headers",
         "Cookie not rewritten for the app",
-        ('REWRITTEN_REQUEST_HEADERS = ("Cookie",)', "REWRITTEN_REQUEST_HEADERS = ()"),
+        ('REWRITTEN_REQUEST_HEADERS = ("Cookie", "Authorization")', 'REWRITTEN_REQUEST_HEADERS = ("Authorization",)'),
+    ),
+    _m(
+        "headers",
+        "Authorization not rewritten for the app",
+        ('REWRITTEN_REQUEST_HEADERS = ("Cookie", "Authorization")', 'REWRITTEN_REQUEST_HEADERS = ("Cookie",)'),
+    ),
+    _m(
+        "headers",
+        "X-authentik-entitlements left out of its header set",
+        ('        ("X-authentik-entitlements", "entitlements"),\n', ""),
+    ),
+    _m(
+        "headers",
+        "X-authentik-meta-version left out of its header set",
+        ('        ("X-authentik-meta-version", "meta-version"),\n', ""),
     ),
     _m(
         "headers",
@@ -247,6 +262,44 @@ CATALOGUE: tuple[HandMutant, ...] = (
         "look-alikes include the real names",
         ("for s in _spellings(name) - {name})", "for s in _spellings(name))"),
     ),
+    # upstream: what an IdP may not set, and the bounds.
+    _m(
+        "upstream",
+        "_ allowed in additional header names",
+        ('_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")', '_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")'),
+    ),
+    _m(
+        "upstream",
+        "names matched by their start only",
+        ("not _NAME.fullmatch(name):", "not _NAME.match(name):"),
+    ),
+    _m(
+        "upstream",
+        "LF allowed in values",
+        (r'_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")', r'_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")'),
+    ),
+    _m(
+        "upstream",
+        "DEL allowed in values",
+        (r'_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")', r'_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")'),
+    ),
+    _m(
+        "upstream",
+        "tab refused in values",
+        (r'_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")', r'_CONTROL = re.compile(r"[\x00-\x1f\x7f]")'),
+    ),
+    _m("upstream", "identity headers settable", ("        *ALL_IDENTITY_HEADERS,\n", "")),
+    _m("upstream", "Host settable", ('        "host",\n', "")),
+    _m("upstream", "Cookie settable", ('        "cookie",\n', "")),
+    _m("upstream", "Authorization settable", ('        "authorization",\n', "")),
+    _m("upstream", "Transfer-Encoding settable", ('        "transfer-encoding",\n', "")),
+    _m("upstream", "X-Real-IP settable", ('        "x-real-ip",\n', "")),
+    _m("upstream", "X-Forwarded-* settable", ('RESERVED_PREFIXES = ("x-forwarded-", ', "RESERVED_PREFIXES = (")),
+    _m("upstream", "X-Authgate-* settable", ('"sec-", "x-authgate-")', '"sec-")')),
+    _m("upstream", "17 additional headers", ("MAX_HEADERS = 16", "MAX_HEADERS = 17")),
+    _m("upstream", "names of 65 characters", ("MAX_NAME_LENGTH = 64", "MAX_NAME_LENGTH = 65")),
+    _m("upstream", "value limit doubled", ("MAX_VALUE_BYTES = 4096", "MAX_VALUE_BYTES = 8192")),
+    _m("upstream", "total limit doubled", ("MAX_TOTAL_BYTES = 8192", "MAX_TOTAL_BYTES = 16384")),
     # tickets: the format.
     _m("tickets", "16-byte ticket keys", ("_KEY_BYTES = 32", "_KEY_BYTES = 16")),
     _m("tickets", "8-byte session ids", ("_ID_BYTES = 16", "_ID_BYTES = 8")),
@@ -389,6 +442,12 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         'scheme = parts.group(1).lower() if parts else ""',
         'scheme = parts.group(1).lower() if parts else "XXXX"',
         "without a match the next line refuses on `parts is None` before it reads the scheme",
+    ),
+    _eq(
+        "upstream",
+        "if len(credentials) > MAX_VALUE_BYTES:",
+        "if len(credentials) >= MAX_VALUE_BYTES:",
+        '"Basic " and base64 is 6 + 4k characters long, never exactly MAX_VALUE_BYTES (4096)',
     ),
     _eq(
         "forwarded",

@@ -59,7 +59,12 @@ class Settings(BaseSettings):
         "",
         description="authgate's own public URL (domain-level mode's single callback), e.g. `https://auth.example.com`.",
     )
-    scopes: str = Field("openid email profile offline_access", description="Scopes requested at sign-in.")
+    scopes: str = Field(
+        "openid email profile offline_access",
+        description="Scopes requested at sign-in. With Authentik, add `entitlements` (`X-authentik-entitlements`) "
+        "and `ak_proxy` (additionalHeaders, HTTP Basic credentials) when the provider has those scope mappings: "
+        "some other IdPs refuse a scope they do not know.",
+    )
     allowed_groups: CommaList = Field(
         default_factory=list, description="Only members of one of these groups may pass (default: anyone)."
     )
@@ -110,6 +115,31 @@ class Settings(BaseSettings):
         default_factory=list,
         description="With `AUTHGATE_HEADER_AUTH=bearer`: other audiences (client ids) a bearer token may be for, "
         "besides `AUTHGATE_CLIENT_ID`, comma-separated. Tokens of any other client are refused.",
+    )
+    authentik_outpost_name: str = Field(
+        "authgate", description="Sent as `X-authentik-meta-outpost` (the authentik header set)."
+    )
+    authentik_provider_name: str = Field(
+        "", description="Sent as `X-authentik-meta-provider`; default: the application slug."
+    )
+    authentik_app_slug: str = Field(
+        "",
+        description="Sent as `X-authentik-meta-app`; default: `<slug>` from an issuer ending in "
+        "`/application/o/<slug>/` (Authentik's layout), else none.",
+    )
+    authentik_jwks_url: str = Field(
+        "",
+        description="Sent as `X-authentik-meta-jwks`; default: `<issuer>jwks/` for an issuer in Authentik's "
+        "layout, else none.",
+    )
+    authentik_basic_auth_password_attribute: str = Field(
+        "",
+        description="Send the app HTTP Basic credentials (`Authorization: Basic ...`) from this user attribute "
+        "in Authentik's `ak_proxy` claim (request the `ak_proxy` scope). Unset: off, and the client's own "
+        "`Authorization` header passes through to the app.",
+    )
+    authentik_basic_auth_username_attribute: str = Field(
+        "", description="The user attribute holding the Basic username; unset or missing: the email address."
     )
     cookie_name: str = Field("authgate_session", description="Name of the session cookie.")
     config: str = Field(

@@ -98,6 +98,7 @@ async def userinfo(request: Request) -> Response:
                         "email": i.email,
                         "name": i.name,
                         "groups": list(i.groups),
+                        "entitlements": list(i.entitlements),
                     },
                     headers=NO_STORE,
                 )

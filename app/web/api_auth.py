@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from app import audit, forwarded, metrics
 from app.errors import CredentialsRefused, IdPUnavailable, StoreUnavailable
 from app.header_auth import BASIC, HeaderAuth
-from app.headers import identity_headers
+from app.headers import Meta, identity_headers
 from app.policy import AccessRule, AllOf
 from app.types import OriginalRequest
+from app.web.parse import passed_on
 from app.web.raw import Reply
 
 log = logging.getLogger("authgate.auth")
@@ -34,7 +35,9 @@ async def answer(
     rule: AccessRule | AllOf,
     original: OriginalRequest,
     forward: bytes,
+    passed: bytes,
     header_sets: tuple[str, ...],
+    meta: Meta,
     headers: Mapping[str, str],
     peer: str | None,
     trusted: forwarded.TrustedProxies,
@@ -83,7 +86,9 @@ async def answer(
     metrics.auth_checks.inc("ok")
     ok: Reply | None = who.memo.get("ok")
     if ok is None:
-        ok = who.memo["ok"] = Reply(200, identity_headers(who.identity, who.access_token, header_sets))
-    if not forward:
+        ok = who.memo["ok"] = Reply(200, identity_headers(who.identity, who.access_token, header_sets, meta))
+    if not forward and not passed:
         return ok
-    return Reply(200, [*ok.headers, (b"cookie", forward)])
+    # The API client's own Authorization goes on to the app, as a browser's does (unless the IdP's
+    # Basic credentials replace it).
+    return Reply(200, [*ok.headers, *passed_on(forward, passed)])

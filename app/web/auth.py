@@ -21,7 +21,17 @@ from app.types import SessionData
 from app.web import api_auth
 from app.web.navigation import is_navigation
 from app.web.pages import forbidden_page
-from app.web.parse import WANTED_HEADERS, BrowserRoute, Caller, Check, audit_line, parse_check, where, who
+from app.web.parse import (
+    WANTED_HEADERS,
+    BrowserRoute,
+    Caller,
+    Check,
+    audit_line,
+    parse_check,
+    passed_on,
+    where,
+    who,
+)
 from app.web.raw import Reply
 from app.web.signin import HTML, begin_sign_in
 from app.wiring import Gateway
@@ -85,7 +95,9 @@ async def from_store(gw: Gateway, caller: Caller, check: Check, headers: dict[st
             rule=check.rule,
             original=original,
             forward=check.forward,
+            passed=check.passed,
             header_sets=gw.site.header_sets,
+            meta=gw.site.meta,
             headers=headers,
             peer=check.peer,
             trusted=gw.trusted,
@@ -132,20 +144,30 @@ def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) 
         audit_line(check.headers, "access.allowed", **where(check.original, check.headers, check.peer, gw), **who(data))
     ok: Reply | None = memo.get("ok")
     if ok is None:
-        ok = memo["ok"] = Reply(200, identity_headers(data.identity, data.access_token, gw.site.header_sets))
-        _log_left_out(data, gw.site.header_sets)
-    forward = check.forward
-    if not forward:
+        site = gw.site
+        ok = Reply(200, identity_headers(data.identity, data.access_token, site.header_sets, site.meta, data.upstream))
+        memo["ok"] = ok
+        _log_left_out(data, site.header_sets)
+    forward, passed = check.forward, check.passed
+    if not forward and not passed:
         return ok
-    # The reply with this Cookie header: the last one is kept (a browser sends the same one).
-    last: tuple[bytes, Reply] | None = memo.get("ok+cookie")
-    if last is None or last[0] != forward:
-        last = memo["ok+cookie"] = (forward, Reply(200, [*ok.headers, (b"cookie", forward)]))
-    return last[1]
+    # The reply with this Cookie (and Authorization) header: the last one is kept (a browser sends
+    # the same one request after request).
+    last: tuple[bytes, bytes, Reply] | None = memo.get("ok+passed")
+    if last is None or last[0] != forward or last[1] != passed:
+        last = memo["ok+passed"] = (forward, passed, Reply(200, [*ok.headers, *passed_on(forward, passed)]))
+    return last[2]
 
 
 def _log_left_out(data: SessionData, header_sets: tuple[str, ...]) -> None:
-    for group in groups_left_out(data.identity.groups, header_sets):
-        if group not in _LOGGED_LEFT_OUT and len(_LOGGED_LEFT_OUT) < 1024:
-            _LOGGED_LEFT_OUT.add(group)
-            log.warning("group %r holds a header delimiter ('|' or ','): left out of the groups headers", group)
+    identity = data.identity
+    for kind, names, sets in (
+        ("group", identity.groups, header_sets),
+        ("entitlement", identity.entitlements, ("authentik",) if "authentik" in header_sets else ()),
+    ):
+        for name in groups_left_out(names, sets):
+            if name not in _LOGGED_LEFT_OUT and len(_LOGGED_LEFT_OUT) < 1024:
+                _LOGGED_LEFT_OUT.add(name)
+                log.warning(
+                    "%s %r holds a header delimiter ('|' or ','): left out of the %ss headers", kind, name, kind
+                )

@@ -105,6 +105,10 @@ class Check:
     peer: str | None
     authorization: str | None = None  # read only when header auth is on (app/web/api_auth.py)
     client_ip: str = ""  # only read (and only worked out) when the rule has networks
+    # The client's Authorization header, handed back for the proxy to pass on unchanged (the
+    # recipes copy Authorization from the 200); empty when absent or when the IdP's HTTP Basic
+    # credentials replace it (AUTHGATE_AUTHENTIK_BASIC_AUTH_PASSWORD_ATTRIBUTE).
+    passed: bytes = b""
 
 
 def parse_check(
@@ -151,20 +155,31 @@ def parse_check(
                 return BrowserRoute(original, path)
 
     view = gw.cookies.read(headers.get("cookie", ""))
+    client_auth = headers.get("authorization")
+    passed = client_auth.encode("latin-1") if client_auth and not gw.site.sends_basic_auth else b""
     host = gw.policy.for_request(original)
     rule = host.decide(original.method, original.path) if host.rules else host.default
     # Header auth off: no lookup at all (the hot path of cookie sessions pays nothing for it).
     authorization = headers.get("authorization") if gw.header_auth is not None else None
     if type(rule) is AccessRule and not rule.networks:  # the common case, in one test
-        return Check(original, rule, view.tickets, view.forward, headers, peer, authorization)
+        return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, passed=passed)
     if isinstance(rule, Public):
         metrics.auth_checks.inc("public")
-        return Reply(200, [(b"cookie", view.forward)] if view.forward else [])
+        return Reply(200, passed_on(view.forward, passed))
     if isinstance(rule, Deny):
         return _denied_by_rule(gw, original, rule.name, headers, peer)
     # Only a rule with networks needs the client's address (X-Forwarded-For through trusted proxies).
     ip = forwarded.client_ip(headers.get("x-forwarded-for"), peer, gw.trusted) if rule.networks else ""
-    return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, ip)
+    return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, ip, passed)
+
+
+def passed_on(cookie: bytes, authorization: bytes) -> list[tuple[bytes, bytes]]:
+    """The request headers handed back for the proxy to pass on: the filtered Cookie and the
+    client's own Authorization."""
+    out = [(b"cookie", cookie)] if cookie else []
+    if authorization:
+        out.append((b"authorization", authorization))
+    return out
 
 
 def _denied_by_rule(

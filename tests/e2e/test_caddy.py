@@ -28,7 +28,7 @@ FORGED = {
     "x-authentik-groups": "admins",
     "X-AUTHENTIK-UID": "root",
     "X-authentik-jwt": "forged.jwt.value",
-    "X-authentik-meta-app": "forged",  # sent by Authentik's outpost, never by authgate
+    "X-authentik-meta-app": "forged",  # authgate sends none here: the mock IdP is not in Authentik's layout
     "X-Auth-Request-User": "root",
     "Remote-User": "root",
 }

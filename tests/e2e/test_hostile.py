@@ -490,6 +490,44 @@ def test_the_check_refuses_a_lookalike_whatever_the_proxy(world: Hostile) -> Non
         assert r.status_code == 403, name
 
 
+FORGED_AUTHENTIK = [
+    # Headers of Authentik's set that authgate sends empty here (alice has no entitlements; the mock
+    # IdP's issuer is not in Authentik's layout, so no app slug, provider or JWKS URL): the proxy
+    # must drop a client's copy, not pass it on.
+    "X-authentik-entitlements: admins",
+    "X-authentik-meta-app: forged",
+    "X-authentik-meta-provider: forged",
+    "X-authentik-meta-jwks: https://evil.test/jwks",
+]
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_forged_entitlements_and_meta_headers_never_reach_the_app(world: Hostile, proxy: str) -> None:
+    port = world.port(proxy)
+    cookie = signed_in_cookie(world, proxy)
+    forged = ["X-authentik-meta-outpost: forged", *FORGED_AUTHENTIK]
+    r = raw_get(port, "/", f"app.test:{port}", f"Cookie: {cookie}", *forged)
+    assert r.served
+    seen = r.echoed()
+    assert seen["x-authentik-meta-outpost"] == "authgate", "replaced by authgate's value"
+    for forged in FORGED_AUTHENTIK:
+        assert forged.split(":")[0].lower() not in seen, forged
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+@pytest.mark.parametrize("path", ["/", "/public/x"])
+def test_the_clients_own_authorization_reaches_the_app_unchanged(world: Hostile, proxy: str, path: str) -> None:
+    """No HTTP Basic credentials configured: the recipes copy Authorization from authgate's 200,
+    which hands the client's own back, so an app's API tokens keep working behind authgate."""
+    port = world.port(proxy)
+    cookie = signed_in_cookie(world, proxy)
+    token = "Bearer app-api-token.with/odd+chars="
+    r = raw_get(port, path, f"app.test:{port}", f"Cookie: {cookie}", f"Authorization: {token}")
+    assert r.served
+    assert r.echoed()["authorization"] == token
+    assert "authorization" not in raw_get(port, path, f"app.test:{port}", f"Cookie: {cookie}").echoed()
+
+
 # --- 5. Nobody can make authgate store anything before they have signed in ----------------------
 
 

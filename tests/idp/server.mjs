@@ -23,6 +23,8 @@
 //                       page (each user's "demo_note" claim, if any, under it) and a sign-out that needs no
 //                       confirmation click. The forms keep their ids and field names either way.
 //
+// Scopes as Authentik's default mappings name them; `entitlements` and `ak_proxy` (Authentik's proxy
+// scope) give alice's `entitlements` and `ak_proxy` claims (hostile additionalHeaders among them).
 // Behaviour: PKCE (S256) is required of every client; every code grant gives a refresh token (see
 // issueRefreshToken below for why offline_access is not what decides it);
 // refresh tokens rotate on every use and presenting an already rotated (consumed) one answers
@@ -107,6 +109,25 @@ const USERS = [
     name: 'Alice Zoë Example',
     groups: ['admins', 'staff'],
     app_password: 'alice-app-password-0123456789',
+    // Authentik's "entitlements" scope, and its proxy scope mapping's claim ("ak_proxy" scope): the
+    // user's and groups' attributes, with headers for the app and (under attribute names the proxy
+    // provider chooses) HTTP Basic credentials. Hostile entries too: authgate must leave them out.
+    entitlements: ['wiki-read', 'wiki-write'],
+    ak_proxy: {
+      user_attributes: {
+        additionalHeaders: {
+          'X-Wiki-User': 'alice-on-the-wiki',
+          'X-authentik-username': 'root',
+          'X-Forwarded-For': '203.0.113.9',
+          Host: 'evil.test',
+          X_Wiki_Role: 'admin',
+          'X-Wiki-Note': 'a\r\nX-Injected: 1',
+        },
+        app_username: 'alice-wiki',
+        app_password: 'wiki-pass:word',
+      },
+      is_superuser: false,
+    },
   },
   {
     sub: 'bob',
@@ -389,13 +410,15 @@ const provider = new Provider(issuer, {
       },
     };
   },
-  scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+  scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'entitlements', 'ak_proxy'],
   // As Authentik's default scope mappings: groups come with `profile` (and with a `groups` scope too).
   claims: {
     openid: ['sub'],
     email: ['email', 'email_verified'],
     profile: ['name', 'preferred_username', 'groups'],
     groups: ['groups'],
+    entitlements: ['entitlements'],
+    ak_proxy: ['ak_proxy'],
   },
   // Put the scopes' claims in the ID token as well as in userinfo (Authentik does; oidc-provider by default
   // keeps them out of ID tokens issued next to an access token).

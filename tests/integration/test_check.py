@@ -65,6 +65,14 @@ def test_weak_secret_and_uncovered_cookie_domain_are_reported_together(idp: IdP)
     assert "does not cover AUTHGATE_EXTERNAL_URL" in out
 
 
+def test_a_scope_the_idp_does_not_list_is_a_warning(idp: IdP) -> None:
+    code, out = run_check(gateway_env(idp.issuer, scopes=f"{SCOPES} entitlements ak_proxy"))
+    assert code == 0, out
+    assert "AUTHGATE_SCOPES asks for 'entitlements', which the IdP does not list" in out
+    assert "AUTHGATE_SCOPES asks for 'ak_proxy', which the IdP does not list" in out
+    assert "'email', which" not in out
+
+
 def test_offline_access_not_offered_is_a_failure(idp: IdP) -> None:
     code, out = run_check(gateway_env(idp.issuer))  # default scopes ask for offline_access
     assert code == 1

@@ -366,6 +366,22 @@ def test_authentik_stack_wiring() -> None:
     assert server_env["AUTHENTIK_POSTGRESQL__PASSWORD"].startswith("file:///run/secrets/")
 
 
+@pytest.mark.parametrize("name", ["npm-advanced.conf", "npm-advanced-domain.conf"])
+def test_nginx_snippets_set_every_managed_header_from_authgates_answer(name: str) -> None:
+    snippet = (DEPLOY / "nginx" / name).read_text()
+    from_answer = dict(re.findall(r"^\s*auth_request_set\s+\$(\w+)\s+\$upstream_http_(\w+);", snippet, re.M))
+    set_headers = re.findall(r"^\s*proxy_set_header\s+(\S+)\s+\$(\w+);", snippet, re.M)
+    copied = [(header, from_answer[var]) for header, var in set_headers if var in from_answer]
+    assert [h for h, _ in copied] == IDENTITY_HEADERS, "every managed header, in the documented order"
+    assert all(source == header.lower().replace("-", "_") for header, source in copied), copied
+
+
+def test_caddyfile_copies_every_managed_header() -> None:
+    caddyfile = (DEPLOY / "caddy" / "Caddyfile").read_text()
+    lines = re.findall(r"^\s*copy_headers\s+(.+)$", caddyfile, re.M)
+    assert [line.split() for line in lines] == [IDENTITY_HEADERS]
+
+
 def test_npm_stack_serves_the_npm_snippet() -> None:
     compose = load_compose(COMPOSE_DIR / "npm.yml")
     assert str(compose["services"]["npm"]["image"]).startswith("jc21/nginx-proxy-manager:")

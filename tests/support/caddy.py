@@ -23,8 +23,11 @@ GLOBAL_OPTIONS = """{
 """
 
 
-def render_caddyfile(*, port: int, gateway_url: str, app_port: int, host: str = "app.test") -> str:
-    """The recipe with only its addresses swapped: site ``http://{host}:{port}``, loopback upstreams."""
+def render_caddyfile(
+    *, port: int, gateway_url: str, app_port: int, host: str = "app.test", replacements: dict[str, str] | None = None
+) -> str:
+    """The recipe with only its addresses swapped: site ``http://{host}:{port}``, loopback upstreams
+    (and ``replacements``, e.g. a header an operator adds to copy_headers)."""
     site = render_recipe(
         ROOT / "deploy/caddy/Caddyfile",
         {
@@ -32,6 +35,7 @@ def render_caddyfile(*, port: int, gateway_url: str, app_port: int, host: str = 
             "reverse_proxy authgate:9000\n": f"reverse_proxy {gateway_url}\n",
             "forward_auth authgate:9000 {\n": f"forward_auth {gateway_url} {{\n",
             "reverse_proxy app:8080\n": f"reverse_proxy http://127.0.0.1:{app_port}\n",
+            **(replacements or {}),
         },
     )
     return GLOBAL_OPTIONS + site
@@ -45,18 +49,25 @@ def caddy_server(
     app_port: int,
     host: str = "app.test",
     render: Callable[[int], str] | None = None,
+    port: int | None = None,
+    replacements: dict[str, str] | None = None,
 ) -> Iterator[int]:
     """Real Caddy serving ``http://{host}:{port}``; yields the port once the site answers.
 
     ``render(port)`` gives another site configuration than the recipe (prepended with the same
-    global options), e.g. one of Authentik's own in tests/fixtures/authentik/."""
+    global options), e.g. one of Authentik's own in tests/fixtures/authentik/; ``replacements``
+    edit the recipe's text."""
     binary = require_binary("caddy")
-    port = free_port()
+    port = port or free_port()
     d = tmp / f"caddy-{port}"
     d.mkdir(parents=True)
     config = d / "Caddyfile"
     if render is None:
-        config.write_text(render_caddyfile(port=port, gateway_url=gateway_url, app_port=app_port, host=host))
+        config.write_text(
+            render_caddyfile(
+                port=port, gateway_url=gateway_url, app_port=app_port, host=host, replacements=replacements
+            )
+        )
     else:
         config.write_text(GLOBAL_OPTIONS + render(port))
     # Caddy keeps data (certificates, locks) and an autosaved config under XDG dirs / $HOME: keep them here.

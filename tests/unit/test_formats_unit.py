@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from app import sealing
 from app.session_meta import MetaSealer, SessionMeta
 from app.tickets import Ticket, TicketSigner
+from app.types import SessionData
 
 # --- the sealed session: nonce(12) || AES-256-GCM(key, nonce, compact JSON, aad=session id) ------
 
@@ -147,3 +148,44 @@ def test_the_recorded_metadata_is_the_documented_format() -> None:
         separators=(",", ":"),
     ).encode()
     assert NONCE + AESGCM(key).encrypt(NONCE, plain, SESSION_ID.encode()) == META_SEALED
+
+
+# --- the session's JSON (types.SessionData; docs/architecture.md "Stored formats") --------------
+
+SESSION_V1 = {  # before email_verified: 5 identity items
+    "i": ["u-1", "alice", "a@corp.test", "Alice", ["g"]],
+    "at": "AT",
+    "it": "IT",
+    "rt": None,
+    "ae": 0,
+    "ai": 1700000000,
+    "c": 1700000000,
+    "e": 1700600000,
+}
+SESSION_V2 = {**SESSION_V1, "i": [*SESSION_V1["i"], True], "s": "sid-1", "h": "app.test"}
+SESSION_V3 = {  # entitlements (7th identity item) and the IdP's upstream headers ("u"), both optional
+    **SESSION_V2,
+    "i": [*SESSION_V2["i"], ["read", "write"]],
+    "u": [["Authorization", "Basic YTpi"], ["X-Wiki-User", "alice"]],
+}
+
+
+def test_sessions_stored_by_earlier_releases_still_load() -> None:
+    v1 = SessionData.from_json(SESSION_V1)
+    assert (v1.identity.groups, v1.identity.email_verified, v1.identity.entitlements) == (("g",), False, ())
+    assert (v1.idp_sid, v1.scope, v1.upstream) == ("", "", ())
+    v2 = SessionData.from_json(SESSION_V2)
+    assert (v2.identity.email_verified, v2.identity.entitlements, v2.upstream) == (True, (), ())
+    assert (v2.idp_sid, v2.scope) == ("sid-1", "app.test")
+
+
+def test_a_session_without_the_new_fields_is_stored_as_before() -> None:
+    assert SessionData.from_json(SESSION_V2).to_json() == SESSION_V2
+
+
+def test_entitlements_and_upstream_headers_round_trip() -> None:
+    data = SessionData.from_json(SESSION_V3)
+    assert data.identity.entitlements == ("read", "write")
+    assert data.upstream == (("Authorization", "Basic YTpi"), ("X-Wiki-User", "alice"))
+    assert data.to_json() == SESSION_V3
+    assert json.dumps(data.to_json(), separators=(",", ":")).count('"u":') == 1

@@ -16,6 +16,7 @@ from app.headers import (
     HEADER_SETS,
     LOOKALIKE_HEADERS,
     MAX_VALUE_BYTES,
+    Meta,
     _spellings,
     header_names,
     identity_headers,
@@ -25,15 +26,23 @@ from app.headers import (
 from app.types import Identity
 
 # Every claim present, so every header of every set has a value to send.
-EVERYONE = Identity(sub="s-1", username="u", email="u@corp.test", name="U", groups=("g1", "g2"))
+EVERYONE = Identity(sub="s-1", username="u", email="u@corp.test", name="U", groups=("g1", "g2"), entitlements=("e1",))
+META = Meta(jwks="https://idp.test/jwks/", outpost="o", provider="p", app="a", version="authgate/1")
 
+# Authentik's outpost's names, casing and order.
 AUTHENTIK = [
     "X-authentik-username",
     "X-authentik-groups",
+    "X-authentik-entitlements",
     "X-authentik-email",
     "X-authentik-name",
     "X-authentik-uid",
     "X-authentik-jwt",
+    "X-authentik-meta-jwks",
+    "X-authentik-meta-outpost",
+    "X-authentik-meta-provider",
+    "X-authentik-meta-app",
+    "X-authentik-meta-version",
 ]
 OAUTH2_PROXY = [
     "X-Auth-Request-User",
@@ -54,12 +63,12 @@ def test_each_set_lists_exactly_its_headers() -> None:
 def test_the_default_sets_are_authentik_and_oauth2_proxy() -> None:
     assert DEFAULT_HEADER_SETS == ("authentik", "oauth2-proxy")
     assert header_names() == AUTHENTIK + OAUTH2_PROXY
-    assert managed_headers() == [*AUTHENTIK, *OAUTH2_PROXY, "Cookie"]
+    assert managed_headers() == [*AUTHENTIK, *OAUTH2_PROXY, "Cookie", "Authorization"]
 
 
 @pytest.mark.parametrize("header_set", ["authentik", "oauth2-proxy", "authelia"])
 def test_what_a_set_emits_is_exactly_what_it_lists(header_set: str) -> None:
-    emitted = [name for name, _ in identity_headers(EVERYONE, "a.jwt", [header_set])]
+    emitted = [name for name, _ in identity_headers(EVERYONE, "a.jwt", [header_set], META)]
     assert emitted == [name.lower().encode() for name in header_names([header_set])]
 
 

@@ -8,6 +8,7 @@ from app.headers import (
     ALL_IDENTITY_HEADERS,
     LOOKALIKE_HEADERS,
     MAX_VALUE_BYTES,
+    Meta,
     groups_left_out,
     header_names,
     identity_headers,
@@ -245,5 +246,42 @@ def test_every_underscore_spelling_of_an_emitted_name_is_a_lookalike() -> None:
     assert all(name.replace(b"_", b"-").decode() in ALL_IDENTITY_HEADERS for name in LOOKALIKE_HEADERS)
 
 
-def test_the_proxy_manages_the_identity_headers_and_the_rewritten_cookie() -> None:
-    assert managed_headers() == [*header_names(), "Cookie"]
+def test_the_proxy_manages_the_identity_headers_and_the_rewritten_cookie_and_authorization() -> None:
+    assert managed_headers() == [*header_names(), "Cookie", "Authorization"]
+
+
+# --- Authentik's entitlements, meta headers and ak_proxy headers ------------------------------------
+
+
+def test_entitlements_are_pipe_joined_in_the_authentik_set_only() -> None:
+    user = Identity(sub="s", username="u", entitlements=("read", "write", "a|b"))
+    h = as_dict(identity_headers(user, "", ["authentik", "oauth2-proxy", "authelia"]))
+    assert h[b"x-authentik-entitlements"] == b"read|write", "a|b would read as two entitlements"
+    assert not [n for n in h if b"entitlement" in n and n != b"x-authentik-entitlements"]
+    assert groups_left_out(user.entitlements, ["authentik"]) == ["a|b"]
+
+
+def test_meta_headers_carry_the_deployments_values() -> None:
+    meta = Meta(
+        jwks="https://auth.test/application/o/wiki/jwks/",
+        outpost="authgate",
+        provider="Wiki provider",
+        app="wiki",
+        version="authgate/0.1.0",
+    )
+    h = as_dict(identity_headers(ALICE, "t", ["authentik"], meta))
+    assert h[b"x-authentik-meta-jwks"] == b"https://auth.test/application/o/wiki/jwks/"
+    assert h[b"x-authentik-meta-outpost"] == b"authgate"
+    assert h[b"x-authentik-meta-provider"] == b"Wiki provider"
+    assert h[b"x-authentik-meta-app"] == b"wiki"
+    assert h[b"x-authentik-meta-version"] == b"authgate/0.1.0"
+    assert not [n for n in identity_headers(ALICE, "t", ["oauth2-proxy", "authelia"], meta) if b"meta" in n[0]]
+    # An empty value is not sent (the proxy drops a client's copy).
+    assert b"x-authentik-meta-app" not in as_dict(identity_headers(ALICE, "t", ["authentik"], Meta(outpost="o")))
+
+
+def test_the_idps_headers_follow_the_identity_headers_whatever_the_sets() -> None:
+    upstream = (("Authorization", "Basic YTpi"), ("X-Wiki-User", "Zoë"), ("X-Empty", ""))
+    for sets in (["authentik"], []):
+        h = identity_headers(ALICE, "t", sets, upstream=upstream)
+        assert h[-2:] == [(b"authorization", b"Basic YTpi"), (b"x-wiki-user", "Zoë".encode())]

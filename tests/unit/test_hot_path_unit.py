@@ -134,6 +134,48 @@ async def test_the_app_gets_the_cookie_header_without_ours_memoised_per_header(a
     assert b"cookie" not in (await check(app, cookie))[1], "nothing left: the proxy drops the header"
 
 
+async def test_the_clients_authorization_is_handed_back_memoised_per_header(app: Any) -> None:
+    gw: Gateway = app.gateway
+    _, cookie = await sign_in(gw)
+    bearer = (b"authorization", b"Bearer app-token")
+    status, headers, first = await check(app, f"theme=dark; {cookie}", b"https://app.test/page", bearer)
+    assert status == 200 and headers[b"authorization"] == b"Bearer app-token"
+    assert headers[b"cookie"] == b"theme=dark"
+    _, _, second = await check(app, f"theme=dark; {cookie}", b"https://app.test/page", bearer)
+    assert second[0]["headers"] is first[0]["headers"]
+    _, other, _ = await check(app, f"theme=dark; {cookie}", b"https://app.test/page", (b"authorization", b"Basic x"))
+    assert other[b"authorization"] == b"Basic x", "another header, another answer"
+    assert b"authorization" not in (await check(app, cookie))[1]
+
+
+async def test_authgate_owns_authorization_when_it_sends_basic_credentials() -> None:
+    settings = load_settings(
+        {
+            "AUTHGATE_ISSUER": "http://idp.test",
+            "AUTHGATE_CLIENT_ID": "c",
+            "AUTHGATE_CLIENT_SECRET": "s",
+            "AUTHGATE_SECRET": TEST_SECRET,
+            "AUTHGATE_SKIP_AUTH": "^/public/",
+            "AUTHGATE_AUTHENTIK_BASIC_AUTH_PASSWORD_ATTRIBUTE": "app_password",
+        }
+    )
+    app = create_app(settings, store=MemoryStore())
+    gw: Gateway = app.gateway
+    forged = (b"authorization", b"Basic cm9vdDpyb290")
+    for proxy_claims, expected in (
+        ({"ak_proxy": {"user_attributes": {"app_password": "pw"}}}, b"Basic YWxpY2VAY29ycC50ZXN0OnB3"),
+        ({}, None),
+    ):
+        claims = {"sub": "u1", "email": "alice@corp.test", **proxy_claims}
+        ticket = await gw.sessions.create(TokenSet("at", "it", "rt", 3600, claims), scope="app.test")
+        _, headers, _ = await check(
+            app, f"{gw.site.cookie_name}={gw.signer.dumps(ticket)}", b"https://app.test/", forged
+        )
+        assert headers.get(b"authorization") == expected
+    _, headers, _ = await check(app, "", b"https://app.test/public/x", forged)
+    assert b"authorization" not in headers, "a public path gets none either"
+
+
 async def test_a_session_opens_only_the_host_it_was_signed_in_on(app: Any) -> None:
     gw: Gateway = app.gateway
     _, cookie = await sign_in(gw)  # signed in on app.test
