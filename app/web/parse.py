@@ -50,9 +50,8 @@ WANTED_HEADERS = {
             "x-forwarded-host",
             "x-forwarded-uri",
             "x-forwarded-method",
-            "x-forwarded-for",
+            "x-forwarded-for",  # the client's address: network rules and audit lines
             "authorization",
-            "x-forwarded-for",  # the client's address, for audit lines only
             "x-request-id",
             "traceparent",
         )
