@@ -28,16 +28,18 @@ from app.wiring import build_oidc
 class Report:
     lines: list[str] = field(default_factory=list)
     failed: bool = False
+    prefix: str = ""  # names the app a line is about ("app wiki.example.com: ")
+    callback: str = ""  # the redirect URI to probe, when known (an app's own host, or domain mode's)
 
     def ok(self, text: str) -> None:
-        self.lines.append(f"OK   {text}")
+        self.lines.append(f"OK   {self.prefix}{text}")
 
     def warn(self, text: str, fix: str = "") -> None:
-        self.lines.append(f"WARN {text}" + (f"\n     fix: {fix}" if fix else ""))
+        self.lines.append(f"WARN {self.prefix}{text}" + (f"\n     fix: {fix}" if fix else ""))
 
     def fail(self, text: str, fix: str) -> None:
         self.failed = True
-        self.lines.append(f"FAIL {text}\n     fix: {fix}")
+        self.lines.append(f"FAIL {self.prefix}{text}\n     fix: {fix}")
 
 
 def _client(s: Settings, *, backchannel: bool) -> OIDCClient:
@@ -157,7 +159,7 @@ async def _client_checks(s: Settings, client: OIDCClient, meta: ProviderMetadata
                 f"AUTHGATE_SCOPES asks for {scope!r}, which the IdP does not list (scopes_supported): it may refuse "
                 "the sign-in or ignore the scope (Authentik: add the scope mapping to the provider)"
             )
-    callback = _callback_for_check(s)
+    callback = report.callback or _callback_for_check(s)
     try:
         answer = await probe_client(client, callback or s.issuer)
     except IdPError as exc:
@@ -234,9 +236,27 @@ def _rules(s: Settings, report: Report) -> None:
         report.warn("AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true: email-domain rules also admit unverified addresses")
 
 
+async def _apps(s: Settings, report: Report) -> None:
+    """Every app of the rules file with its own client, probed as the global one is, lines named by app."""
+    done: set[str] = set()
+    for app in s.apps:
+        own = app.own_client(s.scopes)
+        if own is None or own.client_id in done:
+            continue
+        done.add(own.client_id)
+        host = app.hosts[0]
+        update = {"issuer": own.issuer, "client_id": own.client_id, "client_secret": own.client_secret}
+        update["scopes"] = " ".join(own.scopes)
+        callback = "" if host.startswith("*.") else f"https://{host}{s.path_prefix}/callback"
+        sub = Report(report.lines, prefix=f"app {host}: ", callback=callback)
+        await _discovery(s.model_copy(update=update), sub)
+        report.failed |= sub.failed
+
+
 async def _run(s: Settings, report: Report) -> None:
     _rules(s, report)
     await _discovery(s, report)
+    await _apps(s, report)
     await _store(s, report)
 
 

@@ -13,19 +13,8 @@ Clients are named by their client id: an app that names none uses the global cli
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from app.oidc import OIDCClient
-
-
-@dataclass(frozen=True, slots=True)
-class ClientSettings:
-    """What builds one client; equal settings share one client."""
-
-    issuer: str
-    client_id: str
-    client_secret: str
-    scopes: tuple[str, ...]
 
 
 class Clients:
@@ -34,6 +23,10 @@ class Clients:
     def __init__(self, default: OIDCClient, per_app: dict[str, OIDCClient] | None = None) -> None:
         self.default = default
         self._by_name: dict[str, OIDCClient] = {"": default, **(per_app or {})}
+
+    def replace(self, per_app: dict[str, OIDCClient]) -> None:
+        """The per-app clients from now on (a reload of the rules file); the global one stays."""
+        self._by_name = {"": self.default, **per_app}
 
     def get(self, name: str) -> OIDCClient | None:
         """The client named ``name``; None when no app names it any more (its sessions end)."""
@@ -61,5 +54,5 @@ class Clients:
         return len(self._by_name)
 
     async def aclose(self) -> None:
-        for client in self._by_name.values():
+        for client in {id(c): c for c in self._by_name.values()}.values():
             await client.aclose()

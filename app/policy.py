@@ -167,6 +167,9 @@ class HostRules:
 
     default: AccessRule
     rules: tuple[PathRule, ...] = ()
+    #: The host entry's key when it names its own OAuth client or header auth (app/apps.py); "" uses
+    #: the global ones.
+    app: str = ""
 
     def decide(self, method: str, path: str) -> Verdict:
         """The verdict for ``path`` (as sent): rules see it decoded once, as the app does. An
@@ -263,7 +266,13 @@ def _host_rules(app: AppRule, default: AccessRule, global_skip: tuple[PathRule, 
     )
     rules = [_path_rule(entry, own, f"{name} rule {i}") for i, entry in enumerate(app.rules, 1)]
     rules += [skip_rule(r, f"{name} skip_auth") for r in app.skip_auth]
-    return HostRules(own, (*rules, *global_skip))
+    own_services = app.client_id is not None or app.header_auth is not None or app.header_auth_audiences is not None
+    return HostRules(own, (*rules, *global_skip), app_key(app) if own_services else "")
+
+
+def app_key(app: AppRule) -> str:
+    """How an app of the rules file is named among the per-app services: its first host."""
+    return app.hosts[0]
 
 
 def _users(rule: AccessRule) -> list[str]:

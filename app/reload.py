@@ -15,7 +15,8 @@ import signal
 from collections.abc import Callable
 
 from app import metrics
-from app.config import Settings, load_rules
+from app.config import AppRule, Settings, load_rules
+from app.config.checks import app_problems
 from app.policy import Policy
 
 log = logging.getLogger("authgate.rules")
@@ -38,7 +39,7 @@ class RulesReloader:
     """Reloads ``settings.config`` into a new ``Policy`` handed to ``apply``; ``error`` says why the
     last reload failed ("" when it did not), for /readyz."""
 
-    def __init__(self, settings: Settings, apply: Callable[[Policy], None]) -> None:
+    def __init__(self, settings: Settings, apply: Callable[[Policy, list[AppRule]], None]) -> None:
         self.settings = settings
         self.path = settings.config
         self.apply = apply
@@ -51,6 +52,7 @@ class RulesReloader:
         self._stamp = _stamp(self.path)
         problems: list[str] = []
         apps = load_rules(self.path, problems)
+        problems += app_problems(self.settings, apps)
         if problems:
             for problem in problems:
                 log.error("rules reload (%s) failed, the rules in force stay: %s", why, problem)
@@ -58,7 +60,7 @@ class RulesReloader:
             metrics.rules_reloads.labels("failed").inc()
             metrics.rules_last_reload_ok.set(0)
             return False
-        self.apply(Policy.from_settings(self.settings.model_copy(update={"apps": apps})))
+        self.apply(Policy.from_settings(self.settings.model_copy(update={"apps": apps})), apps)
         self.error = ""
         metrics.rules_reloads.labels("ok").inc()
         metrics.rules_last_reload_ok.set(1)

@@ -7,19 +7,20 @@ The composition root: the only module that reads ``Settings`` to build services.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 import httpx
 
-from app import __version__, tracing
+from app import tracing
+from app.apps import Apps, global_meta
 from app.clients import Clients
-from app.config import Settings
+from app.config import AppRule, Settings
+from app.config.rules import AppClient
 from app.cookies import CookieReader
 from app.forwarded import TrustedProxies
-from app.header_auth import HeaderAuth, HeaderAuthConfig
+from app.header_auth import HeaderAuth
 from app.headers import NO_META, Meta
 from app.login import LoginService
 from app.oidc import OIDCClient
@@ -98,42 +99,33 @@ class Gateway:
     signer: TicketSigner
     cookies: CookieReader
     trusted: TrustedProxies
-    header_auth: HeaderAuth | None = None  # None: header auth is off (AUTHGATE_HEADER_AUTH unset)
+    apps: Apps  # each app's OAuth client, header auth and meta headers (the global ones by default)
     #: Reloads the rules file into ``policy`` (one assignment); None without a rules file.
     rules: RulesReloader | None = None
     clients: Clients = field(init=False)
 
     def __post_init__(self) -> None:
-        self.clients = self.login.clients
+        self.clients = self.apps.clients
 
-    def swap_policy(self, policy: Policy) -> None:
+    def swap_policy(self, policy: Policy, apps: list[AppRule] | None = None) -> None:
+        """The rules in force from now on (a reload); with ``apps``, their own services too. No
+        await in between: a request sees the old rules and services or the new ones, never a mix."""
+        if apps is not None:
+            self.apps.update(apps)
         self.policy = policy
+
+    @property
+    def header_auth(self) -> HeaderAuth | None:
+        """The global header auth (AUTHGATE_HEADER_AUTH); None when off."""
+        return self.apps.default.header_auth
 
     def client_for(self, hostname: str) -> str:
         """The name of the OAuth client that signs users in to ``hostname`` ("": the global one)."""
-        return ""
+        return self.apps.get(self.policy.for_host(hostname).app).client
 
     async def aclose(self) -> None:
         await self.clients.aclose()
         await self.store.close()
-
-
-_AUTHENTIK_ISSUER = re.compile(r"/application/o/([^/]+)/?$")
-
-
-def authentik_meta(settings: Settings) -> Meta:
-    """The X-authentik-meta-* values, one place for them: named in the settings, or derived from
-    an issuer in Authentik's layout (``https://auth.example.com/application/o/<slug>/``)."""
-    issuer = settings.issuer
-    m = _AUTHENTIK_ISSUER.search(urlsplit(issuer).path)
-    app = settings.authentik_app_slug or (m.group(1) if m else "")
-    return Meta(
-        jwks=settings.authentik_jwks_url or (f"{issuer.rstrip('/')}/jwks/" if m else ""),
-        outpost=settings.authentik_outpost_name,
-        provider=settings.authentik_provider_name or app,
-        app=app,
-        version=f"authgate/{__version__}",
-    )
 
 
 def build_oidc(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> OIDCClient:
@@ -143,6 +135,19 @@ def build_oidc(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
         client_id=settings.client_id,
         client_secret=settings.client_secret,
         scopes=settings.scope_list,
+        backchannel_url=settings.backchannel_url,
+        timeout=settings.idp_timeout,
+        transport=transport,
+    )
+
+
+def build_client(settings: Settings, own: AppClient, transport: httpx.AsyncBaseTransport | None = None) -> OIDCClient:
+    """An app's own client: its issuer, id, secret and scopes; the rest as the global client's."""
+    return OIDCClient(
+        issuer=own.issuer,
+        client_id=own.client_id,
+        client_secret=own.client_secret,
+        scopes=list(own.scopes),
         backchannel_url=settings.backchannel_url,
         timeout=settings.idp_timeout,
         transport=transport,
@@ -210,18 +215,12 @@ def build_gateway(
         redirect_domains=tuple(settings.allowed_redirect_domains),
         header_sets=tuple(settings.header_sets),
         log_allows_every=settings.log_allows_sample if settings.log_allows else 0,
-        meta=authentik_meta(settings),
+        meta=global_meta(settings),
         sends_basic_auth=basic.enabled,
     )
-    header_auth = None
-    if settings.header_auth:
-        config = HeaderAuthConfig(
-            modes=frozenset(m.lower() for m in settings.header_auth),
-            audiences=frozenset([settings.client_id, *settings.header_auth_audiences]),
-            oidc=oidc,
-        )
-        header_auth = HeaderAuth(config, store)
-        log.info("header auth on for API clients: %s", ", ".join(sorted(config.modes)))
+    apps = Apps(settings, store, clients, lambda own: build_client(settings, own, transport), site.meta)
+    if apps.default.header_auth is not None:
+        log.info("header auth on for API clients: %s", ", ".join(sorted(apps.default.header_auth.config.modes)))
     host = urlsplit(settings.issuer).hostname or "?"
     log.info("authgate ready: issuer host %s, store %s", host, type(store).__name__)
     gateway = Gateway(
@@ -234,7 +233,7 @@ def build_gateway(
         signer,
         CookieReader(signer, settings.cookie_name, login.cookie_prefix),
         TrustedProxies(settings.trusted_proxies),
-        header_auth,
+        apps,
     )
     if settings.config:
         gateway.rules = RulesReloader(settings, gateway.swap_policy)

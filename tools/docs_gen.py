@@ -58,6 +58,21 @@ RULE_KEYS: dict[str, str] = {
     "None matches: the host's `groups`/`users`/`email_domains`.",
     "skip_auth": "Short form: public routes on this host, `regex` or `METHOD=regex` on the path, looked at "
     "after the host's `rules` and before `AUTHGATE_SKIP_AUTH` (which applies to every host).",
+    "issuer": "This app's own OAuth client (Authentik: the issuer of the app's provider, "
+    "`https://auth.example.com/application/o/<slug>/`). With `client_id` and `client_secret` (or "
+    "`client_secret_file`), users of this app sign in with this client, so the IdP's own policies for the "
+    "application decide who may sign in, and its sessions refresh and sign out with it. Absent: the global "
+    "client (`AUTHGATE_ISSUER`). Not with domain-level mode (`AUTHGATE_COOKIE_DOMAIN`).",
+    "client_id": "The app's own client id (with `issuer`).",
+    "client_secret": "The app's own client secret (with `issuer`); or `client_secret_file`.",
+    "client_secret_file": "A file holding the app's client secret (a Docker or Kubernetes secret), read "
+    "when the rules file is loaded.",
+    "scopes": "Scopes the app's own client asks for (default: `AUTHGATE_SCOPES`).",
+    "header_auth": 'Header authentication for this app\'s API clients: `["bearer"]`, `["basic"]`, both, or '
+    "`[]` (off here). Absent: `AUTHGATE_HEADER_AUTH`. Bearer tokens must be for the app's client "
+    "(its `client_id`, or one of `header_auth_audiences`); Basic is checked with the app's client.",
+    "header_auth_audiences": "Other audiences (client ids) a bearer token for this app may name (default: "
+    "`AUTHGATE_HEADER_AUTH_AUDIENCES`).",
 }
 PATH_RULE_KEYS: dict[str, str] = {
     "path": "A regular expression searched in the path (not anchored: use `^`), percent-decoded once, "

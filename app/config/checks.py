@@ -6,7 +6,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from app.config.rules import HEADER_AUTH_MODES, split_skip_rule
+from app.config.rules import HEADER_AUTH_MODES, AppClient, AppRule, split_skip_rule
 from app.config.settings import GENERATE_SECRET, HEADER_SET_NAMES, MIN_SECRET_LENGTH, Settings
 
 
@@ -20,8 +20,33 @@ def _check_url(name: str, value: str, problems: list[str], *, required: bool) ->
         problems.append(f"AUTHGATE_{name}={value!r} is not an absolute http(s) URL.")
 
 
-def problems_of(s: Settings) -> list[str]:
+def app_problems(s: Settings, apps: list[AppRule]) -> list[str]:
+    """What the rules file's per-app clients must agree on (checked at startup and on each reload)."""
     problems: list[str] = []
+    seen: dict[str, tuple[str, AppClient]] = {}
+    for app in apps:
+        own = app.own_client(s.scopes)
+        if own is None:
+            continue
+        if s.cookie_domain:
+            problems.append(
+                f"AUTHGATE_CONFIG: {app.hosts[0]} names its own client, but domain-level mode "
+                "(AUTHGATE_COOKIE_DOMAIN) signs every app in with the global client: remove issuer/client_id/"
+                "client_secret from the entry, or leave domain-level mode."
+            )
+        if "openid" not in own.scopes:
+            problems.append(f"AUTHGATE_CONFIG: {app.hosts[0]}: scopes {' '.join(own.scopes)!r} lack `openid`.")
+        first = seen.setdefault(own.client_id, (app.hosts[0], own))
+        if first[1] != own:
+            problems.append(
+                f"AUTHGATE_CONFIG: {app.hosts[0]} and {first[0]} name client {own.client_id!r} with different "
+                "issuer, secret or scopes: one client id, one set of settings."
+            )
+    return problems
+
+
+def problems_of(s: Settings) -> list[str]:
+    problems: list[str] = app_problems(s, s.apps)
     _check_url("ISSUER", s.issuer, problems, required=True)
     _check_url("BACKCHANNEL_URL", s.backchannel_url, problems, required=False)
     _check_url("EXTERNAL_URL", s.external_url, problems, required=bool(s.cookie_domain))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
@@ -88,8 +89,19 @@ class PathRuleEntry(BaseModel):
         return self
 
 
+@dataclass(frozen=True, slots=True)
+class AppClient:
+    """An app's own OAuth client at the IdP (an Authentik application's provider)."""
+
+    issuer: str
+    client_id: str
+    client_secret: str
+    scopes: tuple[str, ...]
+
+
 class AppRule(BaseModel):
-    """One host entry of the rules file: its hosts, who may pass, and its path rules."""
+    """One host entry of the rules file: its hosts, who may pass, its path rules, and optionally its
+    own OAuth client and header auth (each app without them uses the global ones)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -99,6 +111,57 @@ class AppRule(BaseModel):
     email_domains: list[str] | None = None
     rules: list[PathRuleEntry] = []
     skip_auth: list[str] = []
+    # The app's own client (Authentik: its provider's issuer /application/o/<slug>/, id and secret).
+    issuer: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    client_secret_file: str | None = None  # read when the file is loaded
+    scopes: str | None = None  # default: AUTHGATE_SCOPES
+    header_auth: list[str] | None = None  # default: AUTHGATE_HEADER_AUTH ([] turns it off here)
+    header_auth_audiences: list[str] | None = None  # default: AUTHGATE_HEADER_AUTH_AUDIENCES
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(
+                f"{value!r} must be the IdP's issuer URL, e.g. https://auth.example.com/application/o/wiki/"
+            )
+        return value
+
+    @field_validator("header_auth")
+    @classmethod
+    def _modes(cls, value: list[str]) -> list[str]:
+        bad = [m for m in value if m.lower() not in HEADER_AUTH_MODES]
+        if bad:
+            raise ValueError(f"unknown header auth mode(s) {bad} (known: {', '.join(HEADER_AUTH_MODES)})")
+        return [m.lower() for m in value]
+
+    @model_validator(mode="after")
+    def _whole_client(self) -> AppRule:
+        named = [
+            k for k in ("issuer", "client_id", "client_secret", "client_secret_file", "scopes") if getattr(self, k)
+        ]
+        if not named:
+            return self
+        missing = [k for k in ("issuer", "client_id") if not getattr(self, k)]
+        if not (self.client_secret or self.client_secret_file):
+            missing.append("client_secret (or client_secret_file)")
+        if missing:
+            raise ValueError(
+                f"an app's own client needs issuer, client_id and client_secret: {', '.join(missing)} missing "
+                f"(set with {', '.join(named)}; leave all out to use the global client)"
+            )
+        if self.client_secret and self.client_secret_file:
+            raise ValueError("client_secret and client_secret_file are both set: keep one")
+        return self
+
+    def own_client(self, default_scopes: str) -> AppClient | None:
+        """The app's own client, or None (it uses the global one). Call after the secret file is read."""
+        if not (self.issuer and self.client_id):
+            return None
+        scopes = tuple((self.scopes or default_scopes).split())
+        return AppClient(self.issuer, self.client_id, self.client_secret or "", scopes)
 
     @field_validator("host")
     @classmethod

@@ -67,6 +67,14 @@ def load_rules(path: str, problems: list[str]) -> list[AppRule]:
         except ValidationError as exc:
             problems += [f"AUTHGATE_CONFIG={path}: apps[{index}]{_where(err, item)}" for err in exc.errors()]
             continue
+        if rule.client_secret_file:
+            try:
+                rule.client_secret = Path(rule.client_secret_file).read_text().strip()
+            except OSError as exc:
+                problems.append(
+                    f"AUTHGATE_CONFIG={path}: apps[{index}].client_secret_file: cannot read "
+                    f"{rule.client_secret_file} ({exc.strerror})."
+                )
         for host in rule.hosts:
             if host in seen:
                 problems.append(f"AUTHGATE_CONFIG={path}: apps[{index}].host: {host!r} is listed twice.")

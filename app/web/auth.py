@@ -87,17 +87,18 @@ async def from_store(gw: Gateway, caller: Caller, check: Check, headers: dict[st
         audit.event("access.unavailable", **where(original, headers, check.peer, gw), reason=str(exc))
         return _unavailable()
 
-    if check.authorization is not None and gw.header_auth is not None:
+    app = check.app or gw.apps.default
+    if check.authorization is not None and app.header_auth is not None:
         # No session: an API client's Authorization header decides, and is never redirected.
         reply = await api_auth.answer(
-            gw.header_auth,
+            app.header_auth,
             authorization=check.authorization,
             rule=check.rule,
             original=original,
             forward=check.forward,
             passed=check.passed,
             header_sets=gw.site.header_sets,
-            meta=gw.site.meta,
+            meta=app.meta,
             headers=headers,
             peer=check.peer,
             trusted=gw.trusted,
@@ -145,7 +146,8 @@ def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) 
     ok: Reply | None = memo.get("ok")
     if ok is None:
         site = gw.site
-        ok = Reply(200, identity_headers(data.identity, data.access_token, site.header_sets, site.meta, data.upstream))
+        meta = check.app.meta if check.app is not None else site.meta
+        ok = Reply(200, identity_headers(data.identity, data.access_token, site.header_sets, meta, data.upstream))
         memo["ok"] = ok
         _log_left_out(data, site.header_sets)
     forward, passed = check.forward, check.passed

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app import audit, forwarded, metrics, requestid
+from app.apps import App
 from app.errors import InvalidForwardedHeaders
 from app.headers import LOOKALIKE_HEADERS
 from app.paths import app_path, routed_path
@@ -108,6 +109,7 @@ class Check:
     # recipes copy Authorization from the 200); empty when absent or when the IdP's HTTP Basic
     # credentials replace it (AUTHGATE_AUTHENTIK_BASIC_AUTH_PASSWORD_ATTRIBUTE).
     passed: bytes = b""
+    app: App | None = None  # the app's own services (app/apps.py); None: the global ones
 
 
 def parse_check(
@@ -159,9 +161,11 @@ def parse_check(
     host = gw.policy.for_request(original)
     rule = host.decide(original.method, original.path) if host.rules else host.default
     # Header auth off: no lookup at all (the hot path of cookie sessions pays nothing for it).
-    authorization = headers.get("authorization") if gw.header_auth is not None else None
+    app = gw.apps.get(host.app) if host.app else None  # no lookup for an app of the global client
+    header_auth = gw.header_auth if app is None else app.header_auth
+    authorization = headers.get("authorization") if header_auth is not None else None
     if type(rule) is AccessRule and not rule.networks:  # the common case, in one test
-        return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, passed=passed)
+        return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, passed=passed, app=app)
     if isinstance(rule, Public):
         metrics.auth_checks.inc("public")
         return Reply(200, passed_on(view.forward, passed))
@@ -169,7 +173,7 @@ def parse_check(
         return _denied_by_rule(gw, original, rule.name, headers, peer)
     # Only a rule with networks needs the client's address (X-Forwarded-For through trusted proxies).
     ip = forwarded.client_ip(headers.get("x-forwarded-for"), peer, gw.trusted) if rule.networks else ""
-    return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, ip, passed)
+    return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, ip, passed, app)
 
 
 def passed_on(cookie: bytes, authorization: bytes) -> list[tuple[bytes, bytes]]:

@@ -1,4 +1,4 @@
-"""The X-authentik-meta-* values (wiring.authentik_meta): named in the settings, or derived from an
+"""The X-authentik-meta-* values (apps.global_meta): named in the settings, or derived from an
 issuer in Authentik's layout; and the basic-auth settings that decide who owns Authorization."""
 
 from __future__ import annotations
@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from app import __version__
+from app.apps import global_meta as authentik_meta
 from app.config import load_settings
 from app.headers import Meta
-from app.wiring import authentik_meta, build_gateway
+from app.wiring import build_gateway
 
 BASE = {
     "AUTHGATE_CLIENT_ID": "client-1",

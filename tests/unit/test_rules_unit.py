@@ -366,7 +366,7 @@ def test_a_reload_swaps_the_policy_only_when_the_file_is_good(tmp_path: Path) ->
     f.write_text('[[apps]]\nhost = "a.test"\ngroups = ["one"]\n')
     settings = Settings(config=str(f), skip_auth=["^/public/"], apps=[])
     applied: list[Policy] = []
-    reloader = RulesReloader(settings, applied.append)
+    reloader = RulesReloader(settings, lambda policy, _apps: applied.append(policy))
     assert not reloader.changed()
     f.write_text('[[apps]]\nhost = "a.test"\ngroups = ["two"]\n')
     assert reloader.reload("test")
