@@ -56,9 +56,10 @@ def from_cache(gw: Gateway, check: Check) -> Reply | None:
     poll that read the request. tests/integration/test_replicas.py freezes a replica to prove it.
     """
     hostname = check.original.hostname
+    client = check.app.client if check.app is not None else ""
     for ticket in check.tickets:
         entry = gw.sessions.cached(ticket)
-        if entry is not None and gw.site.opens(entry.data, hostname):
+        if entry is not None and gw.site.opens(entry.data, hostname) and entry.data.client == client:
             metrics.cache_lookups.hits += 1
             return _decide(gw, check, entry.data, entry.memo)
     return None
@@ -77,6 +78,15 @@ async def from_store(gw: Gateway, caller: Caller, check: Check, headers: dict[st
                 continue
             if not gw.site.opens(data, original.hostname):
                 log.warning("a session of %r was presented on %r: not valid there", data.scope, original.hostname)
+                continue
+            if data.client != (check.app.client if check.app is not None else ""):
+                # Signed in with another client than the host's now (the rules file changed): the
+                # app's IdP policies were never asked about this user. Sign in again.
+                log.info(
+                    "a session of client %r was presented on %r, which uses another client",
+                    data.client,
+                    original.hostname,
+                )
                 continue
             data = await gw.sessions.refreshed_if_due(ticket, data)
             if data is not None:
