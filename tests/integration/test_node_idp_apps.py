@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,10 +21,11 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
 
+from app.devstack import IDP_DIR, node_idp_env
 from tests.support.authentik_idp import App, AuthentikIdP, start_authentik_idp
 from tests.support.browser import LoopbackTransport
-from tests.support.node_idp import follow_idp
-from tests.support.procs import free_port
+from tests.support.node_idp import SERVER, follow_idp, require_node_idp
+from tests.support.procs import Proc, free_port
 
 SCOPE = "openid email profile offline_access"
 ALICE = {
@@ -384,3 +386,44 @@ def test_hostile_requests_to_the_shared_layout(
     if error:
         assert r.json()["error"] == error
     assert idp.counts()["server_error"] == 0
+
+
+def test_compact_app_list_takes_client_metadata_from_idp_clients(tmp_path: Path, http: httpx.Client) -> None:
+    """IDP_AUTHENTIK_APPS="slug:client_id:secret,...", the rest of each client from IDP_CLIENTS."""
+    node = require_node_idp()
+    port = free_port()
+    listed = [{"client_id": f"client-{s}", "redirect_uris": [redirect_uri(s)]} for s in ("grafana", "wiki")]
+    env = node_idp_env(
+        listed,
+        issuer=f"http://auth.test:{port}",
+        extra={"IDP_AUTHENTIK_APPS": "grafana:client-grafana:secret-grafana, wiki:client-wiki:secret-wiki"},
+    )
+    proc = Proc("compact-idp", [node, str(SERVER), str(port)], log_dir=tmp_path, env=env, cwd=IDP_DIR)
+    idp = AuthentikIdP(proc.start(), port, f"http://auth.test:{port}", "client-wiki", "secret-wiki", httpx.Client())
+    try:
+        proc.wait_port(port)
+        tokens = redeem(idp, http, sign_in(idp, http, "wiki")).json()
+        assert verify(idp, http, "wiki", tokens["id_token"])["iss"] == f"http://auth.test:{port}/application/o/wiki/"
+        assert "applications=grafana:client-grafana,wiki:client-wiki" in proc.log()
+    finally:
+        idp.stop()
+
+
+@pytest.mark.parametrize(
+    "apps",
+    [
+        "grafana:client-grafana",  # no secret
+        "grafana:client-grafana:secret:extra",
+        "Grafana:client-grafana:secret",  # not a slug
+        "grafana:a:b,grafana:c:d",  # the same slug twice
+        "../x:client:secret",
+        "[not json",
+    ],
+)
+def test_bad_app_lists_are_refused_at_start(apps: str) -> None:
+    node = require_node_idp()
+    env = node_idp_env([], extra={"IDP_AUTHENTIK_APPS": apps, "NODE_ENV": "test"})
+    argv = [node, str(SERVER), str(free_port())]
+    done = subprocess.run(argv, check=False, env=env, cwd=IDP_DIR, capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "IDP_AUTHENTIK_APPS" in done.stderr
