@@ -31,7 +31,7 @@
 //
 // Authentik's layout (IDP_AUTHENTIK_APPS): one oidc-provider Provider per application, all in this server.
 //   issuer          <base>/application/o/<slug>/   (trailing slash included: clients compare `iss` verbatim)
-//   discovery       <base>/application/o/<slug>/.well-known/openid-configuration
+//   discovery       <base>/application/o/<slug>/.well-known/openid-configuration   (<issuer> redirects there)
 //   jwks_uri        <base>/application/o/<slug>/jwks/
 //   end_session     <base>/application/o/<slug>/end-session/   (confirm form: .../end-session/confirm)
 //   shared by every application, the client found by its client_id:
@@ -998,6 +998,7 @@ async function appFor(req, url) {
   const own = /^\/application\/o\/([^/]+)(\/.*)$/.exec(url.pathname);
   const app = own && appProviders.get(own[1]);
   if (!app) return undefined;
+  if (own[2] === '/') return { redirect: './.well-known/openid-configuration' }; // as Authentik's provider root
   if (own[2] === '/.well-known/openid-configuration') {
     bump('discovery');
     req.url = `/.well-known/openid-configuration${url.search}`;
@@ -1015,6 +1016,7 @@ const server = http.createServer(async (req, res) => {
     if (apps) {
       const app = await appFor(req, url);
       if (!app) return send(res, 404, 'text/plain', 'not found\n');
+      if (app.redirect) return send(res, 302, 'text/plain', '', { location: app.redirect });
       return app.callback(req, res);
     }
     if (url.pathname === '/.well-known/openid-configuration') bump('discovery');

@@ -181,6 +181,9 @@ def test_discovery_per_app_with_shared_endpoints(idp: AuthentikIdP, http: httpx.
         (key,) = http.get(m["jwks_uri"]).json()["keys"]
         kids.add(key["kid"])
     assert len(kids) == 2  # each application signs with its own key
+    root = http.get(idp.issuer_for("wiki"))
+    assert root.status_code == 302
+    assert str(root.request.url.join(root.headers["location"])) == idp.discovery_url("wiki")
     assert http.get(f"{base}/application/o/nothing/.well-known/openid-configuration").status_code == 404
     assert http.get(f"{base}/.well-known/openid-configuration").status_code == 404
     counts = idp.counts()
