@@ -22,6 +22,35 @@
 //   IDP_DEMO            1: the pages are for a person (`authgate demo`): one button per user on the sign-in
 //                       page (each user's "demo_note" claim, if any, under it) and a sign-out that needs no
 //                       confirmation click. The forms keep their ids and field names either way.
+//   IDP_AUTHENTIK_APPS  Authentik's layout (below) instead of the single issuer: several applications, each its
+//                       own client, issuer and signing key. Either "slug:client_id:client_secret,..." (each
+//                       client's other metadata, e.g. redirect_uris, from the IDP_CLIENTS entry with the same
+//                       client_id; IDP_CLIENTS is optional otherwise) or a JSON list of
+//                       {"slug", "client_id", "client_secret", ...the client metadata as in IDP_CLIENTS}.
+//                       Slugs are [a-z0-9][a-z0-9_-]*. ISSUER is then the base URL of the host.
+//
+// Authentik's layout (IDP_AUTHENTIK_APPS): one oidc-provider Provider per application, all in this server.
+//   issuer          <base>/application/o/<slug>/   (trailing slash included: clients compare `iss` verbatim)
+//   discovery       <base>/application/o/<slug>/.well-known/openid-configuration   (<issuer> redirects there)
+//   jwks_uri        <base>/application/o/<slug>/jwks/
+//   end_session     <base>/application/o/<slug>/end-session/   (confirm form: .../end-session/confirm)
+//   shared by every application, the client found by its client_id:
+//   authorization   <base>/application/o/authorize/    (query client_id; the resume step /application/o/authorize/<uid>)
+//   token           <base>/application/o/token/        (client_secret_basic, or the form's client_id)
+//   userinfo        <base>/application/o/userinfo/     (the access token names its client)
+//   revocation      <base>/application/o/revoke/       introspection <base>/application/o/introspect/
+//   Discovery lists those URLs with their trailing slash, as Authentik's does (requests without it work too);
+//   unknown paths and slugs answer 404; a shared endpoint that finds no known client (unknown client_id, or an
+//   access token sent other than as "Authorization: Bearer" or ?access_token=) hands the request to the first
+//   application's Provider, which answers as it would for any unknown client or token (invalid_client, 401...).
+//   Tokens, logout tokens and app-password JWTs carry iss = the application's issuer, aud = its client id,
+//   and are signed with the application's key. One IdP session (cookie) serves every application: signing in
+//   for one gives single sign-on to the next (a new grant is consented implicitly, as Authentik's implicit
+//   consent does). Signing out at any application's end-session endpoint ends that session and sends logout
+//   tokens to every application's client of it (each from its own issuer) before redirecting.
+//   /__test/* is as below; each count of a known client also appears as "<key>@<client_id>" (e.g.
+//   "authorization_code@client-grafana", "refresh_token_reused@client-wiki", "login@client-wiki").
+//   The sign-in walk below is the same, with {issuer}/auth replaced by the shared authorization endpoint.
 //
 // Scopes as Authentik's default mappings name them; `entitlements` and `ak_proxy` (Authentik's proxy
 // scope) give alice's `entitlements` and `ak_proxy` claims (hostile additionalHeaders among them).
@@ -182,19 +211,46 @@ const users = new Map(envJson('IDP_USERS', USERS).map((u) => [String(u.sub), u])
 const demo = ['1', 'true', 'yes'].includes(process.env.IDP_DEMO || '');
 
 let clients = envJson('IDP_CLIENTS', null);
-if (!clients) {
-  console.error('IDP_CLIENTS (JSON client metadata) is required');
+const apps = parseApps(process.env.IDP_AUTHENTIK_APPS, clients);
+if (!clients && !apps) {
+  console.error('IDP_CLIENTS (JSON client metadata) or IDP_AUTHENTIK_APPS is required');
   process.exit(2);
 }
-if (!Array.isArray(clients)) clients = [clients];
-clients = clients.map((c) => ({
+if (!Array.isArray(clients)) clients = clients ? [clients] : [];
+const withDefaults = (c) => ({
   // client_credentials: the app-password grant below (Authentik allows it to every confidential client).
   grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
   response_types: ['code'],
   token_endpoint_auth_method: 'client_secret_basic',
   ...(c.backchannel_logout_uri ? { backchannel_logout_session_required: true } : {}),
   ...c,
-}));
+});
+clients = clients.map(withDefaults);
+
+// IDP_AUTHENTIK_APPS: "slug:client_id:client_secret,..." (the rest of each client's metadata, e.g. its
+// redirect_uris, comes from the IDP_CLIENTS entry with the same client_id) or a JSON list of
+// {"slug", "client_id", "client_secret", "redirect_uris", ...client metadata}.
+function parseApps(raw, listed) {
+  if (raw === undefined || raw.trim() === '') return null;
+  const known = new Map((Array.isArray(listed) ? listed : listed ? [listed] : []).map((c) => [c.client_id, c]));
+  const entries = raw.trim().startsWith('[')
+    ? envJson('IDP_AUTHENTIK_APPS', [])
+    : raw.split(',').filter((e) => e.trim()).map((entry) => {
+      const [slug, clientId, secret, ...rest] = entry.trim().split(':');
+      if (!slug || !clientId || !secret || rest.length) {
+        throw new Error(`IDP_AUTHENTIK_APPS: want slug:client_id:client_secret, got ${JSON.stringify(entry)}`);
+      }
+      return { ...known.get(clientId), slug, client_id: clientId, client_secret: secret };
+    });
+  const slugs = new Set();
+  for (const app of entries) {
+    if (!/^[a-z0-9][a-z0-9_-]*$/.test(app.slug || '') || slugs.has(app.slug)) {
+      throw new Error(`IDP_AUTHENTIK_APPS: bad or repeated slug ${JSON.stringify(app.slug)}`);
+    }
+    slugs.add(app.slug);
+  }
+  return entries;
+}
 
 // ---------------------------------------------------------------- storage we can look into
 
@@ -315,8 +371,11 @@ function resetCounts() {
 }
 resetCounts();
 
-function bump(key, n = 1) {
-  counts[key] = (counts[key] || 0) + n;
+// In IDP_AUTHENTIK_APPS mode an event of a known client counts twice: as `key` and as `key@<client_id>`
+// (e.g. "authorization_code@client-grafana"), so a test can tell the applications apart.
+function bump(key, clientId) {
+  counts[key] = (counts[key] || 0) + 1;
+  if (apps && clientId) counts[`${key}@${clientId}`] = (counts[`${key}@${clientId}`] || 0) + 1;
 }
 
 function record(event, details = {}) {
@@ -373,8 +432,16 @@ function testFetch(url, options = {}) {
 
 // ---------------------------------------------------------------- the provider
 
-const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomBytes(8).toString('hex'), use: 'sig', alg: 'RS256' };
+function newKey() {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const kid = crypto.randomBytes(8).toString('hex');
+  return { privateKey, signingKey: { ...privateKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' } };
+}
+
+// Every Provider signs its cookies with these keys, so in IDP_AUTHENTIK_APPS mode the IdP session cookie one
+// application's Provider sets is read by the others (single sign-on across applications, as Authentik's
+// global session gives).
+const cookieKeys = [crypto.randomBytes(32).toString('base64url')];
 
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -393,99 +460,6 @@ function page(title, body) {
     + `<p><small>Development identity provider</small></p></main></body></html>\n`;
 }
 
-const provider = new Provider(issuer, {
-  adapter: TestAdapter,
-  clients,
-  jwks: { keys: [signingKey] },
-  cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
-  findAccount(ctx, sub) {
-    const user = users.get(String(sub));
-    if (!user) return undefined;
-    return {
-      accountId: String(sub),
-      // The provider keeps only the claims that the granted scopes (and `claims` parameter) allow.
-      async claims() {
-        const { app_password: _secret, ...claims } = user; // a credential, never a claim
-        return { ...claims, sub: String(sub) };
-      },
-    };
-  },
-  scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'entitlements', 'ak_proxy'],
-  // As Authentik's default scope mappings: groups come with `profile` (and with a `groups` scope too).
-  claims: {
-    openid: ['sub'],
-    email: ['email', 'email_verified'],
-    profile: ['name', 'preferred_username', 'groups'],
-    groups: ['groups'],
-    entitlements: ['entitlements'],
-    ak_proxy: ['ak_proxy'],
-  },
-  // Put the scopes' claims in the ID token as well as in userinfo (Authentik does; oidc-provider by default
-  // keeps them out of ID tokens issued next to an access token).
-  conformIdTokenClaims: false,
-  responseTypes: ['code'],
-  pkce: { required: () => true }, // S256 is the only method oidc-provider 9 supports
-  allowOmittingSingleRegisteredRedirectUri: false,
-  // oidc-provider drops `offline_access` from an authorization request unless it also says prompt=consent
-  // (its checkScope), so the default issueRefreshToken (refresh tokens iff offline_access was granted) would
-  // never give one to an RP that, like authgate against Authentik, asks for offline_access without
-  // prompt=consent. So: every code (and refresh) grant of a client allowed the refresh_token grant type gets
-  // a refresh token. The token response's `scope` then lists no offline_access.
-  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
-  // ... and those refresh tokens outlive the IdP's browser session, as offline ones do (default: they would
-  // die with the session because offline_access is not in their scope). Logouts revoke the grant anyway.
-  expiresWithSession: async () => false,
-  rotateRefreshToken: true,
-  ttl: {
-    AccessToken: accessTtl,
-    AuthorizationCode: 60,
-    IdToken: idTokenTtl,
-    RefreshToken: refreshTtl,
-    Interaction: 600,
-    Session: 24 * 3600,
-    Grant: refreshTtl,
-  },
-  interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
-  features: {
-    devInteractions: { enabled: false },
-    backchannelLogout: { enabled: true },
-    revocation: { enabled: true },
-    introspection: { enabled: true },
-    rpInitiatedLogout: {
-      enabled: true,
-      async logoutSource(ctx, form) {
-        // `form` is `<form id="op.logoutForm" method="post" action=".."><input type="hidden" name="xsrf" ..></form>`
-        const action = /action="([^"]+)"/.exec(form)[1];
-        const xsrf = /name="xsrf" value="([^"]+)"/.exec(form)[1];
-        ctx.body = page(
-          'Sign out',
-          `<h1>Sign out of ${esc(ctx.host)}?</h1>
-<form id="logout" method="post" action="${esc(action)}">
-<input type="hidden" name="xsrf" value="${esc(xsrf)}">
-<input type="hidden" name="logout" value="yes">
-<button type="submit">Sign out</button>
-</form>${demo ? '\n<script>document.getElementById("logout").submit()</script>' : ''}`,
-        );
-      },
-      async postLogoutSuccessSource(ctx) {
-        ctx.body = page('Signed out', '<h1>Signed out</h1>');
-      },
-    },
-  },
-  async renderError(ctx, out) {
-    ctx.type = 'html';
-    ctx.body = page(
-      'Error',
-      `<h1>${esc(out.error)}</h1>\n<p id="error_description">${esc(out.error_description)}</p>`,
-    );
-  },
-  fetch: (url, options) => {
-    delete options.dispatcher; // the SSRF-protecting dispatcher; see testFetch
-    return testFetch(url, options);
-  },
-});
-
-// ---------------------------------------------------------------- app passwords (client_credentials)
 
 const SCOPE_CLAIMS = {
   openid: ['sub'],
@@ -494,7 +468,7 @@ const SCOPE_CLAIMS = {
   groups: ['groups'],
 };
 
-function signJwt(claims) {
+function signJwt(claims, { privateKey, signingKey }) {
   const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
   const input = `${b64({ alg: 'RS256', kid: signingKey.kid, typ: 'JWT' })}.${b64(claims)}`;
   return `${input}.${crypto.sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
@@ -506,111 +480,309 @@ function sameSecret(given, expected) {
 }
 
 // The client is authenticated by the token endpoint before this runs.
-provider.registerGrantType(
-  'client_credentials',
-  async (ctx) => {
-    const { client } = ctx.oidc;
-    const { username = '', password = '', scope = 'openid' } = ctx.oidc.params;
-    const user = [...users.values()].find((u) => (u.preferred_username ?? u.sub) === username);
-    // Compare even for an unknown user, so the time taken says nothing about who exists.
-    const ok = sameSecret(password, user?.app_password ?? crypto.randomBytes(16)) && Boolean(user?.app_password);
-    if (!ok) throw new errors.InvalidGrant('invalid username or app password');
-    const granted = String(scope).split(' ').filter((s) => s in SCOPE_CLAIMS);
-    const claims = {};
-    for (const name of granted.flatMap((s) => SCOPE_CLAIMS[s])) {
-      if (user[name] !== undefined) claims[name] = user[name];
-    }
-    const now = Math.floor(Date.now() / 1000);
-    const token = (exp) => signJwt({
-      ...claims,
-      iss: issuer,
-      sub: String(user.sub),
-      aud: client.clientId,
-      azp: client.clientId,
-      iat: now,
-      auth_time: now,
-      exp: now + exp,
-      jti: crypto.randomUUID(),
-    });
-    ctx.body = {
-      access_token: token(accessTtl),
-      id_token: token(idTokenTtl),
-      token_type: 'Bearer',
-      expires_in: accessTtl,
-      scope: granted.join(' '),
-    };
-  },
-  ['username', 'password', 'scope'],
-);
 
-// ---------------------------------------------------------------- counting provider events
-
-provider.on('grant.success', (ctx) => {
-  const gty = ctx.oidc.params.grant_type;
-  bump(gty);
-  record('grant.success', { grant_type: gty, client_id: ctx.oidc.client?.clientId });
-});
-
-provider.on('grant.error', (ctx, err) => {
-  const gty = ctx.oidc?.params?.grant_type;
-  const code = err.error || 'server_error';
-  bump('grant_error');
-  bump(code);
-  if (gty) bump(`${gty}.${code}`);
-  // invalid_grant always says "grant request is invalid"; the reason is in error_detail (not sent to clients).
-  if (code === 'invalid_grant' && err.error_detail === 'refresh token already used') bump('refresh_token_reused');
-  if (code === 'invalid_grant' && err.error_detail === 'authorization code already consumed') {
-    bump('authorization_code_reused');
-  }
-  record('grant.error', {
-    grant_type: gty,
-    error: code,
-    error_description: err.error_description,
-    error_detail: err.error_detail ?? err.cause?.message,
+// One oidc-provider Provider: the only one (IDP_CLIENTS mode) or one application's (IDP_AUTHENTIK_APPS mode;
+// `routes` then puts its endpoints where Authentik has them). Each has its own signing key.
+function makeProvider(issuer, clients, routes) {
+  const key = newKey();
+  const provider = new Provider(issuer, {
+    adapter: TestAdapter,
+    clients,
+    jwks: { keys: [key.signingKey] },
+    cookies: { keys: cookieKeys },
+    ...(routes ? { routes } : {}),
+    findAccount(ctx, sub) {
+      const user = users.get(String(sub));
+      if (!user) return undefined;
+      return {
+        accountId: String(sub),
+        // The provider keeps only the claims that the granted scopes (and `claims` parameter) allow.
+        async claims() {
+          const { app_password: _secret, ...claims } = user; // a credential, never a claim
+          return { ...claims, sub: String(sub) };
+        },
+      };
+    },
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'entitlements', 'ak_proxy'],
+    // As Authentik's default scope mappings: groups come with `profile` (and with a `groups` scope too).
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'preferred_username', 'groups'],
+      groups: ['groups'],
+      entitlements: ['entitlements'],
+      ak_proxy: ['ak_proxy'],
+    },
+    // Put the scopes' claims in the ID token as well as in userinfo (Authentik does; oidc-provider by default
+    // keeps them out of ID tokens issued next to an access token).
+    conformIdTokenClaims: false,
+    responseTypes: ['code'],
+    pkce: { required: () => true }, // S256 is the only method oidc-provider 9 supports
+    allowOmittingSingleRegisteredRedirectUri: false,
+    // oidc-provider drops `offline_access` from an authorization request unless it also says prompt=consent
+    // (its checkScope), so the default issueRefreshToken (refresh tokens iff offline_access was granted) would
+    // never give one to an RP that, like authgate against Authentik, asks for offline_access without
+    // prompt=consent. So: every code (and refresh) grant of a client allowed the refresh_token grant type gets
+    // a refresh token. The token response's `scope` then lists no offline_access.
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // ... and those refresh tokens outlive the IdP's browser session, as offline ones do (default: they would
+    // die with the session because offline_access is not in their scope). Logouts revoke the grant anyway.
+    expiresWithSession: async () => false,
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: accessTtl,
+      AuthorizationCode: 60,
+      IdToken: idTokenTtl,
+      RefreshToken: refreshTtl,
+      Interaction: 600,
+      Session: 24 * 3600,
+      Grant: refreshTtl,
+    },
+    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+    features: {
+      devInteractions: { enabled: false },
+      backchannelLogout: { enabled: true },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          // `form` is `<form id="op.logoutForm" method="post" action=".."><input type="hidden" name="xsrf" ..></form>`
+          const action = /action="([^"]+)"/.exec(form)[1];
+          const xsrf = /name="xsrf" value="([^"]+)"/.exec(form)[1];
+          ctx.body = page(
+            'Sign out',
+            `<h1>Sign out of ${esc(ctx.host)}?</h1>
+  <form id="logout" method="post" action="${esc(action)}">
+  <input type="hidden" name="xsrf" value="${esc(xsrf)}">
+  <input type="hidden" name="logout" value="yes">
+  <button type="submit">Sign out</button>
+  </form>${demo ? '\n<script>document.getElementById("logout").submit()</script>' : ''}`,
+          );
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.body = page('Signed out', '<h1>Signed out</h1>');
+        },
+      },
+    },
+    async renderError(ctx, out) {
+      ctx.type = 'html';
+      ctx.body = page(
+        'Error',
+        `<h1>${esc(out.error)}</h1>\n<p id="error_description">${esc(out.error_description)}</p>`,
+      );
+    },
+    fetch: (url, options) => {
+      delete options.dispatcher; // the SSRF-protecting dispatcher; see testFetch
+      return testFetch(url, options);
+    },
   });
-});
 
-provider.on('grant.revoked', (ctx, grantId) => {
-  bump('grant_revoked');
-  record('grant.revoked', { grant_id: grantId });
-});
+  // ---------------------------------------------------------------- app passwords (client_credentials)
 
-provider.on('authorization.success', (ctx) => {
-  bump('authorization');
-  record('authorization.success', { client_id: ctx.oidc.client?.clientId });
-});
+  provider.registerGrantType(
+    'client_credentials',
+    async (ctx) => {
+      const { client } = ctx.oidc;
+      const { username = '', password = '', scope = 'openid' } = ctx.oidc.params;
+      const user = [...users.values()].find((u) => (u.preferred_username ?? u.sub) === username);
+      // Compare even for an unknown user, so the time taken says nothing about who exists.
+      const ok = sameSecret(password, user?.app_password ?? crypto.randomBytes(16)) && Boolean(user?.app_password);
+      if (!ok) throw new errors.InvalidGrant('invalid username or app password');
+      const granted = String(scope).split(' ').filter((s) => s in SCOPE_CLAIMS);
+      const claims = {};
+      for (const name of granted.flatMap((s) => SCOPE_CLAIMS[s])) {
+        if (user[name] !== undefined) claims[name] = user[name];
+      }
+      const now = Math.floor(Date.now() / 1000);
+      const token = (exp) => signJwt({
+        ...claims,
+        iss: issuer,
+        sub: String(user.sub),
+        aud: client.clientId,
+        azp: client.clientId,
+        iat: now,
+        auth_time: now,
+        exp: now + exp,
+        jti: crypto.randomUUID(),
+      }, key);
+      ctx.body = {
+        access_token: token(accessTtl),
+        id_token: token(idTokenTtl),
+        token_type: 'Bearer',
+        expires_in: accessTtl,
+        scope: granted.join(' '),
+      };
+    },
+    ['username', 'password', 'scope'],
+  );
 
-provider.on('authorization.error', (ctx, err) => {
-  bump('authorization_error');
-  record('authorization.error', { error: err.error, error_description: err.error_description });
-});
+  // ---------------------------------------------------------------- counting provider events
 
-provider.on('userinfo.error', (ctx, err) => {
-  bump('userinfo_error');
-  record('userinfo.error', { error: err.error, error_description: err.error_description });
-});
+  provider.on('grant.success', (ctx) => {
+    const gty = ctx.oidc.params.grant_type;
+    bump(gty, ctx.oidc.client?.clientId);
+    record('grant.success', { grant_type: gty, client_id: ctx.oidc.client?.clientId });
+  });
 
-provider.on('end_session.success', (ctx) => {
-  bump('end_session');
-  record('end_session.success', { client_id: ctx.oidc.client?.clientId });
-});
+  provider.on('grant.error', (ctx, err) => {
+    const gty = ctx.oidc?.params?.grant_type;
+    const code = err.error || 'server_error';
+    const clientId = ctx.oidc?.client?.clientId;
+    bump('grant_error', clientId);
+    bump(code, clientId);
+    if (gty) bump(`${gty}.${code}`, clientId);
+    // invalid_grant always says "grant request is invalid"; the reason is in error_detail (not sent to clients).
+    if (code === 'invalid_grant' && err.error_detail === 'refresh token already used') {
+      bump('refresh_token_reused', clientId);
+    }
+    if (code === 'invalid_grant' && err.error_detail === 'authorization code already consumed') {
+      bump('authorization_code_reused', clientId);
+    }
+    record('grant.error', {
+      grant_type: gty,
+      error: code,
+      error_description: err.error_description,
+      error_detail: err.error_detail ?? err.cause?.message,
+      ...(clientId ? { client_id: clientId } : {}),
+    });
+  });
 
-provider.on('backchannel.success', (ctx, client, accountId, sid) => {
-  bump('backchannel_logout');
-  record('backchannel.success', { client_id: client.clientId, sub: accountId, sid });
-});
+  provider.on('grant.revoked', (ctx, grantId) => {
+    bump('grant_revoked');
+    record('grant.revoked', { grant_id: grantId });
+  });
 
-provider.on('backchannel.error', (ctx, err, client, accountId, sid) => {
-  bump('backchannel_logout_error');
-  record('backchannel.error', { client_id: client.clientId, sub: accountId, sid, error: err.message });
-});
+  provider.on('authorization.success', (ctx) => {
+    bump('authorization', ctx.oidc.client?.clientId);
+    record('authorization.success', { client_id: ctx.oidc.client?.clientId });
+  });
 
-provider.on('server_error', (ctx, err) => {
-  bump('server_error');
-  record('server_error', { error: err.message });
-  console.error('server_error', err);
-});
+  provider.on('authorization.error', (ctx, err) => {
+    bump('authorization_error');
+    record('authorization.error', { error: err.error, error_description: err.error_description });
+  });
 
+  provider.on('userinfo.error', (ctx, err) => {
+    bump('userinfo_error');
+    record('userinfo.error', { error: err.error, error_description: err.error_description });
+  });
+
+  provider.on('end_session.success', (ctx) => {
+    bump('end_session', ctx.oidc.client?.clientId);
+    record('end_session.success', { client_id: ctx.oidc.client?.clientId });
+  });
+
+  provider.on('backchannel.success', (ctx, client, accountId, sid) => {
+    bump('backchannel_logout', client.clientId);
+    record('backchannel.success', { client_id: client.clientId, sub: accountId, sid });
+  });
+
+  provider.on('backchannel.error', (ctx, err, client, accountId, sid) => {
+    bump('backchannel_logout_error', client.clientId);
+    record('backchannel.error', { client_id: client.clientId, sub: accountId, sid, error: err.message });
+  });
+
+  provider.on('server_error', (ctx, err) => {
+    bump('server_error');
+    record('server_error', { error: err.message });
+    console.error('server_error', err);
+  });
+
+  if (routes) authentikLayout(provider);
+  return provider;
+}
+
+// ---------------------------------------------------------------- Authentik's layout (IDP_AUTHENTIK_APPS)
+
+// Where Authentik serves an application's provider: the authorize, token, userinfo, revoke and introspect
+// endpoints are shared by every application (the client is found by its client_id); JWKS, end-session and the
+// discovery document (/application/o/<slug>/.well-known/openid-configuration) are the application's own.
+// oidc-provider wants route paths without the trailing slash; its router takes them with one too, and the
+// discovery document lists them with it (authentikLayout below), as Authentik does.
+function appRoutes(slug) {
+  return {
+    authorization: '/application/o/authorize',
+    token: '/application/o/token',
+    userinfo: '/application/o/userinfo',
+    revocation: '/application/o/revoke',
+    introspection: '/application/o/introspect',
+    jwks: `/application/o/${slug}/jwks`,
+    end_session: `/application/o/${slug}/end-session`,
+  };
+}
+
+const SLASHED = [
+  'authorization_endpoint',
+  'token_endpoint',
+  'userinfo_endpoint',
+  'revocation_endpoint',
+  'introspection_endpoint',
+  'jwks_uri',
+  'end_session_endpoint',
+];
+
+const providerByClient = new Map(); // client_id -> Provider (IDP_AUTHENTIK_APPS mode)
+
+function authentikLayout(provider) {
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'discovery' && ctx.body && typeof ctx.body === 'object') {
+      for (const name of SLASHED) {
+        if (typeof ctx.body[name] === 'string' && !ctx.body[name].endsWith('/')) ctx.body[name] += '/';
+      }
+    }
+    // Signing out ends the one IdP session every application shares: the other applications' clients get
+    // their logout tokens too (this Provider only knows its own clients), before the browser is redirected.
+    if (ctx.oidc?.route === 'end_session_confirm' && ctx.oidc.params?.logout && ctx.oidc.session) {
+      await logoutOtherApps(provider, ctx.oidc.session.accountId, ctx.oidc.session.authorizations || {});
+    }
+  });
+}
+
+async function logoutOtherApps(provider, accountId, authorizations) {
+  for (const [clientId, { sid }] of Object.entries(authorizations)) {
+    const other = providerByClient.get(clientId);
+    if (!other || other === provider) continue;
+    const client = await other.Client.find(clientId);
+    if (!client?.backchannelLogoutUri) continue;
+    try {
+      await client.backchannelLogout(accountId, sid);
+      bump('backchannel_logout', clientId);
+      record('backchannel.success', { client_id: clientId, sub: accountId, sid });
+    } catch (err) {
+      bump('backchannel_logout_error', clientId);
+      record('backchannel.error', { client_id: clientId, sub: accountId, sid, error: err.message });
+    }
+  }
+}
+
+// The providers: `issuer` is the base URL in IDP_AUTHENTIK_APPS mode, each application's issuer is
+// <base>/application/o/<slug>/ (with the trailing slash, exactly as Authentik's; `iss` is compared verbatim).
+const appProviders = new Map(); // slug -> { provider, issuer, callback }
+let provider; // IDP_CLIENTS mode
+if (apps) {
+  for (const { slug, ...metadata } of apps) {
+    const appIssuer = `${issuer}/application/o/${slug}/`;
+    const p = makeProvider(appIssuer, [withDefaults(metadata)], appRoutes(slug));
+    appProviders.set(slug, { provider: p, issuer: appIssuer, callback: p.callback() });
+    providerByClient.set(metadata.client_id, p);
+  }
+} else {
+  provider = makeProvider(issuer, clients);
+}
+
+const firstApp = () => appProviders.values().next().value;
+
+function providerForClient(clientId) {
+  return apps ? providerByClient.get(clientId) : provider;
+}
+
+function providerForInteraction(uid) {
+  if (!apps) return provider;
+  const clientId = store.get(`Interaction:${uid}`)?.payload?.params?.client_id;
+  return providerByClient.get(clientId) || firstApp().provider;
+}
 // ---------------------------------------------------------------- the interaction (sign-in) page
 
 function loginForm(uid, details, message = '') {
@@ -644,7 +816,7 @@ ${message ? `<p id="error">${esc(message)}</p>` : ''}
   );
 }
 
-async function grantEverything(details, accountId) {
+async function grantEverything(provider, details, accountId) {
   const { params } = details;
   let grant;
   if (details.grantId && details.session?.accountId === accountId) {
@@ -678,6 +850,7 @@ async function readForm(req) {
 }
 
 async function interaction(req, res, uid) {
+  const provider = providerForInteraction(uid);
   let details;
   try {
     details = await provider.interactionDetails(req, res);
@@ -693,7 +866,7 @@ async function interaction(req, res, uid) {
     // Already signed in at the IdP and only consent is missing: consent implicitly, as Authentik's
     // implicit-consent flow does.
     if (details.prompt.name === 'consent' && details.session?.accountId) {
-      const grantId = await grantEverything(details, details.session.accountId);
+      const grantId = await grantEverything(provider, details, details.session.accountId);
       record('consent', { sub: details.session.accountId, client_id: details.params.client_id });
       return provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
     }
@@ -706,8 +879,8 @@ async function interaction(req, res, uid) {
     if (!users.has(login)) {
       return send(res, 200, 'text/html; charset=utf-8', loginForm(uid, details, `unknown user ${JSON.stringify(login)}`));
     }
-    const grantId = await grantEverything(details, login);
-    bump('login');
+    const grantId = await grantEverything(provider, details, login);
+    bump('login', details.params.client_id);
     record('login', { sub: login, client_id: details.params.client_id });
     return provider.interactionFinished(
       req,
@@ -736,15 +909,15 @@ async function backchannelLogout(query) {
   const matched = liveSessions().filter((s) => (!sub || s.sub === sub) && (!sid || s.sid === sid));
   const notified = [];
   for (const s of matched) {
-    const client = await provider.Client.find(s.client_id);
+    const client = await providerForClient(s.client_id)?.Client.find(s.client_id);
     if (!client?.backchannelLogoutUri) continue;
     try {
       await client.backchannelLogout(s.sub, s.sid);
-      bump('backchannel_logout');
+      bump('backchannel_logout', s.client_id);
       record('backchannel.success', { client_id: s.client_id, sub: s.sub, sid: s.sid, via: '__test' });
       notified.push({ client_id: s.client_id, sub: s.sub, sid: s.sid, ok: true, error: null });
     } catch (err) {
-      bump('backchannel_logout_error');
+      bump('backchannel_logout_error', s.client_id);
       record('backchannel.error', { client_id: s.client_id, sub: s.sub, sid: s.sid, error: err.message, via: '__test' });
       notified.push({ client_id: s.client_id, sub: s.sub, sid: s.sid, ok: false, error: err.message });
     }
@@ -790,7 +963,72 @@ async function testEndpoint(req, res, url) {
 
 // ---------------------------------------------------------------- the server
 
-const providerCallback = provider.callback();
+const providerCallback = provider?.callback();
+
+async function readBody(req) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > 64 * 1024) throw new Error('body too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+// The client of a request to a shared client-authenticated endpoint (token, revoke, introspect):
+// client_secret_basic, else the form's client_id. The form is read here, so it is handed to oidc-provider
+// as req.body (which it accepts in place of the stream).
+async function clientOfRequest(req) {
+  const basic = /^Basic (.+)$/i.exec(req.headers.authorization || '');
+  if (basic) {
+    const user = Buffer.from(basic[1], 'base64').toString('utf8').split(':')[0];
+    try {
+      return decodeURIComponent(user.replace(/\+/g, ' '));
+    } catch {
+      return user;
+    }
+  }
+  if (req.method !== 'POST') return undefined;
+  req.body = await readBody(req);
+  return new URLSearchParams(req.body).get('client_id') ?? undefined;
+}
+
+// The userinfo endpoint is shared: the (opaque) access token names its client.
+function clientOfBearer(req, url) {
+  const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization || '')?.[1] ?? url.searchParams.get('access_token');
+  return bearer ? store.get(`AccessToken:${bearer}`)?.payload?.clientId : undefined;
+}
+
+// Which application's Provider answers a request in IDP_AUTHENTIK_APPS mode (undefined: 404).
+async function appFor(req, url) {
+  const path = url.pathname.replace(/\/$/, '');
+  const byClient = (clientId) => {
+    const p = providerByClient.get(clientId);
+    return [...appProviders.values()].find((a) => a.provider === p) || firstApp();
+  };
+  if (path === '/application/o/authorize') return byClient(url.searchParams.get('client_id'));
+  const resume = /^\/application\/o\/authorize\/([^/]+)$/.exec(path);
+  if (resume) return byClient(store.get(`Interaction:${resume[1]}`)?.payload?.params?.client_id);
+  if (['/application/o/token', '/application/o/revoke', '/application/o/introspect'].includes(path)) {
+    if (path === '/application/o/revoke') bump('revocation');
+    return byClient(await clientOfRequest(req));
+  }
+  if (path === '/application/o/userinfo') {
+    bump('userinfo');
+    return byClient(clientOfBearer(req, url));
+  }
+  const own = /^\/application\/o\/([^/]+)(\/.*)$/.exec(url.pathname);
+  const app = own && appProviders.get(own[1]);
+  if (!app) return undefined;
+  if (own[2] === '/') return { redirect: './.well-known/openid-configuration' }; // as Authentik's provider root
+  if (own[2] === '/.well-known/openid-configuration') {
+    bump('discovery');
+    req.url = `/.well-known/openid-configuration${url.search}`;
+  }
+  if (own[2].replace(/\/$/, '') === '/jwks') bump('jwks');
+  return app;
+}
 
 const server = http.createServer(async (req, res) => {
   const url = new URL(req.url, 'http://localhost');
@@ -798,6 +1036,12 @@ const server = http.createServer(async (req, res) => {
     if (url.pathname.startsWith('/__test/')) return await testEndpoint(req, res, url);
     const m = /^\/interaction\/([^/]+)$/.exec(url.pathname);
     if (m) return await interaction(req, res, m[1]);
+    if (apps) {
+      const app = await appFor(req, url);
+      if (!app) return send(res, 404, 'text/plain', 'not found\n');
+      if (app.redirect) return send(res, 302, 'text/plain', '', { location: app.redirect });
+      return app.callback(req, res);
+    }
     if (url.pathname === '/.well-known/openid-configuration') bump('discovery');
     if (url.pathname === '/jwks') bump('jwks');
     if (url.pathname === '/me') bump('userinfo');
@@ -813,7 +1057,10 @@ const server = http.createServer(async (req, res) => {
 
 server.keepAliveTimeout = 5000;
 server.listen(port, host, () => {
-  console.log(`test idp listening on http://${host}:${port} issuer=${issuer} access_ttl=${accessTtl}s clients=${clients.map((c) => c.client_id).join(',')}`);
+  const served = apps
+    ? `applications=${apps.map((a) => `${a.slug}:${a.client_id}`).join(',')}`
+    : `clients=${clients.map((c) => c.client_id).join(',')}`;
+  console.log(`test idp listening on http://${host}:${port} issuer=${issuer} access_ttl=${accessTtl}s ${served}`);
 });
 
 for (const sig of ['SIGTERM', 'SIGINT']) {
