@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.paths import routed_path
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -160,10 +162,14 @@ class OriginalRequest:
     query: str
     method: str  # "" when the proxy did not say
     hostname: str = field(default="", compare=False)  # the host without its port (derived)
+    #: The path as a server routes it (app.paths.routed_path), derived once: instances are memoised.
+    routed: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if not self.hostname:
             object.__setattr__(self, "hostname", hostname_of(self.host))
+        if not self.routed:
+            object.__setattr__(self, "routed", routed_path(self.path))
 
     @property
     def origin(self) -> str:

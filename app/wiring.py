@@ -103,21 +103,22 @@ class Gateway:
     #: Reloads the rules file into ``policy`` (one assignment); None without a rules file.
     rules: RulesReloader | None = None
     clients: Clients = field(init=False)
+    #: The global header auth (AUTHGATE_HEADER_AUTH); None when off.
+    header_auth: HeaderAuth | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.clients = self.apps.clients
+        self.header_auth = self.apps.default.header_auth
 
     def swap_policy(self, policy: Policy, apps: list[AppRule] | None = None) -> None:
         """The rules in force from now on (a reload); with ``apps``, their own services too. No
         await in between: a request sees the old rules and services or the new ones, never a mix."""
         if apps is not None:
             self.apps.update(apps)
+            # A host may now sign in with another client: its sessions must be read (and their
+            # client checked, app/web/auth.py from_store) again before they open anything.
+            self.sessions.cache.clear()
         self.policy = policy
-
-    @property
-    def header_auth(self) -> HeaderAuth | None:
-        """The global header auth (AUTHGATE_HEADER_AUTH); None when off."""
-        return self.apps.default.header_auth
 
     def client_for(self, hostname: str) -> str:
         """The name of the OAuth client that signs users in to ``hostname`` ("": the global one)."""

@@ -2,8 +2,9 @@
 
 A development OIDC provider, Redis when ``redis-server`` is installed (else the in-process store
 and a single replica), two authgate replicas behind Traefik's round-robin balancer, and a sample
-app that shows the headers it receives. Two protected hosts: ``app.localhost`` (anyone signed
-in) and ``admin.localhost`` (group ``admins`` only).
+app that shows the headers it receives. Two protected hosts, two applications at the IdP as in
+Authentik: ``app.localhost`` (anyone signed in, the global client ``authgate-demo``) and
+``admin.localhost`` (group ``admins`` only, its own client ``authgate-admin`` named in the rules file).
 
 The IdP is the certified node ``oidc-provider`` the tests use (tests/idp, installed by
 ``scripts/bootstrap demo``): it keeps a session, so one sign-in opens both apps, and one sign-out
@@ -26,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.demo.traefik import traefik_config
 from app.devstack import find_binary, free_port, node_idp, node_idp_env
-from app.headers import managed_headers
 
 HOSTS = ("app.localhost", "admin.localhost")
 USERS = [
@@ -51,6 +52,7 @@ USERS = [
     },
 ]
 CLIENT_ID, CLIENT_SECRET = "authgate-demo", "demo-secret"
+ADMIN_ID, ADMIN_SECRET = "authgate-admin", "admin-demo-secret"  # admin.localhost's own client
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: float = 20.0) -> None:
@@ -82,59 +84,6 @@ def _wait_routed(port: int, host: str, timeout: float = 20.0) -> None:
     raise RuntimeError(f"Traefik did not route {host} within {timeout:.0f}s")
 
 
-def _traefik_config(d: Path, port: int, lb_port: int, replicas: list[int], app_port: int) -> Path:
-    servers = "\n".join(f'          - url: "http://127.0.0.1:{p}"' for p in replicas)
-    headers = "\n".join(f"          - {h}" for h in managed_headers())
-    (d / "dynamic.yml").write_text(f"""http:
-  middlewares:
-    authgate:
-      forwardAuth:
-        address: "http://127.0.0.1:{lb_port}/outpost.goauthentik.io/auth/traefik"
-        authResponseHeaders:
-{headers}
-  routers:
-    apps:
-      rule: "Host(`app.localhost`) || Host(`admin.localhost`)"
-      entryPoints: [web]
-      middlewares: [authgate]
-      service: app
-    apps-authgate:
-      rule: "(Host(`app.localhost`) || Host(`admin.localhost`)) && PathPrefix(`/outpost.goauthentik.io/`)"
-      entryPoints: [web]
-      priority: 100
-      service: authgate
-    authgate-lb:
-      rule: "PathPrefix(`/`)"
-      entryPoints: [authgate]
-      service: authgate
-  services:
-    app:
-      loadBalancer:
-        servers:
-          - url: "http://127.0.0.1:{app_port}"
-    authgate:
-      loadBalancer:
-        servers:
-{servers}
-""")
-    static = d / "traefik.yml"
-    static.write_text(f"""entryPoints:
-  web:
-    address: "127.0.0.1:{port}"
-  authgate:
-    # The balancer in front of the replicas: keep the X-Forwarded-* of the first hop.
-    address: "127.0.0.1:{lb_port}"
-    forwardedHeaders:
-      trustedIPs: ["127.0.0.1/32"]
-providers:
-  file:
-    filename: "{d / "dynamic.yml"}"
-log:
-  level: WARN
-""")
-    return static
-
-
 def run_demo(port: int = 8080) -> int:
     traefik = find_binary("traefik")
     idp_server = node_idp()
@@ -157,7 +106,9 @@ def run_demo(port: int = 8080) -> int:
         idp_port, lb_port = free_port(), free_port()
         if idp_server:
             node, server = idp_server
-            start("the development IdP", [node, str(server), str(idp_port)], idp_port, _idp_env(port, lb_port))
+            start(
+                "the development IdP", [node, str(server), str(idp_port)], idp_port, _idp_env(port, idp_port, lb_port)
+            )
         else:
             assert idp_bin is not None
             idp_argv = [idp_bin, "--port", str(idp_port), "--require-nonce"]
@@ -189,11 +140,17 @@ def run_demo(port: int = 8080) -> int:
             redis_url, store = f"redis://127.0.0.1:{redis_port}/0", f"Redis on 127.0.0.1:{redis_port}"
 
         rules = work / "apps.toml"
-        rules.write_text('[[apps]]\nhost = "admin.localhost"\nallowed_groups = ["admins"]\n')
+        issuer = f"http://127.0.0.1:{idp_port}"
+        admin = '[[apps]]\nhost = "admin.localhost"\nallowed_groups = ["admins"]\n'
+        if idp_server:  # Authentik's layout: the admin app is an application of its own, with its client
+            issuer = f"http://127.0.0.1:{idp_port}/application/o/demo/"
+            admin += f'issuer = "http://127.0.0.1:{idp_port}/application/o/admin/"\n'
+            admin += f'client_id = "{ADMIN_ID}"\nclient_secret = "{ADMIN_SECRET}"\n'
+        rules.write_text(admin)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
         env.update(
             {
-                "AUTHGATE_ISSUER": f"http://127.0.0.1:{idp_port}",
+                "AUTHGATE_ISSUER": issuer,
                 "AUTHGATE_CLIENT_ID": CLIENT_ID,
                 "AUTHGATE_CLIENT_SECRET": CLIENT_SECRET,
                 "AUTHGATE_SECRET": secrets.token_urlsafe(48),
@@ -213,7 +170,7 @@ def run_demo(port: int = 8080) -> int:
 
         app_port = free_port()
         start("sample app", [sys.executable, "-m", "app.demo.sample_app", str(app_port)], app_port)
-        static = _traefik_config(work, port, lb_port, replicas, app_port)
+        static = traefik_config(work, port, lb_port, replicas, app_port)
         start("traefik", [traefik, f"--configFile={static}"], port)
         _wait_routed(port, "app.localhost")
     except (RuntimeError, OSError) as exc:
@@ -224,7 +181,9 @@ def run_demo(port: int = 8080) -> int:
         return 1
 
     sso = (
-        "Sign in once: the other app opens without asking again; sign out once: both apps are signed out."
+        "Two applications at the IdP, as in Authentik: app.localhost signs in with client authgate-demo,\n"
+        "  admin.localhost with its own client authgate-admin (the rules file names it). Sign in once: the\n"
+        "  other app opens without asking again; sign out once: both apps are signed out."
         if idp_server
         else "This IdP (oidc-provider-mock: node is not installed) keeps no session: each app asks you to sign in."
     )
@@ -244,7 +203,7 @@ authgate demo is running ({len(replicas)} replica(s), {store}, Traefik on port {
   Sign out  http://app.localhost:{port}/outpost.goauthentik.io/sign_out
   Health    (each replica's own port; not through Traefik)
 {replica_lines}
-  IdP       http://127.0.0.1:{idp_port}/.well-known/openid-configuration
+  IdP       {issuer}.well-known/openid-configuration
   Logs      {log_path}   (kept after the demo stops)
 Press Ctrl-C to stop.
 authgate demo ready: http://app.localhost:{port}/""",
@@ -268,16 +227,26 @@ authgate demo ready: http://app.localhost:{port}/""",
     return 0
 
 
-def _idp_env(port: int, lb_port: int) -> dict[str, str]:
-    """The node IdP's settings: one client for both hosts, back-channel logout to the replicas."""
-    client = {
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "redirect_uris": [f"http://{h}:{port}/outpost.goauthentik.io/callback" for h in HOSTS],
-        "post_logout_redirect_uris": [f"http://{h}:{port}/" for h in HOSTS],
-        "backchannel_logout_uri": f"http://127.0.0.1:{lb_port}/outpost.goauthentik.io/backchannel_logout",
-    }
-    return node_idp_env([client], users=USERS, demo=True)
+def _idp_env(port: int, idp_port: int, lb_port: int) -> dict[str, str]:
+    """The node IdP in Authentik's layout: an application (slug, client) per host, back-channel
+    logout of both to the replicas."""
+    apps = [
+        {
+            "slug": slug,
+            "client_id": client_id,
+            "client_secret": secret,
+            "redirect_uris": [f"http://{host}:{port}/outpost.goauthentik.io/callback"],
+            "post_logout_redirect_uris": [f"http://{h}:{port}/" for h in HOSTS],
+            "backchannel_logout_uri": f"http://127.0.0.1:{lb_port}/outpost.goauthentik.io/backchannel_logout",
+            "backchannel_logout_session_required": True,
+        }
+        for slug, client_id, secret, host in (
+            ("demo", CLIENT_ID, CLIENT_SECRET, HOSTS[0]),
+            ("admin", ADMIN_ID, ADMIN_SECRET, HOSTS[1]),
+        )
+    ]
+    extra = {"IDP_AUTHENTIK_APPS": json.dumps(apps)}
+    return node_idp_env([], issuer=f"http://127.0.0.1:{idp_port}", users=USERS, demo=True, extra=extra)
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:

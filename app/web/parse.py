@@ -18,7 +18,7 @@ from app import audit, forwarded, metrics, requestid
 from app.apps import App
 from app.errors import InvalidForwardedHeaders
 from app.headers import LOOKALIKE_HEADERS
-from app.paths import app_path, routed_path
+from app.paths import app_path
 from app.policy import AccessRule, AllOf, Deny, Public
 from app.tickets import Ticket
 from app.types import OriginalRequest, SessionData
@@ -136,7 +136,7 @@ def parse_check(
             original = forwarded.from_forwarded(headers, default_scheme=scheme)
     except InvalidForwardedHeaders as exc:
         return _refuse(caller, headers, peer, f"malformed proxy headers: {exc}")
-    routed = routed_path(original.path)  # the path itself unless it has %, // or /.
+    routed = original.routed  # the path itself unless it has %, // or /.
     if routed.startswith(gw.site.own_paths):
         if routed.startswith(gw.site.auth_paths):
             # A browser asking for the auth check itself (in any spelling the proxy routes there),
@@ -156,16 +156,18 @@ def parse_check(
                 return BrowserRoute(original, path)
 
     view = gw.cookies.read(headers.get("cookie", ""))
-    client_auth = headers.get("authorization")
-    passed = client_auth.encode("latin-1") if client_auth and not gw.site.sends_basic_auth else b""
     host = gw.policy.for_request(original)
     rule = host.decide(original.method, original.path) if host.rules else host.default
-    # Header auth off: no lookup at all (the hot path of cookie sessions pays nothing for it).
     app = gw.apps.get(host.app) if host.app else None  # no lookup for an app of the global client
-    header_auth = gw.header_auth if app is None else app.header_auth
-    authorization = headers.get("authorization") if header_auth is not None else None
+    client_auth = headers.get("authorization")
+    if client_auth is None:
+        passed, authorization = b"", None
+    else:
+        passed = b"" if gw.site.sends_basic_auth else client_auth.encode("latin-1")
+        # Header auth reads it only when on for this app.
+        authorization = client_auth if (gw.header_auth if app is None else app.header_auth) is not None else None
     if type(rule) is AccessRule and not rule.networks:  # the common case, in one test
-        return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, passed=passed, app=app)
+        return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, "", passed, app)
     if isinstance(rule, Public):
         metrics.auth_checks.inc("public")
         return Reply(200, passed_on(view.forward, passed))
