@@ -6,7 +6,14 @@ import sys
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-SHOWN = ("X-authentik-username", "X-authentik-name", "X-authentik-email", "X-authentik-groups", "X-authentik-uid")
+SHOWN = (
+    "X-authentik-username",
+    "X-authentik-name",
+    "X-authentik-email",
+    "X-authentik-groups",
+    "X-authentik-uid",
+    "X-authentik-meta-app",  # the application (and so the OAuth client) this host signed in with
+)
 STYLE = (
     "body{font:16px/1.5 system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}"
     "main{max-width:40rem;margin:8vh auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;"

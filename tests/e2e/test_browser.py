@@ -160,6 +160,8 @@ def test_the_demo_story_in_chromium(chromium: str, demo: int) -> None:
             expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Alice Admin!")
             expect(page.locator("tr", has_text="X-authentik-groups").locator("td")).to_have_text("admins|staff")
             expect(page.locator("tr", has_text="X-authentik-username").locator("td")).to_have_text("alice")
+            # Two applications at the IdP, as in Authentik: this host signs in with the global client.
+            expect(page.locator("tr", has_text="X-authentik-meta-app").locator("td")).to_have_text("demo")
             _shot(page, "signed-in.png")
 
             # Single sign-on: the admins' app opens with no sign-in page (the IdP remembers her).
@@ -167,6 +169,8 @@ def test_the_demo_story_in_chromium(chromium: str, demo: int) -> None:
             page.goto(admin_url)
             expect(page).to_have_url(admin_url)
             expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Alice Admin!")
+            # ... and the admins' app with its own (the rules file names client authgate-admin).
+            expect(page.locator("tr", has_text="X-authentik-meta-app").locator("td")).to_have_text("admin")
             _shot(page, "single-sign-on.png")
             admin_session = _session_cookie(alice, "admin.localhost")
             assert admin_session is not None
