@@ -190,7 +190,8 @@ class Reads:
         except PipelineLost as exc:
             if not exc.closed:
                 raise
-        return await (await self._open()).call(*args)
+        current = self._pipeline  # another caller may have reopened it meanwhile
+        return await (current if current is not None and not current.lost else await self._open()).call(*args)
 
     async def _open(self) -> Pipeline:
         # Concurrent callers share one attempt: a burst after a restart opens one connection.

@@ -202,3 +202,21 @@ def test_a_logout_token_is_checked_by_the_client_it_names(gateway: Any) -> None:
     assert gateway.clients.for_token(f"{AK}/wiki", ("client-wiki",)) is wiki  # a trailing slash apart
     assert gateway.clients.for_token(f"{AK}/grafana/", ("client-wiki",)) is None  # issuer and audience disagree
     assert gateway.clients.for_token("", ()) is None
+
+
+def test_only_an_entry_with_services_of_its_own_is_looked_up() -> None:
+    from app.config import Settings
+    from app.policy import Policy
+
+    entries: list[dict[str, Any]] = [
+        {"host": "plain.test", "groups": ["g"]},
+        {"host": ["own.test", "alias.test"], **{k: v for k, v in GRAFANA.items() if k != "host"}},
+        {"host": "auth.test", "header_auth": []},  # header auth turned off here: its own services
+        {"host": "aud.test", "header_auth_audiences": ["x"]},
+    ]
+    policy = Policy.from_settings(Settings(apps=entries))
+    assert policy.for_host("plain.test").app == ""  # the global services, with no lookup
+    assert policy.for_host("alias.test").app == "own.test"  # one key per entry: its first host
+    assert policy.for_host("auth.test").app == "auth.test"
+    assert policy.for_host("aud.test").app == "aud.test"
+    assert policy.for_host("elsewhere.test").app == ""
