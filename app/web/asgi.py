@@ -50,20 +50,35 @@ def _framework_app(gw: Gateway) -> Starlette:
         await asyncio.gather(*tasks, return_exceptions=True)
         await gw.aclose()
 
+    answered: set[str] = set()  # the probes that have succeeded since this replica started
+
     async def readyz(_: Request) -> Response:
+        """503 when this replica cannot serve: the store is unreachable, or the global IdP has not
+        answered once since start (a setup problem). An IdP that answered before and fails now,
+        or an app's own IdP, is reported under ``degraded`` with 200: signed-in users still pass
+        (their sessions are in the store), and taking every replica out would lock them out too."""
         problems: dict[str, str] = {}
-        probes: dict[str, Callable[[], Awaitable[object]]] = {"store": gw.store.ping, "idp": gw.oidc.metadata}
+        degraded: dict[str, str] = {}
+        probes: dict[str, Callable[[], Awaitable[object]]] = {"store": gw.store.ping}
+        for name, client in gw.clients.named():
+            # The shared live probe of sign-in starts (a cached discovery document alone would hide
+            # an outage): one request per few seconds at most, whoever asks.
+            probes["idp" if not name else f"idp {name}"] = client.ensure_reachable
         for name, probe in probes.items():
             try:
                 async with asyncio.timeout(READY_TIMEOUT):
                     await probe()
+                answered.add(name)
             except (AuthgateError, TimeoutError) as exc:
-                problems[name] = str(exc) or "timeout"
+                blocking = name == "store" or (name == "idp" and name not in answered)
+                (problems if blocking else degraded)[name] = str(exc) or "timeout"
         # A failed rules reload keeps the rules in force, so the replica still serves: said, not 503.
-        rules = {"rules": gw.rules.error} if gw.rules is not None and gw.rules.error else {}
+        extra: dict[str, object] = {"rules": gw.rules.error} if gw.rules is not None and gw.rules.error else {}
+        if degraded:
+            extra["degraded"] = degraded
         if problems:
-            return JSONResponse({"ready": False, "problems": problems, **rules}, 503)
-        return JSONResponse({"ready": True, **rules})
+            return JSONResponse({"ready": False, "problems": problems, **extra}, 503)
+        return JSONResponse({"ready": True, **extra})
 
     async def prometheus(_: Request) -> Response:
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -276,3 +276,8 @@ def test_a_session_refreshes_with_its_apps_client(module_tmp: Path) -> None:
     finally:
         gateway.proc.stop()
         idp.stop()
+
+
+def test_readiness_probes_every_apps_idp(world: World) -> None:
+    ready = httpx.get(f"http://127.0.0.1:{world.lb_port}/readyz", timeout=10)
+    assert ready.status_code == 200 and ready.json() == {"ready": True}, ready.text

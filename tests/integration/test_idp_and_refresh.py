@@ -43,10 +43,20 @@ def signed_in(tmp_path: Path, **idp_options: int) -> Iterator[Signed]:
 def test_idp_down_keeps_sessions_and_explains_new_sign_ins(tmp_path: Path) -> None:
     with signed_in(tmp_path) as w:
         idp, gateway, origin, cookie = w.idp, w.gateway, w.origin, w.cookie
+        assert httpx.get(f"{gateway.url}/readyz", timeout=10).json() == {"ready": True}
         with Browser() as late:
             started = late.get(f"{origin}{PREFIX}/start?rd={origin}/x")  # before the outage
             assert started.status_code == 302
             idp.proc.kill(signal.SIGKILL)
+
+            # The IdP answered before: an outage, not a setup problem. The replica stays in service
+            # (signed-in users pass) and says what is wrong.
+            def degraded() -> bool:
+                ready = httpx.get(f"{gateway.url}/readyz", timeout=10)
+                assert ready.status_code == 200, ready.text
+                return "idp" in ready.json().get("degraded", {})
+
+            wait_for(degraded, timeout=15, what="/readyz to report the IdP's outage")
             r = httpx.get(
                 f"{gateway.url}{PREFIX}/auth/nginx", headers={"X-Original-URL": f"{origin}/", "Cookie": cookie}
             )
