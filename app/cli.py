@@ -7,19 +7,28 @@ import sys
 from collections.abc import Callable
 
 from app import logs
-from app.config import load_settings
+from app.config import Settings, load_settings
 from app.errors import ConfigError, StoreError
+
+
+def _settings() -> Settings | None:
+    """The settings, with the log lines (audit trail included) set up as they say; None (and every
+    problem printed) when they are not valid."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
+    logs.setup(settings.log_level, settings.log_format, settings.replica_name)
+    return settings
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    settings = _settings()
+    if settings is None:
         return 2
-    logs.setup(settings.log_level, settings.log_format, settings.replica_name)
     if not settings.redis_url and args.workers > 1:
         print("AUTHGATE_REDIS_URL is not set: the in-process store cannot serve several workers.", file=sys.stderr)
         return 2
@@ -53,12 +62,9 @@ def _sessions(args: argparse.Namespace) -> int:
 
     from app import admin
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    settings = _settings()  # a revocation's audit trail goes where the gateway's does
+    if settings is None:
         return 2
-    logs.setup(settings.log_level, settings.log_format, settings.replica_name)  # the revocation's audit trail
     if not settings.redis_url or not settings.secret:
         print(
             "authgate sessions needs AUTHGATE_REDIS_URL (sessions kept in one gateway's memory cannot be reached) "

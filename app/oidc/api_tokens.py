@@ -14,12 +14,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from joserfc import jwt
-from joserfc.errors import JoseError
-
 from app.errors import TokenValidationError
 from app.oidc.client import OIDCClient
-from app.oidc.keys import ASYMMETRIC_ALGS, LEEWAY, describe_claim_error
+from app.oidc.keys import ASYMMETRIC_ALGS, check_registered
 
 #: Claims of tokens that are not access tokens, whatever their audience: a back-channel logout token.
 _NOT_ACCESS = ("events",)
@@ -45,11 +42,7 @@ def validate_access_claims(
         "exp": {"essential": True},
         "sub": {"essential": True},
     }
-    registry = jwt.JWTClaimsRegistry(now=int(now or time.time()), leeway=LEEWAY, **options)
-    try:
-        registry.validate(claims)
-    except JoseError as exc:
-        raise TokenValidationError(describe_claim_error(exc, claims, issuer)) from exc
+    check_registered(claims, options, issuer=issuer, now=now)
     aud = claims.get("aud")
     named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
     if not any(isinstance(a, str) and a in audiences for a in named):

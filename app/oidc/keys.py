@@ -81,6 +81,16 @@ def _has_kid(keys: KeySet, kid: str) -> bool:
     return any(k.kid == kid for k in keys.keys)
 
 
+def check_registered(claims: dict[str, Any], options: dict[str, Any], *, issuer: str, now: float | None) -> None:
+    """The registered claims ``options`` asks for (RFC 7519 ``iss``, ``exp``, ``nbf``, ``iat`` with
+    ``LEEWAY`` ...), any failure as ``TokenValidationError`` in words that say which claim."""
+    registry = jwt.JWTClaimsRegistry(now=int(now or time.time()), leeway=LEEWAY, **options)
+    try:
+        registry.validate(claims)
+    except JoseError as exc:
+        raise TokenValidationError(describe_claim_error(exc, claims, issuer)) from exc
+
+
 def validate_claims(
     claims: dict[str, Any],
     *,
@@ -101,11 +111,7 @@ def validate_claims(
         options[name] = {"essential": True}
     if nonce is not None:
         options["nonce"] = {"essential": True, "value": nonce}
-    registry = jwt.JWTClaimsRegistry(now=int(now or time.time()), leeway=LEEWAY, **options)
-    try:
-        registry.validate(claims)
-    except JoseError as exc:
-        raise TokenValidationError(describe_claim_error(exc, claims, issuer)) from exc
+    check_registered(claims, options, issuer=issuer, now=now)
     # OIDC Core 3.1.3.7: a token for several audiences is only ours if azp names us; and an azp
     # naming another client means that client asked for it, whatever the audience.
     azp = claims.get("azp")

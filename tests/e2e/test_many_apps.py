@@ -22,7 +22,7 @@ import pytest
 from tests.support.authentik_idp import App, AuthentikIdP, start_authentik_idp
 from tests.support.browser import Browser
 from tests.support.caddy import caddy_server
-from tests.support.cluster import upstream_block
+from tests.support.cluster import balancer_block
 from tests.support.flows import PREFIX, echoed_headers
 from tests.support.procs import Proc, free_port, wait_for
 from tests.support.servers import gateway_env, nginx_server, start_echo, start_gateway, start_redis, traefik_server
@@ -105,18 +105,7 @@ def world(module_tmp: Path) -> Iterator[World]:
     replicas = [start_gateway(module_tmp, env, name=f"many-apps-{i}") for i in range(2)]
     procs: list[Proc] = [redis.proc, echo, *(r.proc for r in replicas)]
     balancer = f"http://127.0.0.1:{lb_port}"
-    extra = (
-        upstream_block([r.port for r in replicas])
-        + f"""
-    server {{
-        listen 127.0.0.1:{lb_port};
-        location / {{
-            proxy_pass http://authgate_replicas;
-            proxy_set_header Host $http_host;
-        }}
-    }}
-"""
-    )
+    extra = balancer_block([r.port for r in replicas], lb_port)
     traefik_hosts = "(" + " || ".join(f"Host(`{h}`)" for h in HOSTS.values()) + ")"
     caddy_sites = ", ".join(f"http://{h}:{ports['caddy']}" for h in HOSTS.values())
     try:

@@ -20,11 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from app.devstack import IDP_DIR, node_idp_env
-from tests.support.node_idp import SERVER, NodeIdP, _start_listening, require_node_idp
-from tests.support.procs import Proc, free_port, wait_for
+from tests.support.node_idp import SERVER, NodeIdP, _start_listening, await_discovery, require_node_idp
+from tests.support.procs import Proc, free_port
 
 
 @dataclass(frozen=True)
@@ -117,25 +115,7 @@ def start_authentik_idp(
         port,
         timeout,
     )
-    http = httpx.Client(timeout=10.0)
-    local = f"http://127.0.0.1:{port}"
-    try:
-
-        def discovery_ok() -> bool:
-            try:
-                return all(
-                    http.get(f"{local}/application/o/{app.slug}/.well-known/openid-configuration").status_code == 200
-                    for app in apps
-                )
-            except httpx.HTTPError:
-                return False
-
-        wait_for(discovery_ok, timeout=timeout, what="the node IdP's discovery documents")
-        http.post(f"{local}/__test/reset").raise_for_status()  # the probes above count
-    except BaseException as exc:
-        http.close()
-        log = proc.log()
-        proc.stop()
-        raise RuntimeError(f"the node IdP did not start ({exc!r}):\n{log}") from None
+    paths = [f"/application/o/{app.slug}/.well-known/openid-configuration" for app in apps]
+    http = await_discovery(proc, port, paths, timeout)
     first = apps[0]
     return AuthentikIdP(proc, port, base, first.client_id, first.client_secret, http, {a.slug: a for a in apps})

@@ -40,6 +40,24 @@ def upstream_block(ports: list[int]) -> str:
 """
 
 
+def balancer_block(ports: list[int], lb_port: int) -> str:
+    """nginx's ``http`` block lines for the replicas' upstream and a plain balancer in front of them
+    on ``lb_port`` (for Traefik, Caddy or a test to reach any replica)."""
+    return (
+        upstream_block(ports)
+        + f"""
+    server {{
+        listen 127.0.0.1:{lb_port};
+        location / {{
+            proxy_pass http://authgate_replicas;
+            proxy_set_header Host $http_host;
+            proxy_next_upstream error timeout http_502;
+        }}
+    }}
+"""
+    )
+
+
 @contextmanager
 def replicas_behind_nginx(
     tmp: Path,
@@ -54,19 +72,7 @@ def replicas_behind_nginx(
     lb_port = lb_port or free_port()
     replicas = [start_gateway(tmp, env, name=f"replica{i}") for i in range(count)]
     cluster = Cluster(replicas, app_port, lb_port, tmp, env)
-    extra = (
-        upstream_block([g.port for g in replicas])
-        + f"""
-    server {{
-        listen 127.0.0.1:{lb_port};
-        location / {{
-            proxy_pass http://authgate_replicas;
-            proxy_set_header Host $http_host;
-            proxy_next_upstream error timeout http_502;
-        }}
-    }}
-"""
-    )
+    extra = balancer_block([g.port for g in replicas], lb_port)
     try:
         with nginx_server(
             tmp,

@@ -152,23 +152,31 @@ def start_node_idp(
         port,
         timeout,
     )
+    http = await_discovery(proc, port, ["/.well-known/openid-configuration"], timeout)
+    return NodeIdP(proc, port, issuer, client_id, client_secret, http)
+
+
+def await_discovery(proc: Proc, port: int, paths: list[str], timeout: float) -> httpx.Client:
+    """A client for the IdP once every discovery document at ``paths`` answers (its counts then
+    reset: the probes count); the process stopped, and its log raised, if it never does."""
     http = httpx.Client(timeout=10.0)
+    local = f"http://127.0.0.1:{port}"
     try:
 
         def discovery_ok() -> bool:
             try:
-                return http.get(f"http://127.0.0.1:{port}/.well-known/openid-configuration").status_code == 200
+                return all(http.get(f"{local}{path}").status_code == 200 for path in paths)
             except httpx.HTTPError:
                 return False
 
-        wait_for(discovery_ok, timeout=timeout, what="the node IdP's discovery document")
-        http.post(f"http://127.0.0.1:{port}/__test/reset").raise_for_status()  # the probes above count
+        wait_for(discovery_ok, timeout=timeout, what="the node IdP's discovery documents")
+        http.post(f"{local}/__test/reset").raise_for_status()  # the probes above count
     except BaseException as exc:
         http.close()
         log = proc.log()
         proc.stop()
         raise RuntimeError(f"the node IdP did not start ({exc!r}):\n{log}") from None
-    return NodeIdP(proc, port, issuer, client_id, client_secret, http)
+    return http
 
 
 # ---------------------------------------------------------------- driving its pages like a browser
