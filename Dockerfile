@@ -21,21 +21,17 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/authgate
 WORKDIR /src
-# The dependencies first, in their own layer, so a code change does not reinstall them.
-# Optional extras by name, comma-separated: `docker build --build-arg EXTRAS=otel .` adds
-# OpenTelemetry traces (docs/operating.md).
-ARG EXTRAS=""
-COPY pyproject.toml ./
-RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-extras = [e.strip() for e in os.environ.get('EXTRAS', '').split(',') if e.strip()]; \
-print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" \
-        > /tmp/requirements.txt \
- && /opt/authgate/bin/pip install -r /tmp/requirements.txt
-COPY README.md ./
+# The dependencies first, in their own layer, so a code change does not reinstall them: exactly
+# the locked versions, hash-checked (requirements/, `make lock`). `docker build --build-arg
+# LOCK=runtime-otel .` adds OpenTelemetry traces (docs/operating.md).
+ARG LOCK=runtime
+COPY requirements/${LOCK}.txt /tmp/requirements.txt
+RUN /opt/authgate/bin/pip install --require-hashes --no-deps -r /tmp/requirements.txt
+COPY pyproject.toml README.md ./
 COPY app ./app
-# authgate itself; pip is not needed at run time.
-RUN /opt/authgate/bin/pip install --no-deps . \
- && /opt/authgate/bin/pip uninstall -y pip
+# authgate itself, built by the locked setuptools; pip and setuptools are not needed at run time.
+RUN /opt/authgate/bin/pip install --no-deps --no-build-isolation . \
+ && /opt/authgate/bin/pip uninstall -y pip setuptools
 
 # ---- final: the slim base, the virtualenv, an unprivileged user ---------------------------------
 FROM ${PYTHON_IMAGE}

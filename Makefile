@@ -1,4 +1,4 @@
-.PHONY: demo test lint unit mutation e2e bench bench-steps screenshots clean
+.PHONY: demo test lint unit mutation e2e bench bench-steps screenshots lock upgrade clean
 
 # Run a complete local stack: dev IdP, Redis, two authgate replicas, Traefik, a sample app.
 demo:
@@ -46,6 +46,22 @@ bench-steps:
 screenshots:
 	scripts/bootstrap test
 	AUTHGATE_DOC_SCREENSHOTS=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/e2e/test_browser.py
+
+# The locks (requirements/*.txt): exact versions with hashes of everything the demo, the tests and
+# the image install, for every platform and Python >= 3.11. `make lock` after editing pyproject.toml
+# keeps every pin it can; `make upgrade` moves every pin to the newest release, then runs the tests.
+LOCK = .venv/bin/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+	--custom-compile-command "make lock" pyproject.toml requirements/build.in $(LOCK_ARGS)
+lock:
+	scripts/bootstrap python
+	$(LOCK) -o requirements/runtime.txt
+	$(LOCK) --extra otel -o requirements/runtime-otel.txt
+	$(LOCK) --extra demo -o requirements/demo.txt
+	$(LOCK) --extra dev -o requirements/dev.txt
+
+upgrade:
+	$(MAKE) lock LOCK_ARGS=--upgrade
+	$(MAKE) test
 
 clean:
 	rm -rf .venv tests/idp/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -140,6 +140,6 @@ def sentinel_of(url: str, opts: dict[str, Any]) -> tuple[Sentinel, str, Target]:
     password = unquote(parts.password) if parts.password else next(iter(query.get("password", [])), None)
     username = unquote(parts.username) if parts.username else None
     sentinel_opts = {"socket_timeout": opts["socket_timeout"], "socket_connect_timeout": opts["socket_timeout"]}
-    sentinel = Sentinel(hosts, sentinel_kwargs=sentinel_opts, **opts)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(hosts, sentinel_kwargs=sentinel_opts, **opts)
     tls: Mapping[str, object] | None = {} if parts.scheme.startswith("rediss") else None
     return sentinel, name, Target(Login(username=username, password=password, db=db), tls=tls)

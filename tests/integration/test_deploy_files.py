@@ -8,6 +8,7 @@ setting, and the configurations the recipes build must pass ``load_settings``.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -510,13 +511,15 @@ def test_dockerignore_sends_only_what_the_image_is_built_from() -> None:
     ]
     assert patterns[0] == "*", "an allow-list: everything excluded first"
     included = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    defaults = dict(arg.partition("=")[::2] for kw, arg in dockerfile() if kw == "ARG")
     copied = {
-        src.rstrip("/").removeprefix("./")
+        re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], src).rstrip("/").removeprefix("./")
         for kw, arg in dockerfile()
         if kw == "COPY" and not arg.startswith("--from=")
         for src in arg.split()[:-1]
     }
-    assert copied <= included, f"COPY of files the context leaves out: {copied - included}"
+    left_out = {path for path in copied if not any(fnmatch.fnmatch(path, pattern) for pattern in included)}
+    assert not left_out, f"COPY of files the context leaves out: {left_out}"
     readme = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("readme")
     assert readme is None or readme in included, "pyproject.toml's readme is needed to build the package"
     for leaked in (".venv", ".git", "tests", "deploy", "node_modules", ".env"):
