@@ -5,7 +5,7 @@
 #   docker build -t authgate:latest .
 #   docker run --rm -p 9000:9000 --env-file authgate.env authgate:latest
 #
-# Configuration is the AUTHGATE_* environment (see docs/configuration.md and app/config/). Nothing secret is
+# Configuration is the AUTHGATE_* environment (see docs/configuration.md and authgate/config/). Nothing secret is
 # baked in: give secrets at run time, preferably as files (Docker/Kubernetes secrets) named by
 # AUTHGATE_SECRET_FILE, AUTHGATE_CLIENT_SECRET_FILE and AUTHGATE_REDIS_URL_FILE.
 # The image runs as uid/gid 10001 and writes nothing at run time, so it works with a read-only
@@ -28,7 +28,7 @@ ARG LOCK=runtime
 COPY requirements/${LOCK}.txt /tmp/requirements.txt
 RUN /opt/authgate/bin/pip install --require-hashes --no-deps -r /tmp/requirements.txt
 COPY pyproject.toml README.md ./
-COPY app ./app
+COPY authgate ./authgate
 # authgate itself, built by the locked setuptools; pip and setuptools are not needed at run time.
 RUN /opt/authgate/bin/pip install --no-deps --no-build-isolation . \
  && /opt/authgate/bin/pip uninstall -y pip setuptools

@@ -14,8 +14,8 @@ test: lint mutation
 # Lint and types, and the unit tests: only the Python environment is needed.
 lint:
 	scripts/bootstrap python
-	.venv/bin/ruff check app tests bench tools
-	.venv/bin/ruff format --check app tests bench tools
+	.venv/bin/ruff check authgate tests bench tools
+	.venv/bin/ruff format --check authgate tests bench tools
 	.venv/bin/mypy
 
 unit:
@@ -23,7 +23,7 @@ unit:
 	.venv/bin/python -m pytest -q -p no:cacheprovider tests/unit
 
 # Mutation testing of the security-critical pure modules against the unit tests (docs/testing.md).
-# MUTATION_ARGS narrows it: MUTATION_ARGS=app/tickets.py, or MUTATION_ARGS="--changed-since origin/main".
+# MUTATION_ARGS narrows it: MUTATION_ARGS=authgate/session/tickets.py, or MUTATION_ARGS="--changed-since origin/main".
 mutation:
 	scripts/bootstrap python
 	.venv/bin/python tools/mutation.py $(MUTATION_ARGS)

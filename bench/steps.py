@@ -10,9 +10,9 @@ The step a profile of the live worker points at (py-spy, under bench/run.py's lo
 measured here, changed, and measured again.
 
 The miss path's steps: opening a session read from the store (AES-GCM, JSON, the session object),
-building its 200 reply, and what the unsealed memo (app/unsealed.py) costs instead; then one GET
+building its 200 reply, and what the unsealed memo (authgate/session/unsealed.py) costs instead; then one GET
 against a real redis-server, one at a time and 32 at once, through redis-py's client and through
-authgate's pipelined read connection (app/store/pipeline.py).
+authgate's pipelined read connection (authgate/store/pipeline.py).
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from typing import Any
 
 import uvloop
 
-from app import forwarded
-from app.config import load_settings
-from app.sessions import session_key
-from app.store import MemoryStore
-from app.types import TokenSet
-from app.web import auth
-from app.web.asgi import create_app
-from app.web.raw import client_ip, request_headers, send_reply
+from authgate.access import forwarded
+from authgate.config import load_settings
+from authgate.model import TokenSet
+from authgate.session.service import session_key
+from authgate.store import MemoryStore
+from authgate.web import auth
+from authgate.web.asgi import create_app
+from authgate.web.raw import client_ip, request_headers, send_reply
 from tests.support.servers import TEST_SECRET
 
 NUMBER = 100_000
@@ -94,9 +94,9 @@ def time_steps(app: Any, gw: Any, ticket: Any, scope: dict[str, Any]) -> list[tu
 
 
 def time_miss_steps(gw: Any, ticket: Any, blob: bytes) -> list[tuple[str, float]]:
-    from app.headers import identity_headers
-    from app.sealing import unseal
-    from app.types import SessionData
+    from authgate.access.identity_headers import identity_headers
+    from authgate.model import SessionData
+    from authgate.session.sealing import unseal
 
     raw = unseal(ticket.key, ticket.session_id, blob)
     data = SessionData.from_json(raw)
@@ -119,7 +119,7 @@ async def time_store_gets(value: bytes) -> list[tuple[str, float]]:
 
     import redis.asyncio
 
-    from app.store.redis import RedisStore
+    from authgate.store.redis import RedisStore
     from tests.support.servers import start_redis
 
     server = start_redis(Path(tempfile.mkdtemp(prefix="authgate-steps-")))

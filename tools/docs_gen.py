@@ -1,4 +1,4 @@
-"""The configuration reference (docs/configuration.md), generated from ``app.config``.
+"""The configuration reference (docs/configuration.md), generated from ``authgate.config``.
 
 Every setting's name, type, default and description comes from the ``Settings`` class; the
 ``_FILE`` variants from ``SECRET_FIELDS``; the rules file's keys from ``AppRule``. Nothing here
@@ -24,7 +24,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import NoDecode
 
-from app.config import (
+from authgate.config import (
     DEFAULT_TRUSTED_PROXIES,
     ENV_PREFIX,
     HEADER_SET_NAMES,
@@ -36,7 +36,7 @@ from app.config import (
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
-#: Settings whose value is comma-separated in the environment (``CommaList`` in ``app.config``).
+#: Settings whose value is comma-separated in the environment (``CommaList`` in ``authgate.config``).
 _LIST_TYPE = "list (comma-separated)"
 
 #: The rules file's keys: ``AppRule`` and ``PathRuleEntry`` have no field descriptions of their own,
@@ -144,7 +144,7 @@ def _settings_rows() -> list[str]:
     rows = ["| Variable | Type | Default | Description |", "|---|---|---|---|"]
     for name, field in documented_fields():
         if not field.description:
-            raise ValueError(f"Settings.{name} has no description: add one in app/config.py")
+            raise ValueError(f"Settings.{name} has no description: add one in authgate/config.py")
         comma_list = any(m is NoDecode or isinstance(m, NoDecode) for m in field.metadata)
         kind = _LIST_TYPE if comma_list else _type_name(field.annotation, field.metadata)
         if name in SECRET_FIELDS:
@@ -183,7 +183,7 @@ def render() -> str:
     parts = [
         "# Configuration reference",
         "",
-        "<!-- Generated from app/config.py by `python -m tools.docs_gen --write`. Do not edit by hand: "
+        "<!-- Generated from authgate/config.py by `python -m tools.docs_gen --write`. Do not edit by hand: "
         "tests/unit/test_docs_unit.py fails when this file and the code disagree. -->",
         "",
         "authgate reads its configuration once, at startup, from environment variables named "

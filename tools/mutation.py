@@ -24,7 +24,7 @@ when a module scores under ``--min-score`` (95) or an entry of ``CATALOGUE`` / `
 longer matches the code.
 
     .venv/bin/python tools/mutation.py                      # every module of [tool.mutmut]
-    .venv/bin/python tools/mutation.py app/tickets.py       # some modules only
+    .venv/bin/python tools/mutation.py authgate/session/tickets.py       # some modules only
     .venv/bin/python tools/mutation.py --changed-since origin/main
     .venv/bin/python tools/mutation.py --list-equivalents   # the table for docs/testing.md
 
@@ -53,7 +53,7 @@ WORK = ROOT / ".mutation"
 UNIT_TESTS = "tests/unit"
 # What the unit tests import and read (tests/unit/test_docs_unit.py: tools.docs_gen, docs/configuration.md;
 # tests/unit/test_rules_unit.py: the rules files shown in docs/; other tests: shipped files in deploy/).
-SNAPSHOT_DIRS = ("app", "tests", "tools", "docs", "deploy")
+SNAPSHOT_DIRS = ("authgate", "tests", "tools", "docs", "deploy")
 SNAPSHOT_FILES: tuple[str, ...] = ()
 
 
@@ -77,56 +77,56 @@ class Equivalent:
 
 
 def _m(module: str, name: str, *edits: tuple[str, str]) -> HandMutant:
-    return HandMutant(f"app/{module}.py", name, edits)
+    return HandMutant(f"authgate/{module}.py", name, edits)
 
 
 CATALOGUE: tuple[HandMutant, ...] = (
     # requestid: what a proxy's id and traceparent may hold.
     _m(
-        "requestid",
+        "observability/requestid",
         "id pattern: a space accepted",
         (r'_VALID_ID = re.compile(r"[!-~]', r'_VALID_ID = re.compile(r"[ -~]'),
     ),
-    _m("requestid", "traceparent: upper-case hex", ("([0-9a-f]{32})", "([0-9a-fA-F]{32})")),
-    _m("requestid", "traceparent: a short trace id", ("([0-9a-f]{32})", "([0-9a-f]{31,32})")),
-    _m("requestid", "traceparent: a short parent id", ("([0-9a-f]{16})", "([0-9a-f]{15,16})")),
-    _m("requestid", "traceparent: one-digit flags", ("-([0-9a-f]{2})(-", "-([0-9a-f]{1,2})(-")),
-    _m("requestid", "traceparent: any text after a future version", ("(-[!-~]*)?", "(-.*)?")),
-    _m("requestid", "traceparent: a longer bound", ("MAX_TRACEPARENT = 512", "MAX_TRACEPARENT = 513")),
+    _m("observability/requestid", "traceparent: upper-case hex", ("([0-9a-f]{32})", "([0-9a-fA-F]{32})")),
+    _m("observability/requestid", "traceparent: a short trace id", ("([0-9a-f]{32})", "([0-9a-f]{31,32})")),
+    _m("observability/requestid", "traceparent: a short parent id", ("([0-9a-f]{16})", "([0-9a-f]{15,16})")),
+    _m("observability/requestid", "traceparent: one-digit flags", ("-([0-9a-f]{2})(-", "-([0-9a-f]{1,2})(-")),
+    _m("observability/requestid", "traceparent: any text after a future version", ("(-[!-~]*)?", "(-.*)?")),
+    _m("observability/requestid", "traceparent: a longer bound", ("MAX_TRACEPARENT = 512", "MAX_TRACEPARENT = 513")),
     _m(
-        "requestid",
+        "observability/requestid",
         "traceparent: a 31-zero trace id taken for all-zero",
         ('_ZERO_TRACE = "0" * 32', '_ZERO_TRACE = "0" * 31'),
     ),
     _m(
-        "requestid",
+        "observability/requestid",
         "traceparent: a 15-zero parent id taken for all-zero",
         ('_ZERO_PARENT = "0" * 16', '_ZERO_PARENT = "0" * 15'),
     ),
     _m(
-        "requestid",
+        "observability/requestid",
         "the made id kept under the proxy's header name",
         ('_MEMO = "\\0request-id"', '_MEMO = "x-request-id"'),
     ),
     # redirects: the host comparisons.
     _m(
-        "redirects",
+        "access/redirects",
         "request host compared with endswith (evilapp.test for app.test)",
         ("if host == request_hostname.lower():", "if host.endswith(request_hostname.lower()):"),
     ),
     _m(
-        "redirects",
+        "access/redirects",
         "domain compared with endswith, no dot boundary",
         ('return host == domain or host.endswith("." + domain)', "return host.endswith(domain)"),
     ),
     # policy: skip rules and the email rule.
     _m(
-        "policy",
+        "access/policy",
         "skip rules compiled case-insensitively (/PUBLIC/x public)",
         ("return PathRule(re.compile(pattern),", "return PathRule(re.compile(pattern, re.I),"),
     ),
     _m(
-        "policy",
+        "access/policy",
         "path rules compiled case-insensitively (/ADMIN escapes ^/admin)",
         (
             "pattern = None if entry.path is None else re.compile(entry.path)",
@@ -134,210 +134,242 @@ CATALOGUE: tuple[HandMutant, ...] = (
         ),
     ),
     _m(
-        "policy",
+        "access/policy",
         "an exact host no longer beats a wildcard",
         ("rules = self.exact.get(name)\n", "rules = None\n"),
     ),
     _m(
-        "policy",
+        "access/policy",
         "skip rules anchored (match instead of search)",
         ("self.pattern.search(path) is not None", "self.pattern.match(path) is not None"),
     ),
-    _m("policy", "empty local part passes the email rule", (r'r"[^@\s\x00-\x1f\x7f]+@(', r'r"[^@\s\x00-\x1f\x7f]*@(')),
-    _m("policy", "local part may hold an @", (r'r"[^@\s\x00-\x1f\x7f]+@(', r'r"[^\s\x00-\x1f\x7f]+@(')),
-    _m("policy", "local part may hold a space", (r'r"[^@\s\x00-\x1f\x7f]+@(', r'r"[^@\x00-\x1f\x7f]+@(')),
     _m(
-        "policy",
+        "access/policy",
+        "empty local part passes the email rule",
+        (r'r"[^@\s\x00-\x1f\x7f]+@(', r'r"[^@\s\x00-\x1f\x7f]*@('),
+    ),
+    _m("access/policy", "local part may hold an @", (r'r"[^@\s\x00-\x1f\x7f]+@(', r'r"[^\s\x00-\x1f\x7f]+@(')),
+    _m("access/policy", "local part may hold a space", (r'r"[^@\s\x00-\x1f\x7f]+@(', r'r"[^@\x00-\x1f\x7f]+@(')),
+    _m(
+        "access/policy",
         "email rule case-sensitive",
         (r'[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)", re.I', r'[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)"'),
     ),
-    _m("policy", "sub: prefix changed", ('SUB_PREFIX = "sub:"', 'SUB_PREFIX = "sub="')),
+    _m("access/policy", "sub: prefix changed", ('SUB_PREFIX = "sub:"', 'SUB_PREFIX = "sub="')),
     # paths: the ambiguity patterns.
-    _m("paths", "encoded separator without %2f", ('r"%(?:2f|5c)"', 'r"%(?:5c)"')),
-    _m("paths", "encoded separator without %5c", ('r"%(?:2f|5c)"', 'r"%(?:2f)"')),
-    _m("paths", "encoded separator case-sensitive", ('r"%(?:2f|5c)", re.I)', 'r"%(?:2f|5c)")')),
+    _m("access/paths", "encoded separator without %2f", ('r"%(?:2f|5c)"', 'r"%(?:5c)"')),
+    _m("access/paths", "encoded separator without %5c", ('r"%(?:2f|5c)"', 'r"%(?:2f)"')),
+    _m("access/paths", "encoded separator case-sensitive", ('r"%(?:2f|5c)", re.I)', 'r"%(?:2f|5c)")')),
     _m(
-        "paths",
+        "access/paths",
         "space not ambiguous",
         (r'_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")', r'_CONTROL_OR_SPACE = re.compile(r"[\x00-\x1f\x7f]")'),
     ),
     _m(
-        "paths",
+        "access/paths",
         "DEL not ambiguous",
         (r'_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")', r'_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20]")'),
     ),
-    _m("paths", "suspect pattern misses a raw #", (r'r"[%\\#\x00-\x20\x7f-\uffff]', r'r"[%\\\x00-\x20\x7f-\uffff]')),
-    _m("paths", "suspect pattern misses %", (r'r"[%\\#\x00-\x20\x7f-\uffff]', r'r"[\\#\x00-\x20\x7f-\uffff]')),
-    _m("paths", "suspect pattern misses non-ASCII", (r'r"[%\\#\x00-\x20\x7f-\uffff]', r'r"[%\\#\x00-\x20\x7f]')),
-    _m("paths", "suspect pattern misses '.' segments", (r"(?:^|/)\.{1,2}(?:[/;]|$)", r"(?:^|/)\.{2}(?:[/;]|$)")),
-    _m("paths", "suspect pattern misses ';' after dots", (r"(?:^|/)\.{1,2}(?:[/;]|$)", r"(?:^|/)\.{1,2}(?:/|$)")),
-    _m("paths", "one decoding round fewer", ("_ROUNDS = 3", "_ROUNDS = 2")),
-    # forwarded: clean_host and _method are @lru_cache'd, the patterns module-level.
-    _m("forwarded", "port 0 accepted", ("not 0 < int(match.group(1)) < 65536", "not 0 <= int(match.group(1)) < 65536")),
     _m(
-        "forwarded",
+        "access/paths",
+        "suspect pattern misses a raw #",
+        (r'r"[%\\#\x00-\x20\x7f-\uffff]', r'r"[%\\\x00-\x20\x7f-\uffff]'),
+    ),
+    _m("access/paths", "suspect pattern misses %", (r'r"[%\\#\x00-\x20\x7f-\uffff]', r'r"[\\#\x00-\x20\x7f-\uffff]')),
+    _m("access/paths", "suspect pattern misses non-ASCII", (r'r"[%\\#\x00-\x20\x7f-\uffff]', r'r"[%\\#\x00-\x20\x7f]')),
+    _m("access/paths", "suspect pattern misses '.' segments", (r"(?:^|/)\.{1,2}(?:[/;]|$)", r"(?:^|/)\.{2}(?:[/;]|$)")),
+    _m(
+        "access/paths", "suspect pattern misses ';' after dots", (r"(?:^|/)\.{1,2}(?:[/;]|$)", r"(?:^|/)\.{1,2}(?:/|$)")
+    ),
+    _m("access/paths", "one decoding round fewer", ("_ROUNDS = 3", "_ROUNDS = 2")),
+    # forwarded: clean_host and _method are @lru_cache'd, the patterns module-level.
+    _m(
+        "access/forwarded",
+        "port 0 accepted",
+        ("not 0 < int(match.group(1)) < 65536", "not 0 <= int(match.group(1)) < 65536"),
+    ),
+    _m(
+        "access/forwarded",
         "port 65536 accepted",
         ("not 0 < int(match.group(1)) < 65536", "not 0 < int(match.group(1)) <= 65536"),
     ),
-    _m("forwarded", "host length not bounded", ("if host and len(host) <= 260 else None", "if host else None")),
-    _m("forwarded", "host kept as sent (not lower-cased)", ("host = host.strip().lower()", "host = host.strip()")),
+    _m("access/forwarded", "host length not bounded", ("if host and len(host) <= 260 else None", "if host else None")),
     _m(
-        "forwarded",
+        "access/forwarded",
+        "host kept as sent (not lower-cased)",
+        ("host = host.strip().lower()", "host = host.strip()"),
+    ),
+    _m(
+        "access/forwarded",
         "host pattern: a host may end with '-'",
         (r"[a-z0-9_.-]{0,251}[a-z0-9_])?", r"[a-z0-9_.-]{0,252})?"),
     ),
-    _m("forwarded", "host pattern: any IPv6 literal", (r"|\[[0-9a-f:.]+\])", r"|\[[^]]+\])")),
-    _m("forwarded", "host pattern: six-digit port", ("(?::([0-9]{1,5}))?$", "(?::([0-9]{1,6}))?$")),
+    _m("access/forwarded", "host pattern: any IPv6 literal", (r"|\[[0-9a-f:.]+\])", r"|\[[^]]+\])")),
+    _m("access/forwarded", "host pattern: six-digit port", ("(?::([0-9]{1,5}))?$", "(?::([0-9]{1,6}))?$")),
     _m(
-        "forwarded",
+        "access/forwarded",
         "method pattern unbounded",
         ('_METHOD_RE = re.compile(r"^[A-Z]{1,16}$")', '_METHOD_RE = re.compile(r"^[A-Z]+$")'),
     ),
-    _m("forwarded", "method not upper-cased", ("method = value.strip().upper()", "method = value.strip()")),
+    _m("access/forwarded", "method not upper-cased", ("method = value.strip().upper()", "method = value.strip()")),
     _m(
-        "forwarded",
+        "access/forwarded",
         "absent method read as GET",
         ('if not value:\n        return ""', 'if not value:\n        return "GET"'),
     ),
     _m(
-        "forwarded", "space allowed in path and query", (r're.compile(r"[^\x21-\x7e]")', r're.compile(r"[^\x20-\x7e]")')
+        "access/forwarded",
+        "space allowed in path and query",
+        (r're.compile(r"[^\x21-\x7e]")', r're.compile(r"[^\x20-\x7e]")'),
     ),
     _m(
-        "forwarded",
+        "access/forwarded",
         "raw # ends the path",
         ('r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?]*)', 'r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)'),
     ),
-    _m("forwarded", "MAX_URL_LENGTH doubled", ("MAX_URL_LENGTH = 8192", "MAX_URL_LENGTH = 16384")),
+    _m("access/forwarded", "MAX_URL_LENGTH doubled", ("MAX_URL_LENGTH = 8192", "MAX_URL_LENGTH = 16384")),
     # headers: the lists proxies are configured from, and value cleaning.
-    _m("headers", "X-authentik-jwt left out of its header set", ('        ("X-authentik-jwt", "jwt"),\n', "")),
     _m(
-        "headers",
+        "access/identity_headers",
+        "X-authentik-jwt left out of its header set",
+        ('        ("X-authentik-jwt", "jwt"),\n', ""),
+    ),
+    _m(
+        "access/identity_headers",
         "x-auth-request-access-token not an identity header",
         ('_OTHER_IDENTITY_HEADERS = ("x-auth-request-access-token",)', "_OTHER_IDENTITY_HEADERS = ()"),
     ),
-    _m("headers", "Remote-Email left out of its header set", ('        ("Remote-Email", "email"),\n', "")),
     _m(
-        "headers",
+        "access/identity_headers",
+        "Remote-Email left out of its header set",
+        ('        ("Remote-Email", "email"),\n', ""),
+    ),
+    _m(
+        "access/identity_headers",
         "authentik groups joined with ','",
         ('GROUP_DELIMITERS = {"authentik": "|"', 'GROUP_DELIMITERS = {"authentik": ","'),
     ),
     _m(
-        "headers",
+        "access/identity_headers",
         "header names sent as configured, not lower-case",
         ("tuple((h.lower().encode(), what)", "tuple((h.encode(), what)"),
     ),
     _m(
-        "headers",
+        "access/identity_headers",
         "DEL kept in values",
         (r'_CONTROL = re.compile(r"[\x00-\x1f\x7f]")', r'_CONTROL = re.compile(r"[\x00-\x1f]")'),
     ),
-    _m("headers", "value limit doubled", ("MAX_VALUE_BYTES = 8192", "MAX_VALUE_BYTES = 16384")),
+    _m("access/identity_headers", "value limit doubled", ("MAX_VALUE_BYTES = 8192", "MAX_VALUE_BYTES = 16384")),
     _m(
-        "headers",
+        "access/identity_headers",
         "Cookie not rewritten for the app",
         ('REWRITTEN_REQUEST_HEADERS = ("Cookie", "Authorization")', 'REWRITTEN_REQUEST_HEADERS = ("Authorization",)'),
     ),
     _m(
-        "headers",
+        "access/identity_headers",
         "Authorization not rewritten for the app",
         ('REWRITTEN_REQUEST_HEADERS = ("Cookie", "Authorization")', 'REWRITTEN_REQUEST_HEADERS = ("Cookie",)'),
     ),
     _m(
-        "headers",
+        "access/identity_headers",
         "X-authentik-entitlements left out of its header set",
         ('        ("X-authentik-entitlements", "entitlements"),\n', ""),
     ),
     _m(
-        "headers",
+        "access/identity_headers",
         "X-authentik-meta-version left out of its header set",
         ('        ("X-authentik-meta-version", "meta-version"),\n', ""),
     ),
     _m(
-        "headers",
+        "access/identity_headers",
         "default header sets: authentik only",
         ('DEFAULT_HEADER_SETS = ("authentik", "oauth2-proxy")', 'DEFAULT_HEADER_SETS = ("authentik",)'),
     ),
     _m(
-        "headers",
+        "access/identity_headers",
         "look-alikes include the real names",
         ("for s in _spellings(name) - {name})", "for s in _spellings(name))"),
     ),
     # upstream: what an IdP may not set, and the bounds.
     _m(
-        "upstream",
+        "access/upstream",
         "_ allowed in additional header names",
         ('_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")', '_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")'),
     ),
     _m(
-        "upstream",
+        "access/upstream",
         "names matched by their start only",
         ("not _NAME.fullmatch(name):", "not _NAME.match(name):"),
     ),
     _m(
-        "upstream",
+        "access/upstream",
         "LF allowed in values",
         (r'_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")', r'_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")'),
     ),
     _m(
-        "upstream",
+        "access/upstream",
         "DEL allowed in values",
         (r'_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")', r'_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")'),
     ),
     _m(
-        "upstream",
+        "access/upstream",
         "tab refused in values",
         (r'_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")', r'_CONTROL = re.compile(r"[\x00-\x1f\x7f]")'),
     ),
-    _m("upstream", "identity headers settable", ("        *ALL_IDENTITY_HEADERS,\n", "")),
-    _m("upstream", "Host settable", ('        "host",\n', "")),
-    _m("upstream", "Cookie settable", ('        "cookie",\n', "")),
-    _m("upstream", "Authorization settable", ('        "authorization",\n', "")),
-    _m("upstream", "Transfer-Encoding settable", ('        "transfer-encoding",\n', "")),
-    _m("upstream", "X-Real-IP settable", ('        "x-real-ip",\n', "")),
-    _m("upstream", "X-Forwarded-* settable", ('RESERVED_PREFIXES = ("x-forwarded-", ', "RESERVED_PREFIXES = (")),
-    _m("upstream", "X-Authgate-* settable", ('"sec-", "x-authgate-")', '"sec-")')),
-    _m("upstream", "17 additional headers", ("MAX_HEADERS = 16", "MAX_HEADERS = 17")),
-    _m("upstream", "names of 65 characters", ("MAX_NAME_LENGTH = 64", "MAX_NAME_LENGTH = 65")),
-    _m("upstream", "value limit doubled", ("MAX_VALUE_BYTES = 4096", "MAX_VALUE_BYTES = 8192")),
-    _m("upstream", "total limit doubled", ("MAX_TOTAL_BYTES = 8192", "MAX_TOTAL_BYTES = 16384")),
+    _m("access/upstream", "identity headers settable", ("        *ALL_IDENTITY_HEADERS,\n", "")),
+    _m("access/upstream", "Host settable", ('        "host",\n', "")),
+    _m("access/upstream", "Cookie settable", ('        "cookie",\n', "")),
+    _m("access/upstream", "Authorization settable", ('        "authorization",\n', "")),
+    _m("access/upstream", "Transfer-Encoding settable", ('        "transfer-encoding",\n', "")),
+    _m("access/upstream", "X-Real-IP settable", ('        "x-real-ip",\n', "")),
+    _m("access/upstream", "X-Forwarded-* settable", ('RESERVED_PREFIXES = ("x-forwarded-", ', "RESERVED_PREFIXES = (")),
+    _m("access/upstream", "X-Authgate-* settable", ('"sec-", "x-authgate-")', '"sec-")')),
+    _m("access/upstream", "17 additional headers", ("MAX_HEADERS = 16", "MAX_HEADERS = 17")),
+    _m("access/upstream", "names of 65 characters", ("MAX_NAME_LENGTH = 64", "MAX_NAME_LENGTH = 65")),
+    _m("access/upstream", "value limit doubled", ("MAX_VALUE_BYTES = 4096", "MAX_VALUE_BYTES = 8192")),
+    _m("access/upstream", "total limit doubled", ("MAX_TOTAL_BYTES = 8192", "MAX_TOTAL_BYTES = 16384")),
     # tickets: the format.
-    _m("tickets", "16-byte ticket keys", ("_KEY_BYTES = 32", "_KEY_BYTES = 16")),
-    _m("tickets", "8-byte session ids", ("_ID_BYTES = 16", "_ID_BYTES = 8")),
-    _m("tickets", "cookie limit halved", ("_MAX_COOKIE = 512", "_MAX_COOKIE = 256")),
-    _m("tickets", "SHA-1 signatures", ("digest_method=hashlib.sha256", "digest_method=hashlib.sha1")),
+    _m("session/tickets", "16-byte ticket keys", ("_KEY_BYTES = 32", "_KEY_BYTES = 16")),
+    _m("session/tickets", "8-byte session ids", ("_ID_BYTES = 16", "_ID_BYTES = 8")),
+    _m("session/tickets", "cookie limit halved", ("_MAX_COOKIE = 512", "_MAX_COOKIE = 256")),
+    _m("session/tickets", "SHA-1 signatures", ("digest_method=hashlib.sha256", "digest_method=hashlib.sha1")),
     # sealing: the stored format.
     _m(
-        "sealing",
+        "session/sealing",
         "AES-128 (key[:16])",
         ("return nonce + AESGCM(key).encrypt(", "return nonce + AESGCM(key[:16]).encrypt("),
         ("plain = AESGCM(key).decrypt(", "plain = AESGCM(key[:16]).decrypt("),
     ),
-    _m("sealing", "8-byte nonce", ("_NONCE = 12", "_NONCE = 8")),
+    _m("session/sealing", "8-byte nonce", ("_NONCE = 12", "_NONCE = 8")),
     _m(
-        "sealing",
+        "session/sealing",
         "session id not bound in",
         ("encrypt(nonce, plain, session_id.encode())", "encrypt(nonce, plain, None)"),
         ("blob[_NONCE:], session_id.encode())", "blob[_NONCE:], None)"),
     ),
     _m(
-        "sealing",
+        "session/sealing",
         "data encoded with json's default separators",
         ('plain = json.dumps(data, separators=(",", ":")).encode()', "plain = json.dumps(data).encode()"),
     ),
     # lru
     _m("lru", "entries cost their key only", ("ENTRY_OVERHEAD = 256", "ENTRY_OVERHEAD = 0")),
     # cookies: the hot path's limits.
-    _m("cookies", "more session cookie values verified", ("MAX_TICKETS = 4", "MAX_TICKETS = 8")),
-    _m("cookies", "longer Cookie headers searched", ("MAX_COOKIE_HEADER = 32768", "MAX_COOKIE_HEADER = 65536")),
-    _m("cookies", "longer Cookie headers remembered", ("_REMEMBERED_LENGTH = 4096", "_REMEMBERED_LENGTH = 65536")),
+    _m("session/cookies", "more session cookie values verified", ("MAX_TICKETS = 4", "MAX_TICKETS = 8")),
+    _m("session/cookies", "longer Cookie headers searched", ("MAX_COOKIE_HEADER = 32768", "MAX_COOKIE_HEADER = 65536")),
+    _m(
+        "session/cookies",
+        "longer Cookie headers remembered",
+        ("_REMEMBERED_LENGTH = 4096", "_REMEMBERED_LENGTH = 65536"),
+    ),
     # session_meta: the stored format and its key.
     _m(
-        "session_meta",
+        "session/meta",
         "the login cookie's info string",
         ('HKDF_INFO = b"authgate.session-meta.v1"', 'HKDF_INFO = b"authgate.login-state:"'),
     ),
     _m(
-        "session_meta",
+        "session/meta",
         "metadata in another hash slot",
         ('return f"ag:{{{session_id}}}:m"', 'return f"ag:m:{session_id}"'),
     ),
@@ -347,200 +379,200 @@ CODEC_CASE = "Python's codec names are case-insensitive: the same codec"
 
 
 def _eq(module: str, before: str, after: str, reason: str) -> Equivalent:
-    return Equivalent(f"app/{module}.py", before, after, reason)
+    return Equivalent(f"authgate/{module}.py", before, after, reason)
 
 
 # Survivors of mutmut that no test can kill, by what their diff removes and adds (stripped lines).
 # docs/testing.md shows this list (`tools/mutation.py --list-equivalents`).
 EQUIVALENT: tuple[Equivalent, ...] = (
     _eq(
-        "forwarded",
+        "access/forwarded",
         "key = f\"u\\n{method or ''}\\n{'-' if routed is None else '=' + routed}\\n{url}\"",
         "key = f\"u\\n{method or ''}\\n{'XX-XX' if routed is None else '=' + routed}\\n{url}\"",
         "the markers only keep a missing X-Original-Host apart from any value of it; other markers do too",
     ),
     _eq(
-        "forwarded",
+        "access/forwarded",
         "key = f\"u\\n{method or ''}\\n{'-' if routed is None else '=' + routed}\\n{url}\"",
         "key = f\"u\\n{method or ''}\\n{'-' if routed is None else 'XX=XX' + routed}\\n{url}\"",
         "the markers only keep a missing X-Original-Host apart from any value of it; other markers do too",
     ),
     _eq(
-        "forwarded",
+        "access/forwarded",
         "key = f\"i\\n{method or ''}\\n{'-' if routed is None else '=' + routed}\\n{host}\\n{proto}\\n{uri}\"",
         "key = f\"i\\n{method or ''}\\n{'XX-XX' if routed is None else '=' + routed}\\n{host}\\n{proto}\\n{uri}\"",
         "the markers only keep a missing X-Original-Host apart from any value of it; other markers do too",
     ),
     _eq(
-        "forwarded",
+        "access/forwarded",
         "key = f\"i\\n{method or ''}\\n{'-' if routed is None else '=' + routed}\\n{host}\\n{proto}\\n{uri}\"",
         "key = f\"i\\n{method or ''}\\n{'-' if routed is None else 'XX=XX' + routed}\\n{host}\\n{proto}\\n{uri}\"",
         "the markers only keep a missing X-Original-Host apart from any value of it; other markers do too",
     ),
     _eq(
-        "forwarded",
+        "access/forwarded",
         "end = len(forwarded_for)",
         "end = None",
         "str.rfind and slicing read an end of None as the string's length",
     ),
     _eq(
-        "forwarded",
+        "access/forwarded",
         'start = forwarded_for.rfind(",", 0, end) + 1',
         'start = forwarded_for.rfind(",", None, end) + 1',
         "str.rfind reads a start of None as 0",
     ),
     _eq(
-        "redirects",
+        "access/redirects",
         'host = host.lower().rstrip(".")',
         'host = host.lower().rstrip("XX.XX")',
         "lower-cased first: there is no 'X' left to strip, only the dot",
     ),
     _eq(
-        "redirects",
+        "access/redirects",
         'domain = domain.lower().rstrip(".")',
         'domain = domain.lower().rstrip("XX.XX")',
         "lower-cased first: there is no 'X' left to strip, only the dot",
     ),
     _eq(
-        "policy",
+        "access/policy",
         'tuple(d.lower().lstrip("@") for d in email_domains),',
         'tuple(d.lower().lstrip("XX@XX") for d in email_domains),',
         "lower-cased first: there is no 'X' left to strip, only the '@'",
     ),
     _eq(
-        "policy",
+        "access/policy",
         "return self.for_host(request.hostname) if self.exact or self.wildcards else self.default",
         "return self.for_host(request.hostname) if (self.exact or self.wildcards) or True else self.default",
         "for_host answers the default rules itself when the file names no host (the test only saves work)",
     ),
     _eq(
-        "policy",
+        "access/policy",
         "tuple(ipaddress.ip_network(n, strict=False) for n in networks),",
         "tuple(ipaddress.ip_network(n, strict=None) for n in networks),",
         "ip_network tests `strict` for truth: None is False",
     ),
     _eq(
-        "paths",
+        "access/paths",
         'decoded = unquote_to_bytes(raw.encode("latin-1")).decode("utf-8")',
         'decoded = unquote_to_bytes(raw.encode("LATIN-1")).decode("utf-8")',
         CODEC_CASE,
     ),
     _eq(
-        "paths",
+        "access/paths",
         'decoded = unquote_to_bytes(raw.encode("latin-1")).decode("utf-8")',
         'decoded = unquote_to_bytes(raw.encode("latin-1")).decode("UTF-8")',
         CODEC_CASE,
     ),
     _eq(
-        "paths",
+        "access/paths",
         'current = unquote_to_bytes(current).decode("utf-8")',
         'current = unquote_to_bytes(current).decode("UTF-8")',
         CODEC_CASE,
     ),
     _eq(
-        "forwarded",
+        "access/forwarded",
         'scheme = parts.group(1).lower() if parts else ""',
         'scheme = parts.group(1).lower() if parts else "XXXX"',
         "without a match the next line refuses on `parts is None` before it reads the scheme",
     ),
     _eq(
-        "upstream",
+        "access/upstream",
         "if len(credentials) > MAX_VALUE_BYTES:",
         "if len(credentials) >= MAX_VALUE_BYTES:",
         '"Basic " and base64 is 6 + 4k characters long, never exactly MAX_VALUE_BYTES (4096)',
     ),
     _eq(
-        "forwarded",
+        "access/forwarded",
         'scheme = _PROTOS.get(proto.split(",", maxsplit=1)[0].strip().lower())',
         'scheme = _PROTOS.get(proto.split(",", )[0].strip().lower())',
         "only the first item is read: how often the rest is split changes nothing",
     ),
     _eq(
-        "forwarded",
+        "access/forwarded",
         'scheme = _PROTOS.get(proto.split(",", maxsplit=1)[0].strip().lower())',
         'scheme = _PROTOS.get(proto.split(",", maxsplit=2)[0].strip().lower())',
         "only the first item is read: how often the rest is split changes nothing",
     ),
     _eq(
-        "forwarded",
+        "access/forwarded",
         "self._networks: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)",
         "self._networks: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(c, strict=None) for c in cidrs)",
         "ip_network tests `strict` for truth: None is False",
     ),
     _eq(
-        "forwarded",
+        "access/forwarded",
         "self.contains = lru_cache(maxsize=1024)(self._contains)",
         "self.contains = lru_cache(maxsize=1025)(self._contains)",
         "one more remembered peer: a tuning of a bounded memo, not behaviour (boundedness is tested)",
     ),
     _eq(
-        "headers",
+        "access/identity_headers",
         'raw = _CONTROL.sub(" ", value).strip().encode("utf-8", "replace")',
         'raw = _CONTROL.sub(" ", value).strip().encode("UTF-8", "replace")',
         CODEC_CASE,
     ),
     _eq(
-        "headers",
+        "access/identity_headers",
         'raw = raw[:limit].decode("utf-8", "ignore").encode("utf-8")',
         'raw = raw[:limit].decode("UTF-8", "ignore").encode("utf-8")',
         CODEC_CASE,
     ),
     _eq(
-        "headers",
+        "access/identity_headers",
         'raw = raw[:limit].decode("utf-8", "ignore").encode("utf-8")',
         'raw = raw[:limit].decode("utf-8", "ignore").encode("UTF-8")',
         CODEC_CASE,
     ),
     _eq(
-        "headers",
+        "access/identity_headers",
         "if len(raw) > limit:",
         "if len(raw) >= limit:",
         "at exactly `limit` bytes the cut keeps every byte: raw is valid UTF-8 (encoded with 'replace')",
     ),
     _eq(
-        "tickets",
+        "session/tickets",
         'sid = base64.urlsafe_b64encode(secrets.token_bytes(_ID_BYTES)).rstrip(b"=").decode()',
         'sid = base64.urlsafe_b64encode(secrets.token_bytes(_ID_BYTES)).rstrip(b"XX=XX").decode()',
         "base64 of 16 bytes ends in one of A, Q, g, w before its padding: never in an 'X' to strip",
     ),
     _eq(
-        "tickets",
+        "session/tickets",
         "return cls(sid, secrets.token_bytes(_KEY_BYTES))",
         "return cls(sid, secrets.token_bytes(None))",
         "token_bytes(None) gives the secrets module's default, 32 bytes: _KEY_BYTES",
     ),
     _eq(
-        "tickets",
+        "session/tickets",
         'key = base64.urlsafe_b64encode(ticket.key).rstrip(b"=").decode()',
         'key = base64.urlsafe_b64encode(ticket.key).rstrip(b"XX=XX").decode()',
         "base64 of 32 bytes ends in a multiple-of-4 letter (A, E, I ...) before its padding, never 'X'",
     ),
     _eq(
-        "tickets",
+        "session/tickets",
         'payload = self._signer.unsign(value.encode("ascii")).decode("ascii")',
         'payload = self._signer.unsign(value.encode("ASCII")).decode("ascii")',
         CODEC_CASE,
     ),
     _eq(
-        "tickets",
+        "session/tickets",
         'payload = self._signer.unsign(value.encode("ascii")).decode("ascii")',
         'payload = self._signer.unsign(value.encode("ascii")).decode("ASCII")',
         CODEC_CASE,
     ),
     _eq(
-        "tickets",
+        "session/tickets",
         'key = base64.urlsafe_b64decode(key_b64 + "=" * (-len(key_b64) % 4))',
         'key = base64.urlsafe_b64decode(key_b64 + "=" * (+len(key_b64) % 4))',
         "adds three '=' where one is needed, else as many: Python's base64 decoder ignores surplus padding",
     ),
     _eq(
-        "tickets",
+        "session/tickets",
         'key = base64.urlsafe_b64decode(key_b64 + "=" * (-len(key_b64) % 4))',
         'key = base64.urlsafe_b64decode(key_b64 + "=" * (-len(key_b64) % 5))',
         "a 32-byte key (43 characters) gets two '=' for one: Python's base64 decoder ignores the surplus",
     ),
     _eq(
-        "sealing",
+        "session/sealing",
         "if len(blob) <= _NONCE:",
         "if len(blob) < _NONCE:",
         "a blob of the nonce alone then reaches AES-GCM, which refuses it (no tag): None either way",
@@ -552,13 +584,13 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "popitem tests `last` for truth: None is False",
     ),
     _eq(
-        "cookies",
+        "session/cookies",
         'return CookieView(tickets, forward.encode("latin-1"))',
         'return CookieView(tickets, forward.encode("LATIN-1"))',
         CODEC_CASE,
     ),
     _eq(
-        "session_meta",
+        "session/meta",
         "return HKDF(algorithm=SHA256(), length=32, salt=None, info=HKDF_INFO).derive(secret.encode())",
         "return HKDF(algorithm=SHA256(), length=32, info=HKDF_INFO).derive(secret.encode())",
         "HKDF's salt defaults to None (a hash-length block of zeros), the documented format",
@@ -635,7 +667,7 @@ def select_modules(args: argparse.Namespace) -> list[str]:
 
 
 def snapshot(target: Path) -> None:
-    """app/, tests/ and what the unit tests need, copied without caches or node_modules."""
+    """authgate/, tests/ and what the unit tests need, copied without caches or node_modules."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", ".pytest_cache", "*.png")
     target.mkdir(parents=True)
     for name in SNAPSHOT_DIRS:
@@ -756,9 +788,9 @@ def run_catalogue(trees: list[Path], modules: list[str]) -> tuple[dict[str, list
         )
         return Outcome("catalogue", mutant.name, status, diff)
 
-    # The copies must import their own app/, not the tree's (the editable install points there).
+    # The copies must import their own authgate/, not the tree's (the editable install points there).
     probe = subprocess.run(
-        [sys.executable, "-c", "import app; print(app.__file__)"],
+        [sys.executable, "-c", "import authgate; print(authgate.__file__)"],
         cwd=trees[0],
         env=env,
         capture_output=True,
@@ -766,7 +798,7 @@ def run_catalogue(trees: list[Path], modules: list[str]) -> tuple[dict[str, list
         check=True,
     ).stdout.strip()
     if not probe.startswith(str(trees[0])):
-        sys.exit(f"mutation: a copy of the tree imports app from {probe}, not from its own copy")
+        sys.exit(f"mutation: a copy of the tree imports authgate from {probe}, not from its own copy")
     # A failing suite would "kill" every mutant: it must pass unmutated first.
     clean = subprocess.run(pytest, cwd=trees[0], env=env, capture_output=True, text=True, check=False)
     if clean.returncode != 0:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.header_auth import FAILURE_LIMIT
+from authgate.access.api_clients import FAILURE_LIMIT
 from tests.support.cluster import Cluster, replicas_behind_nginx
 from tests.support.flows import PREFIX, echoed_headers
 from tests.support.node_idp import NodeIdP, start_node_idp

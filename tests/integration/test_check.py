@@ -15,7 +15,7 @@ SCOPES = "openid email profile"  # what the mock IdP lists
 
 def run_check(env: dict[str, str]) -> tuple[int, str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "app", "check"],
+        [sys.executable, "-m", "authgate", "check"],
         check=False,
         env=env,
         cwd=ROOT,

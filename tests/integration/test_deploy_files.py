@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,12 +27,12 @@ from urllib.parse import quote, urlsplit
 import pytest
 import yaml
 
-from app import cli
-from app.config import ENV_PREFIX, SECRET_FIELDS, Settings, load_settings
-from app.errors import ConfigError
-from app.headers import managed_headers
-from app.redirects import validate_redirect
-from app.web.common import rd_from_query
+from authgate.access.identity_headers import managed_headers
+from authgate.access.redirects import validate_redirect
+from authgate.cli import main as cli
+from authgate.config import ENV_PREFIX, SECRET_FIELDS, Settings, load_settings
+from authgate.errors import ConfigError
+from authgate.web.common import rd_from_query
 from tests.support.procs import free_port, require_binary
 from tests.support.servers import gateway_env, start_gateway
 
@@ -167,7 +168,7 @@ def test_every_authgate_variable_in_the_deploy_files_is_a_setting() -> None:
             used.setdefault(name, set()).add(rel(path))
     assert used, "no AUTHGATE_* variable found in deploy/: the scan is broken"
     unknown = {name: sorted(where) for name, where in used.items() if name not in valid}
-    assert not unknown, f"not settings of app.config.Settings (nor *_FILE of a secret): {unknown}"
+    assert not unknown, f"not settings of authgate.config.Settings (nor *_FILE of a secret): {unknown}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -912,3 +913,25 @@ def test_attach_stack_joins_the_proxys_existing_network_as_authgate() -> None:
         assert svc["networks"]["proxy"]["aliases"] == ["authgate"], name
     assert compose["services"]["authgate-redis"]["networks"] == ["default"], "Redis stays off the proxy's network"
     assert "ports" not in compose["services"]["authgate-redis"]
+
+
+def test_the_wheel_installs_one_package_named_authgate(tmp_path: Path) -> None:
+    """``pip install authgate`` puts ``authgate`` into site-packages and nothing else (a top-level
+    ``app`` would collide with half the Python projects beside it), and the command runs it."""
+    src = tmp_path / "src"  # setuptools builds in the source tree: a copy keeps the checkout clean
+    shutil.copytree(ROOT / "authgate", src / "authgate", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", src, "-w", tmp_path],
+        check=True,
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    (wheel,) = tmp_path.glob("authgate-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        tops = {name.split("/")[0] for name in zf.namelist()}
+        entry_points = next(zf.read(n).decode() for n in zf.namelist() if n.endswith("/entry_points.txt"))
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"authgate"}, tops
+    assert "authgate = authgate.cli.main:main" in entry_points

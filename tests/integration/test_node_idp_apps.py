@@ -21,7 +21,7 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
 
-from app.devstack import IDP_DIR, node_idp_env
+from authgate.demo.devstack import IDP_DIR, node_idp_env
 from tests.support.authentik_idp import App, AuthentikIdP, start_authentik_idp
 from tests.support.browser import LoopbackTransport
 from tests.support.node_idp import SERVER, follow_idp, require_node_idp

@@ -13,14 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app import refresh
-from app import sessions as sessions_mod
-from app.errors import IdPRejected, IdPUnavailable
-from app.session_cache import SessionCache
-from app.sessions import SessionService, lock_key
-from app.store import MemoryStore, Store
-from app.store.redis import RedisStore
-from app.types import TokenSet
+from authgate.errors import IdPRejected, IdPUnavailable
+from authgate.model import TokenSet
+from authgate.session import refresh
+from authgate.session import service as sessions_mod
+from authgate.session.cache import SessionCache
+from authgate.session.service import SessionService, lock_key
+from authgate.store import MemoryStore, Store
+from authgate.store.redis import RedisStore
 from tests.support.browser import Browser
 from tests.support.flows import PREFIX, session_cookie
 from tests.support.node_idp import start_node_idp
@@ -57,7 +57,7 @@ async def _expired_session(svc: SessionService) -> tuple[object, object]:
     assert data is not None
     data.access_expires_at = time.time() - 1  # expired: every caller must wait for the refresh
     data.access_issued_at = data.access_expires_at - 60
-    from app.sealing import seal
+    from authgate.session.sealing import seal
 
     await svc.store.set(
         sessions_mod.session_key(ticket.session_id), seal(ticket.key, ticket.session_id, data.to_json()), 3600

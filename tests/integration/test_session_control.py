@@ -109,7 +109,13 @@ def session_id(cookie: str) -> str:
 def authgate(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     """``authgate <args>`` as an operator runs it: a new process with the gateways' environment."""
     return subprocess.run(
-        [PY, "-m", "app", *args], env=cluster.env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        [PY, "-m", "authgate", *args],
+        env=cluster.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

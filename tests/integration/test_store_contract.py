@@ -24,13 +24,13 @@ from typing import Any
 
 import pytest
 
-from app.errors import StoreUnavailable
-from app.session_meta import meta_key
-from app.sessions import lock_key, session_key
-from app.store import MemoryStore, Store
-from app.store.feed import HEARTBEAT
-from app.store.redis import RedisStore
-from app.tickets import Ticket
+from authgate.errors import StoreUnavailable
+from authgate.session.meta import meta_key
+from authgate.session.service import lock_key, session_key
+from authgate.session.tickets import Ticket
+from authgate.store import MemoryStore, Store
+from authgate.store.feed import HEARTBEAT
+from authgate.store.redis import RedisStore
 from tests.support.procs import free_port, frozen
 from tests.support.redis_topologies import (
     SENTINEL_MASTER,
@@ -171,7 +171,7 @@ async def test_get_set_and_ttl_expiry(store: Store, tag: Callable[[str], str]) -
 
 
 async def test_concurrent_gets_each_get_their_own_value(store: Store, tag: Callable[[str], str]) -> None:
-    """Session reads of one loop turn share one connection and one write (app/store/pipeline.py):
+    """Session reads of one loop turn share one connection and one write (authgate/store/pipeline.py):
     each caller must still get the reply to its own GET, large values and missing keys among them."""
     values = {tag(f"k{i}"): (b"%d:" % i) + b"x" * (i * 97 % 5000) for i in range(300)}
     for key, value in values.items():

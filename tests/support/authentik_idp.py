@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.devstack import IDP_DIR, node_idp_env
+from authgate.demo.devstack import IDP_DIR, node_idp_env
 from tests.support.node_idp import SERVER, NodeIdP, _start_listening, await_discovery, require_node_idp
 from tests.support.procs import Proc, free_port
 

@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 
-from app.devstack import IDP_DIR, IDP_SERVER, node_idp_env
+from authgate.demo.devstack import IDP_DIR, IDP_SERVER, node_idp_env
 from tests.support.procs import IN_CI, Proc, free_port, require_binary, wait_for
 
 SERVER = IDP_SERVER

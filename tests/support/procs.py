@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from app.devstack import free_port, port_open
+from authgate.demo.devstack import free_port, port_open
 
 __all__ = ["IN_CI", "Proc", "free_port", "frozen", "port_open", "require_binary", "wait_for"]
 

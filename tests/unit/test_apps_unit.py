@@ -1,5 +1,5 @@
 """Many apps, one gateway: an app's own OAuth client and header auth in the rules file, the per-app
-services built from them (app/apps.py), and how a request finds its app's client.
+services built from them (authgate/wiring/apps.py), and how a request finds its app's client.
 
 No IdP is asked here: clients are built but never called (the e2e suite signs in through the
 node IdP in Authentik's layout, tests/e2e/test_many_apps.py).
@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from app.config import load_settings
-from app.config.checks import app_problems
-from app.errors import ConfigError
-from app.oidc.client import unverified_audience
-from app.store import MemoryStore
-from app.types import Identity, LoginState, SessionData
-from app.web.asgi import create_app
+from authgate.config import load_settings
+from authgate.config.checks import app_problems
+from authgate.errors import ConfigError
+from authgate.model import Identity, LoginState, SessionData
+from authgate.oidc.client import unverified_audience
+from authgate.store import MemoryStore
+from authgate.web.asgi import create_app
 from tests.support.servers import TEST_SECRET
 
 AK = "https://auth.example.test/application/o"
@@ -143,8 +143,8 @@ def test_each_app_has_its_meta_headers_and_header_auth(gateway: Any) -> None:
 
 
 def test_a_reload_keeps_unchanged_clients_and_drops_removed_ones(gateway: Any, tmp_path: Path) -> None:
-    from app.config import load_rules
-    from app.policy import Policy
+    from authgate.access.policy import Policy
+    from authgate.config import load_rules
 
     before = dict(gateway.clients.named())
     moved = {**WIKI, "client_secret": "rotated"}
@@ -205,8 +205,8 @@ def test_a_logout_token_is_checked_by_the_client_it_names(gateway: Any) -> None:
 
 
 def test_only_an_entry_with_services_of_its_own_is_looked_up() -> None:
-    from app.config import Settings
-    from app.policy import Policy
+    from authgate.access.policy import Policy
+    from authgate.config import Settings
 
     entries: list[dict[str, Any]] = [
         {"host": "plain.test", "groups": ["g"]},

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from app.config import load_settings
-from app.store import MemoryStore
-from app.types import TokenSet
-from app.web.asgi import create_app
+from authgate.config import load_settings
+from authgate.model import TokenSet
+from authgate.store import MemoryStore
+from authgate.web.asgi import create_app
 from tests.support.servers import TEST_SECRET
 
 PATH = "/outpost.goauthentik.io/auth/nginx"

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from app import __version__
-from app.apps import global_meta as authentik_meta
-from app.config import load_settings
-from app.headers import Meta
-from app.wiring import build_gateway
+from authgate import __version__
+from authgate.access.identity_headers import Meta
+from authgate.config import load_settings
+from authgate.wiring.apps import global_meta as authentik_meta
+from authgate.wiring.gateway import build_gateway
 
 BASE = {
     "AUTHGATE_CLIENT_ID": "client-1",

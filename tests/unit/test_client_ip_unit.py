@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.forwarded import MAX_FORWARDED_FOR_HOPS, TrustedProxies, client_ip
+from authgate.access.forwarded import MAX_FORWARDED_FOR_HOPS, TrustedProxies, client_ip
 
 PROXIES = TrustedProxies(["10.0.0.0/8", "127.0.0.1/32", "::1/128"])
 

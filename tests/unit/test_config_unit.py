@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.config import GENERATE_SECRET, AppRule, Settings, load_settings
-from app.errors import ConfigError
-from app.types import Identity
+from authgate.config import GENERATE_SECRET, AppRule, Settings, load_settings
+from authgate.errors import ConfigError
+from authgate.model import Identity
 
 STRONG = "Zq8Xw3Lm5Np7Rt2Vb9Kc4Hd6Jf1Gs0Ya"
 STRONG2 = "Pk4Lo9Ij2Uh7Yg5Tf3Rd8Es1Wa6Qz0Xc"
@@ -381,7 +381,7 @@ def test_rules_file_yaml(tmp_path: Path, suffix: str) -> None:
 
 
 def test_rules_file_feeds_per_host_policy(tmp_path: Path) -> None:
-    from app.policy import Policy, Public
+    from authgate.access.policy import Policy, Public
 
     f = tmp_path / "rules.toml"
     f.write_text(TOML)

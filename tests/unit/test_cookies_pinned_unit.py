@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from app.cookies import CookieReader, cookie_values, cookies_named, set_cookie, without
-from app.login import LOGIN_COOKIE_INFIX
-from app.tickets import Ticket, TicketSigner
+from authgate.session.cookies import CookieReader, cookie_values, cookies_named, set_cookie, without
+from authgate.session.login import LOGIN_COOKIE_INFIX
+from authgate.session.tickets import Ticket, TicketSigner
 
 NAME = "authgate_session"
-LOGIN = NAME + LOGIN_COOKIE_INFIX  # as app/wiring.py builds the reader
+LOGIN = NAME + LOGIN_COOKIE_INFIX  # as authgate/wiring/gateway.py builds the reader
 SECRET = "cookie-test-secret-0123456789abcdefghij"
 
 

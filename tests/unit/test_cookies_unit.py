@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.cookies import cookie_values, set_cookie
+from authgate.session.cookies import cookie_values, set_cookie
 
 NAME = "authgate_session"
 

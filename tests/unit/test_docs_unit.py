@@ -1,8 +1,8 @@
-"""docs/configuration.md is generated from app/config/ (tools/docs_gen.py) and must not drift from it."""
+"""docs/configuration.md is generated from authgate/config/ (tools/docs_gen.py) and must not drift from it."""
 
 from __future__ import annotations
 
-from app.config import SECRET_FIELDS, AppRule, Settings
+from authgate.config import SECRET_FIELDS, AppRule, Settings
 from tools import docs_gen
 
 

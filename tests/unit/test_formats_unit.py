@@ -20,10 +20,10 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app import sealing
-from app.session_meta import MetaSealer, SessionMeta
-from app.tickets import Ticket, TicketSigner
-from app.types import SessionData
+from authgate.model import SessionData
+from authgate.session import sealing
+from authgate.session.meta import MetaSealer, SessionMeta
+from authgate.session.tickets import Ticket, TicketSigner
 
 # --- the sealed session: nonce(12) || AES-256-GCM(key, nonce, compact JSON, aad=session id) ------
 

@@ -11,11 +11,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from app import forwarded
-from app.errors import InvalidForwardedHeaders
-from app.forwarded import MAX_URL_LENGTH, TrustedProxies, clean_host, from_forwarded, from_original, public_origin
-from app.lru import ByteLRU
-from app.types import OriginalRequest
+from authgate.access import forwarded
+from authgate.access.forwarded import (
+    MAX_URL_LENGTH,
+    TrustedProxies,
+    clean_host,
+    from_forwarded,
+    from_original,
+    public_origin,
+)
+from authgate.access.request import OriginalRequest
+from authgate.errors import InvalidForwardedHeaders
+from authgate.lru import ByteLRU
 
 
 @pytest.fixture(autouse=True)

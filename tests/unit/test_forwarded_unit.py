@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import BadRequest, InvalidForwardedHeaders
-from app.forwarded import MAX_URL_LENGTH, TrustedProxies, clean_host, from_forwarded, from_original, public_origin
-from app.types import OriginalRequest
+from authgate.access.forwarded import (
+    MAX_URL_LENGTH,
+    TrustedProxies,
+    clean_host,
+    from_forwarded,
+    from_original,
+    public_origin,
+)
+from authgate.access.request import OriginalRequest
+from authgate.errors import BadRequest, InvalidForwardedHeaders
 
 
 def bad_original(headers: dict[str, str], scheme: str = "http") -> None:

@@ -17,10 +17,17 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from app.errors import CredentialsRefused
-from app.header_auth import FAILURE_LIMIT, MAX_AUTHORIZATION, HeaderAuth, HeaderAuthConfig, failure_key, scheme_of
-from app.oidc import OIDCClient
-from app.store import MemoryStore
+from authgate.access.api_clients import (
+    FAILURE_LIMIT,
+    MAX_AUTHORIZATION,
+    HeaderAuth,
+    HeaderAuthConfig,
+    failure_key,
+    scheme_of,
+)
+from authgate.errors import CredentialsRefused
+from authgate.oidc import OIDCClient
+from authgate.store import MemoryStore
 
 ISS = "https://idp.test"
 CLIENT = "authgate-client"

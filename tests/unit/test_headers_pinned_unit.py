@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.headers import (
+from authgate.access.identity_headers import (
     ALL_IDENTITY_HEADERS,
     DEFAULT_HEADER_SETS,
     HEADER_SETS,
@@ -23,7 +23,8 @@ from app.headers import (
     managed_headers,
     safe_value,
 )
-from app.types import Identity
+from authgate.config.settings import HEADER_SET_NAMES
+from authgate.model import Identity
 
 # Every claim present, so every header of every set has a value to send.
 EVERYONE = Identity(sub="s-1", username="u", email="u@corp.test", name="U", groups=("g1", "g2"), entitlements=("e1",))
@@ -58,6 +59,7 @@ def test_each_set_lists_exactly_its_headers() -> None:
     assert header_names(["oauth2-proxy"]) == OAUTH2_PROXY
     assert header_names(["authelia"]) == AUTHELIA
     assert set(HEADER_SETS) == {"authentik", "oauth2-proxy", "authelia"}
+    assert tuple(HEADER_SETS) == HEADER_SET_NAMES, "the names settings accept are the sets that exist"
 
 
 def test_the_default_sets_are_authentik_and_oauth2_proxy() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.headers import (
+from authgate.access.identity_headers import (
     ALL_IDENTITY_HEADERS,
     LOOKALIKE_HEADERS,
     MAX_VALUE_BYTES,
@@ -15,7 +15,7 @@ from app.headers import (
     managed_headers,
     safe_value,
 )
-from app.types import Identity
+from authgate.model import Identity
 
 ALICE = Identity(
     sub="a1b2c3",

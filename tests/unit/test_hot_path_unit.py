@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from app import metrics
-from app.config import load_settings
-from app.cookies import MAX_COOKIE_HEADER, MAX_TICKETS
-from app.store import MemoryStore
-from app.types import TokenSet
-from app.web.asgi import create_app
-from app.web.auth import WANTED_HEADERS
-from app.web.raw import NO_STORE, Reply, request_headers
-from app.wiring import Gateway
+from authgate.config import load_settings
+from authgate.model import TokenSet
+from authgate.observability import metrics
+from authgate.session.cookies import MAX_COOKIE_HEADER, MAX_TICKETS
+from authgate.store import MemoryStore
+from authgate.web.asgi import create_app
+from authgate.web.auth import WANTED_HEADERS
+from authgate.web.raw import NO_STORE, Reply, request_headers
+from authgate.wiring.gateway import Gateway
 from tests.support.servers import TEST_SECRET
 
 PATH = "/outpost.goauthentik.io/auth/nginx"
@@ -259,8 +259,8 @@ async def test_a_session_comes_first_and_header_auth_is_read_only_when_on(header
 
 
 async def test_rules_decide_in_the_check_and_a_network_rule_reads_the_address_every_time(app: Any) -> None:
-    from app.config import Settings
-    from app.policy import Policy
+    from authgate.access.policy import Policy
+    from authgate.config import Settings
 
     gw: Gateway = app.gateway
     _, cookie = await sign_in(gw)

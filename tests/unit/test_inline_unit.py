@@ -1,4 +1,4 @@
-"""A gateway route answered inside a forward-auth check (app/web/inline.py), with a real Starlette app."""
+"""A gateway route answered inside a forward-auth check (authgate/web/inline.py), with a real Starlette app."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from app.types import OriginalRequest
-from app.web import inline
+from authgate.access.request import OriginalRequest
+from authgate.web import inline
 
 PATH = "/outpost.goauthentik.io/sign_out"
 

@@ -9,9 +9,9 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
-from app.errors import TokenValidationError
-from app.oidc import keys as keys_mod
-from app.oidc.keys import KeyCache, validate_claims
+from authgate.errors import TokenValidationError
+from authgate.oidc import keys as keys_mod
+from authgate.oidc.keys import KeyCache, validate_claims
 
 ISS = "https://auth.example.test/application/o/app/"
 

@@ -1,4 +1,4 @@
-"""Sign-in state in a sealed cookie per login (app/login.py): nothing stored before the callback,
+"""Sign-in state in a sealed cookie per login (authgate/session/login.py): nothing stored before the callback,
 bound to the browser that started it, capped per browser, readable across a secret rotation."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 import pytest
 
-from app.clients import Clients
-from app.errors import LoginStateError, ReturnURLTooLong
-from app.login import MAX_LOGIN_COOKIES, MAX_RETURN_URL, Begun, LoginService, return_url
-from app.sessions import SessionService
-from app.store import MemoryStore
-from app.types import TokenSet
+from authgate.errors import LoginStateError, ReturnURLTooLong
+from authgate.model import TokenSet
+from authgate.oidc.clients import Clients
+from authgate.session.login import MAX_LOGIN_COOKIES, MAX_RETURN_URL, Begun, LoginService, return_url
+from authgate.session.service import SessionService
+from authgate.store import MemoryStore
 
 SECRET_A = "a" * 20 + "-first-secret-0123456789"
 SECRET_B = "b" * 20 + "-second-secret-987654321"

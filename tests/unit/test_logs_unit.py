@@ -1,5 +1,6 @@
-"""Log lines (app/logs.py) and request ids (app/requestid.py): hostile values stay on one line,
-escaped, cut to size; ids from a proxy are taken only when well-formed."""
+"""Log lines (authgate/observability/logs.py) and request ids (authgate/observability/requestid.py):
+hostile values stay on one line, escaped, cut to size; ids from a proxy are taken only when
+well-formed."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from app import audit, requestid
-from app.logs import MAX_VALUE, Formatter, setup
+from authgate.observability import audit, requestid
+from authgate.observability.logs import MAX_VALUE, Formatter, setup
 
 Lines = tuple[io.StringIO, logging.Handler]  # what a handler wrote, and the handler
 HOSTILE = [

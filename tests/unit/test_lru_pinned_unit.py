@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.lru import ByteLRU
+from authgate.lru import ByteLRU
 
 
 def test_a_key_of_exactly_the_longest_length_is_kept() -> None:

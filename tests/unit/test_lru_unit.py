@@ -1,9 +1,9 @@
-"""The byte-bounded memo behind the hot path's parse and Cookie caches (app/lru.py)."""
+"""The byte-bounded memo behind the hot path's parse and Cookie caches (authgate/lru.py)."""
 
 from __future__ import annotations
 
-from app import forwarded
-from app.lru import ENTRY_OVERHEAD, ByteLRU
+from authgate.access import forwarded
+from authgate.lru import ENTRY_OVERHEAD, ByteLRU
 
 
 def test_distinct_long_keys_cannot_grow_it_past_its_budget() -> None:

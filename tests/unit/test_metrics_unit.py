@@ -10,8 +10,8 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import metrics
-from app.oidc.transport import TimedClient, call
+from authgate.observability import metrics
+from authgate.oidc.transport import TimedClient, call
 
 
 def sample(name: str, **labels: str) -> float:

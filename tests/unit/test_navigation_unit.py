@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.web.navigation import is_navigation
+from authgate.web.navigation import is_navigation
 
 FIREFOX_HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 CHROME_HTML = (

@@ -15,9 +15,9 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
-from app.check import probe_client
-from app.errors import IdPRejected, TokenValidationError
-from app.oidc import OIDCClient
+from authgate.cli.check import probe_client
+from authgate.errors import IdPRejected, TokenValidationError
+from authgate.oidc import OIDCClient
 
 BASE = "https://auth.example.test"
 ISSUER = f"{BASE}/application/o/grafana/"

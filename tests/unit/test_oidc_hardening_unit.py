@@ -18,10 +18,10 @@ import pytest
 from joserfc import jws, jwt
 from joserfc.jwk import RSAKey
 
-from app.errors import IdPUnavailable, TokenValidationError
-from app.oidc import OIDCClient, discovery
-from app.oidc.client import BACKCHANNEL_LOGOUT_EVENT, LogoutToken
-from app.oidc.keys import validate_claims
+from authgate.errors import IdPUnavailable, TokenValidationError
+from authgate.oidc import OIDCClient, discovery
+from authgate.oidc.client import BACKCHANNEL_LOGOUT_EVENT, LogoutToken
+from authgate.oidc.keys import validate_claims
 
 BASE = "https://idp.example.test"
 ISSUER = f"{BASE}/realms/main"
@@ -106,7 +106,7 @@ def make_client(idp: FakeIdP) -> OIDCClient:
 
 
 class Clock:
-    """Stands in for the ``time`` module inside app.oidc.client only (the event loop keeps the real one)."""
+    """Stands in for the ``time`` module inside authgate.oidc.client only (the event loop keeps the real one)."""
 
     def __init__(self) -> None:
         self.now = 1000.0

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.types import Identity
-from app.web.pages import error_page, forbidden_page, signed_out_page
+from authgate.model import Identity
+from authgate.web.pages import error_page, forbidden_page, signed_out_page
 
 
 def test_the_signed_out_page_leads_back_to_the_application() -> None:

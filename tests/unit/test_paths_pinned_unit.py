@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.paths import app_path
+from authgate.access.paths import app_path
 
 
 def latin1(raw: bytes) -> str:

@@ -1,6 +1,6 @@
 """What a public-path rule is matched against: the path decoded once, or nothing when ambiguous.
 
-Each row is a spelling some app resolves differently from a plain reading (see app/paths.py);
+Each row is a spelling some app resolves differently from a plain reading (see authgate/access/paths.py);
 tests/e2e/test_hostile.py sends the same ones through real nginx, Traefik and Caddy.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.paths import app_path, routed_path
-from app.policy import AccessRule, HostRules, Public, skip_rule
+from authgate.access.paths import app_path, routed_path
+from authgate.access.policy import AccessRule, HostRules, Public, skip_rule
 
 
 def is_public(skip: list[str], method: str, path: str) -> bool:

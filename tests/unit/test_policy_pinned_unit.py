@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from app.config import AppRule
-from app.policy import UNVERIFIED_EMAIL, AccessRule, HostRules, Policy, Public, skip_rule
-from app.types import Identity
+from authgate.access.policy import UNVERIFIED_EMAIL, AccessRule, HostRules, Policy, Public, skip_rule
+from authgate.config import AppRule
+from authgate.model import Identity
 
 GROUPS_REFUSAL = "this account is in none of the groups this application admits"
 USERS_REFUSAL = "this account is not on the list of users this application admits"

@@ -6,9 +6,10 @@ import re
 
 import pytest
 
-from app.forwarded import from_forwarded
-from app.policy import AccessRule, HostRules, Policy, Public, skip_rule
-from app.types import Identity, OriginalRequest
+from authgate.access.forwarded import from_forwarded
+from authgate.access.policy import AccessRule, HostRules, Policy, Public, skip_rule
+from authgate.access.request import OriginalRequest
+from authgate.model import Identity
 
 ALICE = Identity(
     sub="sub-alice", username="alice", email="alice@corp.test", groups=("admins", "dev"), email_verified=True

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import InvalidRedirect
-from app.redirects import MAX_URL_LENGTH, validate_redirect
+from authgate.access.redirects import MAX_URL_LENGTH, validate_redirect
+from authgate.errors import InvalidRedirect
 
 REQ = "app.test"
 

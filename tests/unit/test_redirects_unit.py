@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import BadRequest, InvalidRedirect
-from app.redirects import MAX_URL_LENGTH, host_matches, validate_redirect
+from authgate.access.redirects import MAX_URL_LENGTH, host_matches, validate_redirect
+from authgate.errors import BadRequest, InvalidRedirect
 
 REQ = "app.test"
 

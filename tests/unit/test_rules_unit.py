@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from app import metrics
-from app.config import Settings, load_rules
-from app.explain import explain
-from app.policy import GLOBAL, OUTSIDE_NETWORKS, AccessRule, AllOf, Deny, Policy, Public
-from app.reload import RulesReloader
-from app.types import Identity
+from authgate.access.policy import GLOBAL, OUTSIDE_NETWORKS, AccessRule, AllOf, Deny, Policy, Public
+from authgate.cli.explain import explain
+from authgate.config import Settings, load_rules
+from authgate.model import Identity
+from authgate.observability import metrics
+from authgate.wiring.reload import RulesReloader
 
 OPS = Identity(sub="s-ops", username="olga", email="olga@corp.test", groups=("ops", "staff"), email_verified=True)
 STAFF = Identity(sub="s-staff", username="sam", email="sam@corp.test", groups=("staff",), email_verified=True)
@@ -67,7 +67,7 @@ def test_hosts_exact_first_then_the_longest_wildcard(host: str, groups: set[str]
 
 
 def test_without_a_rules_file_the_request_gets_the_global_rules_untouched() -> None:
-    from app.types import OriginalRequest
+    from authgate.access.request import OriginalRequest
 
     p = policy([], skip_auth=["^/public/"])
     request = OriginalRequest("https", "app.test", "/", "", "GET")
@@ -337,7 +337,7 @@ def test_explain_reports_a_bad_file_or_url(tmp_path: Path) -> None:
 
 
 def test_the_cli_runs_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from app.cli import main
+    from authgate.cli.main import main
 
     f = tmp_path / "rules.toml"
     f.write_text(GOOD_TOML)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from app.sealing import seal, unseal
+from authgate.session.sealing import seal, unseal
 
 KEY = bytes(range(32))
 SID = "c2Vzc2lvbi1pZA"

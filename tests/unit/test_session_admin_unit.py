@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from app import admin
-from app.admin import SessionAdmin
-from app.cli import main
-from app.sealing import unseal
-from app.session_meta import MetaSealer, SessionMeta, meta_key
-from app.sessions import SessionService, index_key, session_key
-from app.store import MemoryStore
-from app.types import TokenSet
+from authgate.cli import admin
+from authgate.cli.admin import SessionAdmin
+from authgate.cli.main import main
+from authgate.model import TokenSet
+from authgate.session.meta import MetaSealer, SessionMeta, meta_key
+from authgate.session.sealing import unseal
+from authgate.session.service import SessionService, index_key, session_key
+from authgate.store import MemoryStore
 
 SECRET = "Zq8Xw3Lm5Np7Rt2Vb9Kc4Hd6Jf1Gs0Ya"
 OLD = "Pk4Lo9Ij2Uh7Yg5Tf3Rd8Es1Wa6Qz0Xc"
@@ -43,7 +43,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock()
-    monkeypatch.setattr("app.store.memory.time", c)
+    monkeypatch.setattr("authgate.store.memory.time", c)
     return c
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from app.session_cache import SessionCache
-from app.sessions import SessionService
-from app.store import MemoryStore
-from app.types import TokenSet
+from authgate.model import TokenSet
+from authgate.session.cache import SessionCache
+from authgate.session.service import SessionService
+from authgate.store import MemoryStore
 
 
 class CountingStore(MemoryStore):
@@ -56,7 +56,7 @@ async def test_delete_and_wrong_key_are_never_served_from_the_cache(
     svc, _ = service
     ticket = await svc.create(tokens(), scope="app.test")
     assert await svc.load(ticket) is not None
-    from app.tickets import Ticket
+    from authgate.session.tickets import Ticket
 
     assert await svc.load(Ticket(ticket.session_id, b"\x00" * 32)) is None
     await svc.delete(ticket.session_id)
@@ -138,7 +138,7 @@ async def test_the_invalidation_feed_is_restarted_after_an_unexpected_error() ->
                 raise ValueError("a bug somewhere")
             await super().listen(channel, on_message, on_live)
 
-    import app.sessions as sessions_mod
+    import authgate.session.service as sessions_mod
 
     svc = SessionService(FlakyStore(), None, ttl=3600, cache=SessionCache(max_age=30))  # type: ignore[arg-type]
     original = asyncio.sleep

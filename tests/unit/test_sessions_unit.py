@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from app.refresh_timing import MAX_MARGIN, needs_refresh, refresh_margin, usable_for
-from app.session_meta import meta_key
-from app.sessions import index_key, lock_key, session_key
-from app.types import Identity, SessionData
+from authgate.model import Identity, SessionData
+from authgate.session.meta import meta_key
+from authgate.session.service import index_key, lock_key, session_key
+from authgate.session.timing import MAX_MARGIN, needs_refresh, refresh_margin, usable_for
 
 T0 = 1_700_000_000.0
 

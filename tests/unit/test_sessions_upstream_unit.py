@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from app.sessions import SessionService
-from app.store.memory import MemoryStore
-from app.types import TokenSet
-from app.upstream import BasicAuth
+from authgate.access.upstream import BasicAuth
+from authgate.model import TokenSet
+from authgate.session.service import SessionService
+from authgate.store.memory import MemoryStore
 
 BASIC = BasicAuth("app_username", "app_password")
 

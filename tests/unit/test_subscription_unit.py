@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from app.store.subscription import Login, Subscription, SubscriptionLost, command
+from authgate.store.subscription import Login, Subscription, SubscriptionLost, command
 
 
 class FakeTransport(asyncio.Transport):

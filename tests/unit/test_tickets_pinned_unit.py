@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.tickets import Ticket, TicketSigner
+from authgate.session.tickets import Ticket, TicketSigner
 
 SECRET = "ticket-test-secret-0123456789abcdefghij"
 

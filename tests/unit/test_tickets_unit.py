@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from app.tickets import Ticket, TicketSigner
+from authgate.session.tickets import Ticket, TicketSigner
 
 OLD = "old-key-7fGh2KpQ9zXw4RtY6uIo1LmN3bVc"
 NEW = "new-key-Qw8Er5Ty2Ui9Op4As7Df1Gh6Jk3L"

@@ -1,4 +1,4 @@
-"""OpenTelemetry spans (app/tracing.py) in process, with the SDK's in-memory exporter: nothing when
+"""OpenTelemetry spans (authgate/observability/tracing.py) in process, with the SDK's in-memory exporter: nothing when
 off; store calls, refreshes and IdP calls as spans, parented on the proxy's ``traceparent``. The
 real OTLP export runs in tests/integration/test_otlp.py."""
 
@@ -13,12 +13,15 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from app import refresh, refresh_timing, sessions, tracing
-from app.config import load_settings
-from app.store import MemoryStore
-from app.store.traced import TracedStore
-from app.types import TokenSet
-from app.web.asgi import create_app
+from authgate.config import load_settings
+from authgate.model import TokenSet
+from authgate.observability import tracing
+from authgate.session import refresh
+from authgate.session import service as sessions
+from authgate.session import timing as refresh_timing
+from authgate.store import MemoryStore
+from authgate.store.traced import TracedStore
+from authgate.web.asgi import create_app
 from tests.support.servers import TEST_SECRET
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app import sessions as sessions_module
-from app.sealing import seal
-from app.session_cache import SessionCache
-from app.sessions import SessionService, session_key
-from app.store import MemoryStore
-from app.tickets import Ticket
-from app.types import Identity, SessionData, TokenSet
-from app.unsealed import UnsealedMemo
+from authgate.model import Identity, SessionData, TokenSet
+from authgate.session import service as sessions_module
+from authgate.session.cache import SessionCache
+from authgate.session.sealing import seal
+from authgate.session.service import SessionService, session_key
+from authgate.session.tickets import Ticket
+from authgate.session.unsealed import UnsealedMemo
+from authgate.store import MemoryStore
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ async def test_a_rewritten_session_is_decrypted_again(svc: SessionService, unsea
     assert first is not None
     await svc.load(ticket)
     first.access_token = "refreshed"
-    await svc._save(ticket, first)  # what a refresh does: a new sealing, a new nonce
+    await svc.save(ticket, first)  # what a refresh does: a new sealing, a new nonce
     again = await svc.load(ticket)
     assert again is not None and again.access_token == "refreshed"
     assert unseals.count(ticket.session_id) == 3

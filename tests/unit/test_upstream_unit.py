@@ -1,4 +1,4 @@
-"""Authentik's ak_proxy claim: additionalHeaders and HTTP Basic credentials, checked (app.upstream).
+"""Authentik's ak_proxy claim: additionalHeaders and HTTP Basic credentials, checked (authgate.access.upstream).
 
 Every name and value in the claim is hostile (some setups let users edit their own attributes):
 the tables below are the attacks, each left out with a reason, never sent."""
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from app.headers import ALL_IDENTITY_HEADERS
-from app.upstream import (
+from authgate.access.identity_headers import ALL_IDENTITY_HEADERS
+from authgate.access.upstream import (
     MAX_HEADERS,
     MAX_NAME_LENGTH,
     MAX_TOTAL_BYTES,

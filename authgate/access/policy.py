@@ -1,0 +1,300 @@
+"""Who may pass where: the access rules (hosts, ordered path rules, allow-lists, networks).
+
+Pure logic: no I/O. Compiled once per (re)load into a ``Policy``: exact hosts and wildcard
+suffixes in dicts, per host an ordered tuple of path rules. ``for_request`` picks the host's rules
+(one dict hit for an exact host); ``HostRules.decide`` the first path rule that matches, else the
+host's allow-lists. The verdict (``Public``, ``Deny``, ``AccessRule``, or ``AllOf`` for an ambiguous
+path) names the rule that gave it, for the 403 page, the log and the audit trail.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from authgate.access.paths import app_path
+from authgate.access.request import OriginalRequest
+from authgate.config.rules import split_skip_rule
+from authgate.model import Identity
+
+if TYPE_CHECKING:
+    from authgate.config.rules import AppRule, PathRuleEntry
+    from authgate.config.settings import Settings
+
+# One address, one "@": a local part with no "@", space or control character, and a domain of
+# dot-separated labels. Anything else ("a@b@corp.test", "@corp.test") never matches a domain.
+_EMAIL = re.compile(
+    r"[^@\s\x00-\x1f\x7f]+@((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)", re.I
+)
+#: Entries of ALLOWED_USERS with this prefix match the subject (``sub``) only.
+SUB_PREFIX = "sub:"
+GLOBAL = "the global rule (AUTHGATE_ALLOWED_*)"
+
+UNVERIFIED_EMAIL = (
+    "your email address {email} is not marked as verified by the identity provider "
+    "(its email_verified claim is not true), and this application admits people by email domain. "
+    "An administrator can fix this: have the identity provider send email_verified: true for addresses "
+    "it trusts (in Authentik 2025.10 and later, a scope mapping for the email scope), "
+    "or set AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true"
+)
+OUTSIDE_NETWORKS = "this address ({ip}) is not in a network this part of the application admits"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Public:
+    """Open to anyone: 200 without a session."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    """Closed to everyone: 403 without a session."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRule:
+    """Who may pass: allow-lists (an empty one means no restriction on that attribute) and,
+    when ``networks`` is set, only from a client address in one of them."""
+
+    groups: frozenset[str] = frozenset()
+    users: frozenset[str] = frozenset()
+    email_domains: tuple[str, ...] = ()
+    subjects: frozenset[str] = frozenset()  # ALLOWED_USERS entries written ``sub:<subject>``
+    unverified_email_ok: bool = False
+    name: str = GLOBAL
+    networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def build(
+        cls,
+        groups: Iterable[str] = (),
+        users: Iterable[str] = (),
+        email_domains: Iterable[str] = (),
+        *,
+        unverified_email_ok: bool = False,
+        name: str = GLOBAL,
+        networks: Iterable[str] = (),
+    ) -> AccessRule:
+        users = list(users)
+        return cls(
+            frozenset(groups),
+            frozenset(u for u in users if not u.startswith(SUB_PREFIX)),
+            tuple(d.lower().lstrip("@") for d in email_domains),
+            frozenset(u[len(SUB_PREFIX) :] for u in users if u.startswith(SUB_PREFIX)),
+            unverified_email_ok,
+            name,
+            tuple(ipaddress.ip_network(n, strict=False) for n in networks),
+        )
+
+    def allows(self, identity: Identity) -> bool:
+        return self.refusal(identity) is None
+
+    def refusal(self, identity: Identity, ip: str = "") -> str | None:
+        """Why ``identity`` (from ``ip``, "" when unknown) may not pass, in words for the person and
+        the log; None when it may. An unknown address is in no network."""
+        if self.networks and not _in_networks(ip, self.networks):
+            return OUTSIDE_NETWORKS.format(ip=ip or "unknown")
+        if self.groups and not self.groups.intersection(identity.groups):
+            return "this account is in none of the groups this application admits"
+        if (self.users or self.subjects) and not (
+            identity.username in self.users or identity.sub in self.users or identity.sub in self.subjects
+        ):
+            return "this account is not on the list of users this application admits"
+        if self.email_domains:
+            match = _EMAIL.fullmatch(identity.email)
+            if match is None or match.group(1).lower() not in self.email_domains:
+                return "this account's email address is not in a domain this application admits"
+            if not identity.email_verified and not self.unverified_email_ok:
+                return UNVERIFIED_EMAIL.format(email=identity.email)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """An ambiguous path on a host with path rules: it could be any of them, so every allow rule
+    that could apply must admit the user (the strictest wins)."""
+
+    rules: tuple[AccessRule, ...]
+    name: str
+    networks: tuple[IPNetwork, ...]
+
+    def refusal(self, identity: Identity, ip: str) -> str | None:
+        return next((why for rule in self.rules if (why := rule.refusal(identity, ip)) is not None), None)
+
+
+Verdict = Public | Deny | AccessRule | AllOf
+
+
+def _in_networks(ip: str, networks: tuple[IPNetwork, ...]) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr in net for net in networks)
+
+
+@dataclass(frozen=True, slots=True)
+class PathRule:
+    """One path rule: the path regex (None: every path), the methods (None: any), the verdict."""
+
+    pattern: re.Pattern[str] | None
+    methods: frozenset[str] | None
+    verdict: Public | Deny | AccessRule
+
+    def applies_to(self, method: str) -> bool:
+        """``method`` is "" when the proxy did not say it: then a rule with methods never applies."""
+        return self.methods is None or method in self.methods
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.applies_to(method) and (self.pattern is None or self.pattern.search(path) is not None)
+
+
+def skip_rule(rule: str, name: str) -> PathRule:
+    """A short-form public route, ``regex`` or ``METHOD=regex``."""
+    method, pattern = split_skip_rule(rule)
+    return PathRule(re.compile(pattern), None if method is None else frozenset((method,)), Public(f"{name} `{rule}`"))
+
+
+@dataclass(frozen=True, slots=True)
+class HostRules:
+    """A host's path rules in order (the short form's public routes last) and its allow-lists."""
+
+    default: AccessRule
+    rules: tuple[PathRule, ...] = ()
+    #: The host entry's key when it names its own OAuth client or header auth (authgate/wiring/apps.py); "" uses
+    #: the global ones.
+    app: str = ""
+
+    def decide(self, method: str, path: str) -> Verdict:
+        """The verdict for ``path`` (as sent): rules see it decoded once, as the app does. An
+        ambiguous path (``authgate.access.paths``) is never public, and meets every deny or allow rule that
+        could apply to it (``_ambiguous``)."""
+        if not self.rules:
+            return self.default
+        decoded = app_path(path)
+        if decoded is None:
+            return self._ambiguous(method)
+        for rule in self.rules:
+            if rule.matches(method, decoded):
+                return rule.verdict
+        return self.default
+
+    def _ambiguous(self, method: str) -> Verdict:
+        """What the app resolves an ambiguous path to is unknown: it could match any rule. Public
+        rules are skipped (fail closed); any deny rule that applies to the method refuses it; else
+        every allow rule up to the first without a path (or the host's allow-lists) must admit."""
+        admit: list[AccessRule] = []
+        last = self.default
+        for rule in self.rules:
+            verdict = rule.verdict
+            if isinstance(verdict, Public) or not rule.applies_to(method):
+                continue
+            if isinstance(verdict, Deny):
+                return Deny(f"{verdict.name}, which an ambiguous path could reach")
+            if rule.pattern is None:
+                last = verdict
+                break
+            admit.append(verdict)
+        if not admit:
+            return last
+        admit.append(last)
+        names = "; ".join(r.name for r in admit)
+        networks = tuple(net for rule in admit for net in rule.networks)
+        return AllOf(tuple(admit), f"every rule an ambiguous path could reach: {names}", networks)
+
+
+class Policy:
+    """The global rules plus per-host ones: exact hosts first, then wildcards, longest first."""
+
+    def __init__(self, default: HostRules, hosts: dict[str, HostRules] | None = None) -> None:
+        self.default = default
+        self.exact: dict[str, HostRules] = {}
+        self.wildcards: dict[str, HostRules] = {}  # "example.com" for "*.example.com"
+        for name, rules in (hosts or {}).items():
+            host = name.lower()
+            if host.startswith("*."):
+                self.wildcards[host[2:]] = rules
+            else:
+                self.exact[host] = rules
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        """The global rules from ``AUTHGATE_ALLOWED_*`` / ``SKIP_AUTH``, and each host entry of the
+        rules file: its own lists replace the global ones; its skip rules add to them."""
+        s = settings
+        unverified_ok = s.allow_unverified_email
+        default = AccessRule.build(
+            s.allowed_groups, s.allowed_users, s.allowed_email_domains, unverified_email_ok=unverified_ok
+        )
+        global_skip = tuple(skip_rule(r, "AUTHGATE_SKIP_AUTH") for r in s.skip_auth)
+        hosts: dict[str, HostRules] = {}
+        for app in s.apps:
+            rules = _host_rules(app, default, global_skip)
+            hosts.update(dict.fromkeys(app.hosts, rules))
+        return cls(HostRules(default, global_skip), hosts)
+
+    def for_host(self, hostname: str) -> HostRules:
+        # "app.test." is "app.test" (a proxy may route both); an exact host is one dict hit.
+        name = hostname.removesuffix(".")
+        rules = self.exact.get(name)
+        # Then the longest wildcard first: "a.b.example.com" tries "b.example.com", "example.com", "com".
+        suffix = name
+        while rules is None and "." in suffix and self.wildcards:
+            suffix = suffix[suffix.index(".") + 1 :]
+            rules = self.wildcards.get(suffix)
+        return self.default if rules is None else rules
+
+    def for_request(self, request: OriginalRequest) -> HostRules:
+        # Without a rules file there is no need to take the host apart (the hot path asks).
+        return self.for_host(request.hostname) if self.exact or self.wildcards else self.default
+
+
+def _host_rules(app: AppRule, default: AccessRule, global_skip: tuple[PathRule, ...]) -> HostRules:
+    name = f"host {app.hosts[0]}" + (f" (and {len(app.hosts) - 1} more)" if len(app.hosts) > 1 else "")
+    own = AccessRule.build(
+        default.groups if app.groups is None else app.groups,
+        _users(default) if app.users is None else app.users,
+        default.email_domains if app.email_domains is None else app.email_domains,
+        unverified_email_ok=default.unverified_email_ok,
+        name=f"{name} (its allow-lists)",
+    )
+    rules = [_path_rule(entry, own, f"{name} rule {i}") for i, entry in enumerate(app.rules, 1)]
+    rules += [skip_rule(r, f"{name} skip_auth") for r in app.skip_auth]
+    own_services = app.client_id is not None or app.header_auth is not None or app.header_auth_audiences is not None
+    return HostRules(own, (*rules, *global_skip), app_key(app) if own_services else "")
+
+
+def app_key(app: AppRule) -> str:
+    """How an app of the rules file is named among the per-app services: its first host."""
+    return app.hosts[0]
+
+
+def _users(rule: AccessRule) -> list[str]:
+    return [*rule.users, *(SUB_PREFIX + s for s in rule.subjects)]
+
+
+def _path_rule(entry: PathRuleEntry, host: AccessRule, name: str) -> PathRule:
+    if entry.path is not None:
+        name += f" (path {entry.path})"
+    methods = None if entry.methods is None else frozenset(entry.methods)
+    pattern = None if entry.path is None else re.compile(entry.path)
+    verdict: Public | Deny | AccessRule
+    if entry.policy is not None:
+        verdict = Public(name) if entry.policy == "public" else Deny(name)
+    else:
+        verdict = AccessRule.build(
+            host.groups if entry.groups is None else entry.groups,
+            _users(host) if entry.users is None else entry.users,
+            host.email_domains if entry.email_domains is None else entry.email_domains,
+            unverified_email_ok=host.unverified_email_ok,
+            name=name,
+            networks=entry.networks or (),
+        )
+    return PathRule(pattern, methods, verdict)

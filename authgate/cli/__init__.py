@@ -1,0 +1,1 @@
+"""The `authgate` command: serve, check, sessions, rules explain, demo."""

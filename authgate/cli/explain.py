@@ -1,0 +1,86 @@
+"""``authgate rules explain``: which host entry and rule a request meets, and the decision.
+
+For operators to try a rules file before deploying it. The rules are loaded as the server loads
+them (the ``AUTHGATE_*`` variables for the global rules, the rules file from ``--file`` or
+``AUTHGATE_CONFIG``); the other settings are not needed and not checked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from authgate.access.forwarded import clean_host
+from authgate.access.policy import AccessRule, AllOf, Deny, Policy, Public
+from authgate.access.request import hostname_of
+from authgate.config import Settings, load_rules
+from authgate.config.sources import gather
+from authgate.errors import InvalidForwardedHeaders
+from authgate.model import Identity
+
+PASSES, REFUSED, BAD_INPUT = 0, 1, 2
+
+
+def explain(
+    url: str,
+    *,
+    user: str = "",
+    groups: tuple[str, ...] = (),
+    email: str = "",
+    ip: str = "",
+    method: str = "GET",
+    file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[int, list[str]]:
+    """The exit status (0 passes, 1 refused, 2 bad input) and the lines to print."""
+    problems: list[str] = []
+    values = gather(os.environ if environ is None else environ, [])  # only the rules' variables are read
+    settings = Settings(**{k: v for k, v in values.items() if k in _RULE_SETTINGS})
+    path = settings.config if file is None else file
+    apps = load_rules(path, problems) if path else []
+    parts = urlsplit(url)
+    try:
+        hostname = hostname_of(clean_host(parts.netloc.rpartition("@")[2]))
+    except InvalidForwardedHeaders:
+        hostname = ""
+    if parts.scheme not in ("http", "https") or not hostname:
+        problems.append(f"{url!r} is not an absolute http(s) URL")
+    if problems:
+        return BAD_INPUT, problems
+    policy = Policy.from_settings(settings.model_copy(update={"apps": apps}))
+    host = policy.for_host(hostname)
+    verdict = host.decide(method.upper(), parts.path or "/")
+    who = Identity(sub=user, username=user, email=email, groups=groups, email_verified=True)
+    lines = [
+        f"request:    {method.upper()} {url} from {ip or 'an unknown address'}",
+        f"as:         {user or '(no --user)'}; groups {', '.join(groups) or 'none'}; email {email or 'none'}",
+        f"host entry: {'none: the global rules' if host is policy.default else _entry(host.default)}",
+        f"rule:       {verdict.name}",
+    ]
+    if isinstance(verdict, Public):
+        return PASSES, [*lines, "decision:   public: passes without sign-in, with no identity headers"]
+    if isinstance(verdict, Deny):
+        return REFUSED, [*lines, "decision:   deny: 403 for everyone, signed in or not"]
+    return _admission(verdict, who, ip, lines)
+
+
+def _admission(rule: AccessRule | AllOf, who: Identity, ip: str, lines: list[str]) -> tuple[int, list[str]]:
+    why = rule.refusal(who, ip)
+    if why is None:
+        return PASSES, [*lines, "decision:   allow: this user passes once signed in"]
+    return REFUSED, [*lines, f"decision:   refuse (403 once signed in): {why}"]
+
+
+def _entry(default: AccessRule) -> str:
+    return default.name.removesuffix(" (its allow-lists)")
+
+
+_RULE_SETTINGS = {
+    "allowed_groups",
+    "allowed_users",
+    "allowed_email_domains",
+    "allow_unverified_email",
+    "skip_auth",
+    "config",
+}

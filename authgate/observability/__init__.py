@@ -1,0 +1,1 @@
+"""Logs, traces, the audit trail, metrics and request ids: what authgate tells its operators."""

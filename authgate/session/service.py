@@ -1,0 +1,238 @@
+"""Sessions: create, load, refresh exactly once across replicas, end.
+
+A session is one sealed blob under ``ag:{<id>}:s``; its refresh lock sits beside it in the
+same hash slot, with its metadata for the operator (``session_meta``). Writes replace the whole
+blob in one SET, so no reader ever sees half a session. Indexes by the IdP's ``sid``, ``sub`` and
+username (hashed) let back-channel logout and ``authgate sessions`` find them.
+
+With an idle timeout, the session's key expires after that long unread: each cold read is a
+GETEX that pushes it out (one command), and cache hits touch nothing. A cache entry lives at most
+the cache TTL, so an active user's session is re-read, and extended, at least that often.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from typing import Any
+
+from authgate.access.upstream import NO_BASIC_AUTH, BasicAuth, Upstream, from_claims
+from authgate.errors import TokenValidationError
+from authgate.model import Identity, SessionData, TokenSet
+from authgate.observability import metrics
+from authgate.oidc import OIDCClient
+from authgate.oidc.client import LogoutToken
+from authgate.oidc.clients import Clients
+from authgate.session import refresh
+from authgate.session.cache import Entry, SessionCache
+from authgate.session.meta import MetaSealer, SessionMeta, meta_key
+from authgate.session.refresh import lock_key
+from authgate.session.sealing import seal, unseal
+from authgate.session.tickets import Ticket
+from authgate.session.timing import needs_refresh, usable_for
+from authgate.session.unsealed import UnsealedMemo
+from authgate.store import Store
+
+log = logging.getLogger("authgate.sessions")
+
+INVALIDATION_CHANNEL = "ag:invalidate"
+JTI_LEEWAY = 120.0  # a logout token's jti is remembered this long past its expiry (clock skew)
+
+
+def session_key(session_id: str) -> str:
+    return f"ag:{{{session_id}}}:s"
+
+
+def index_key(kind: str, value: str) -> str:
+    digest = hashlib.sha256(value.encode()).hexdigest()[:32]
+    return f"ag:idx:{kind}:{digest}"
+
+
+class SessionService:
+    def __init__(
+        self,
+        store: Store,
+        oidc: OIDCClient,
+        *,
+        ttl: int,
+        cache: SessionCache | None = None,
+        idle_ttl: float = 0.0,
+        meta: MetaSealer | None = None,
+        clients: Clients | None = None,
+        basic_auth: BasicAuth = NO_BASIC_AUTH,
+    ) -> None:
+        self.store = store
+        self.oidc = oidc  # the global client
+        self.clients = clients  # every client by name (None: the global one only)
+        self.ttl = ttl
+        self.cache = cache if cache is not None else SessionCache(max_age=0)
+        self.unsealed = UnsealedMemo()
+        self.idle_ttl = idle_ttl  # 0: no idle timeout
+        self.meta = meta
+        self.basic_auth = basic_auth
+        self._reported: set[tuple[str, str]] = set()  # headers of ak_proxy already logged as left out
+
+    def upstream_of(self, claims: dict[str, object]) -> tuple[tuple[str, str], ...]:
+        """The checked ak_proxy headers; what was left out is logged once (by name: values may be secrets)."""
+        upstream: Upstream = from_claims(claims, self.basic_auth)
+        for left_out in upstream.left_out:
+            if left_out not in self._reported and len(self._reported) < 1024:
+                self._reported.add(left_out)
+                log.warning("ak_proxy claim: header %r left out: %s", *left_out)
+        return upstream.headers
+
+    async def run_invalidation(self) -> None:
+        """Keep the local cache in step with every replica's writes (runs for the app's lifetime).
+
+        The store reconnects by itself; this loop also survives anything unexpected, so the
+        cache is never left off for good (while it is off, checks go to the store).
+        """
+        while True:
+            try:
+                await self.store.listen(INVALIDATION_CHANNEL, self._evict, self._feed_state)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("session cache: invalidation feed failed; restarting it")
+                self._feed_state(False)
+            await asyncio.sleep(1.0)
+
+    def _feed_state(self, live: bool) -> None:
+        self.cache.set_live(live)
+        metrics.cache_live.set(1 if live else 0)
+        if live:
+            log.info("session cache: invalidation feed live")
+        else:
+            metrics.cache_feed_drops.inc()
+            log.warning("session cache: invalidation feed lost; answering from the store until it returns")
+
+    def _evict(self, session_id: str) -> None:
+        self.cache.evict(session_id)
+        self.unsealed.evict(session_id)  # memory only: a changed session never matches it anyway
+
+    async def _invalidate(self, session_id: str) -> None:
+        self._evict(session_id)
+        await self.store.publish(INVALIDATION_CHANNEL, session_id)
+
+    def client_of(self, data: SessionData) -> OIDCClient | None:
+        """The client ``data`` was signed in with; None when no app names it any more."""
+        if self.clients is not None:
+            return self.clients.get(data.client)
+        return None if data.client else self.oidc
+
+    async def create(self, tokens: TokenSet, *, scope: str, client: str = "") -> Ticket:
+        """A new session, valid on ``scope`` only (a host, or ".<cookie domain>"), made by the OAuth
+        client named ``client`` ("": the global one)."""
+        now = time.time()
+        claims = tokens.claims
+        data = SessionData(
+            identity=Identity.from_claims(claims),
+            access_token=tokens.access_token,
+            id_token=tokens.id_token,
+            refresh_token=tokens.refresh_token,
+            access_expires_at=now + tokens.expires_in if tokens.expires_in else 0.0,
+            access_issued_at=now,
+            created_at=now,
+            expires_at=now + self.ttl,
+            idp_sid=str(claims.get("sid") or ""),
+            scope=scope,
+            client=client,
+            upstream=self.upstream_of(claims),
+        )
+        ticket = Ticket.new()
+        await self.save(ticket, data)
+        if data.idp_sid:
+            await self.store.index_add(index_key("sid", data.idp_sid), ticket.session_id, self.ttl)
+        await self.store.index_add(index_key("sub", data.identity.sub), ticket.session_id, self.ttl)
+        await self.store.index_add(index_key("user", data.identity.username), ticket.session_id, self.ttl)
+        return ticket
+
+    async def save(self, ticket: Ticket, data: SessionData) -> None:
+        """Writes the whole session (and its metadata) in one SET each, and tells every replica."""
+        now = time.time()
+        ttl = data.expires_at - now
+        if ttl > 0:
+            blob = seal(ticket.key, ticket.session_id, data.to_json())
+            idle = min(ttl, self.idle_ttl) if self.idle_ttl else ttl
+            await self.store.set(session_key(ticket.session_id), blob, idle)
+            if self.meta is not None:  # the absolute TTL: never outlives the session
+                sealed = self.meta.seal(ticket.session_id, SessionMeta.of(data, now))
+                await self.store.set(meta_key(ticket.session_id), sealed, ttl)
+            await self._invalidate(ticket.session_id)
+
+    def cached(self, ticket: Ticket) -> Entry | None:
+        """The hot path: a session this replica verified lately that needs nothing (no store round
+        trip, no refresh due: entries leave the cache when a refresh falls due)."""
+        return self.cache.get(ticket.session_id, ticket.key)
+
+    async def load(self, ticket: Ticket, *, use_cache: bool = True) -> SessionData | None:
+        """The session the ticket opens, or None (unknown, ended, expired, or wrong key).
+
+        With ``use_cache``, a session in the local cache is answered with no store round trip, and
+        one read unchanged since this replica last opened it is not decrypted again (authgate/session/unsealed.py).
+        Without, the result is a fresh object the caller may change.
+        """
+        if use_cache and (hit := self.cached(ticket)) is not None:
+            return hit.data
+        generation = self.cache.generation
+        key = session_key(ticket.session_id)
+        blob = await (self.store.getex(key, self.idle_ttl) if self.idle_ttl else self.store.get(key))
+        if blob is None:
+            return None
+        opened = self.unsealed.get(ticket.session_id, ticket.key, blob) if use_cache else None
+        if opened is not None:
+            data, memo = opened.data, opened.memo
+        else:
+            raw = unseal(ticket.key, ticket.session_id, blob)
+            if raw is None:
+                return None
+            data = SessionData.from_json(raw)
+            memo = self.unsealed.put(ticket.session_id, ticket.key, blob, data).memo if use_cache else {}
+        now = time.time()
+        if data.expires_at <= now:
+            return None
+        if use_cache:
+            self.cache.put(ticket.session_id, ticket.key, data, generation, usable_for(data, now), memo=memo)
+        return data
+
+    def memo_of(self, ticket: Ticket, data: SessionData) -> dict[str, Any]:
+        """Where the HTTP layer may keep what it derives from ``data`` (its 200 reply): shared by
+        every check of this session until it changes; a throwaway dict for a session not kept."""
+        entry = self.cached(ticket)
+        if entry is not None and entry.data is data:
+            return entry.memo
+        opened = self.unsealed.peek(ticket.session_id)
+        return opened.memo if opened is not None and opened.data is data else {}
+
+    async def delete(self, session_id: str) -> None:
+        await self.store.delete(session_key(session_id), lock_key(session_id), meta_key(session_id))
+        await self._invalidate(session_id)
+
+    async def logout(self, *, sid: str = "", sub: str = "") -> int:
+        """End every session of an IdP session id (or, without one, of a subject)."""
+        ids: set[str] = set()
+        if sid:
+            ids |= await self.store.index_pop(index_key("sid", sid))
+        if sub and not sid:
+            ids |= await self.store.index_pop(index_key("sub", sub))
+        for session_id in ids:
+            await self.delete(session_id)
+        return len(ids)
+
+    async def logout_once(self, token: LogoutToken) -> int:
+        """End the sessions a validated back-channel logout token names, once: a token whose
+        ``jti`` was seen before (a replay, by anyone who captured it) raises TokenValidationError."""
+        ttl = max(token.expires_at - time.time(), 0.0) + JTI_LEEWAY
+        if not await self.store.set_nx(index_key("jti", token.jti), b"1", ttl):
+            raise TokenValidationError("this logout token was already used (its jti was seen before)")
+        return await self.logout(sid=token.sid, sub=token.sub)
+
+    async def refreshed_if_due(self, ticket: Ticket, data: SessionData) -> SessionData | None:
+        """``data`` with a usable access token: refreshed by exactly one replica when due
+        (authgate/session/refresh.py). None means the session has ended (the IdP revoked the grant, or it was
+        signed out)."""
+        if not needs_refresh(data):
+            return data
+        return await refresh.refreshed(self, ticket, data)

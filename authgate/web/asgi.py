@@ -1,0 +1,185 @@
+"""The ASGI application: a thin dispatcher in front of a Starlette app.
+
+The auth checks (every request of every protected app) and /healthz are answered here in raw
+ASGI, without routing machinery; everything else goes to a plain Starlette app (a list of
+routes). FastAPI's additions (dependency injection, request models, OpenAPI) had no use here:
+the routes read a few query parameters and headers, and the API is no public schema.
+Unexpected errors are logged with their stack and answered with a bare 500/503, never shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from authgate.config import Settings
+from authgate.errors import AuthgateError, IdPUnavailable, StoreUnavailable
+from authgate.observability import metrics, requestid
+from authgate.store import Store
+from authgate.web import account, auth, flow, inline
+from authgate.web.raw import ASGIApp, Message, Receive, Reply, Scope, Send, client_ip, request_headers, send_reply
+from authgate.wiring.gateway import Gateway, build_gateway
+
+log = logging.getLogger("authgate")
+
+READY_TIMEOUT = 3.0
+ID_HEADERS = {b"x-request-id": "x-request-id", b"traceparent": "traceparent"}
+
+
+def _framework_app(gw: Gateway) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # Fetch the IdP metadata early, but never block startup on it: readiness reports it.
+        warm = asyncio.create_task(_warm(gw))
+        tasks = [warm, asyncio.create_task(gw.sessions.run_invalidation())]
+        if gw.rules is not None:  # SIGHUP and changes of the rules file reload it
+            gw.rules.listen()
+            tasks.append(asyncio.create_task(gw.rules.watch()))
+        yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await gw.aclose()
+
+    answered: set[str] = set()  # the probes that have succeeded since this replica started
+
+    async def readyz(_: Request) -> Response:
+        """503 when this replica cannot serve: the store is unreachable, or the global IdP has not
+        answered once since start (a setup problem). An IdP that answered before and fails now,
+        or an app's own IdP, is reported under ``degraded`` with 200: signed-in users still pass
+        (their sessions are in the store), and taking every replica out would lock them out too."""
+        problems: dict[str, str] = {}
+        degraded: dict[str, str] = {}
+        probes: dict[str, Callable[[], Awaitable[object]]] = {"store": gw.store.ping}
+        for name, client in gw.clients.named():
+            # The shared live probe of sign-in starts (a cached discovery document alone would hide
+            # an outage): one request per few seconds at most, whoever asks.
+            probes["idp" if not name else f"idp {name}"] = client.ensure_reachable
+        for name, probe in probes.items():
+            try:
+                async with asyncio.timeout(READY_TIMEOUT):
+                    await probe()
+                answered.add(name)
+            except (AuthgateError, TimeoutError) as exc:
+                blocking = name == "store" or (name == "idp" and name not in answered)
+                (problems if blocking else degraded)[name] = str(exc) or "timeout"
+        # A failed rules reload keeps the rules in force, so the replica still serves: said, not 503.
+        extra: dict[str, object] = {"rules": gw.rules.error} if gw.rules is not None and gw.rules.error else {}
+        if degraded:
+            extra["degraded"] = degraded
+        if problems:
+            return JSONResponse({"ready": False, "problems": problems, **extra}, 503)
+        return JSONResponse({"ready": True, **extra})
+
+    async def prometheus(_: Request) -> Response:
+        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def authgate_error(_: Request, exc: Exception) -> Response:
+        # A route's own ladder answers what a person can meet; this is the net under it.
+        if isinstance(exc, StoreUnavailable | IdPUnavailable):
+            log.error("request failed: %s", exc)
+            return PlainTextResponse("temporarily unavailable\n", status_code=503)
+        log.warning("request failed: %s", exc)
+        return PlainTextResponse("bad request\n", status_code=400)
+
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unexpected error", exc_info=exc)
+        return PlainTextResponse("internal error\n", status_code=500)
+
+    routes = [
+        *flow.routes(gw.site.prefix),
+        *account.routes(gw.site.prefix),
+        Route("/readyz", readyz),
+        Route("/metrics", prometheus),
+    ]
+    api = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={AuthgateError: authgate_error, Exception: unexpected},
+    )
+    api.state.gateway = gw
+    return api
+
+
+async def _warm(gw: Gateway) -> None:
+    try:
+        await gw.oidc.metadata()
+        await gw.oidc.keys.keys()
+    except AuthgateError as exc:
+        log.error("the IdP is not usable yet: %s (sign-ins will fail until it is)", exc)
+
+
+def _with_request_id(send: Send, request_id: str) -> Send:
+    """``send`` adding ``X-Request-Id`` to the response (the browser routes: sign-in, sign-out ...)."""
+    header = (b"x-request-id", request_id.encode())
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), header]
+        await send(message)
+
+    return sending
+
+
+def create_app(
+    settings: Settings, *, store: Store | None = None, transport: httpx.AsyncBaseTransport | None = None
+) -> ASGIApp:
+    gw = build_gateway(settings, store=store, transport=transport)
+    api = _framework_app(gw)
+    # The auth paths, each to its caller (Traefik's and Caddy's forward auth may redirect).
+    callers = {
+        f"{gw.site.prefix}/auth/nginx": auth.Caller.NGINX,
+        f"{gw.site.prefix}/auth/traefik": auth.Caller.FORWARD_AUTH,
+        f"{gw.site.prefix}/auth/caddy": auth.Caller.FORWARD_AUTH,
+    }
+
+    # The hot path's names, bound once (a closure variable is read faster than a module attribute).
+    wanted, parse_check, from_cache, from_store = (
+        auth.WANTED_HEADERS,
+        auth.parse_check,
+        auth.from_cache,
+        auth.from_store,
+    )
+    Check, BrowserRoute = auth.Check, auth.BrowserRoute
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            caller = callers.get(scope["path"])
+            if caller is not None:
+                headers = request_headers(scope, wanted)
+                try:
+                    check = parse_check(gw, caller, headers, client_ip(scope), scope["scheme"])
+                    if isinstance(check, Check):  # the common case first
+                        # A signed-in user seen lately is answered with no await in between.
+                        reply = from_cache(gw, check) or await from_store(gw, caller, check, headers)
+                    elif isinstance(check, BrowserRoute):
+                        reply = await inline.answer(api, scope, check.original, check.path)
+                    else:
+                        reply = check
+                except Exception:
+                    requestid.current.set(headers)
+                    log.exception("auth check failed unexpectedly")
+                    reply = Reply(503)
+                # Every answer but an allow carries the request id (a proxy hands an allow's headers to
+                # no client; the memoised 200 stays one shared object, and no id is made for it).
+                await send_reply(send, reply, requestid.id_of(headers) if reply.status != 200 else None)
+                return
+            if scope["path"] == "/healthz":
+                await send_reply(send, Reply(200, body=b"ok\n"))
+                return
+            headers = request_headers(scope, ID_HEADERS)
+            requestid.current.set(headers)
+            send = _with_request_id(send, requestid.current_id())
+        await api(scope, receive, send)
+
+    app.gateway = gw  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,241 @@
+"""The wiring: every service built once at startup from the settings, held by one ``Gateway``.
+
+The composition root: the only module that reads ``Settings`` to build services. Handlers get the
+``Gateway`` and read the narrow values they need from it, never the settings themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from authgate.access.api_clients import HeaderAuth
+from authgate.access.forwarded import TrustedProxies
+from authgate.access.identity_headers import NO_META, Meta
+from authgate.access.policy import Policy
+from authgate.access.upstream import BasicAuth
+from authgate.config import AppRule, Settings
+from authgate.config.rules import AppClient
+from authgate.model import SessionData
+from authgate.observability import tracing
+from authgate.oidc import OIDCClient
+from authgate.oidc.clients import Clients
+from authgate.session.cache import SessionCache
+from authgate.session.cookies import CookieReader
+from authgate.session.login import LoginService
+from authgate.session.meta import MetaSealer
+from authgate.session.service import SessionService
+from authgate.session.tickets import TicketSigner
+from authgate.store import Store, open_store
+from authgate.store.traced import TracedStore
+from authgate.wiring.apps import Apps, global_meta
+from authgate.wiring.reload import RulesReloader
+
+log = logging.getLogger("authgate")
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Where authgate answers and how its cookies are written: what the HTTP layer needs."""
+
+    prefix: str  # every gateway route's path prefix
+    cookie_name: str
+    cookie_domain: str  # domain-level mode when set
+    external_url: str  # the auth host in domain-level mode
+    session_ttl: int
+    redirect_domains: tuple[str, ...]
+    header_sets: tuple[str, ...]
+    #: Log one allowed request in this many (AUTHGATE_LOG_ALLOWS_SAMPLE); 0: allows are not logged.
+    log_allows_every: int = 0
+    meta: Meta = NO_META  # the X-authentik-meta-* values
+    #: The IdP's HTTP Basic credentials replace the client's Authorization header (else it passes).
+    sends_basic_auth: bool = False
+    #: The prefix of every gateway route, and of the auth-check routes (the proxy's, never a page).
+    own_paths: str = field(init=False)
+    auth_paths: str = field(init=False)
+    #: The browser routes a forward-auth check may be asked about (authgate/web/inline.py).
+    browser_paths: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Derived once, read per check.
+        object.__setattr__(self, "own_paths", f"{self.prefix}/")
+        object.__setattr__(self, "auth_paths", f"{self.prefix}/auth/")
+        routes = ("start", "callback", "sign_out")
+        object.__setattr__(self, "browser_paths", frozenset(f"{self.prefix}/{r}" for r in routes))
+
+    def _sign_in_base(self, origin: str) -> str:
+        """Where sign-ins happen: the auth host in domain mode, else the app's own host."""
+        return self.external_url.rstrip("/") if self.cookie_domain else origin
+
+    def callback_url(self, origin: str) -> str:
+        """Where the IdP sends the browser back."""
+        return f"{self._sign_in_base(origin)}{self.prefix}/callback"
+
+    def start_url(self, origin: str, rd: str | None = None) -> str:
+        """The sign-in start for ``origin``, returning to ``rd``."""
+        url = f"{self._sign_in_base(origin)}{self.prefix}/start"
+        return f"{url}?rd={quote(rd, safe='')}" if rd else url
+
+    def opens(self, data: SessionData, hostname: str) -> bool:
+        """Whether a session may open ``hostname``: the host it was signed in on, or in
+        domain-level mode any host under the cookie domain (a copied cookie opens nothing else)."""
+        scope = data.scope
+        # The session's own host first: one string comparison in the common case (the hot path).
+        return scope == hostname or (scope.startswith(".") and (hostname.endswith(scope) or hostname == scope[1:]))
+
+
+@dataclass
+class Gateway:
+    site: Site
+    store: Store
+    oidc: OIDCClient
+    sessions: SessionService
+    login: LoginService
+    policy: Policy
+    signer: TicketSigner
+    cookies: CookieReader
+    trusted: TrustedProxies
+    apps: Apps  # each app's OAuth client, header auth and meta headers (the global ones by default)
+    #: Reloads the rules file into ``policy`` (one assignment); None without a rules file.
+    rules: RulesReloader | None = None
+    clients: Clients = field(init=False)
+    #: The global header auth (AUTHGATE_HEADER_AUTH); None when off.
+    header_auth: HeaderAuth | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clients = self.apps.clients
+        self.header_auth = self.apps.default.header_auth
+
+    def swap_policy(self, policy: Policy, apps: list[AppRule] | None = None) -> None:
+        """The rules in force from now on (a reload); with ``apps``, their own services too. No
+        await in between: a request sees the old rules and services or the new ones, never a mix."""
+        if apps is not None:
+            self.apps.update(apps)
+            # A host may now sign in with another client: its sessions must be read (and their
+            # client checked, authgate/web/auth.py from_store) again before they open anything.
+            self.sessions.cache.clear()
+        self.policy = policy
+
+    def client_for(self, hostname: str) -> str:
+        """The name of the OAuth client that signs users in to ``hostname`` ("": the global one)."""
+        return self.apps.get(self.policy.for_host(hostname).app).client
+
+    async def aclose(self) -> None:
+        await self.clients.aclose()
+        await self.store.close()
+
+
+def build_oidc(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> OIDCClient:
+    """The OIDC client as the gateway uses it (``authgate check`` probes through the same one)."""
+    return OIDCClient(
+        issuer=settings.issuer,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        scopes=settings.scope_list,
+        backchannel_url=settings.backchannel_url,
+        timeout=settings.idp_timeout,
+        transport=transport,
+    )
+
+
+def build_client(settings: Settings, own: AppClient, transport: httpx.AsyncBaseTransport | None = None) -> OIDCClient:
+    """An app's own client: its issuer, id, secret and scopes; the rest as the global client's."""
+    return OIDCClient(
+        issuer=own.issuer,
+        client_id=own.client_id,
+        client_secret=own.client_secret,
+        scopes=list(own.scopes),
+        backchannel_url=settings.backchannel_url,
+        timeout=settings.idp_timeout,
+        transport=transport,
+    )
+
+
+def build_gateway(
+    settings: Settings, *, store: Store | None = None, transport: httpx.AsyncBaseTransport | None = None
+) -> Gateway:
+    if store is None:
+        store = open_store(settings.redis_url, timeout=settings.store_timeout)
+    if tracing.enabled():
+        traced: Store = TracedStore(store)  # a span per store call; not wrapped at all when tracing is off
+        store = traced
+    if not store.shared:
+        log.warning(
+            "AUTHGATE_REDIS_URL is not set: sessions live in this process only. "
+            "Run ONE replica with ONE worker, or set AUTHGATE_REDIS_URL to share sessions."
+        )
+    secret_keys = settings.secret or [secrets.token_urlsafe(48)]
+    if not settings.secret:
+        log.warning("AUTHGATE_SECRET is not set (development mode): a random key is used; sessions end on restart")
+    oidc = build_oidc(settings, transport=transport)
+    clients = Clients(oidc)
+    cache = SessionCache(max_age=settings.session_cache_ttl)
+    basic = BasicAuth(
+        settings.authentik_basic_auth_username_attribute, settings.authentik_basic_auth_password_attribute
+    )
+    sessions = SessionService(
+        store,
+        oidc,
+        ttl=settings.session_ttl,
+        cache=cache,
+        idle_ttl=settings.session_idle_ttl,
+        meta=MetaSealer(secret_keys),
+        clients=clients,
+        basic_auth=basic,
+    )
+    login = LoginService(
+        store,
+        clients,
+        sessions,
+        ttl=settings.login_ttl,
+        secrets=secret_keys,
+        cookie_prefix=settings.cookie_name,
+        cookie_domain=settings.cookie_domain,
+    )
+    policy = Policy.from_settings(settings)
+    if settings.allowed_email_domains or any(
+        a.email_domains or any(r.email_domains for r in a.rules) for a in settings.apps
+    ):
+        log.info(
+            "email-domain rules admit only addresses the IdP marks email_verified: true%s",
+            " (AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true: unverified addresses are admitted too)"
+            if settings.allow_unverified_email
+            else "; set AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true to admit unverified ones",
+        )
+    signer = TicketSigner(secret_keys)
+    site = Site(
+        prefix=settings.path_prefix,
+        cookie_name=settings.cookie_name,
+        cookie_domain=settings.cookie_domain,
+        external_url=settings.external_url,
+        session_ttl=settings.session_ttl,
+        redirect_domains=tuple(settings.allowed_redirect_domains),
+        header_sets=tuple(settings.header_sets),
+        log_allows_every=settings.log_allows_sample if settings.log_allows else 0,
+        meta=global_meta(settings),
+        sends_basic_auth=basic.enabled,
+    )
+    apps = Apps(settings, store, clients, lambda own: build_client(settings, own, transport), site.meta)
+    if apps.default.header_auth is not None:
+        log.info("header auth on for API clients: %s", ", ".join(sorted(apps.default.header_auth.config.modes)))
+    host = urlsplit(settings.issuer).hostname or "?"
+    log.info("authgate ready: issuer host %s, store %s", host, type(store).__name__)
+    gateway = Gateway(
+        site,
+        store,
+        oidc,
+        sessions,
+        login,
+        policy,
+        signer,
+        CookieReader(signer, settings.cookie_name, login.cookie_prefix),
+        TrustedProxies(settings.trusted_proxies),
+        apps,
+    )
+    if settings.config:
+        gateway.rules = RulesReloader(settings, gateway.swap_policy)
+    return gateway
