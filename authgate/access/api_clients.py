@@ -22,12 +22,12 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from authgate.errors import CredentialsRefused, IdPRejected, TokenValidationError
+from authgate.lru import LRU
 from authgate.model import Identity
 from authgate.oidc import OIDCClient
 from authgate.oidc.api_tokens import APIToken, exchange_password, verify_bearer
@@ -70,24 +70,19 @@ class _Expiring(Generic[V]):
     bounds the memory; values come from the IdP (or are timestamps), never from the client."""
 
     def __init__(self, size: int) -> None:
-        self._size = size
-        self._entries: OrderedDict[str, tuple[V, float]] = OrderedDict()
+        self._entries: LRU[tuple[V, float]] = LRU(size)
 
     def get(self, key: str, now: float) -> V | None:
         item = self._entries.get(key)
         if item is None:
             return None
         if item[1] <= now:
-            del self._entries[key]
+            self._entries.pop(key)
             return None
-        self._entries.move_to_end(key)
         return item[0]
 
     def put(self, key: str, value: V, until: float) -> None:
-        self._entries[key] = (value, until)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        self._entries.put(key, (value, until))
 
 
 @dataclass(slots=True)

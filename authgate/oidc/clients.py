@@ -47,9 +47,6 @@ class Clients:
             None,
         )
 
-    def name_of(self, client: OIDCClient) -> str:
-        return next((name for name, c in self._by_name.items() if c is client), "")
-
     def __len__(self) -> int:
         return len(self._by_name)
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from authgate.lru import LRU
 from authgate.model import SessionData
 
 
@@ -37,7 +37,7 @@ class SessionCache:
     def __init__(self, *, max_age: float, max_entries: int = 100_000) -> None:
         self.max_age = max_age
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._entries: LRU[Entry] = LRU(max_entries)
         self._live = False
         # Bumped on every invalidation: a load that started before it must not be cached.
         self.generation = 0
@@ -54,11 +54,11 @@ class SessionCache:
     def get(self, session_id: str, key: bytes, now: float | None = None) -> Entry | None:
         if not self.enabled:
             return None
-        entry = self._entries.get(session_id)
+        entry = self._entries.peek(session_id)
         if entry is None:
             return None
         if (time.monotonic() if now is None else now) >= entry.fresh_until or not hmac.compare_digest(entry.key, key):
-            del self._entries[session_id]
+            self._entries.pop(session_id)
             return None
         return entry
 
@@ -79,14 +79,11 @@ class SessionCache:
         ttl = min(self.max_age, usable_for)
         if ttl <= 0:
             return
-        self._entries[session_id] = Entry(key, data, time.monotonic() + ttl, {} if memo is None else memo)
-        self._entries.move_to_end(session_id)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._entries.put(session_id, Entry(key, data, time.monotonic() + ttl, {} if memo is None else memo))
 
     def evict(self, session_id: str) -> None:
         self.generation += 1
-        self._entries.pop(session_id, None)
+        self._entries.pop(session_id)
 
     def clear(self) -> None:
         self.generation += 1

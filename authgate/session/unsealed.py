@@ -17,10 +17,10 @@ on every read. Pure logic: no I/O.
 from __future__ import annotations
 
 import hmac
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from authgate.lru import LRU
 from authgate.model import SessionData
 from authgate.session.sealing import NONCE_AND_TAG
 
@@ -41,28 +41,25 @@ def mark_of(blob: bytes) -> bytes:
 class UnsealedMemo:
     def __init__(self, *, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, Unsealed] = OrderedDict()
+        self._entries: LRU[Unsealed] = LRU(max_entries)
 
     def get(self, session_id: str, key: bytes, blob: bytes) -> Unsealed | None:
         entry = self._entries.get(session_id)
         if entry is None or entry.mark != mark_of(blob) or not hmac.compare_digest(entry.key, key):
             return None
-        self._entries.move_to_end(session_id)
         return entry
 
     def put(self, session_id: str, key: bytes, blob: bytes, data: SessionData) -> Unsealed:
-        entry = self._entries[session_id] = Unsealed(key, mark_of(blob), data)
-        self._entries.move_to_end(session_id)
-        if len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        entry = Unsealed(key, mark_of(blob), data)
+        self._entries.put(session_id, entry)
         return entry
 
     def peek(self, session_id: str) -> Unsealed | None:
         """The entry of ``session_id``, unchecked: for a caller that holds its data already."""
-        return self._entries.get(session_id)
+        return self._entries.peek(session_id)
 
     def evict(self, session_id: str) -> None:
-        self._entries.pop(session_id, None)
+        self._entries.pop(session_id)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from authgate.access import forwarded
-from authgate.lru import ENTRY_OVERHEAD, ByteLRU
+from authgate.lru import ENTRY_OVERHEAD, LRU, ByteLRU
 
 
 def test_distinct_long_keys_cannot_grow_it_past_its_budget() -> None:
@@ -31,3 +31,31 @@ def test_the_parsed_url_cache_is_bounded_in_bytes() -> None:
         url = f"https://app.test/{i}/" + "p" * 8000
         forwarded.from_original({"x-original-url": url}, default_scheme="https")
     assert forwarded.PARSED.used <= budget
+
+
+def test_the_count_bounded_lru_drops_the_least_recent_past_its_bound() -> None:
+    memo: LRU[str] = LRU(2)
+    memo.put("a", "A")
+    memo.put("b", "B")
+    assert memo.get("a") == "A"  # now the most recent: "b" goes first
+    memo.put("c", "C")
+    assert (memo.peek("a"), memo.peek("b"), memo.peek("c"), len(memo)) == ("A", None, "C", 2)
+
+
+def test_peek_does_not_make_an_entry_recent_and_put_replaces() -> None:
+    memo: LRU[str] = LRU(2)
+    memo.put("a", "A")
+    memo.put("b", "B")
+    assert memo.peek("a") == "A"  # not touched: "a" is still the least recent
+    memo.put("a", "A2")  # a replacement is the most recent
+    memo.put("c", "C")
+    assert (memo.get("a"), memo.get("b"), memo.get("c")) == ("A2", None, "C")
+
+
+def test_pop_and_clear() -> None:
+    memo: LRU[int] = LRU(3)
+    memo.put("a", 1)
+    memo.put("b", 2)
+    assert memo.pop("a") == 1 and memo.pop("a") is None and len(memo) == 1
+    memo.clear()
+    assert len(memo) == 0 and memo.get("b") is None
