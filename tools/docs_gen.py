@@ -22,7 +22,6 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
-from pydantic_settings import NoDecode
 
 from authgate.config import (
     DEFAULT_TRUSTED_PROXIES,
@@ -33,6 +32,7 @@ from authgate.config import (
     PathRuleEntry,
     Settings,
 )
+from authgate.config.settings import CommaSeparated
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
@@ -145,7 +145,7 @@ def _settings_rows() -> list[str]:
     for name, field in documented_fields():
         if not field.description:
             raise ValueError(f"Settings.{name} has no description: add one in authgate/config.py")
-        comma_list = any(m is NoDecode or isinstance(m, NoDecode) for m in field.metadata)
+        comma_list = any(isinstance(m, CommaSeparated) for m in field.metadata)
         kind = _LIST_TYPE if comma_list else _type_name(field.annotation, field.metadata)
         if name in SECRET_FIELDS:
             kind += ", secret"

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from authgate.config.rules import AppRule
 
@@ -21,7 +20,13 @@ MIN_SECRET_LENGTH = 32
 GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105 - a command, not a secret
 DEFAULT_TRUSTED_PROXIES = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 
-CommaList = Annotated[list[str], NoDecode]
+
+class CommaSeparated:
+    """Marks a list setting written comma-separated in the environment (split by ``_split_lists``;
+    the configuration reference says so)."""
+
+
+CommaList = Annotated[list[str], CommaSeparated()]
 
 
 def _split(value: Any) -> Any:
@@ -30,10 +35,14 @@ def _split(value: Any) -> Any:
     return value
 
 
-class Settings(BaseSettings):
-    """Everything authgate is configured with. Field docs become the configuration reference."""
+class Settings(BaseModel):
+    """Everything authgate is configured with. Field docs become the configuration reference.
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", case_sensitive=False)
+    Built once at startup by ``load_settings`` (authgate/config/__init__.py) from what
+    authgate/config/sources.py gathers: the environment, ``*_FILE`` secrets and the rules file."""
+
+    # Defaults are validated too: list defaults are written comma-separated, as in the environment.
+    model_config = ConfigDict(extra="ignore", validate_default=True)
 
     issuer: str = Field(
         "", description="The IdP's public issuer URL, e.g. `https://auth.example.com/application/o/grafana/`."
@@ -199,18 +208,6 @@ class Settings(BaseSettings):
     @classmethod
     def _split_lists(cls, value: Any) -> Any:
         return _split(value)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # load_settings() gathers the environment itself (with the *_FILE secrets): one source.
-        return (init_settings,)
 
     @property
     def scope_list(self) -> list[str]:

@@ -1,6 +1,6 @@
 """Where the settings come from: ``AUTHGATE_*`` variables, ``*_FILE`` secrets, the rules file.
 
-Ours rather than pydantic-settings' sources, for two things those do not do: a variable that
+Ours (pydantic's models only validate), for two things a settings library's sources do not do: a variable that
 names no setting is reported with a did-you-mean (a typo would otherwise silently drop, say, a
 group restriction), and any secret may come from a file named by ``<NAME>_FILE`` (Docker and
 Kubernetes secrets). Every problem is appended to ``problems``; nothing raises.
