@@ -26,7 +26,7 @@ unit:
 # MUTATION_ARGS narrows it: MUTATION_ARGS=authgate/session/tickets.py, or MUTATION_ARGS="--changed-since origin/main".
 mutation:
 	scripts/bootstrap python
-	.venv/bin/python tools/mutation.py $(MUTATION_ARGS)
+	.venv/bin/python -m tools.mutation $(MUTATION_ARGS)
 
 # Through the real proxies (nginx, Traefik, Caddy) and Chromium.
 e2e:
