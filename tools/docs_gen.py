@@ -7,7 +7,7 @@ may describe a setting that the code does not have: a field without a descriptio
     python -m tools.docs_gen            # print the Markdown
     python -m tools.docs_gen --write    # write docs/configuration.md
 
-``tests/unit/test_docs_unit.py`` fails when docs/configuration.md differs from this output.
+``tests/unit/test_docs.py`` fails when docs/configuration.md differs from this output.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def render() -> str:
         "# Configuration reference",
         "",
         "<!-- Generated from authgate/config.py by `python -m tools.docs_gen --write`. Do not edit by hand: "
-        "tests/unit/test_docs_unit.py fails when this file and the code disagree. -->",
+        "tests/unit/test_docs.py fails when this file and the code disagree. -->",
         "",
         "authgate reads its configuration once, at startup, from environment variables named "
         f"`{ENV_PREFIX}<SETTING>` (the name is not case-sensitive; the rules file alone is read again on "

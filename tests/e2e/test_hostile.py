@@ -612,7 +612,7 @@ def test_a_callback_parameter_cannot_write_its_own_log_line(world: Hostile) -> N
 
 def test_a_flood_of_forged_session_cookies_is_refused_not_verified(world: Hostile) -> None:
     """Thousands of forged values (0.6 MB) are not each verified: the header is too long to be a
-    browser's (tests/unit/test_hot_path_unit.py counts the verifications)."""
+    browser's (tests/unit/test_hot_path.py counts the verifications)."""
     flood = "; ".join(f"authgate_session=forged{i}.aaaa.bbbb" for i in range(20000))
     r = httpx.get(
         f"{world.gateway.url}{PREFIX}/auth/nginx",

@@ -1,6 +1,6 @@
 """Back-channel logout tokens from a real IdP (the node oidc-provider): a captured token cannot be
 replayed (its jti is remembered in Redis, which every replica shares). Malformed and mistyped
-tokens are in tests/unit/test_oidc_hardening_unit.py."""
+tokens are in tests/unit/test_oidc_hardening.py."""
 
 from __future__ import annotations
 

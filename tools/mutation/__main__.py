@@ -54,8 +54,8 @@ from tools.mutation.equivalents import EQUIVALENT, Equivalent, table
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".mutation"
 UNIT_TESTS = "tests/unit"
-# What the unit tests import and read (tests/unit/test_docs_unit.py: tools.docs_gen, docs/configuration.md;
-# tests/unit/test_rules_unit.py: the rules files shown in docs/; other tests: shipped files in deploy/).
+# What the unit tests import and read (tests/unit/test_docs.py: tools.docs_gen, docs/configuration.md;
+# tests/unit/test_rules.py: the rules files shown in docs/; other tests: shipped files in deploy/).
 SNAPSHOT_DIRS = ("authgate", "tests", "tools", "docs", "deploy")
 SNAPSHOT_FILES: tuple[str, ...] = ()
 

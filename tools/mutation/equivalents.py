@@ -1,7 +1,7 @@
 """Equivalent mutants: survivors of mutmut that no test can kill, each with its reason.
 
 They are left out of the score. docs/testing.md shows this list as a table, generated from here
-by tools/docs_gen.py and checked by tests/unit/test_docs_unit.py.
+by tools/docs_gen.py and checked by tests/unit/test_docs.py.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def layer_of(module: str) -> tuple[int, str]:
         for entry in entries:
             if (module == entry or module.startswith(entry + ".")) and (best is None or len(entry) > len(best[1])):
                 best = (rank, entry)
-    assert best is not None, f"{module} is in no layer of LAYERS (tests/unit/test_layers_unit.py)"
+    assert best is not None, f"{module} is in no layer of LAYERS (tests/unit/test_layers.py)"
     return best
 
 

@@ -1,7 +1,7 @@
 """The ticket signer, pinned where mutation testing found it loose (docs/testing.md).
 
 A forgery on a real session id (``SID.x.y``) never passes, before or after the real cookie was
-seen (the hot path's memo of verified Cookie headers is pinned in test_cookies_pinned_unit.py).
+seen (the hot path's memo of verified Cookie headers is pinned in test_cookies_pinned.py).
 """
 
 from __future__ import annotations
