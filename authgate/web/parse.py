@@ -176,8 +176,8 @@ def parse_check(
     if isinstance(rule, Deny):
         return _denied_by_rule(gw, original, rule.name, headers, peer)
     # Only a rule with networks needs the client's address (X-Forwarded-For through trusted proxies).
-    ip = forwarded.client_ip(headers.get("x-forwarded-for"), peer, gw.trusted) if rule.networks else ""
-    return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, ip, passed, app)
+    client_ip = forwarded.client_ip(headers.get("x-forwarded-for"), peer, gw.trusted) if rule.networks else ""
+    return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, client_ip, passed, app)
 
 
 def passed_on(cookie: bytes, authorization: bytes) -> list[tuple[bytes, bytes]]:

@@ -3,8 +3,11 @@ that a sign-out still ends it. The real thing runs in tests/integration and test
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +17,10 @@ from authgate.model import TokenSet
 from authgate.observability import metrics
 from authgate.session.cookies import MAX_COOKIE_HEADER, MAX_TICKETS
 from authgate.store import MemoryStore
+from authgate.web import parse as parse_module
 from authgate.web.asgi import create_app
 from authgate.web.auth import WANTED_HEADERS
+from authgate.web.parse import Check
 from authgate.web.raw import NO_STORE, Reply, request_headers
 from authgate.wiring.gateway import Gateway
 from tests.support.servers import TEST_SECRET
@@ -277,3 +282,19 @@ async def test_rules_decide_in_the_check_and_a_network_rule_reads_the_address_ev
     assert (await check(app, cookie, b"https://app.test/page", (b"x-forwarded-for", b"not an address")))[0] == 200
     gw.swap_policy(Policy.from_settings(Settings()))
     assert (await check(app, cookie, b"https://app.test/closed/x"))[0] == 200, "the swapped policy decides at once"
+
+
+def test_the_check_is_built_with_each_value_in_its_own_field() -> None:
+    """``Check`` is built positionally on the hot path (keywords cost a little on every check), and
+    several of its fields share a type: a reordered field or argument would still type-check and
+    hand, say, the client's address to ``authorization``. Each positional argument must name its
+    field (``view.forward`` for ``forward``), or be a literal."""
+    fields = [f.name for f in dataclasses.fields(Check)]
+    tree = ast.parse(Path(parse_module.__file__).read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Check"]
+    assert calls, "no Check(...) in authgate/web/parse.py"
+    for call in calls:
+        assert len(call.args) == len(fields), ast.unparse(call)
+        for field, arg in zip(fields, call.args, strict=True):
+            name = arg.attr if isinstance(arg, ast.Attribute) else getattr(arg, "id", None)
+            assert name == field or isinstance(arg, ast.Constant), f"{ast.unparse(arg)} given as {field}"
