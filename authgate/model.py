@@ -7,7 +7,7 @@ them in one place, with the callback claim's and the cookie's formats.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,3 +152,16 @@ class TokenSet:
     refresh_token: str | None
     expires_in: float | None
     claims: dict[str, Any] = field(default_factory=dict)
+
+
+R = TypeVar("R")
+
+
+@dataclass(slots=True)
+class Answers(Generic[R]):
+    """What the HTTP layer derived from one session (or one accepted API credential), kept with it
+    for as long as it is unchanged: its 200 reply, and the last 200 with a Cookie and Authorization
+    header passed on (a browser sends the same one request after request). Filled by authgate/web/."""
+
+    ok: R | None = None
+    ok_passed: tuple[bytes, bytes, R] | None = None

@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 
 from authgate.errors import CredentialsRefused, IdPRejected, TokenValidationError
 from authgate.lru import LRU
-from authgate.model import Identity
+from authgate.model import Answers, Identity
 from authgate.oidc import OIDCClient
 from authgate.oidc.api_tokens import APIToken, exchange_password, verify_bearer
 from authgate.store import Store
@@ -62,7 +62,7 @@ class Accepted:
     identity: Identity
     access_token: str
     expires_at: float
-    memo: dict[str, Any] = field(default_factory=dict)
+    memo: Answers[Any] = field(default_factory=Answers)
 
 
 class _Expiring(Generic[V]):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authgate.lru import LRU
-from authgate.model import SessionData
+from authgate.model import Answers, SessionData
 
 
 @dataclass(slots=True)
@@ -30,7 +30,7 @@ class Entry:
     data: SessionData
     fresh_until: float  # time.monotonic()
     # What the HTTP layer derived from this session (its 200 reply), kept as long as the entry.
-    memo: dict[str, Any] = field(default_factory=dict)
+    memo: Answers[Any] = field(default_factory=Answers)
 
 
 class SessionCache:
@@ -70,7 +70,7 @@ class SessionCache:
         generation: int,
         usable_for: float,
         *,
-        memo: dict[str, Any] | None = None,
+        memo: Answers[Any] | None = None,
     ) -> None:
         """Cache a session read from the store for at most ``usable_for`` seconds (and ``max_age``),
         unless an invalidation happened since the read began."""
@@ -79,7 +79,7 @@ class SessionCache:
         ttl = min(self.max_age, usable_for)
         if ttl <= 0:
             return
-        self._entries.put(session_id, Entry(key, data, time.monotonic() + ttl, {} if memo is None else memo))
+        self._entries.put(session_id, Entry(key, data, time.monotonic() + ttl, Answers() if memo is None else memo))
 
     def evict(self, session_id: str) -> None:
         self.generation += 1

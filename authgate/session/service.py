@@ -20,7 +20,7 @@ from typing import Any
 
 from authgate.access.upstream import NO_BASIC_AUTH, BasicAuth, Upstream, from_claims
 from authgate.errors import TokenValidationError
-from authgate.model import Identity, SessionData, TokenSet
+from authgate.model import Answers, Identity, SessionData, TokenSet
 from authgate.observability import metrics
 from authgate.oidc import OIDCClient
 from authgate.oidc.client import LogoutToken
@@ -189,7 +189,7 @@ class SessionService:
             if raw is None:
                 return None
             data = SessionData.from_json(raw)
-            memo = self.unsealed.put(ticket.session_id, ticket.key, blob, data).memo if use_cache else {}
+            memo = self.unsealed.put(ticket.session_id, ticket.key, blob, data).memo if use_cache else Answers()
         now = time.time()
         if data.expires_at <= now:
             return None
@@ -197,14 +197,14 @@ class SessionService:
             self.cache.put(ticket.session_id, ticket.key, data, generation, usable_for(data, now), memo=memo)
         return data
 
-    def memo_of(self, ticket: Ticket, data: SessionData) -> dict[str, Any]:
+    def memo_of(self, ticket: Ticket, data: SessionData) -> Answers[Any]:
         """Where the HTTP layer may keep what it derives from ``data`` (its 200 reply): shared by
-        every check of this session until it changes; a throwaway dict for a session not kept."""
+        every check of this session until it changes; a throwaway one for a session not kept."""
         entry = self.cached(ticket)
         if entry is not None and entry.data is data:
             return entry.memo
         opened = self.unsealed.peek(ticket.session_id)
-        return opened.memo if opened is not None and opened.data is data else {}
+        return opened.memo if opened is not None and opened.data is data else Answers()
 
     async def delete(self, session_id: str) -> None:
         await self.store.delete(session_key(session_id), lock_key(session_id), meta_key(session_id))

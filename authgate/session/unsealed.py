@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authgate.lru import LRU
-from authgate.model import SessionData
+from authgate.model import Answers, SessionData
 from authgate.session.sealing import NONCE_AND_TAG
 
 
@@ -31,7 +31,7 @@ class Unsealed:
     mark: bytes  # the sealed value's nonce and tag
     data: SessionData
     # What the HTTP layer derived from this session (its 200 reply), kept as long as the entry.
-    memo: dict[str, Any] = field(default_factory=dict)
+    memo: Answers[Any] = field(default_factory=Answers)
 
 
 def mark_of(blob: bytes) -> bytes:

@@ -85,9 +85,9 @@ async def answer(
         metrics.auth_checks.inc("denied")
         return Reply(403, body=f"forbidden: {why}\n".encode())
     metrics.auth_checks.inc("ok")
-    ok: Reply | None = who.memo.get("ok")
+    ok: Reply | None = who.memo.ok
     if ok is None:
-        ok = who.memo["ok"] = Reply(200, identity_headers(who.identity, who.access_token, header_sets, meta))
+        ok = who.memo.ok = Reply(200, identity_headers(who.identity, who.access_token, header_sets, meta))
     if not forward and not passed:
         return ok
     # The API client's own Authorization goes on to the app, as a browser's does (unless the IdP's

@@ -12,11 +12,10 @@ other costs one store read.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from authgate.access.identity_headers import groups_left_out, identity_headers
 from authgate.errors import StoreUnavailable
-from authgate.model import SessionData
+from authgate.model import Answers, SessionData
 from authgate.observability import audit, metrics, requestid
 from authgate.web import api_auth
 from authgate.web.navigation import is_navigation
@@ -132,7 +131,7 @@ async def from_store(gw: Gateway, caller: Caller, check: Check, headers: dict[st
     return reply
 
 
-def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) -> Reply:
+def _decide(gw: Gateway, check: Check, data: SessionData, memo: Answers[Reply]) -> Reply:
     """A signed-in user: 200 with the identity headers, or 403. The 200 is kept in ``memo`` (the
     session's cache entry) per Cookie header: a browser sends the same one request after request."""
     why = check.rule.refusal(data.identity, check.client_ip)
@@ -154,21 +153,21 @@ def _decide(gw: Gateway, check: Check, data: SessionData, memo: dict[str, Any]) 
     every = gw.site.log_allows_every
     if every and metrics.auth_checks.counts["ok"] % every == 0:  # sampled; nothing at all when off
         audit_line(check.headers, "access.allowed", **where(check.original, check.headers, check.peer, gw), **who(data))
-    ok: Reply | None = memo.get("ok")
+    ok = memo.ok
     if ok is None:
         site = gw.site
         meta = check.app.meta if check.app is not None else site.meta
         ok = Reply(200, identity_headers(data.identity, data.access_token, site.header_sets, meta, data.upstream))
-        memo["ok"] = ok
+        memo.ok = ok
         _log_left_out(data, site.header_sets)
     forward, passed = check.forward, check.passed
     if not forward and not passed:
         return ok
     # The reply with this Cookie (and Authorization) header: the last one is kept (a browser sends
     # the same one request after request).
-    last: tuple[bytes, bytes, Reply] | None = memo.get("ok+passed")
+    last = memo.ok_passed
     if last is None or last[0] != forward or last[1] != passed:
-        last = memo["ok+passed"] = (forward, passed, Reply(200, [*ok.headers, *passed_on(forward, passed)]))
+        last = memo.ok_passed = (forward, passed, Reply(200, [*ok.headers, *passed_on(forward, passed)]))
     return last[2]
 
 
