@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -115,35 +115,38 @@ async def test_a_bearer_jwt_of_the_idp_for_this_client_is_accepted(world: Any) -
     assert allowed.identity.sub == "u1"  # an audience of AUTHGATE_HEADER_AUTH_AUDIENCES
 
 
-NOW = int(time.time())
+def now() -> int:
+    return int(time.time())
 
 
+# Each token is made when its test runs, not when the tests are collected: a whole run can take
+# longer than a token's five minutes.
 @pytest.mark.parametrize(
-    ("token", "why"),
+    ("make", "why"),
     [
-        (signed(iss="https://evil.test"), "issuer"),
-        (signed(exp=NOW - 3600), "expired"),
-        (signed(nbf=NOW + 3600), "nbf"),
-        (signed(aud="another-client", azp="another-client"), "audience"),
-        (signed(azp="another-client"), "azp"),
-        (signed(aud=[CLIENT, "x"], azp=None), "several audiences"),
-        (signed(exp=None), "exp"),
-        (signed(sub=None), "sub"),
-        (signed(events={"http://schemas.openid.net/event/backchannel-logout": {}}), "logout"),
-        (signed(header={"alg": "RS256", "kid": "k1", "typ": "logout+jwt"}), "logout"),
-        (b64({"alg": "none"}) + "." + b64(claims()) + ".", "'none'"),
-        (hs256_with_public_key(), "'HS256'"),
-        (signed(OTHER_KEY), "unknown key id"),
-        (signed(OTHER_KEY, header={"alg": "RS256", "kid": "k1"}), "bad signature"),
-        ("garbage", "not a signed JWT"),
-        ("a.b.c", "malformed"),
-        ("2YotnFZFEjr1zCsicMWpAA", "not a signed JWT"),  # an opaque token: refused, never introspected
+        (lambda: signed(iss="https://evil.test"), "issuer"),
+        (lambda: signed(exp=now() - 3600), "expired"),
+        (lambda: signed(nbf=now() + 3600), "nbf"),
+        (lambda: signed(aud="another-client", azp="another-client"), "audience"),
+        (lambda: signed(azp="another-client"), "azp"),
+        (lambda: signed(aud=[CLIENT, "x"], azp=None), "several audiences"),
+        (lambda: signed(exp=None), "exp"),
+        (lambda: signed(sub=None), "sub"),
+        (lambda: signed(events={"http://schemas.openid.net/event/backchannel-logout": {}}), "logout"),
+        (lambda: signed(header={"alg": "RS256", "kid": "k1", "typ": "logout+jwt"}), "logout"),
+        (lambda: b64({"alg": "none"}) + "." + b64(claims()) + ".", "'none'"),
+        (hs256_with_public_key, "'HS256'"),
+        (lambda: signed(OTHER_KEY), "unknown key id"),
+        (lambda: signed(OTHER_KEY, header={"alg": "RS256", "kid": "k1"}), "bad signature"),
+        (lambda: "garbage", "not a signed JWT"),
+        (lambda: "a.b.c", "malformed"),
+        (lambda: "2YotnFZFEjr1zCsicMWpAA", "not a signed JWT"),  # an opaque token: refused, never introspected
     ],
 )
-async def test_hostile_bearer_tokens_are_refused(world: Any, token: str, why: str) -> None:
+async def test_hostile_bearer_tokens_are_refused(world: Any, make: Callable[[], str], why: str) -> None:
     auth, idp, _ = world
     with pytest.raises(CredentialsRefused) as refused:
-        await auth.authenticate("bearer", "Bearer " + token)
+        await auth.authenticate("bearer", "Bearer " + make())
     assert why in refused.value.reason
     assert idp.exchanges == 0
 
