@@ -9,9 +9,11 @@ warns about each such request as if something were missing; those two lines are 
 from __future__ import annotations
 
 import logging
+import sys
 
 from app import logs, tracing
 from app.config import load_settings
+from app.errors import ConfigError
 from app.web.asgi import create_app
 from app.web.raw import ASGIApp
 
@@ -28,4 +30,8 @@ def factory() -> ASGIApp:
     logs.setup(settings.log_level, settings.log_format, settings.replica_name)
     logging.getLogger("uvicorn.error").addFilter(_not_upgrade_noise)
     tracing.setup()  # on when OTEL_EXPORTER_OTLP_ENDPOINT is set; buffered spans are sent at exit
-    return create_app(settings)
+    try:
+        return create_app(settings)
+    except ConfigError as exc:  # what only building the app finds (a Redis URL's options): no traceback
+        print(exc, file=sys.stderr)
+        sys.exit(2)

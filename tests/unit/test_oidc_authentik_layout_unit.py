@@ -15,7 +15,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
-from app.check import probe_client
+from app.check_idp import probe_client
 from app.errors import IdPRejected, TokenValidationError
 from app.oidc import OIDCClient
 
