@@ -11,7 +11,8 @@ import pytest
 from app import metrics
 from app.config import Settings, load_rules
 from app.explain import explain
-from app.policy import GLOBAL, OUTSIDE_NETWORKS, AccessRule, AllOf, Deny, Policy, Public
+from app.policy import GLOBAL, AccessRule, AllOf, Deny, Policy, Public
+from app.refusals import OUTSIDE_NETWORKS
 from app.reload import RulesReloader
 from app.types import Identity
 
