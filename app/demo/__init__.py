@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.demo.sample_app import SIGNED_OUT, sign_out_link
 from app.demo.traefik import traefik_config
 from app.devstack import find_binary, free_port, node_idp, node_idp_env, port_taken
 
@@ -54,6 +53,12 @@ USERS = [
 ]
 CLIENT_ID, CLIENT_SECRET = "authgate-demo", "demo-secret"
 ADMIN_ID, ADMIN_SECRET = "authgate-admin", "admin-demo-secret"  # admin.localhost's own client
+SIGNED_OUT = "/signed-out"  # the sample app's public page a sign-out ends on (rd)
+
+
+def sign_out_link(origin: str) -> str:
+    """authgate's sign-out, then back to the sample app's signed-out page (``origin``: http://host:port)."""
+    return f"{origin}/outpost.goauthentik.io/sign_out?rd={origin}{SIGNED_OUT}"
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: float = 20.0) -> None:
@@ -211,6 +216,13 @@ def run_demo(port: int = 8080) -> int:
         if idp_server
         else "This IdP (oidc-provider-mock: node is not installed) keeps no session: each app asks you to sign in."
     )
+    # The one warning left in the log is not ours to silence: say what it means.
+    redis_note = (
+        "\n            Redis may warn there about memory overcommit: a kernel setting of this machine, harmless"
+        "\n            here (the demo's Redis saves nothing to disk)."
+        if redis_url
+        else ""
+    )
     replica_lines = "\n".join(
         f"         replica {i}: http://127.0.0.1:{p}/readyz   http://127.0.0.1:{p}/metrics"
         for i, p in enumerate(replicas, 1)
@@ -228,7 +240,7 @@ authgate demo is running ({len(replicas)} replica(s), {store}, Traefik on port {
   Health    (each replica's own port; not through Traefik)
 {replica_lines}
   IdP       {issuer}.well-known/openid-configuration
-  Logs      {log_path}   (kept after the demo stops)
+  Logs      {log_path}   (kept after the demo stops){redis_note}
 Press Ctrl-C to stop.
 authgate demo ready: http://app.localhost:{port}/""",
         flush=True,

@@ -7,6 +7,8 @@ import sys
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from app.demo import SIGNED_OUT, sign_out_link
+
 SHOWN = (
     "X-authentik-username",
     "X-authentik-name",
@@ -25,12 +27,6 @@ STYLE = (
 )
 # The demo's two hosts: each page links to the other (single sign-on: no second sign-in).
 OTHER = {"app": "admin", "admin": "app"}
-SIGNED_OUT = "/signed-out"  # where the demo's sign-out links send the user back (rd)
-
-
-def sign_out_link(origin: str) -> str:
-    """authgate's sign-out, then back to this app's signed-out page (``origin``: http://host:port)."""
-    return f"{origin}/outpost.goauthentik.io/sign_out?rd={origin}{SIGNED_OUT}"
 
 
 def _page(title: str, main: str) -> bytes:

@@ -1,7 +1,8 @@
 """One end-to-end run of ``authgate demo`` in a real browser (Debian's chromium, driven by Playwright).
 
 The demo's story, as the README tells it: alice signs in once on the development IdP and opens both
-apps; bob is refused on ``admin.localhost`` with authgate's 403 page; one sign-out ends both apps.
+apps; bob is refused on ``admin.localhost`` with authgate's 403 page; one sign-out ends both apps and
+ends on a page that says so.
 Screenshots go to ``test-artifacts/browser/`` (and to ``docs/img/`` with ``make screenshots``).
 """
 
@@ -175,11 +176,18 @@ def test_the_demo_story_in_chromium(chromium: str, demo: int) -> None:
             admin_session = _session_cookie(alice, "admin.localhost")
             assert admin_session is not None
 
-            # Sign out once, on app.localhost: authgate, then the IdP (no confirmation click), then
-            # back to the app, which asks to sign in again; so does the admins' app (back-channel logout).
-            page.goto(app_url + "outpost.goauthentik.io/sign_out")
-            expect(page).to_have_url(sign_in_page)
+            # Sign out once, with the sample page's link on app.localhost: authgate, then the IdP (no
+            # confirmation click), then the demo's page that says so; both apps ask to sign in again
+            # (the admins' app by back-channel logout).
+            page.goto(app_url)
+            expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Alice Admin!")
+            page.get_by_role("link", name="Sign out").click()
+            expect(page).to_have_url(app_url + "signed-out")
+            expect(page.get_by_role("heading", level=1)).to_have_text("You are signed out")
+            _shot(page, "signed-out.png")
             assert _session_cookie(alice, "app.localhost") is None, "sign-out left the session cookie"
+            page.goto(app_url)
+            expect(page).to_have_url(sign_in_page)
             page.goto(admin_url)
             expect(page).to_have_url(sign_in_page)
             # Even with its old cookie put back: the session ended in the store, not only in this browser.
@@ -197,6 +205,11 @@ def test_the_demo_story_in_chromium(chromium: str, demo: int) -> None:
             assert _sign_in_as(page, "bob", port, "admin.localhost") == 403
             expect(page).to_have_title("Access denied")
             expect(page.locator("main strong")).to_have_text("bob")
+            # What would admit him, said plainly; the rule's inner name is for the log only.
+            expect(page.locator("main")).to_contain_text(
+                "Why: only members of the group admins may open this application."
+            )
+            expect(page.locator("main")).not_to_contain_text("allow-lists")
             sign_out = page.get_by_role("link", name="Sign out")
             expect(sign_out).to_have_attribute("href", f"{admin_url}outpost.goauthentik.io/sign_out")
             _shot(page, "forbidden.png")
