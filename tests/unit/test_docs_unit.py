@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -102,3 +103,12 @@ def test_every_source_file_the_docs_point_to_exists(path: Path) -> None:
     """A module that moved (app/config.py became a package) leaves no pointer behind."""
     missing = sorted({m for m in SOURCE_PATH.findall(path.read_text()) if not (ROOT / m).is_file()})
     assert not missing, f"{path.relative_to(ROOT)} points to {missing}"
+
+
+def test_every_documented_picture_has_the_hash_of_the_page_it_shows() -> None:
+    """docs/img/pages.json (written by `make screenshots`) names every picture a doc shows, and no
+    other: tests/e2e/test_browser.py compares each hash with the live page's."""
+    shown = {m for p in DOCS for m in re.findall(r"\]\((?:docs/)?img/([\w.-]+\.png)\)", p.read_text())}
+    recorded = set(json.loads((ROOT / "docs" / "img" / "pages.json").read_text()))
+    assert shown and shown == recorded, f"shown {sorted(shown)}, recorded {sorted(recorded)}"
+    assert all((ROOT / "docs" / "img" / name).is_file() for name in shown)
