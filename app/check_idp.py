@@ -202,6 +202,12 @@ async def _credentials(s: Settings, client: OIDCClient, callback: str, report: R
         )
     elif answer == "invalid_grant":
         report.ok(f"client {s.client_id!r} accepted by the IdP (a made-up code was refused, as it should be)")
+    elif not s.client_secret:  # without a secret, only a confirmed acceptance will do
+        report.fail(
+            f"without a client secret, the IdP answered a made-up code with {answer!r}: it did not take "
+            "authgate as a public client",
+            "copy the client secret from the IdP's provider into AUTHGATE_CLIENT_SECRET",
+        )
     else:
         report.warn(f"the IdP answered a made-up code with {answer!r}; client credentials not confirmed")
     return True

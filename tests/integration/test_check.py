@@ -192,3 +192,23 @@ def test_no_client_secret_is_a_failure_when_the_idp_wants_client_authentication(
     assert "client_secret_basic" in out
     assert "accepted by the IdP" not in out
     assert "all good" not in out
+
+
+def test_no_client_secret_with_an_idp_that_allows_public_clients_is_probed(tmp_path: Path) -> None:
+    """oidc-provider lists `none` among its token endpoint's methods: a public client could work, so
+    check warns and probes; this client is confidential, and only a confirmed acceptance would pass."""
+    node = start_node_idp(
+        tmp_path,
+        client_id="checked",
+        client_secret="right-secret-000000000000",
+        redirect_uris=["https://auth.example.test/outpost.goauthentik.io/callback"],
+    )
+    try:
+        code, out = run_check(gateway_env(node.issuer, client_id="checked", client_secret=""))
+    finally:
+        node.stop()
+    assert code == 1, out
+    assert "WARN AUTHGATE_CLIENT_SECRET is not set: this works only if the IdP's client is public" in out
+    # oidc-provider refuses the empty Basic credentials as malformed (invalid_request), not invalid_client.
+    assert "FAIL without a client secret, the IdP answered a made-up code with 'invalid_request'" in out
+    assert "all good" not in out
