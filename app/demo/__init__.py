@@ -8,9 +8,13 @@ Authentik: ``app.localhost`` (anyone signed in, the global client ``authgate-dem
 
 The IdP is the certified node ``oidc-provider`` the tests use (tests/idp, installed by
 ``scripts/bootstrap demo``): it keeps a session, so one sign-in opens both apps, and one sign-out
-ends both (RP-initiated logout, then back-channel logout to authgate). Its pages are styled
-inline, so they look finished offline. Without node (an installed wheel, no clone), the demo
-falls back to oidc-provider-mock from PyPI, which keeps no session: each app asks again.
+ends both (RP-initiated logout, then back-channel logout to authgate), landing on the sample app's
+public signed-out page. Its pages are styled inline, so they look finished offline. Without node
+(an installed wheel, no clone), the demo falls back to oidc-provider-mock from PyPI, which keeps no
+session: each app asks again.
+
+Its one fixed port (Traefik's, the URL to open) is checked before anything starts; the others are
+free loopback ports picked at start.
 """
 
 from __future__ import annotations
