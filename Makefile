@@ -1,9 +1,11 @@
 .PHONY: demo test lint unit mutation e2e bench bench-steps screenshots lock upgrade clean
 
 # Run a complete local stack: dev IdP, Redis, two authgate replicas, Traefik, a sample app.
+# PORT=N: the port of the URL to open (default 8080).
+PORT ?= 8080
 demo:
 	scripts/bootstrap demo
-	.venv/bin/authgate demo
+	.venv/bin/authgate demo --port $(PORT)
 
 # Everything CI runs: lint, types, mutation testing of the security code, then unit, integration
 # and end-to-end tests.

@@ -145,7 +145,7 @@ def _settings_rows() -> list[str]:
     rows = ["| Variable | Type | Default | Description |", "|---|---|---|---|"]
     for name, field in documented_fields():
         if not field.description:
-            raise ValueError(f"Settings.{name} has no description: add one in authgate/config.py")
+            raise ValueError(f"Settings.{name} has no description: add one in authgate/config/settings.py")
         comma_list = any(isinstance(m, CommaSeparated) for m in field.metadata)
         kind = _LIST_TYPE if comma_list else _type_name(field.annotation, field.metadata)
         if name in SECRET_FIELDS:
@@ -184,8 +184,8 @@ def render() -> str:
     parts = [
         "# Configuration reference",
         "",
-        "<!-- Generated from authgate/config.py by `python -m tools.docs_gen --write`. Do not edit by hand: "
-        "tests/unit/test_docs.py fails when this file and the code disagree. -->",
+        "<!-- Generated from authgate/config/ (settings.py, rules.py) by `python -m tools.docs_gen --write`. "
+        "Do not edit by hand: tests/unit/test_docs.py fails when this file and the code disagree. -->",
         "",
         "authgate reads its configuration once, at startup, from environment variables named "
         f"`{ENV_PREFIX}<SETTING>` (the name is not case-sensitive; the rules file alone is read again on "

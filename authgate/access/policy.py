@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from authgate.access import refusals
 from authgate.access.paths import app_path
 from authgate.access.request import OriginalRequest
 from authgate.config.rules import split_skip_rule
@@ -33,14 +34,6 @@ _EMAIL = re.compile(
 SUB_PREFIX = "sub:"
 GLOBAL = "the global rule (AUTHGATE_ALLOWED_*)"
 
-UNVERIFIED_EMAIL = (
-    "your email address {email} is not marked as verified by the identity provider "
-    "(its email_verified claim is not true), and this application admits people by email domain. "
-    "An administrator can fix this: have the identity provider send email_verified: true for addresses "
-    "it trusts (in Authentik 2025.10 and later, a scope mapping for the email scope), "
-    "or set AUTHGATE_ALLOW_UNVERIFIED_EMAIL=true"
-)
-OUTSIDE_NETWORKS = "this address ({ip}) is not in a network this part of the application admits"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -100,19 +93,19 @@ class AccessRule:
         """Why ``identity`` (from ``ip``, "" when unknown) may not pass, in words for the person and
         the log; None when it may. An unknown address is in no network."""
         if self.networks and not _in_networks(ip, self.networks):
-            return OUTSIDE_NETWORKS.format(ip=ip or "unknown")
+            return refusals.outside_networks(ip)
         if self.groups and not self.groups.intersection(identity.groups):
-            return "this account is in none of the groups this application admits"
+            return refusals.not_in_groups(self.groups)
         if (self.users or self.subjects) and not (
             identity.username in self.users or identity.sub in self.users or identity.sub in self.subjects
         ):
-            return "this account is not on the list of users this application admits"
+            return refusals.NOT_LISTED
         if self.email_domains:
             match = _EMAIL.fullmatch(identity.email)
             if match is None or match.group(1).lower() not in self.email_domains:
-                return "this account's email address is not in a domain this application admits"
+                return refusals.not_in_domains(self.email_domains)
             if not identity.email_verified and not self.unverified_email_ok:
-                return UNVERIFIED_EMAIL.format(email=identity.email)
+                return refusals.unverified_email(identity.email)
         return None
 
 

@@ -107,12 +107,28 @@ def _explain(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="authgate", description="Forward-auth gateway for nginx, Traefik and Caddy.")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a gateway serves its network
-    serve.add_argument("--port", type=int, default=9000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve = sub.add_parser(
+        "serve",
+        help="run the gateway",
+        description="Run the gateway. Its settings come from the environment: AUTHGATE_* variables "
+        "(AUTHGATE_ISSUER, AUTHGATE_CLIENT_ID, AUTHGATE_CLIENT_SECRET, AUTHGATE_SECRET, AUTHGATE_REDIS_URL, ...), "
+        "each described in docs/configuration.md. `authgate check` validates them and probes the IdP.",
+    )
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: %(default)s, every interface)")  # noqa: S104 - a gateway serves its network
+    serve.add_argument("--port", type=int, default=9000, help="port to listen on (default: %(default)s)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default: %(default)s; more than one needs AUTHGATE_REDIS_URL)",
+    )
     serve.set_defaults(func=_serve)
-    check = sub.add_parser("check", help="validate the configuration and probe the IdP")
+    check = sub.add_parser(
+        "check",
+        help="validate the configuration and probe the IdP",
+        description="Validate the settings (AUTHGATE_* variables, docs/configuration.md) and probe the IdP, "
+        "Redis and each app's own client, printing each finding with its fix. Exit status 0 only if all is well.",
+    )
     check.set_defaults(func=_check)
     sessions = sub.add_parser("sessions", help="list or revoke sessions (docs/operating.md)")
     actions = sessions.add_subparsers(dest="action", required=True)

@@ -9,15 +9,57 @@ from urllib.parse import urlsplit
 from authgate.config.rules import HEADER_AUTH_MODES, AppClient, AppRule, split_skip_rule
 from authgate.config.settings import GENERATE_SECRET, HEADER_SET_NAMES, MIN_SECRET_LENGTH, Settings
 
+_HINTS = {
+    "ISSUER": ": set it to the IdP's issuer URL, e.g. https://auth.example.com/application/o/<slug>/ "
+    "(Authentik: the provider's OpenID Configuration Issuer; it ends with a slash).",
+    "EXTERNAL_URL": ": domain-level mode (AUTHGATE_COOKIE_DOMAIN) needs authgate's own public URL, "
+    "e.g. https://auth.example.com.",
+}
+
 
 def _check_url(name: str, value: str, problems: list[str], *, required: bool) -> None:
     if not value:
         if required:
-            problems.append(f"AUTHGATE_{name} is not set.")
+            problems.append(f"AUTHGATE_{name} is not set{_HINTS.get(name, '.')}")
         return
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         problems.append(f"AUTHGATE_{name}={value!r} is not an absolute http(s) URL.")
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
+
+
+def redis_url_problem(url: str) -> str | None:
+    """What is wrong with ``AUTHGATE_REDIS_URL`` (unset: the in-process store), without echoing a
+    password: the URL may carry one."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    example = "e.g. redis://redis:6379/0 (rediss:// for TLS; redis+sentinel:// and redis+cluster:// also work)"
+    if scheme not in REDIS_SCHEMES or ("://" not in url):
+        bare = "@" not in url and "?" not in url and "/" not in url
+        hint = f" Did you mean redis://{url}/0?" if bare else ""
+        return f"AUTHGATE_REDIS_URL is not a Redis URL: it must start with redis:// or rediss://, {example}.{hint}"
+    if scheme == "unix":
+        return (
+            None
+            if parts.path
+            else "AUTHGATE_REDIS_URL: a unix:// URL needs the socket's path, e.g. unix:///run/redis.sock."
+        )
+    hosts = parts.netloc.rpartition("@")[2]
+    if not hosts:
+        return f"AUTHGATE_REDIS_URL names no server: {example}."
+    if "+sentinel" not in scheme:  # one host[:port] (Sentinel lists several, checked as it connects)
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port that is no number in range
+        except ValueError:
+            return f"AUTHGATE_REDIS_URL has a port that is not a number from 1 to 65535: {example}."
+        db = parts.path.strip("/")
+        if db and not db.isdigit():
+            return f"AUTHGATE_REDIS_URL: the path must be a database number (like /0), {example}."
+    return None
 
 
 def app_problems(s: Settings, apps: list[AppRule]) -> list[str]:
@@ -50,6 +92,8 @@ def problems_of(s: Settings) -> list[str]:
     _check_url("ISSUER", s.issuer, problems, required=True)
     _check_url("BACKCHANNEL_URL", s.backchannel_url, problems, required=False)
     _check_url("EXTERNAL_URL", s.external_url, problems, required=bool(s.cookie_domain))
+    if (redis := redis_url_problem(s.redis_url)) is not None:
+        problems.append(redis)
     if not s.client_id:
         problems.append("AUTHGATE_CLIENT_ID is not set: copy the client id from the IdP's application.")
     if not s.secret:

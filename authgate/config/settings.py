@@ -17,7 +17,7 @@ SECRET_FIELDS = ("secret", "client_secret", "redis_url")
 #: authgate/access/identity_headers.py's, which builds exactly these.
 HEADER_SET_NAMES = ("authentik", "oauth2-proxy", "authelia")
 MIN_SECRET_LENGTH = 32
-GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105 - a command, not a secret
+GENERATE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105 - a command, not a secret
 DEFAULT_TRUSTED_PROXIES = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 
 

@@ -8,9 +8,13 @@ Authentik: ``app.localhost`` (anyone signed in, the global client ``authgate-dem
 
 The IdP is the certified node ``oidc-provider`` the tests use (tests/idp, installed by
 ``scripts/bootstrap demo``): it keeps a session, so one sign-in opens both apps, and one sign-out
-ends both (RP-initiated logout, then back-channel logout to authgate). Its pages are styled
-inline, so they look finished offline. Without node (an installed wheel, no clone), the demo
-falls back to oidc-provider-mock from PyPI, which keeps no session: each app asks again.
+ends both (RP-initiated logout, then back-channel logout to authgate), landing on the sample app's
+public signed-out page. Its pages are styled inline, so they look finished offline. Without node
+(an installed wheel, no clone), the demo falls back to oidc-provider-mock from PyPI, which keeps no
+session: each app asks again.
+
+Its one fixed port (Traefik's, the URL to open) is checked before anything starts; the others are
+free loopback ports picked at start.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from authgate.demo.devstack import find_binary, free_port, node_idp, node_idp_env
+from authgate.demo.devstack import find_binary, free_port, node_idp, node_idp_env, port_taken
 from authgate.demo.traefik import traefik_config
 
 HOSTS = ("app.localhost", "admin.localhost")
@@ -53,6 +57,12 @@ USERS = [
 ]
 CLIENT_ID, CLIENT_SECRET = "authgate-demo", "demo-secret"
 ADMIN_ID, ADMIN_SECRET = "authgate-admin", "admin-demo-secret"  # admin.localhost's own client
+SIGNED_OUT = "/signed-out"  # the sample app's public page a sign-out ends on (rd)
+
+
+def sign_out_link(origin: str) -> str:
+    """authgate's sign-out, then back to the sample app's signed-out page (``origin``: http://host:port)."""
+    return f"{origin}/outpost.goauthentik.io/sign_out?rd={origin}{SIGNED_OUT}"
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: float = 20.0) -> None:
@@ -69,22 +79,43 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: flo
 
 
 def _wait_routed(port: int, host: str, timeout: float = 20.0) -> None:
-    """Traefik opens its port before its file provider has loaded the routes: wait for those."""
+    """Traefik opens its port before its file provider has loaded the routes: wait until ``host``'s
+    gateway route answers as authgate does (``/ping``: 204), which nothing else on the port would."""
     deadline = time.monotonic() + timeout
+    request = f"GET /outpost.goauthentik.io/ping HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1.0) as conn:
-                conn.sendall(f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+                conn.sendall(request.encode())
                 status = conn.recv(64).split(b" ", 2)[1:2]
-            if status and status[0] != b"404":
+            if status == [b"204"]:
                 return
         except (OSError, IndexError):
             pass
         time.sleep(0.05)
-    raise RuntimeError(f"Traefik did not route {host} within {timeout:.0f}s")
+    raise RuntimeError(f"Traefik did not route {host} to authgate within {timeout:.0f}s")
+
+
+def port_problem(port: int) -> str | None:
+    """The demo's one fixed port (Traefik's, the URL to open), checked before anything starts: a
+    port another program holds would answer the readiness check in the demo's place."""
+    if not 0 < port < 65536:
+        why = f"port {port} is not a TCP port (1 to 65535)"
+    else:
+        why = port_taken(port) or ""
+        if not why:
+            return None
+    other = next((p for p in range(max(port, 1023) + 1, 65536) if port_taken(p) is None), 8080)
+    return (
+        f"authgate demo cannot start: {why}. Choose another port with `authgate demo --port {other}` "
+        f"or `make demo PORT={other}` (the URL to open becomes http://app.localhost:{other}/)."
+    )
 
 
 def run_demo(port: int = 8080) -> int:
+    if (problem := port_problem(port)) is not None:
+        print(problem, file=sys.stderr)
+        return 1
     traefik = find_binary("traefik")
     idp_server = node_idp()
     idp_bin = find_binary("oidc-provider-mock")
@@ -157,6 +188,8 @@ def run_demo(port: int = 8080) -> int:
                 "AUTHGATE_REDIS_URL": redis_url,
                 "AUTHGATE_CONFIG": str(rules),
                 "AUTHGATE_LOG_LEVEL": "info",
+                # The page a sign-out ends on is public: there is no one left to sign in.
+                "AUTHGATE_SKIP_AUTH": f"GET=^{SIGNED_OUT}$",
             }
         )
         replicas = [free_port() for _ in range(2 if redis_url else 1)]
@@ -187,6 +220,13 @@ def run_demo(port: int = 8080) -> int:
         if idp_server
         else "This IdP (oidc-provider-mock: node is not installed) keeps no session: each app asks you to sign in."
     )
+    # The one warning left in the log is not ours to silence: say what it means.
+    redis_note = (
+        "\n            Redis may warn there about memory overcommit: a kernel setting of this machine, harmless"
+        "\n            here (the demo's Redis saves nothing to disk)."
+        if redis_url
+        else ""
+    )
     replica_lines = "\n".join(
         f"         replica {i}: http://127.0.0.1:{p}/readyz   http://127.0.0.1:{p}/metrics"
         for i, p in enumerate(replicas, 1)
@@ -200,11 +240,11 @@ authgate demo is running ({len(replicas)} replica(s), {store}, Traefik on port {
   Users  alice  (groups admins, staff)    bob  (group guests)    no passwords: press a user's button
   {sso}
 
-  Sign out  http://app.localhost:{port}/outpost.goauthentik.io/sign_out
+  Sign out  {sign_out_link(f"http://app.localhost:{port}")}
   Health    (each replica's own port; not through Traefik)
 {replica_lines}
   IdP       {issuer}.well-known/openid-configuration
-  Logs      {log_path}   (kept after the demo stops)
+  Logs      {log_path}   (kept after the demo stops){redis_note}
 Press Ctrl-C to stop.
 authgate demo ready: http://app.localhost:{port}/""",
         flush=True,
@@ -236,7 +276,7 @@ def _idp_env(port: int, idp_port: int, lb_port: int) -> dict[str, str]:
             "client_id": client_id,
             "client_secret": secret,
             "redirect_uris": [f"http://{host}:{port}/outpost.goauthentik.io/callback"],
-            "post_logout_redirect_uris": [f"http://{h}:{port}/" for h in HOSTS],
+            "post_logout_redirect_uris": [f"http://{h}:{port}{p}" for h in HOSTS for p in ("/", SIGNED_OUT)],
             "backchannel_logout_uri": f"http://127.0.0.1:{lb_port}/outpost.goauthentik.io/backchannel_logout",
             "backchannel_logout_session_required": True,
         }

@@ -28,6 +28,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_taken(port: int, host: str = "127.0.0.1") -> str | None:
+    """Why ``port`` cannot be listened on at ``host`` (taken, or privileged), or None when it can.
+
+    Bound the way servers bind (SO_REUSEADDR, as Traefik and uvicorn do): a port held only by
+    connections closing down (TIME_WAIT) is free to them, one with a listener is not."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except PermissionError:
+            return f"port {port} needs administrator rights on this machine"
+        except OSError as exc:
+            return f"port {port} is already in use on {host} ({exc.strerror or exc}): another program listens there"
+    return None
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.2):

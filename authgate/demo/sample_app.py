@@ -1,10 +1,13 @@
-"""The demo's sample app: a page that shows the identity headers it received."""
+"""The demo's sample app: a page that shows the identity headers it received, and the page a
+sign-out ends on (``/signed-out``, public: the demo's ``AUTHGATE_SKIP_AUTH``)."""
 
 from __future__ import annotations
 
 import sys
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from authgate.demo import SIGNED_OUT, sign_out_link
 
 SHOWN = (
     "X-authentik-username",
@@ -26,6 +29,14 @@ STYLE = (
 OTHER = {"app": "admin", "admin": "app"}
 
 
+def _page(title: str, main: str) -> bytes:
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{STYLE}</style><main>{main}</main>"
+    ).encode()
+
+
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         def header(name: str) -> str:
@@ -34,18 +45,28 @@ class Handler(BaseHTTPRequestHandler):
 
         raw_host = self.headers.get("Host", "")
         name, _, port = raw_host.partition(".localhost")
-        other = f"http://{OTHER[name]}.localhost{port}/" if name in OTHER else ""
-        rows = "".join(f"<tr><th>{escape(n)}</th><td>{escape(header(n))}</td></tr>" for n in SHOWN)
-        links = f'<a href="{escape(other, quote=True)}">Open {escape(other)}</a>' if other else ""
-        body = (
-            "<!doctype html><html lang=en><meta charset=utf-8>"
-            '<meta name=viewport content="width=device-width,initial-scale=1">'
-            f"<title>authgate demo: {escape(raw_host)}</title><style>{STYLE}</style><main>"
-            f"<h1>Hello, {escape(header('X-authentik-name') or header('X-authentik-username'))}!</h1>"
-            f"<p>This page on <code>{escape(raw_host)}</code> is protected by authgate. It received:</p>"
-            f"<table>{rows}</table>"
-            f'<nav>{links}<a href="/outpost.goauthentik.io/sign_out">Sign out</a></nav></main>'
-        ).encode()
+        hosts = [f"http://{h}.localhost{port}/" for h in OTHER]
+        if self.path.split("?", 1)[0] == SIGNED_OUT:
+            links = "".join(f'<a href="{escape(u, quote=True)}">Sign in again on {escape(u)}</a>' for u in hosts)
+            body = _page(
+                "Signed out",
+                "<h1>You are signed out</h1>"
+                "<p>authgate ended your session on every replica, and the IdP ended its own: both demo apps "
+                "ask you to sign in again.</p>"
+                f"<nav>{links}</nav>",
+            )
+        else:
+            other = f"http://{OTHER[name]}.localhost{port}/" if name in OTHER else ""
+            rows = "".join(f"<tr><th>{escape(n)}</th><td>{escape(header(n))}</td></tr>" for n in SHOWN)
+            links = f'<a href="{escape(other, quote=True)}">Open {escape(other)}</a>' if other else ""
+            sign_out = sign_out_link(f"http://{raw_host}")
+            body = _page(
+                f"authgate demo: {raw_host}",
+                f"<h1>Hello, {escape(header('X-authentik-name') or header('X-authentik-username'))}!</h1>"
+                f"<p>This page on <code>{escape(raw_host)}</code> is protected by authgate. It received:</p>"
+                f"<table>{rows}</table>"
+                f'<nav>{links}<a href="{escape(sign_out, quote=True)}">Sign out</a></nav>',
+            )
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))

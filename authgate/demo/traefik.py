@@ -1,10 +1,22 @@
-"""The demo's Traefik: the two apps behind authgate's forwardAuth, and the replicas' balancer."""
+"""The demo's Traefik: the two apps behind authgate's forwardAuth, and the replicas' balancer.
+
+Every option Traefik warns about when left to its default is set, to the strict value (so the
+demo's log holds no warning of ours): client X-Forwarded-* headers dropped (``trustForwardHeader:
+false``: the browser talks to Traefik directly), header names that alias another (``X_Auth``)
+deleted, ambiguous encoded characters in a path refused, authgate's answer bounded in size.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from authgate.access.identity_headers import managed_headers
+
+_ENCODED = ("Slash", "BackSlash", "NullCharacter", "Semicolon", "Percent", "QuestionMark", "Hash")
+_STRICT = "\n".join(
+    ["      aliasHeadersStrategy: delete", "      encodedCharacters:"]
+    + [f"        allowEncoded{name}: false" for name in _ENCODED]
+)
 
 
 def traefik_config(d: Path, port: int, lb_port: int, replicas: list[int], app_port: int) -> Path:
@@ -15,6 +27,8 @@ def traefik_config(d: Path, port: int, lb_port: int, replicas: list[int], app_po
     authgate:
       forwardAuth:
         address: "http://127.0.0.1:{lb_port}/outpost.goauthentik.io/auth/traefik"
+        trustForwardHeader: false
+        maxResponseBodySize: 1048576
         authResponseHeaders:
 {headers}
   routers:
@@ -46,11 +60,15 @@ def traefik_config(d: Path, port: int, lb_port: int, replicas: list[int], app_po
     static.write_text(f"""entryPoints:
   web:
     address: "127.0.0.1:{port}"
+    http:
+{_STRICT}
   authgate:
     # The balancer in front of the replicas: keep the X-Forwarded-* of the first hop.
     address: "127.0.0.1:{lb_port}"
     forwardedHeaders:
       trustedIPs: ["127.0.0.1/32"]
+    http:
+{_STRICT}
 providers:
   file:
     filename: "{d / "dynamic.yml"}"

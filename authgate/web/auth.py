@@ -148,7 +148,8 @@ def _decide(gw: Gateway, check: Check, data: SessionData, memo: Answers[Reply]) 
         )
         metrics.auth_checks.inc("denied")
         sign_out = f"{original.origin}{gw.site.prefix}/sign_out"
-        return Reply(403, body=forbidden_page(data.identity, sign_out, f"{why} ({rule})"), content_type=HTML)
+        # The page says what would admit, in plain words; the rule's name is for the log (above).
+        return Reply(403, body=forbidden_page(data.identity, sign_out, why), content_type=HTML)
     metrics.auth_checks.inc("ok")
     every = gw.site.log_allows_every
     if every and metrics.auth_checks.counts["ok"] % every == 0:  # sampled; nothing at all when off

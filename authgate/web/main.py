@@ -9,8 +9,10 @@ warns about each such request as if something were missing; those two lines are 
 from __future__ import annotations
 
 import logging
+import sys
 
 from authgate.config import load_settings
+from authgate.errors import ConfigError
 from authgate.observability import logs, tracing
 from authgate.web.asgi import create_app
 from authgate.web.raw import ASGIApp
@@ -28,4 +30,8 @@ def factory() -> ASGIApp:
     logs.setup(settings.log_level, settings.log_format, settings.replica_name)
     logging.getLogger("uvicorn.error").addFilter(_not_upgrade_noise)
     tracing.setup()  # on when OTEL_EXPORTER_OTLP_ENDPOINT is set; buffered spans are sent at exit
-    return create_app(settings)
+    try:
+        return create_app(settings)
+    except ConfigError as exc:  # what only building the app finds (a Redis URL's options): no traceback
+        print(exc, file=sys.stderr)
+        sys.exit(2)

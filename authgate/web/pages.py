@@ -37,8 +37,8 @@ def forbidden_page(identity: Identity, sign_out_url: str, reason: str = "") -> b
         "Access denied",
         f"<p>You are signed in as <strong>{who}</strong>{email}, but this account may not open this application.</p>"
         f"{why}<p>Your groups: {groups}.</p>"
-        "<p>If you should have access, ask an administrator to add you to an allowed group, "
-        "or sign in with another account.</p>"
+        "<p>If you should have access, ask an administrator to admit you, or sign out and sign in with "
+        "another account.</p>"
         f'<a class=button href="{escape(sign_out_url, quote=True)}">Sign out</a>',
     )
 

@@ -144,7 +144,7 @@ def test_a_refusal_is_audited_with_its_rule_and_the_request_id(world: World, pro
     assert denied["path"] == "/secret", "no query string in the log (it may carry secrets)"
     assert denied["method"] == "GET" and denied["client_ip"] == "127.0.0.1" and denied["replica"] == "replica-a"
     assert denied["rule"] == "host admin.test (its allow-lists)"
-    assert denied["reason"] == "this account is in none of the groups this application admits"
+    assert denied["reason"] == "only members of the group admins may open this application"
 
 
 @pytest.mark.parametrize("proxy", ["nginx", "traefik"])

@@ -1,12 +1,18 @@
 """One end-to-end run of ``authgate demo`` in a real browser (Debian's chromium, driven by Playwright).
 
 The demo's story, as the README tells it: alice signs in once on the development IdP and opens both
-apps; bob is refused on ``admin.localhost`` with authgate's 403 page; one sign-out ends both apps.
-Screenshots go to ``test-artifacts/browser/`` (and to ``docs/img/`` with ``make screenshots``).
+apps; bob is refused on ``admin.localhost`` with authgate's 403 page; one sign-out ends both apps and
+ends on a page that says so.
+Screenshots go to ``test-artifacts/browser/`` (and to ``docs/img/`` with ``make screenshots``, the
+demo then on port 8080 as the docs say). Each documented picture has, in ``docs/img/pages.json``, a
+hash of the page it was taken of (its HTML, ports and random tokens left out): every run compares
+the live page's with it, and fails when a picture is older than the page it shows.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -29,6 +35,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 DOC_IMAGES = REPO / "docs" / "img"
+PAGES = DOC_IMAGES / "pages.json"  # picture -> hash of the page it shows
+DOC_SCREENSHOTS = os.environ.get("AUTHGATE_DOC_SCREENSHOTS") == "1"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -61,7 +69,7 @@ def demo(tmp_path: Path) -> Iterator[int]:
 
     Its own log (every child's output), which the demo keeps, is moved to the artifacts.
     """
-    port = free_port()
+    port = 8080 if DOC_SCREENSHOTS else free_port()  # the docs' pictures show the docs' URL
     authgate = Path(sys.executable).parent / "authgate"
     argv = [str(authgate)] if authgate.exists() else [sys.executable, "-m", "app"]
     proc = Proc("demo", [*argv, "demo", "--port", str(port)], log_dir=tmp_path, cwd=REPO)
@@ -106,14 +114,39 @@ def _hermetic(context: BrowserContext) -> None:
     context.set_default_timeout(TIMEOUT_MS)
 
 
-def _shot(page: Page, name: str) -> None:
-    """A screenshot in the artifacts; with AUTHGATE_DOC_SCREENSHOTS=1 (`make screenshots`) also in
-    docs/img/, where docs/what-you-will-see.md shows them."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
-    if os.environ.get("AUTHGATE_DOC_SCREENSHOTS") == "1":
-        DOC_IMAGES.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ARTIFACTS / name, DOC_IMAGES / name)
+def page_hash(html: str) -> str:
+    """What a picture shows, as text that is the same on every run: the page's HTML with the
+    demo's ports and the IdP's random tokens (interaction ids, state) left out."""
+    html = re.sub(r"(localhost|127\.0\.0\.1)(:|%3A)\d+", r"\1\2PORT", html)
+    html = re.sub(r"[A-Za-z0-9_-]{20,}", "TOKEN", html)
+    return hashlib.sha256(html.encode()).hexdigest()
+
+
+class Pictures:
+    """The doc pictures of one run: taken to the artifacts always, to docs/img/ with
+    AUTHGATE_DOC_SCREENSHOTS=1 (with their page hashes); otherwise checked against docs/img/pages.json."""
+
+    def __init__(self) -> None:
+        self.recorded: dict[str, str] = json.loads(PAGES.read_text()) if PAGES.exists() else {}
+        self.taken: dict[str, str] = {}
+
+    def shot(self, page: Page, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / name))
+        self.taken[name] = page_hash(page.content())
+        if DOC_SCREENSHOTS:
+            DOC_IMAGES.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ARTIFACTS / name, DOC_IMAGES / name)
+
+    def finish(self) -> None:
+        if DOC_SCREENSHOTS:
+            PAGES.write_text(json.dumps(dict(sorted(self.taken.items())), indent=2) + "\n")
+            return
+        stale = [name for name, digest in self.taken.items() if self.recorded.get(name) != digest]
+        assert not stale, (
+            f"docs/img/{', docs/img/'.join(stale)}: older than the page it shows (the page changed since the "
+            "picture was taken): run `make screenshots` and commit docs/img/"
+        )
 
 
 def _sign_in_as(page: Page, user: str, port: int, host: str) -> int:
@@ -145,6 +178,8 @@ def test_the_demo_story_in_chromium(chromium: str, demo: int) -> None:
     app_url, admin_url = f"http://app.localhost:{port}/", f"http://admin.localhost:{port}/"
     sign_in_page = re.compile(r"^http://127\.0\.0\.1:\d+/interaction/")
 
+    pictures = Pictures()
+    _shot = pictures.shot
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -175,11 +210,18 @@ def test_the_demo_story_in_chromium(chromium: str, demo: int) -> None:
             admin_session = _session_cookie(alice, "admin.localhost")
             assert admin_session is not None
 
-            # Sign out once, on app.localhost: authgate, then the IdP (no confirmation click), then
-            # back to the app, which asks to sign in again; so does the admins' app (back-channel logout).
-            page.goto(app_url + "outpost.goauthentik.io/sign_out")
-            expect(page).to_have_url(sign_in_page)
+            # Sign out once, with the sample page's link on app.localhost: authgate, then the IdP (no
+            # confirmation click), then the demo's page that says so; both apps ask to sign in again
+            # (the admins' app by back-channel logout).
+            page.goto(app_url)
+            expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Alice Admin!")
+            page.get_by_role("link", name="Sign out").click()
+            expect(page).to_have_url(app_url + "signed-out")
+            expect(page.get_by_role("heading", level=1)).to_have_text("You are signed out")
+            _shot(page, "signed-out.png")
             assert _session_cookie(alice, "app.localhost") is None, "sign-out left the session cookie"
+            page.goto(app_url)
+            expect(page).to_have_url(sign_in_page)
             page.goto(admin_url)
             expect(page).to_have_url(sign_in_page)
             # Even with its old cookie put back: the session ended in the store, not only in this browser.
@@ -197,6 +239,11 @@ def test_the_demo_story_in_chromium(chromium: str, demo: int) -> None:
             assert _sign_in_as(page, "bob", port, "admin.localhost") == 403
             expect(page).to_have_title("Access denied")
             expect(page.locator("main strong")).to_have_text("bob")
+            # What would admit him, said plainly; the rule's inner name is for the log only.
+            expect(page.locator("main")).to_contain_text(
+                "Why: only members of the group admins may open this application."
+            )
+            expect(page.locator("main")).not_to_contain_text("allow-lists")
             sign_out = page.get_by_role("link", name="Sign out")
             expect(sign_out).to_have_attribute("href", f"{admin_url}outpost.goauthentik.io/sign_out")
             _shot(page, "forbidden.png")
@@ -209,3 +256,4 @@ def test_the_demo_story_in_chromium(chromium: str, demo: int) -> None:
             bob.close()
         finally:
             browser.close()
+    pictures.finish()

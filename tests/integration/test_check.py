@@ -50,6 +50,9 @@ def test_unreachable_idp_and_backchannel(idp: IdP) -> None:
     code, out = run_check(gateway_env(dead, scopes=SCOPES))
     assert code == 1
     assert "IdP not usable at the public issuer" in out and "AUTHGATE_BACKCHANNEL_URL" in out
+    fails = [line for line in out.splitlines() if line.startswith("FAIL ")]
+    assert len(fails) == 1, f"one failure, said once: {fails}"
+    assert out.count("fix: check AUTHGATE_ISSUER") == 1, "with one fix"
     code, out = run_check(gateway_env(idp.issuer, scopes=SCOPES, backchannel_url=dead))
     assert code == 1
     assert f"IdP not usable through the back-channel address {dead}" in out
@@ -142,3 +145,70 @@ def test_the_idle_timeout_needs_a_redis_that_runs_getex(tmp_path: Path, idp: IdP
     finally:
         good.proc.stop()
         old.proc.stop()
+
+
+def test_a_redis_url_without_a_scheme_fails_validation_in_check_and_serve() -> None:
+    env = gateway_env("", redis_url="localhost:6379", scopes=SCOPES)
+    code, out = run_check(env)
+    assert code == 1, out
+    assert "Did you mean redis://localhost:6379/0?" in out
+    assert "AUTHGATE_ISSUER is not set" in out, "with the other problems"
+    assert "Traceback" not in out
+    serve = subprocess.run(
+        [sys.executable, "-m", "app", "serve", "--port", str(free_port())],
+        check=False,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert serve.returncode == 2
+    assert "Did you mean redis://localhost:6379/0?" in serve.stderr and "Traceback" not in serve.stderr
+
+
+def test_each_probe_is_printed_even_when_a_later_one_fails(idp: IdP) -> None:
+    """An option redis-py refuses passes the settings' shape check and fails as the store opens:
+    the IdP's findings come first, the store's failure after them, and no traceback."""
+    code, out = run_check(
+        gateway_env(idp.issuer, redis_url="redis://127.0.0.1:6379/0?socket_timeout=abc", scopes=SCOPES)
+    )
+    assert code == 1, out
+    assert "Traceback" not in out
+    lines = out.splitlines()
+    idp_ok = lines.index(f"OK   IdP reachable at its public issuer {idp.issuer}")
+    store = next(i for i, line in enumerate(lines) if line.startswith("FAIL AUTHGATE_REDIS_URL cannot be used"))
+    assert idp_ok < store
+    assert "socket_timeout" in lines[store]
+    assert lines[-1] == "authgate check: FAILED"
+
+
+def test_no_client_secret_is_a_failure_when_the_idp_wants_client_authentication(idp: IdP) -> None:
+    """The mock IdP answers a made-up code with invalid_grant whatever the secret: only its metadata
+    (token_endpoint_auth_methods_supported) tells that a secret is needed."""
+    code, out = run_check(gateway_env(idp.issuer, scopes=SCOPES, client_secret=""))
+    assert code == 1, out
+    assert "FAIL AUTHGATE_CLIENT_SECRET is not set, but the IdP's token endpoint wants client authentication" in out
+    assert "client_secret_basic" in out
+    assert "accepted by the IdP" not in out
+    assert "all good" not in out
+
+
+def test_no_client_secret_with_an_idp_that_allows_public_clients_is_probed(tmp_path: Path) -> None:
+    """oidc-provider lists `none` among its token endpoint's methods: a public client could work, so
+    check warns and probes; this client is confidential, and only a confirmed acceptance would pass."""
+    node = start_node_idp(
+        tmp_path,
+        client_id="checked",
+        client_secret="right-secret-000000000000",
+        redirect_uris=["https://auth.example.test/outpost.goauthentik.io/callback"],
+    )
+    try:
+        code, out = run_check(gateway_env(node.issuer, client_id="checked", client_secret=""))
+    finally:
+        node.stop()
+    assert code == 1, out
+    assert "WARN AUTHGATE_CLIENT_SECRET is not set: this works only if the IdP's client is public" in out
+    # oidc-provider refuses the empty Basic credentials as malformed (invalid_request), not invalid_client.
+    assert "FAIL without a client secret, the IdP answered a made-up code with 'invalid_request'" in out
+    assert "all good" not in out

@@ -378,6 +378,35 @@ def test_nginx_snippets_set_every_managed_header_from_authgates_answer(name: str
     assert all(source == header.lower().replace("-", "_") for header, source in copied), copied
 
 
+def _blocks(conf: str) -> list[list[str]]:
+    """The ``proxy_set_header`` names of each ``{ }`` block of an nginx file, its own lines only."""
+    done: list[list[str]] = []
+    stack: list[list[str]] = [[]]
+    for raw in conf.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if m := re.match(r"proxy_set_header\s+(\S+)", line):
+            stack[-1].append(m.group(1).lower())
+        stack.extend([] for _ in range(line.count("{")))
+        for _ in range(line.count("}")):
+            done.append(stack.pop())
+    return [*done, *stack]
+
+
+NGINX_TEXTS = [*sorted((DEPLOY / "nginx").glob("*.conf")), *sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+
+
+@pytest.mark.parametrize("path", NGINX_TEXTS, ids=rel)
+def test_no_nginx_block_sets_a_header_twice(path: Path) -> None:
+    """Two ``proxy_set_header`` lines for one name in one block send the header twice (the
+    npm-advanced.conf once set X-Forwarded-For twice): an app reading the last would read a list."""
+    text = path.read_text()
+    if path.suffix == ".md":  # the nginx code blocks of the docs
+        text = "\n".join(re.findall(r"```nginx\n(.*?)```", text, re.S))
+    for names in _blocks(text):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        assert not twice, f"{rel(path)}: {twice} set twice in one block"
+
+
 def test_caddyfile_copies_every_managed_header() -> None:
     caddyfile = (DEPLOY / "caddy" / "Caddyfile").read_text()
     lines = re.findall(r"^\s*copy_headers\s+(.+)$", caddyfile, re.M)

@@ -93,7 +93,7 @@ async def test_a_refusal_is_audited_with_its_rule_and_answers_the_proxys_id(capl
             assert status == 403 and headers[b"x-request-id"] == b"proxy-7"
     denied = events(caplog, "access.denied")
     assert len(denied) == 2 and denied[0]["user"] == "alice" and denied[0]["path"] == "/page"
-    assert denied[0]["reason"] == "this account is in none of the groups this application admits"
+    assert denied[0]["reason"] == "only members of the group admins may open this application"
     assert denied[0]["rule"] == "the global rule (AUTHGATE_ALLOWED_*)"
 
 

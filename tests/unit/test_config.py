@@ -508,3 +508,65 @@ def test_a_negative_idle_timeout_is_refused() -> None:
 
 def test_with_the_cache_off_any_positive_idle_timeout_will_do() -> None:
     assert load_settings(env(session_idle_ttl="0.5", session_cache_ttl="0")).session_idle_ttl == 0.5
+
+
+# --- the Redis URL -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("localhost:6379", "Did you mean redis://localhost:6379/0?"),
+        ("redis.test", "Did you mean redis://redis.test/0?"),
+        ("http://redis.test:6379", "must start with redis:// or rediss://"),
+        ("redis://", "names no server"),
+        ("redis://redis.test:port/0", "port that is not a number"),
+        ("redis://redis.test:6379/sessions", "database number"),
+        ("unix://", "socket's path"),
+    ],
+)
+def test_a_redis_url_that_is_no_redis_url_is_reported_with_the_rest(url: str, needle: str) -> None:
+    problems = problems_of(env(redis_url=url, issuer=""))
+    assert has(problems, "AUTHGATE_REDIS_URL", needle), problems
+    assert has(problems, "AUTHGATE_ISSUER", "not set"), "reported with the other problems"
+
+
+def test_a_bad_redis_url_with_a_password_does_not_echo_it() -> None:
+    problems = problems_of(env(redis_url="redis:6379?password=hunter2-secret"))
+    assert has(problems, "AUTHGATE_REDIS_URL")
+    assert not any("hunter2" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://redis.test:6379/0",
+        "rediss://:pw@redis.test:6380/2?ssl_cert_reqs=none",
+        "unix:///run/redis.sock?db=1",
+        "redis+sentinel://s1.test:26379,s2.test:26379/mymaster/0",
+        "rediss+cluster://node.test:7000",
+    ],
+)
+def test_good_redis_urls_pass(url: str) -> None:
+    assert load_settings(env(redis_url=url)).redis_url == url
+
+
+def test_a_missing_issuer_says_what_to_set() -> None:
+    problems = problems_of(env(issuer=""))
+    assert has(problems, "AUTHGATE_ISSUER is not set:", "https://auth.example.com/application/o/<slug>/")
+
+
+def test_the_secret_hint_uses_python3() -> None:
+    assert GENERATE_SECRET.startswith("python3 -c ")
+
+
+def test_serve_help_says_settings_come_from_the_environment(capsys: pytest.CaptureFixture[str]) -> None:
+    from authgate.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "settings come from the environment: AUTHGATE_* variables" in text
+    assert "docs/configuration.md" in text
+    for option in ("--host HOST address to listen on", "--port PORT port to listen on", "--workers WORKERS worker"):
+        assert option in text

@@ -15,7 +15,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
-from authgate.cli.check import probe_client
+from authgate.cli.check_idp import probe_client
 from authgate.errors import IdPRejected, TokenValidationError
 from authgate.oidc import OIDCClient
 

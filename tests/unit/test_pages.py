@@ -22,3 +22,15 @@ def test_the_403_page_says_why_and_offers_a_sign_out() -> None:
 def test_an_error_page_offers_a_retry_when_there_is_one() -> None:
     assert ">Try again</a>" in error_page("Failed", "why", "https://app.test/retry").decode()
     assert "Try again" not in error_page("Failed", "why", None).decode()
+
+
+def test_the_403_page_names_what_would_admit_and_not_the_rules_inner_name() -> None:
+    from authgate.access.policy import AccessRule
+
+    bob = Identity(sub="s", username="bob", groups=("guests",))
+    why = AccessRule.build(groups=["admins"], name="host admin.test (its allow-lists)").refusal(bob)
+    assert why is not None
+    page = forbidden_page(bob, "https://admin.test/outpost.goauthentik.io/sign_out", why).decode()
+    assert "Why: only members of the group admins may open this application." in page
+    assert "Your groups: guests." in page
+    assert "allow-lists" not in page

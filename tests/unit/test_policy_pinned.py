@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from authgate.access.policy import UNVERIFIED_EMAIL, AccessRule, HostRules, Policy, Public, skip_rule
+from authgate.access.policy import AccessRule, HostRules, Policy, Public, skip_rule
+from authgate.access.refusals import UNVERIFIED_EMAIL, either
 from authgate.config import AppRule
 from authgate.model import Identity
 
-GROUPS_REFUSAL = "this account is in none of the groups this application admits"
-USERS_REFUSAL = "this account is not on the list of users this application admits"
-DOMAIN_REFUSAL = "this account's email address is not in a domain this application admits"
+GROUPS_REFUSAL = "only members of the group admins may open this application"
+USERS_REFUSAL = "only the users this application lists by name may open it, and this account is not one of them"
+DOMAIN_REFUSAL = "only accounts with an email address at corp.test may open this application"
 
 
 def rules(*skip: str) -> HostRules:
@@ -36,6 +37,31 @@ def test_each_refusal_says_which_rule_refused() -> None:
     assert rule.refusal(who(username="bob", email="bob@corp.test", groups=("admins",))) == USERS_REFUSAL
     assert rule.refusal(who(username="alice", email="alice@other.test", groups=("admins",))) == DOMAIN_REFUSAL
     assert rule.refusal(who(username="alice", email="alice@corp.test", groups=("admins",))) is None
+
+
+@pytest.mark.parametrize(
+    ("names", "words"),
+    [
+        ((), ""),
+        (("a",), "a"),
+        (("a", "b"), "a or b"),
+        (("a", "b", "c"), "a, b or c"),
+        (("a", "b", "c", "d"), "a, b, c or d"),
+    ],
+)
+def test_either_names_what_would_admit_in_plain_words(names: tuple[str, ...], words: str) -> None:
+    assert either(names) == words
+
+
+def test_a_refusal_names_every_group_and_domain_that_would_admit() -> None:
+    groups = AccessRule.build(groups=["ops", "admins"])
+    assert (
+        groups.refusal(who(groups=("guests",))) == "only members of the groups admins or ops may open this application"
+    )
+    domains = AccessRule.build(email_domains=["corp.test", "Ops.Test"])
+    assert domains.refusal(who(email="x@else.test")) == (
+        "only accounts with an email address at corp.test or ops.test may open this application"
+    )
 
 
 def test_the_unverified_email_refusal_names_the_address() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from authgate.access.policy import GLOBAL, OUTSIDE_NETWORKS, AccessRule, AllOf, Deny, Policy, Public
+from authgate.access.policy import GLOBAL, AccessRule, AllOf, Deny, Policy, Public
+from authgate.access.refusals import OUTSIDE_NETWORKS
 from authgate.cli.explain import explain
 from authgate.config import Settings, load_rules
 from authgate.model import Identity
