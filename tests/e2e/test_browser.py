@@ -71,7 +71,7 @@ def demo(tmp_path: Path) -> Iterator[int]:
     """
     port = 8080 if DOC_SCREENSHOTS else free_port()  # the docs' pictures show the docs' URL
     authgate = Path(sys.executable).parent / "authgate"
-    argv = [str(authgate)] if authgate.exists() else [sys.executable, "-m", "app"]
+    argv = [str(authgate)] if authgate.exists() else [sys.executable, "-m", "authgate"]
     proc = Proc("demo", [*argv, "demo", "--port", str(port)], log_dir=tmp_path, cwd=REPO)
     proc.start()
     try:

@@ -155,7 +155,7 @@ def test_a_redis_url_without_a_scheme_fails_validation_in_check_and_serve() -> N
     assert "AUTHGATE_ISSUER is not set" in out, "with the other problems"
     assert "Traceback" not in out
     serve = subprocess.run(
-        [sys.executable, "-m", "app", "serve", "--port", str(free_port())],
+        [sys.executable, "-m", "authgate", "serve", "--port", str(free_port())],
         check=False,
         env=env,
         cwd=ROOT,

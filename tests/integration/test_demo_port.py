@@ -17,7 +17,7 @@ def test_a_taken_port_fails_at_once_with_a_sentence_naming_it_and_how_to_choose_
         holder.listen()
         port = holder.getsockname()[1]
         proc = subprocess.run(
-            [sys.executable, "-m", "app", "demo", "--port", str(port)],
+            [sys.executable, "-m", "authgate", "demo", "--port", str(port)],
             check=False,
             cwd=ROOT,
             capture_output=True,
@@ -32,7 +32,7 @@ def test_a_taken_port_fails_at_once_with_a_sentence_naming_it_and_how_to_choose_
 
 def test_a_port_out_of_range_is_refused_the_same_way() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "app", "demo", "--port", "70000"],
+        [sys.executable, "-m", "authgate", "demo", "--port", "70000"],
         check=False,
         cwd=ROOT,
         capture_output=True,
