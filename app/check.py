@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from app.check_features import domain_callback, header_auth, offline_access, sign_out
 from app.config import Settings, load_settings
 from app.errors import ConfigError, IdPError, IdPRejected, IdPUnavailable, IssuerMismatch, StoreError
 from app.oidc import OIDCClient
@@ -36,6 +37,9 @@ class Report:
 
     def warn(self, text: str, fix: str = "") -> None:
         self.lines.append(f"WARN {self.prefix}{text}" + (f"\n     fix: {fix}" if fix else ""))
+
+    def info(self, text: str) -> None:
+        self.lines.append(f"INFO {self.prefix}{text}")
 
     def fail(self, text: str, fix: str) -> None:
         self.failed = True
@@ -147,19 +151,16 @@ async def _client_checks(s: Settings, client: OIDCClient, meta: ProviderMetadata
     else:
         report.ok("PKCE S256 supported")
     scopes = meta.scopes_supported
-    if "offline_access" in s.scope_list and scopes is not None and "offline_access" not in scopes:
-        report.fail(
-            "AUTHGATE_SCOPES asks for offline_access, which the IdP does not offer (no refresh tokens)",
-            "enable the offline_access scope for this client at the IdP (Authentik: add the 'offline_access' "
-            "scope mapping to the provider), or remove offline_access from AUTHGATE_SCOPES",
-        )
+    offline_access(s, meta, report)
+    header_auth(s, report)
+    sign_out(s, meta, report)
     for scope in s.scope_list:
         if scopes is not None and scope not in scopes and scope != "offline_access":  # offline_access: above
             report.warn(
                 f"AUTHGATE_SCOPES asks for {scope!r}, which the IdP does not list (scopes_supported): it may refuse "
                 "the sign-in or ignore the scope (Authentik: add the scope mapping to the provider)"
             )
-    callback = report.callback or _callback_for_check(s)
+    callback = report.callback or domain_callback(s)
     try:
         answer = await probe_client(client, callback or s.issuer)
     except IdPError as exc:
@@ -183,12 +184,6 @@ async def _client_checks(s: Settings, client: OIDCClient, meta: ProviderMetadata
             )
         else:
             report.ok(f"redirect URI {callback} accepted by the authorization endpoint")
-
-
-def _callback_for_check(s: Settings) -> str:
-    if s.cookie_domain and s.external_url:
-        return s.external_url.rstrip("/") + s.path_prefix + "/callback"
-    return ""
 
 
 async def _store(s: Settings, report: Report) -> None:
