@@ -176,10 +176,14 @@ def test_the_demo_story_in_chromium(chromium: str, demo: int) -> None:
             assert admin_session is not None
 
             # Sign out once, on app.localhost: authgate, then the IdP (no confirmation click), then
-            # back to the app, which asks to sign in again; so does the admins' app (back-channel logout).
+            # back to authgate's signed-out page (no rd); the app asks to sign in again, and so does the
+            # admins' app (back-channel logout).
             page.goto(app_url + "outpost.goauthentik.io/sign_out")
-            expect(page).to_have_url(sign_in_page)
+            expect(page).to_have_url(app_url + "outpost.goauthentik.io/signed_out")
+            expect(page.get_by_role("heading", level=1)).to_have_text("Signed out")
             assert _session_cookie(alice, "app.localhost") is None, "sign-out left the session cookie"
+            page.goto(app_url)
+            expect(page).to_have_url(sign_in_page)
             page.goto(admin_url)
             expect(page).to_have_url(sign_in_page)
             # Even with its old cookie put back: the session ended in the store, not only in this browser.
@@ -205,6 +209,8 @@ def test_the_demo_story_in_chromium(chromium: str, demo: int) -> None:
             expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Bob Guest!")
             page.goto(admin_url)
             page.get_by_role("link", name="Sign out").click()
+            expect(page).to_have_url(f"{admin_url}outpost.goauthentik.io/signed_out")
+            page.get_by_role("link", name="Back to the application").click()
             expect(page).to_have_url(sign_in_page)
             bob.close()
         finally:
