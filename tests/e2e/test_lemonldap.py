@@ -369,3 +369,84 @@ def test_with_prompt_consent_offline_access_brings_a_refresh_token(consenting: D
     wait_for(lambda: _check(consenting, cookie).headers.get("x-authentik-jwt") != first, timeout=10, what="a refresh")
     assert consenting.llng.token_requests() == 2
     assert "issued no refresh token" not in consenting.gateway.proc.log()
+
+
+# -- without offline_access: online refresh tokens follow the portal session ----------------------
+
+
+@pytest.fixture
+def online(tmp_path: Path) -> Iterator[Direct]:
+    port = free_port()
+    origin = f"http://app.test:{port}"
+    llng = start_lemonldap(
+        tmp_path,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        redirect_uris=[f"{origin}{PREFIX}/callback"],
+        rp_options={"oidcRPMetaDataOptionsAccessTokenExpiration": ACCESS_TTL},
+    )
+    env = gateway_env(
+        llng.issuer,
+        backchannel_url=llng.url,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        scopes="openid email profile",
+    )
+    gateway = start_gateway(tmp_path, env, port=port)
+    try:
+        yield Direct(llng, gateway)
+    finally:
+        gateway.proc.stop()
+        llng.stop()
+
+
+def test_without_offline_access_a_portal_sign_out_ends_the_session_at_its_next_refresh(online: Direct) -> None:
+    """No front-channel call reaches authgate here (the iframe is never loaded): the "online" refresh
+    token dies with the portal session, and the refresh that follows ends authgate's session."""
+    with Browser() as b:
+        start = b.get(f"{online.origin}{PREFIX}/start?rd={online.origin}/")
+        back = through_portal(b, online.llng, b.get(start.headers["location"]), user="dwho")
+        assert b.get(back.headers["location"]).status_code == 302
+        cookie = session_cookie(b)
+        assert _check(online, cookie).status_code == 200
+        b.get(f"{online.llng.origin}/?logout=1")  # the portal's own sign-out, iframes not loaded
+    wait_for(lambda: _check(online, cookie).status_code == 401, timeout=ACCESS_TTL * 5, what="the session to end")
+    assert "reason=invalid_grant session_ended=true" in online.gateway.proc.log()
+
+
+# -- bearer header auth needs JWT access tokens ---------------------------------------------------
+
+
+@pytest.fixture
+def jwt_tokens(tmp_path: Path) -> Iterator[Direct]:
+    port = free_port()
+    origin = f"http://app.test:{port}"
+    llng = start_lemonldap(
+        tmp_path,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        redirect_uris=[f"{origin}{PREFIX}/callback"],
+        rp_options={"oidcRPMetaDataOptionsAccessTokenJWT": 1},
+    )
+    env = gateway_env(
+        llng.issuer, backchannel_url=llng.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, header_auth="bearer"
+    )
+    gateway = start_gateway(tmp_path, env, port=port)
+    try:
+        yield Direct(llng, gateway)
+    finally:
+        gateway.proc.stop()
+        llng.stop()
+
+
+def test_bearer_header_auth_takes_the_jwt_access_tokens_of_the_rp_option(jwt_tokens: Direct) -> None:
+    with Browser() as b:
+        start = b.get(f"{jwt_tokens.origin}{PREFIX}/start?rd={jwt_tokens.origin}/")
+        back = through_portal(b, jwt_tokens.llng, b.get(start.headers["location"]), user="dwho")
+        assert b.get(back.headers["location"]).status_code == 302
+        token = _check(jwt_tokens, session_cookie(b)).headers["x-authentik-jwt"]
+    assert token.count(".") == 2, "the RP's JWT access-token option"
+    headers = {"X-Original-URL": f"{jwt_tokens.origin}/api", "Authorization": f"Bearer {token}"}
+    r = httpx.get(f"{jwt_tokens.gateway.url}{PREFIX}/auth/nginx", headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-authentik-username"] == "dwho"
