@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 MAX_AGE = 900  # seconds a sign-out may spend at the IdP (its confirmation page included)
-MAX_STATE = 4096  # longer than any valid value (rd is bounded by the redirect rules)
+MAX_STATE = 4095  # longer than any valid value (rd is bounded by the redirect rules)
 
 
 class ReturnSigner:
