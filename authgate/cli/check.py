@@ -11,7 +11,8 @@ import asyncio
 import sys
 from urllib.parse import urlsplit
 
-from authgate.cli.check_idp import Report, discovery
+from authgate.cli.check_idp import discovery
+from authgate.cli.report import Report
 from authgate.config import Settings, load_settings
 from authgate.errors import ConfigError, StoreError
 from authgate.store import open_store

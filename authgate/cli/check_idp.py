@@ -7,48 +7,18 @@ redirect URI (a sign-in started). Every probe talks to the real IdP; nothing is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from authgate.cli.check_features import domain_callback, header_auth, offline_access, sign_out
+from authgate.cli.report import Report
 from authgate.config import Settings
 from authgate.errors import IdPError, IdPRejected, IdPUnavailable, IssuerMismatch
 from authgate.oidc import OIDCClient
 from authgate.oidc.client import new_secret
 from authgate.oidc.discovery import ProviderMetadata
 from authgate.wiring.gateway import build_oidc
-
-
-@dataclass
-class Report:
-    """The findings, each printed as it is found: a probe that fails later (or crashes) cannot hide
-    the lines before it."""
-
-    lines: list[str] = field(default_factory=list)
-    failed: bool = False
-    prefix: str = ""  # names the app a line is about ("app wiki.example.com: ")
-    callback: str = ""  # the redirect URI to probe, when known (an app's own host, or domain mode's)
-    echo: bool = False  # print each line as it is added (the command does; tests read ``lines``)
-
-    def _add(self, line: str) -> None:
-        self.lines.append(line)
-        if self.echo:
-            print(line, flush=True)
-
-    def ok(self, text: str) -> None:
-        self._add(f"OK   {self.prefix}{text}")
-
-    def warn(self, text: str, fix: str = "") -> None:
-        self._add(f"WARN {self.prefix}{text}" + (f"\n     fix: {fix}" if fix else ""))
-
-    def fail(self, text: str, fix: str) -> None:
-        self.failed = True
-        self._add(f"FAIL {self.prefix}{text}\n     fix: {fix}")
-
-    def sub(self, prefix: str, callback: str) -> Report:
-        """A report for one app's lines, printed and collected with this one's."""
-        return Report(self.lines, prefix=prefix, callback=callback, echo=self.echo)
 
 
 def _client(s: Settings, *, backchannel: bool) -> OIDCClient:
@@ -162,19 +132,16 @@ async def _client_checks(s: Settings, client: OIDCClient, meta: ProviderMetadata
     else:
         report.ok("PKCE S256 supported")
     scopes = meta.scopes_supported
-    if "offline_access" in s.scope_list and scopes is not None and "offline_access" not in scopes:
-        report.fail(
-            "AUTHGATE_SCOPES asks for offline_access, which the IdP does not offer (no refresh tokens)",
-            "enable the offline_access scope for this client at the IdP (Authentik: add the 'offline_access' "
-            "scope mapping to the provider), or remove offline_access from AUTHGATE_SCOPES",
-        )
+    offline_access(s, meta, report)
+    header_auth(s, report)
+    sign_out(s, meta, report)
     for scope in s.scope_list:
         if scopes is not None and scope not in scopes and scope != "offline_access":  # offline_access: above
             report.warn(
                 f"AUTHGATE_SCOPES asks for {scope!r}, which the IdP does not list (scopes_supported): it may refuse "
                 "the sign-in or ignore the scope (Authentik: add the scope mapping to the provider)"
             )
-    callback = report.callback or _callback_for_check(s)
+    callback = report.callback or domain_callback(s)
     if not _secret_missing(s, meta, report) and not await _credentials(s, client, callback, report):
         return
     if callback:
@@ -234,9 +201,3 @@ def _secret_missing(s: Settings, meta: ProviderMetadata, report: Report) -> bool
         + ("" if report.prefix else " (or a file named by AUTHGATE_CLIENT_SECRET_FILE)"),
     )
     return True
-
-
-def _callback_for_check(s: Settings) -> str:
-    if s.cookie_domain and s.external_url:
-        return s.external_url.rstrip("/") + s.path_prefix + "/callback"
-    return ""

@@ -18,6 +18,8 @@ SECRET_FIELDS = ("secret", "client_secret", "redis_url")
 HEADER_SET_NAMES = ("authentik", "oauth2-proxy", "authelia")
 MIN_SECRET_LENGTH = 32
 GENERATE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105 - a command, not a secret
+# `none` is left out: every sign-in would fail at an IdP without a session (login_required).
+PROMPT_VALUES = ("consent", "login", "select_account")
 DEFAULT_TRUSTED_PROXIES = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 
 
@@ -74,6 +76,12 @@ class Settings(BaseModel):
         description="Scopes requested at sign-in. With Authentik, add `entitlements` (`X-authentik-entitlements`) "
         "and `ak_proxy` (additionalHeaders, HTTP Basic credentials) when the provider has those scope mappings: "
         "some other IdPs refuse a scope they do not know.",
+    )
+    prompt: str = Field(
+        "",
+        description="The OIDC `prompt` sent with every sign-in, e.g. `consent` (empty: none). OpenID Connect "
+        "Core asks for `prompt=consent` with `offline_access`, and IdPs that follow it strictly (LemonLDAP::NG) "
+        "issue no refresh token without it unless the client skips consent there; see docs/identity-providers.md.",
     )
     allowed_groups: CommaList = Field(
         default_factory=list, description="Only members of one of these groups may pass (default: anyone)."
@@ -184,6 +192,15 @@ class Settings(BaseModel):
     )
 
     apps: list[AppRule] = Field(default_factory=list, exclude=True)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str) -> str:
+        words = value.split()
+        unknown = [w for w in words if w not in PROMPT_VALUES]
+        if unknown:
+            raise ValueError(f"unknown prompt value(s) {', '.join(unknown)}; known: {', '.join(PROMPT_VALUES)}")
+        return " ".join(words)
 
     @field_validator("log_format")
     @classmethod

@@ -276,7 +276,7 @@ def _idp_env(port: int, idp_port: int, lb_port: int) -> dict[str, str]:
             "client_id": client_id,
             "client_secret": secret,
             "redirect_uris": [f"http://{host}:{port}/outpost.goauthentik.io/callback"],
-            "post_logout_redirect_uris": [f"http://{h}:{port}{p}" for h in HOSTS for p in ("/", SIGNED_OUT)],
+            "post_logout_redirect_uris": [f"http://{h}:{port}/outpost.goauthentik.io/signed_out" for h in HOSTS],
             "backchannel_logout_uri": f"http://127.0.0.1:{lb_port}/outpost.goauthentik.io/backchannel_logout",
             "backchannel_logout_session_required": True,
         }

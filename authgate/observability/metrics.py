@@ -67,7 +67,7 @@ registry.register(cache_lookups)
 sign_ins = Counter("authgate_sign_ins_total", "Finished sign-ins by result.", ["result"], registry=registry)
 refreshes = Counter("authgate_token_refreshes_total", "Token refreshes by result.", ["result"], registry=registry)
 logouts = Counter(
-    "authgate_logouts_total", "Sessions ended by sign-out or back-channel logout.", ["kind"], registry=registry
+    "authgate_logouts_total", "Sessions ended by sign-out, back- or front-channel logout.", ["kind"], registry=registry
 )
 cache_live = Gauge(
     "authgate_session_cache_live", "1 while the local session cache's invalidation feed is live.", registry=registry

@@ -58,6 +58,7 @@ class OIDCClient:
         client_id: str,
         client_secret: str,
         scopes: list[str],
+        prompt: str = "",
         backchannel_url: str = "",
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -66,6 +67,7 @@ class OIDCClient:
         self.client_id = client_id
         self._secret = client_secret
         self.scopes = scopes
+        self.prompt = prompt  # OIDC `prompt`, e.g. "consent" (offline_access at a strict IdP); "": none
         if backchannel_url:
             transport = BackchannelTransport(issuer, backchannel_url, transport)
         #: Every call to the IdP goes through this client (``authgate check`` probes with it too).
@@ -109,6 +111,7 @@ class OIDCClient:
             nonce=nonce,
             code_challenge=create_s256_code_challenge(code_verifier),
             code_challenge_method="S256",
+            **({"prompt": self.prompt} if self.prompt else {}),
         )
         return url
 
@@ -202,8 +205,9 @@ class OIDCClient:
 
     # -- logout -------------------------------------------------------------------------------
 
-    async def end_session_url(self, *, id_token: str, post_logout_redirect_uri: str) -> str | None:
-        """RP-initiated logout URL at the IdP, or None when it has no end_session_endpoint."""
+    async def end_session_url(self, *, id_token: str, post_logout_redirect_uri: str, state: str = "") -> str | None:
+        """RP-initiated logout URL at the IdP, or None when it has no end_session_endpoint. The IdP
+        hands ``state`` back to ``post_logout_redirect_uri``."""
         try:
             meta = await self.metadata()
         except IdPUnavailable:
@@ -214,6 +218,8 @@ class OIDCClient:
         params = {"client_id": self.client_id, "post_logout_redirect_uri": post_logout_redirect_uri}
         if id_token:
             params["id_token_hint"] = id_token
+        if state:
+            params["state"] = state
         return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
 
     async def validate_logout_token(self, token: str) -> LogoutToken:

@@ -28,6 +28,10 @@ def _strings(value: object) -> tuple[str, ...] | None:
     return tuple(str(v) for v in value) if isinstance(value, list) else None
 
 
+def _flag(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderMetadata:
     """What authgate reads of the discovery document (OpenID Connect Discovery 1.0).
@@ -45,6 +49,9 @@ class ProviderMetadata:
     token_endpoint_auth_methods_supported: tuple[str, ...] | None = None
     code_challenge_methods_supported: tuple[str, ...] | None = None
     scopes_supported: tuple[str, ...] | None = None
+    grant_types_supported: tuple[str, ...] | None = None
+    backchannel_logout_supported: bool | None = None
+    frontchannel_logout_supported: bool | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -71,6 +78,9 @@ class ProviderMetadata:
             token_endpoint_auth_methods_supported=_strings(data.get("token_endpoint_auth_methods_supported")),
             code_challenge_methods_supported=_strings(data.get("code_challenge_methods_supported")),
             scopes_supported=_strings(data.get("scopes_supported")),
+            grant_types_supported=_strings(data.get("grant_types_supported")),
+            backchannel_logout_supported=_flag(data.get("backchannel_logout_supported")),
+            frontchannel_logout_supported=_flag(data.get("frontchannel_logout_supported")),
             raw=data,
         )
 

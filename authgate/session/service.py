@@ -50,6 +50,12 @@ def index_key(kind: str, value: str) -> str:
     return f"ag:idx:{kind}:{digest}"
 
 
+def of_issuer(issuer: str, value: str) -> str:
+    """An index value that names one IdP's ``sid`` or ``sub``: the same value at another issuer is
+    someone else (front-channel logout is looked up by issuer, authgate/web/account.py)."""
+    return f"{issuer.rstrip('/')} {value}"
+
+
 class SessionService:
     def __init__(
         self,
@@ -141,13 +147,44 @@ class SessionService:
             client=client,
             upstream=self.upstream_of(claims),
         )
+        self._note_no_refresh(tokens, client)
         ticket = Ticket.new()
         await self.save(ticket, data)
         if data.idp_sid:
             await self.store.index_add(index_key("sid", data.idp_sid), ticket.session_id, self.ttl)
         await self.store.index_add(index_key("sub", data.identity.sub), ticket.session_id, self.ttl)
         await self.store.index_add(index_key("user", data.identity.username), ticket.session_id, self.ttl)
+        await self._index_by_issuer(data, ticket.session_id)
         return ticket
+
+    def _note_no_refresh(self, tokens: TokenSet, client: str) -> None:
+        """Say once per client that offline_access brought no refresh token: the IdP wants consent
+        asked (OpenID Connect Core), or does not allow this client offline access."""
+        oidc = self.clients.get(client) if self.clients is not None else self.oidc
+        if tokens.refresh_token or oidc is None or "offline_access" not in oidc.scopes:
+            return
+        if ("no refresh token", client) in self._reported:
+            return
+        self._reported.add(("no refresh token", client))
+        log.warning(
+            "the IdP %s issued no refresh token although offline_access was asked for: sessions last "
+            "AUTHGATE_SESSION_TTL without asking the IdP again. An IdP may ignore offline_access without "
+            "prompt=consent (OpenID Connect Core): set AUTHGATE_PROMPT=consent, or let client %r skip consent "
+            "and allow it offline access at the IdP; see docs/identity-providers.md",
+            oidc.issuer,
+            oidc.client_id,
+        )
+
+    async def _index_by_issuer(self, data: SessionData, session_id: str) -> None:
+        """The indexes front-channel logout reads: ``sid`` and ``sub`` per issuer, and whether this
+        issuer's ID tokens carry a ``sid`` at all (some IdPs' never do: LemonLDAP::NG 2.16)."""
+        oidc = self.client_of(data)
+        if oidc is None:
+            return
+        if data.idp_sid:
+            await self.store.index_add(index_key("isid", of_issuer(oidc.issuer, data.idp_sid)), session_id, self.ttl)
+            await self.store.set(index_key("isids", of_issuer(oidc.issuer, "")), b"1", self.ttl)
+        await self.store.index_add(index_key("isub", of_issuer(oidc.issuer, data.identity.sub)), session_id, self.ttl)
 
     async def save(self, ticket: Ticket, data: SessionData) -> None:
         """Writes the whole session (and its metadata) in one SET each, and tells every replica."""
@@ -217,6 +254,18 @@ class SessionService:
             ids |= await self.store.index_pop(index_key("sid", sid))
         if sub and not sid:
             ids |= await self.store.index_pop(index_key("sub", sub))
+        for session_id in ids:
+            await self.delete(session_id)
+        return len(ids)
+
+    async def logout_front(self, issuer: str, sid: str) -> int:
+        """End the sessions a front-channel logout names (OpenID Connect Front-Channel Logout 1.0):
+        those of ``issuer`` whose ID token carried this ``sid``. An issuer whose ID tokens carry no
+        ``sid`` names the user instead (LemonLDAP::NG sends the subject): then every session of that
+        subject at that issuer ends, on every device. Sessions of other issuers are never touched."""
+        ids = await self.store.index_pop(index_key("isid", of_issuer(issuer, sid)))
+        if not ids and await self.store.get(index_key("isids", of_issuer(issuer, ""))) is None:
+            ids = await self.store.index_pop(index_key("isub", of_issuer(issuer, sid)))
         for session_id in ids:
             await self.delete(session_id)
         return len(ids)

@@ -1,4 +1,5 @@
-"""After signing in: ``/sign_out``, ``/backchannel_logout`` (the IdP's), ``/userinfo``, ``/ping``."""
+"""After signing in: ``/sign_out`` and its return ``/signed_out``, the IdP's ``/backchannel_logout`` and
+``/frontchannel_logout``, ``/userinfo``, ``/ping``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from authgate.access.redirects import validate_redirect
 from authgate.access.request import hostname_of
 from authgate.errors import BadRequest, IdPRejected, IdPUnavailable, StoreUnavailable, TokenValidationError
 from authgate.observability import audit, metrics
@@ -17,6 +19,8 @@ from authgate.web.common import NO_STORE, audit_fields, gateway, origin_and_targ
 from authgate.web.pages import signed_out_page
 
 log = logging.getLogger("authgate.account")
+
+MAX_SID = 512  # longer than any IdP's session id or subject
 
 
 async def sign_out(request: Request) -> Response:
@@ -48,7 +52,12 @@ async def sign_out(request: Request) -> Response:
             str(request.url),
         )
     after = rd or f"{scheme}://{host}/"
-    target = await oidc.end_session_url(id_token=id_token, post_logout_redirect_uri=after) if id_token else None
+    # The IdP returns only to a registered address: this host's /signed_out, with rd signed in state.
+    back = gw.site.signed_out_url(f"{scheme}://{host}")
+    state = gw.returns.dumps(rd) if rd else ""
+    target = None
+    if id_token:
+        target = await oidc.end_session_url(id_token=id_token, post_logout_redirect_uri=back, state=state)
     clear = set_cookie(gw.site.cookie_name, "", max_age=0, secure=scheme == "https", domain=gw.site.cookie_domain)
     if target or rd:
         resp: Response = RedirectResponse(target or rd, status_code=302, headers=NO_STORE)
@@ -56,6 +65,49 @@ async def sign_out(request: Request) -> Response:
         resp = HTMLResponse(signed_out_page(after).decode(), headers=NO_STORE)
     resp.headers.append("set-cookie", clear)
     return resp
+
+
+async def signed_out(request: Request) -> Response:
+    """Back from the IdP's end-session endpoint: on to the ``rd`` that ``state`` carries (signed,
+    fresh, and valid for this host), else a page saying the user is signed out."""
+    gw = gateway(request)
+    try:
+        scheme, host = origin_of(gw, request)
+    except BadRequest as exc:
+        log.warning("signed-out return: %s", exc)
+        return page(400, "This sign-out link is not valid", str(exc), None)
+    home = f"{scheme}://{host}/"
+    rd = gw.returns.loads(request.query_params.get("state", ""))
+    if rd:
+        try:
+            target = validate_redirect(
+                rd, request_host=host, cookie_domain=gw.site.cookie_domain, allowed_domains=gw.site.redirect_domains
+            )
+            return RedirectResponse(target, status_code=302, headers=NO_STORE)
+        except BadRequest as exc:
+            log.warning("signed-out return: %s", exc)
+    return HTMLResponse(signed_out_page(home).decode(), headers=NO_STORE)
+
+
+async def frontchannel_logout(request: Request) -> Response:
+    """OpenID Connect Front-Channel Logout 1.0: the IdP's page loads this in an iframe when the user
+    signs out there. The iframe sends no cookie (SameSite=Lax, or none at all in Firefox and Safari),
+    so ``iss`` and ``sid`` name the sessions; an ``iss`` no client of this gateway trusts names none.
+    Framing is allowed (no X-Frame-Options): that is how the IdP calls it."""
+    gw = gateway(request)
+    iss, sid = request.query_params.get("iss", ""), request.query_params.get("sid", "")
+    issuers = {c.issuer.rstrip("/") for _, c in gw.clients.named()}
+    if not iss or not sid or len(sid) > MAX_SID or iss.rstrip("/") not in issuers:
+        audit.event("frontchannel_logout.refused", **audit_fields(gw, request), reason="unknown iss or no sid")
+        return Response("iss and sid of a known issuer required\n", 400, headers=NO_STORE, media_type="text/plain")
+    try:
+        ended = await gw.sessions.logout_front(iss, sid)
+    except StoreUnavailable as exc:
+        log.error("front-channel logout failed: %s", exc)
+        return Response("temporarily unavailable\n", 503, headers=NO_STORE, media_type="text/plain")
+    metrics.logouts.labels("frontchannel").inc(ended)
+    audit.event("session.frontchannel_logout", **audit_fields(gw, request), sid=sid, sessions=ended)
+    return HTMLResponse("<!doctype html><title>Signed out</title>", headers=NO_STORE)
 
 
 async def backchannel_logout(request: Request) -> Response:
@@ -116,7 +168,9 @@ async def ping(_: Request) -> Response:
 def routes(prefix: str) -> list[Route]:
     return [
         Route(f"{prefix}/sign_out", sign_out, methods=["GET", "POST"]),
+        Route(f"{prefix}/signed_out", signed_out),
         Route(f"{prefix}/backchannel_logout", backchannel_logout, methods=["POST"]),
+        Route(f"{prefix}/frontchannel_logout", frontchannel_logout),
         Route(f"{prefix}/userinfo", userinfo),
         Route(f"{prefix}/ping", ping),
     ]

@@ -17,6 +17,7 @@ from authgate.access.api_clients import HeaderAuth
 from authgate.access.forwarded import TrustedProxies
 from authgate.access.identity_headers import NO_META, Meta
 from authgate.access.policy import Policy
+from authgate.access.return_to import ReturnSigner
 from authgate.access.upstream import BasicAuth
 from authgate.config import AppRule, Settings
 from authgate.config.rules import AppClient
@@ -64,7 +65,7 @@ class Site:
         # Derived once, read per check.
         object.__setattr__(self, "own_paths", f"{self.prefix}/")
         object.__setattr__(self, "auth_paths", f"{self.prefix}/auth/")
-        routes = ("start", "callback", "sign_out")
+        routes = ("start", "callback", "sign_out", "signed_out", "frontchannel_logout")
         object.__setattr__(self, "browser_paths", frozenset(f"{self.prefix}/{r}" for r in routes))
 
     def _sign_in_base(self, origin: str) -> str:
@@ -74,6 +75,11 @@ class Site:
     def callback_url(self, origin: str) -> str:
         """Where the IdP sends the browser back."""
         return f"{self._sign_in_base(origin)}{self.prefix}/callback"
+
+    def signed_out_url(self, origin: str) -> str:
+        """Where the IdP sends the browser back after signing out (one registrable address per host,
+        or domain mode's auth host)."""
+        return f"{self._sign_in_base(origin)}{self.prefix}/signed_out"
 
     def start_url(self, origin: str, rd: str | None = None) -> str:
         """The sign-in start for ``origin``, returning to ``rd``."""
@@ -102,6 +108,8 @@ class Gateway:
     apps: Apps  # each app's OAuth client, header auth and meta headers (the global ones by default)
     #: Reloads the rules file into ``policy`` (one assignment); None without a rules file.
     rules: RulesReloader | None = None
+    #: Signs the ``rd`` a sign-out carries through the IdP (authgate/access/return_to.py).
+    returns: ReturnSigner = field(default_factory=lambda: ReturnSigner([secrets.token_urlsafe(48)]))
     clients: Clients = field(init=False)
     #: The global header auth (AUTHGATE_HEADER_AUTH); None when off.
     header_auth: HeaderAuth | None = field(init=False)
@@ -136,6 +144,7 @@ def build_oidc(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
         client_id=settings.client_id,
         client_secret=settings.client_secret,
         scopes=settings.scope_list,
+        prompt=settings.prompt,
         backchannel_url=settings.backchannel_url,
         timeout=settings.idp_timeout,
         transport=transport,
@@ -149,6 +158,7 @@ def build_client(settings: Settings, own: AppClient, transport: httpx.AsyncBaseT
         client_id=own.client_id,
         client_secret=own.client_secret,
         scopes=list(own.scopes),
+        prompt=settings.prompt,
         backchannel_url=settings.backchannel_url,
         timeout=settings.idp_timeout,
         transport=transport,
@@ -235,6 +245,7 @@ def build_gateway(
         CookieReader(signer, settings.cookie_name, login.cookie_prefix),
         TrustedProxies(settings.trusted_proxies),
         apps,
+        returns=ReturnSigner(secret_keys),
     )
     if settings.config:
         gateway.rules = RulesReloader(settings, gateway.swap_policy)

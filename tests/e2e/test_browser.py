@@ -252,6 +252,8 @@ def test_the_demo_story_in_chromium(chromium: str, demo: int) -> None:
             expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Bob Guest!")
             page.goto(admin_url)
             page.get_by_role("link", name="Sign out").click()
+            expect(page).to_have_url(f"{admin_url}outpost.goauthentik.io/signed_out")
+            page.get_by_role("link", name="Back to the application").click()
             expect(page).to_have_url(sign_in_page)
             bob.close()
         finally:

@@ -373,6 +373,9 @@ HOSTILE_OWN_PATHS = [
     (f"{PREFIX}/userinfo", "GET", "another gateway route, not signed in"),
     (f"{PREFIX}/auth/caddy", "GET", "the auth check itself"),
     (f"{PREFIX}/auth/traefik", "GET", "the auth check itself"),
+    (f"{PREFIX}/signed_out?state=https://evil.test/", "GET", "a sign-out return naming another site"),
+    (f"{PREFIX}/signed_out?state=%2F%2Fevil.test%2F", "GET", "an encoded scheme-relative sign-out return"),
+    (f"{PREFIX}/frontchannel_logout?iss=https://evil.test/&sid=alice", "GET", "a front-channel logout of a stranger"),
 ]
 
 
@@ -391,6 +394,31 @@ def test_the_gateways_own_paths_never_reach_the_app(
 ) -> None:
     port = world.port(proxy)
     assert_kept_from_the_app(raw_get(port, target, f"app.test:{port}", method=method), f"{proxy}: {target} ({why})")
+
+
+def sign_out_state(world: Hostile, proxy: str) -> str:
+    """Sign in on app.test, then out with an rd: the state authgate gave the IdP's end-session URL."""
+    port = world.port(proxy)
+    with Browser() as b:
+        assert b.visit(f"http://app.test:{port}/").status_code == 200
+        out = b.get(f"http://app.test:{port}{PREFIX}/sign_out?rd=http://app.test:{port}/bye")
+    return httpx.URL(out.headers["location"]).params["state"]
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_a_sign_out_return_goes_on_to_its_rd_through_every_proxy(world: Hostile, proxy: str) -> None:
+    port = world.port(proxy)
+    back = raw_get(port, f"{PREFIX}/signed_out?state={sign_out_state(world, proxy)}", f"app.test:{port}")
+    assert back.status == 302 and back.headers["location"] == f"http://app.test:{port}/bye"
+
+
+def test_a_sign_out_return_brought_to_another_host_goes_nowhere(world: Hostile) -> None:
+    """The rd of /sign_out travels signed in the IdP's state; a valid state brought to another host's
+    /signed_out sends nobody anywhere (the rd is checked again for the host it comes back to)."""
+    state = sign_out_state(world, "nginx")
+    away = raw_get(world.nginx, f"{PREFIX}/signed_out?state={state}", f"other.test:{world.nginx}")
+    assert "location" not in away.headers and not away.served
+    assert b"You have been signed out" in away.body
 
 
 @pytest.mark.parametrize("proxy", PROXIES)

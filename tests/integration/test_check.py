@@ -76,10 +76,44 @@ def test_a_scope_the_idp_does_not_list_is_a_warning(idp: IdP) -> None:
     assert "'email', which" not in out
 
 
-def test_offline_access_not_offered_is_a_failure(idp: IdP) -> None:
+def test_offline_access_left_out_of_discovery_is_a_warning_when_refresh_tokens_are_offered(idp: IdP) -> None:
+    """The mock IdP, like LemonLDAP::NG, lists no offline_access scope but the refresh_token grant:
+    discovery may leave scopes out, so that is no failure, and no claim of "no refresh tokens"."""
     code, out = run_check(gateway_env(idp.issuer))  # default scopes ask for offline_access
+    assert code == 0, out
+    assert "WARN AUTHGATE_SCOPES asks for offline_access, which the IdP does not list" in out
+    assert "but it offers the refresh_token grant" in out
+    assert "no refresh tokens" not in out
+    # How authgate asks, and what that means at a strict IdP.
+    assert "authgate asks without prompt=consent (AUTHGATE_PROMPT)" in out
+    code, out = run_check(gateway_env(idp.issuer, prompt="consent"))
+    assert code == 0, out
+    assert "authgate asks without prompt=consent" not in out
+
+
+def test_no_logout_channel_with_offline_access_is_a_warning(idp: IdP) -> None:
+    """The mock IdP offers neither back- nor front-channel logout: a sign-out at the IdP cannot reach
+    sessions that outlive it through their refresh token."""
+    code, out = run_check(gateway_env(idp.issuer))
+    assert code == 0, out
+    assert "WARN the IdP advertises neither back-channel nor front-channel logout" in out
+    _, out = run_check(gateway_env(idp.issuer, scopes=SCOPES))  # no offline_access: sessions follow the IdP's
+    assert "neither back-channel nor front-channel" not in out
+
+
+def test_check_names_the_addresses_to_register(idp: IdP) -> None:
+    env = gateway_env(idp.issuer, scopes=SCOPES, cookie_domain="example.test", external_url="https://auth.example.test")
+    _, out = run_check(env)
+    back = "comes back to https://auth.example.test/outpost.goauthentik.io/signed_out: register it as a post-logout"
+    assert back in out
+    _, out = run_check(gateway_env(idp.issuer, scopes=SCOPES, header_auth="bearer"))
+    assert "AUTHGATE_HEADER_AUTH=bearer accepts JWT access tokens only" in out
+
+
+def test_an_unknown_prompt_value_is_refused(idp: IdP) -> None:
+    code, out = run_check(gateway_env(idp.issuer, scopes=SCOPES, prompt="none"))
     assert code == 1
-    assert "offline_access" in out and "fix:" in out
+    assert "AUTHGATE_PROMPT" in out and "unknown prompt value(s) none" in out
 
 
 def test_wrong_client_secret_and_unregistered_redirect_uri(tmp_path: Path) -> None:

@@ -189,7 +189,10 @@ def test_sign_out_with_rd_goes_to_the_idp_then_rd(direct: Direct) -> None:
         cookie = session_cookie(b)
         r = b.get(f"{direct.origin}{PREFIX}/sign_out?rd={direct.origin}/bye")
         assert r.status_code == 302
-        assert query_param(r.headers["location"], "post_logout_redirect_uri") == f"{direct.origin}/bye"
+        # The IdP returns to the one registrable address, and from there on to rd (carried in state).
+        assert query_param(r.headers["location"], "post_logout_redirect_uri") == f"{direct.origin}{PREFIX}/signed_out"
+        back = b.get(f"{direct.origin}{PREFIX}/signed_out?state={query_param(r.headers['location'], 'state')}")
+        assert back.status_code == 302 and back.headers["location"] == f"{direct.origin}/bye"
     assert nginx_check(direct.gateway.url, f"{direct.origin}/", cookie).status_code == 401
 
 
@@ -246,6 +249,7 @@ def test_sign_out_accepts_a_relative_rd_and_refuses_a_foreign_one(direct: Direct
         sign_in_direct(b, direct.origin)
         r = b.get(f"{direct.origin}{PREFIX}/sign_out?rd=/bye")
         assert r.status_code == 302
-        assert query_param(r.headers["location"], "post_logout_redirect_uri") == f"{direct.origin}/bye"
+        back = b.get(f"{direct.origin}{PREFIX}/signed_out?state={query_param(r.headers['location'], 'state')}")
+        assert back.headers["location"] == f"{direct.origin}/bye"
         r = b.get(f"{direct.origin}{PREFIX}/sign_out?rd=https://evil.test/")
         assert r.status_code == 400 and "location" not in r.headers

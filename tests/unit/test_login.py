@@ -43,6 +43,9 @@ class RecordingStore(MemoryStore):
 class FakeIdP:
     """What LoginService asks of the OIDC client; ``redeem`` checks the PKCE verifier and nonce."""
 
+    issuer = "https://idp.test"
+    scopes = ("openid", "offline_access")
+
     def __init__(self) -> None:
         self.issued: dict[str, tuple[str, str]] = {}  # state -> (verifier, nonce)
         self.redeemed = 0

@@ -24,6 +24,9 @@ def claims(headers: dict[str, Any], **more: Any) -> dict[str, Any]:
 
 
 class FakeIdP:
+    issuer = "https://idp.test"
+    scopes = ("openid",)
+
     def __init__(self) -> None:
         self.next_claims: dict[str, Any] = {}
 
