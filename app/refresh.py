@@ -93,12 +93,15 @@ async def _refresh(svc: SessionService, ticket: Ticket) -> SessionData | None:
     current.id_token = tokens.id_token or current.id_token
     current.access_issued_at = now
     current.access_expires_at = now + tokens.expires_in if tokens.expires_in else 0.0
+    was = current.identity.username
     if tokens.claims:
         merged = {**_identity_claims(current.identity), **tokens.claims}
         current.identity = Identity.from_claims(merged)
         if "ak_proxy" in tokens.claims:  # a refresh without the claim keeps the headers signed in with
             current.upstream = svc.upstream_of(merged)
     await svc._save(ticket, current)
+    # Renamed at the IdP: `authgate sessions --user` finds the session under its new name.
+    await svc.renamed(ticket.session_id, was, current.identity.username)
     audit.event("session.refreshed", **who)
     return current
 

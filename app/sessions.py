@@ -3,7 +3,14 @@
 A session is one sealed blob under ``ag:{<id>}:s``; its refresh lock sits beside it in the
 same hash slot, with its metadata for the operator (``session_meta``). Writes replace the whole
 blob in one SET, so no reader ever sees half a session. Indexes by the IdP's ``sid``, ``sub`` and
-username (hashed) let back-channel logout and ``authgate sessions`` find them.
+username (hashed) let back-channel logout and ``authgate sessions`` find them. The ``sid`` and
+``sub`` indexes are per lane (the issuer and client id the session was signed in with,
+``app.clients.lane``): a logout token of one client finds only that client's sessions.
+
+Rolling upgrade: replicas of the release before lanes read and write the unscoped ``sid``/``sub``
+indexes only. Sessions are still added to those too, and a logout also looks there, ending a
+session found there only when its metadata names the token's lane (or names none: a session
+written by an older replica, ended as before). See docs/architecture.md, "Stored formats".
 
 With an idle timeout, the session's key expires after that long unread: each cold read is a
 GETEX that pushes it out (one command), and cache hits touch nothing. A cache entry lives at most
@@ -19,7 +26,7 @@ import time
 from typing import Any
 
 from app import metrics, refresh
-from app.clients import Clients
+from app.clients import Clients, lane
 from app.errors import TokenValidationError
 from app.oidc import OIDCClient
 from app.oidc.client import LogoutToken
@@ -44,8 +51,10 @@ def session_key(session_id: str) -> str:
     return f"ag:{{{session_id}}}:s"
 
 
-def index_key(kind: str, value: str) -> str:
-    digest = hashlib.sha256(value.encode()).hexdigest()[:32]
+def index_key(kind: str, value: str, lane: str = "") -> str:
+    """The index of ``value``; with ``lane``, of that value within one client's lane only."""
+    material = f"{lane}\n{value}" if lane else value
+    digest = hashlib.sha256(material.encode()).hexdigest()[:32]
     return f"ag:idx:{kind}:{digest}"
 
 
@@ -117,9 +126,17 @@ class SessionService:
 
     def client_of(self, data: SessionData) -> OIDCClient | None:
         """The client ``data`` was signed in with; None when no app names it any more."""
+        return self._client_named(data.client)
+
+    def _client_named(self, name: str) -> OIDCClient | None:
         if self.clients is not None:
-            return self.clients.get(data.client)
-        return None if data.client else self.oidc
+            return self.clients.get(name)
+        return None if name else self.oidc
+
+    def lane_of(self, name: str) -> str:
+        """The lane of the client named ``name`` ("" when no app names it any more)."""
+        client = self._client_named(name)
+        return lane(client) if client is not None else ""
 
     async def create(self, tokens: TokenSet, *, scope: str, client: str = "") -> Ticket:
         """A new session, valid on ``scope`` only (a host, or ".<cookie domain>"), made by the OAuth
@@ -142,11 +159,20 @@ class SessionService:
         )
         ticket = Ticket.new()
         await self._save(ticket, data)
-        if data.idp_sid:
-            await self.store.index_add(index_key("sid", data.idp_sid), ticket.session_id, self.ttl)
-        await self.store.index_add(index_key("sub", data.identity.sub), ticket.session_id, self.ttl)
+        own = self.lane_of(client)
+        for kind, value in (("sid", data.idp_sid), ("sub", data.identity.sub)):
+            if value:
+                await self.store.index_add(index_key(kind, value, own), ticket.session_id, self.ttl)
+                # Unscoped too, for replicas of the release before lanes (a rolling upgrade).
+                await self.store.index_add(index_key(kind, value), ticket.session_id, self.ttl)
         await self.store.index_add(index_key("user", data.identity.username), ticket.session_id, self.ttl)
         return ticket
+
+    async def renamed(self, session_id: str, old: str, new: str) -> None:
+        """The IdP renamed the session's user (a refresh brought a new username): index the new name."""
+        if new != old:
+            await self.store.index_add(index_key("user", new), session_id, self.ttl)
+            await self.store.index_remove(index_key("user", old), session_id)
 
     async def _save(self, ticket: Ticket, data: SessionData) -> None:
         now = time.time()
@@ -156,7 +182,8 @@ class SessionService:
             idle = min(ttl, self.idle_ttl) if self.idle_ttl else ttl
             await self.store.set(session_key(ticket.session_id), blob, idle)
             if self.meta is not None:  # the absolute TTL: never outlives the session
-                sealed = self.meta.seal(ticket.session_id, SessionMeta.of(data, now))
+                meta = SessionMeta.of(data, now, self.lane_of(data.client))
+                sealed = self.meta.seal(ticket.session_id, meta)
                 await self.store.set(meta_key(ticket.session_id), sealed, ttl)
             await self._invalidate(ticket.session_id)
 
@@ -208,24 +235,39 @@ class SessionService:
         await self.store.delete(session_key(session_id), lock_key(session_id), meta_key(session_id))
         await self._invalidate(session_id)
 
-    async def logout(self, *, sid: str = "", sub: str = "") -> int:
-        """End every session of an IdP session id (or, without one, of a subject)."""
-        ids: set[str] = set()
-        if sid:
-            ids |= await self.store.index_pop(index_key("sid", sid))
-        if sub and not sid:
-            ids |= await self.store.index_pop(index_key("sub", sub))
+    async def logout(self, *, lane: str, sid: str = "", sub: str = "") -> int:
+        """End every session of ``lane`` (a client's issuer and id) with an IdP session id (or,
+        without one, with a subject)."""
+        kind, value = ("sid", sid) if sid else ("sub", sub)
+        if not value:
+            return 0
+        ids = set(await self.store.index_pop(index_key(kind, value, lane)))
+        unscoped = index_key(kind, value)
+        for session_id in await self.store.index_members(unscoped):
+            if session_id in ids or await self._in_lane(session_id, lane):
+                ids.add(session_id)
+                await self.store.index_remove(unscoped, session_id)
         for session_id in ids:
             await self.delete(session_id)
         return len(ids)
 
-    async def logout_once(self, token: LogoutToken) -> int:
-        """End the sessions a validated back-channel logout token names, once: a token whose
-        ``jti`` was seen before (a replay, by anyone who captured it) raises TokenValidationError."""
+    async def _in_lane(self, session_id: str, lane: str) -> bool:
+        """Whether a session found in an unscoped index belongs to ``lane``: its metadata says so,
+        or cannot say (written before lanes, or unreadable): then it ends, as it did before lanes."""
+        if self.meta is None:
+            return True
+        blob = await self.store.get(meta_key(session_id))
+        meta = self.meta.open(session_id, blob) if blob is not None else None
+        return meta is None or meta.lane in ("", lane)
+
+    async def logout_once(self, token: LogoutToken, *, lane: str) -> int:
+        """End the sessions of ``lane`` a validated back-channel logout token names, once: a token
+        whose ``jti`` was seen before in this lane (a replay, by anyone who captured it) raises
+        TokenValidationError."""
         ttl = max(token.expires_at - time.time(), 0.0) + JTI_LEEWAY
-        if not await self.store.set_nx(index_key("jti", token.jti), b"1", ttl):
+        if not await self.store.set_nx(index_key("jti", token.jti, lane), b"1", ttl):
             raise TokenValidationError("this logout token was already used (its jti was seen before)")
-        return await self.logout(sid=token.sid, sub=token.sub)
+        return await self.logout(lane=lane, sid=token.sid, sub=token.sub)
 
     async def refreshed_if_due(self, ticket: Ticket, data: SessionData) -> SessionData | None:
         """``data`` with a usable access token: refreshed by exactly one replica when due

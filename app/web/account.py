@@ -9,6 +9,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from app import audit, metrics
+from app.clients import lane
 from app.cookies import set_cookie
 from app.errors import BadRequest, IdPRejected, IdPUnavailable, StoreUnavailable, TokenValidationError
 from app.oidc.client import unverified_audience
@@ -68,7 +69,8 @@ async def backchannel_logout(request: Request) -> Response:
         # Each app's client has its own issuer and audience: the token names the one to check it.
         oidc = gw.clients.for_token(*unverified_audience(token)) or gw.oidc
         logout = await oidc.validate_logout_token(token)
-        ended = await gw.sessions.logout_once(logout)
+        # Only the sessions signed in with that client: another client's are not its to end.
+        ended = await gw.sessions.logout_once(logout, lane=lane(oidc))
     except (TokenValidationError, IdPRejected) as exc:
         audit.event("backchannel_logout.refused", **audit_fields(gw, request), reason=str(exc))
         return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400, headers=NO_STORE)

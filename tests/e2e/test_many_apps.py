@@ -229,6 +229,20 @@ def test_a_back_channel_logout_from_each_apps_issuer_ends_its_sessions(world: Wo
     assert "client-grafana" in events and "client-wiki" in events
 
 
+@pytest.mark.parametrize("nosid", [True, False], ids=["sub only", "with sid"])
+def test_a_logout_token_of_one_app_ends_only_that_apps_sessions(world: World, nosid: bool) -> None:
+    """Lanes: grafana's issuer logs alice out (its token's aud is grafana's client). Her sessions on
+    the wiki (its own client) and the portal (the global client) are not grafana's to end."""
+    with Browser() as b:
+        for slug in HOSTS:
+            assert b.visit(world.url("nginx", slug, "/page")).status_code == 200
+        sent = world.idp.backchannel_logout(sub="alice", client_id="client-grafana", nosid=nosid, keep=True)
+        assert sent["notified"] and all(n["ok"] and n["client_id"] == "client-grafana" for n in sent["notified"]), sent
+        status = {slug: b.get(world.url("nginx", slug, "/page"), headers=API).status_code for slug in HOSTS}
+    assert status["grafana"] in (302, 401), status
+    assert status["wiki"] == status["portal"] == 200, status
+
+
 def test_a_session_refreshes_with_its_apps_client(module_tmp: Path) -> None:
     """Straight to one replica (the test plays the proxy): a 3-second access token, refreshed by
     the client that signed the session in, not the global one."""

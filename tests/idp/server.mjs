@@ -107,8 +107,9 @@
 //   POST /__test/reset     -> zero the counts and the event log
 //   GET  /__test/events    -> the last events, oldest first: [{"event", "at", ...details}]
 //   GET  /__test/sessions  -> [{"sub", "sid", "client_id", "grant_id", "session_uid"}] for live IdP sessions
-//   POST /__test/backchannel_logout?sub=..|sid=..[&keep=1]
-//        -> sends a logout token to each matching client's backchannel_logout_uri, then (unless keep=1)
+//   POST /__test/backchannel_logout?sub=..|sid=..[&keep=1][&client_id=..][&nosid=1]
+//        -> sends a logout token to each matching client's backchannel_logout_uri (only client_id's, when
+//           given; without a sid claim with nosid=1, as an IdP that logs out by subject), then (unless keep=1)
 //           ends the IdP session and revokes its grants (so refresh tokens stop working too), as an admin
 //           terminating the session in Authentik does. Answers
 //           {"matched": n, "notified": [{"client_id", "sub", "sid", "ok", "error"}]}
@@ -906,13 +907,17 @@ async function backchannelLogout(query) {
     return [400, { error: 'give sub=... or sid=...' }];
   }
   const keep = ['1', 'true', 'yes'].includes(query.get('keep') || '');
-  const matched = liveSessions().filter((s) => (!sub || s.sub === sub) && (!sid || s.sid === sid));
+  const nosid = ['1', 'true', 'yes'].includes(query.get('nosid') || '');
+  const only = query.get('client_id');
+  const matched = liveSessions().filter(
+    (s) => (!sub || s.sub === sub) && (!sid || s.sid === sid) && (!only || s.client_id === only),
+  );
   const notified = [];
   for (const s of matched) {
     const client = await providerForClient(s.client_id)?.Client.find(s.client_id);
     if (!client?.backchannelLogoutUri) continue;
     try {
-      await client.backchannelLogout(s.sub, s.sid);
+      await client.backchannelLogout(s.sub, nosid ? undefined : s.sid);
       bump('backchannel_logout', s.client_id);
       record('backchannel.success', { client_id: s.client_id, sub: s.sub, sid: s.sid, via: '__test' });
       notified.push({ client_id: s.client_id, sub: s.sub, sid: s.sid, ok: true, error: null });

@@ -43,6 +43,8 @@ class RecordingStore(MemoryStore):
 class FakeIdP:
     """What LoginService asks of the OIDC client; ``redeem`` checks the PKCE verifier and nonce."""
 
+    issuer, client_id = "https://idp.test", "authgate"  # its lane (app.clients.lane)
+
     def __init__(self) -> None:
         self.issued: dict[str, tuple[str, str]] = {}  # state -> (verifier, nonce)
         self.redeemed = 0

@@ -24,6 +24,8 @@ def claims(headers: dict[str, Any], **more: Any) -> dict[str, Any]:
 
 
 class FakeIdP:
+    issuer, client_id = "https://idp.test", "authgate"  # its lane (app.clients.lane)
+
     def __init__(self) -> None:
         self.next_claims: dict[str, Any] = {}
 
