@@ -6,9 +6,10 @@ Authentik calls "intercept header auth"), off unless ``AUTHGATE_HEADER_AUTH`` na
 
 What was accepted is remembered in this process until its token expires, and a refused password
 for ``REFUSED_TTL`` seconds, both under an HMAC of the credentials with a key of this process
-(never the credentials themselves). Refused passwords are also counted per username in the store,
-across replicas: after ``FAILURE_LIMIT`` in ``FAILURE_WINDOW`` seconds the IdP is not asked again
-for that username until the window ends, so the gateway cannot be used to guess passwords.
+(never the credentials themselves). Refused passwords are also counted per username and client
+(its lane, app.clients.lane: failures at one app's IdP never lock the name out of another's) in the
+store, across replicas: after ``FAILURE_LIMIT`` in ``FAILURE_WINDOW`` seconds the IdP is not asked
+again for that username until the window ends, so the gateway cannot be used to guess passwords.
 
 The configuration is a small object (``HeaderAuthConfig``) so that it can later be chosen per host.
 """
@@ -27,6 +28,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from app.clients import lane
 from app.errors import CredentialsRefused, IdPRejected, TokenValidationError
 from app.oidc import OIDCClient
 from app.oidc.api_tokens import APIToken, exchange_password, verify_bearer
@@ -104,15 +106,18 @@ def scheme_of(authorization: str, modes: Collection[str]) -> str | None:
     return scheme if scheme in modes else None
 
 
-def failure_key(username: str) -> str:
-    """The store key counting refused passwords of ``username`` (hashed: any length, any bytes)."""
-    return f"ag:{{hb:{hashlib.sha256(username.lower().encode()).hexdigest()[:32]}}}:f"
+def failure_key(lane: str, username: str) -> str:
+    """The store key counting refused passwords of ``username`` at the client of ``lane`` (hashed:
+    any length, any bytes)."""
+    material = f"{lane}\n{username.lower()}".encode("utf-8", "surrogatepass")
+    return f"ag:{{hb:{hashlib.sha256(material).hexdigest()[:32]}}}:f"
 
 
 class HeaderAuth:
     def __init__(self, config: HeaderAuthConfig, store: Store) -> None:
         self.config = config
         self._store = store
+        self._lane = lane(config.oidc)
         self._key = secrets.token_bytes(32)
         self._accepted: _Expiring[Accepted] = _Expiring(MAX_REMEMBERED)
         self._refused: _Expiring[str] = _Expiring(MAX_REFUSED)
@@ -180,7 +185,7 @@ class HeaderAuth:
         turn.users += 1
         try:
             async with turn.lock:
-                count = await self._store.get(failure_key(username))
+                count = await self._store.get(failure_key(self._lane, username))
                 if count is not None and int(count) >= FAILURE_LIMIT:
                     why = "too many refused passwords for this username: not asked"
                     raise CredentialsRefused(BASIC, why, user=username)
@@ -197,7 +202,7 @@ class HeaderAuth:
         except IdPRejected as exc:
             why = f"the IdP refused it ({exc.error})"
             self._refused.put(key, why, time.time() + REFUSED_TTL)
-            await self._store.incr_with_ttl(failure_key(username), FAILURE_WINDOW)
+            await self._store.incr_with_ttl(failure_key(self._lane, username), FAILURE_WINDOW)
             raise CredentialsRefused(BASIC, why, user=username) from exc
         except TokenValidationError as exc:
             raise CredentialsRefused(BASIC, f"the IdP's token is not valid: {exc}", user=username) from exc

@@ -2,8 +2,9 @@
 Caddy, two authgate replicas behind a round-robin balancer, a real IdP in Authentik's layout.
 
 - grafana.test has its own client (``client-grafana``, issuer ``/application/o/grafana/``);
-- wiki.test has its own client (``client-wiki``) and header auth (bearer) for API clients;
-- portal.test has no entry of its own: the global client (``client-portal``).
+- wiki.test has its own client (``client-wiki``) and header auth (bearer and basic) for API clients;
+- portal.test has no entry of its own: the global client (``client-portal``);
+- header auth basic (app passwords) is on globally, so on grafana (its own client) and the portal too.
 
 The IdP's counts (per client) prove which client each sign-in, refresh and exchange used.
 """
@@ -89,7 +90,7 @@ def world(module_tmp: Path) -> Iterator[World]:
                 f'issuer = "{idp.issuer_for("wiki")}"',
                 'client_id = "client-wiki"',
                 f'client_secret_file = "{module_tmp / "wiki-secret"}"',
-                'header_auth = ["bearer"]',
+                'header_auth = ["bearer", "basic"]',
             ]
         )
         + "\n"
@@ -101,6 +102,7 @@ def world(module_tmp: Path) -> Iterator[World]:
         client_secret=SECRETS["portal"],
         redis_url=redis.url,
         config=str(rules),
+        header_auth="basic",
     )
     replicas = [start_gateway(module_tmp, env, name=f"many-apps-{i}") for i in range(2)]
     procs: list[Proc] = [redis.proc, echo, *(r.proc for r in replicas)]
@@ -241,6 +243,26 @@ def test_a_logout_token_of_one_app_ends_only_that_apps_sessions(world: World, no
         status = {slug: b.get(world.url("nginx", slug, "/page"), headers=API).status_code for slug in HOSTS}
     assert status["grafana"] in (302, 401), status
     assert status["wiki"] == status["portal"] == 200, status
+
+
+def test_refused_passwords_at_one_apps_idp_lock_the_name_out_of_that_app_only(world: World) -> None:
+    """Header-auth lockout per client: ten refused app passwords for alice at grafana's client lock
+    her out of grafana (not even her right password is tried), never out of the wiki's client."""
+    from app.header_auth import FAILURE_LIMIT
+
+    def api(slug: str, password: str) -> httpx.Response:
+        url = world.url("nginx", slug, "/api/items").replace(HOSTS[slug], "127.0.0.1")
+        host = f"{HOSTS[slug]}:{world.ports['nginx']}"
+        return httpx.get(url, headers={"Host": host, **API}, auth=(ALICE[0], password))
+
+    for i in range(FAILURE_LIMIT):
+        assert api("grafana", f"wrong-password-{i}").status_code == 401
+    before = world.counts().get("client_credentials@client-grafana", 0)
+    assert api("grafana", ALICE[1]).status_code == 401, "locked out at grafana's client"
+    assert world.counts().get("client_credentials@client-grafana", 0) == before, "the IdP was not asked"
+    r = api("wiki", ALICE[1])
+    assert r.status_code == 200, r.text[:300]
+    assert echoed_headers(r)["x-authentik-username"] == "alice"
 
 
 def test_a_session_refreshes_with_its_apps_client(module_tmp: Path) -> None:

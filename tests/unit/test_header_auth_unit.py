@@ -17,6 +17,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from app.clients import lane
 from app.errors import CredentialsRefused
 from app.header_auth import FAILURE_LIMIT, MAX_AUTHORIZATION, HeaderAuth, HeaderAuthConfig, failure_key, scheme_of
 from app.oidc import OIDCClient
@@ -190,7 +191,7 @@ async def test_a_refused_password_is_remembered_and_counted(world: Any) -> None:
         with pytest.raises(CredentialsRefused):
             await auth.authenticate("basic", basic("svc", "wrong"))
     assert idp.exchanges == 1  # the same wrong password: answered from memory
-    assert await store.get(failure_key("svc")) == b"1"
+    assert await store.get(failure_key(lane(auth.config.oidc), "svc")) == b"1"
 
 
 async def test_too_many_refused_passwords_lock_the_username_out(world: Any) -> None:
