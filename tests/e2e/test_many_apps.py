@@ -12,6 +12,8 @@ The IdP's counts (per client) prove which client each sign-in, refresh and excha
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,15 @@ from tests.support.caddy import caddy_server
 from tests.support.cluster import balancer_block
 from tests.support.flows import PREFIX, echoed_headers
 from tests.support.procs import Proc, free_port, wait_for
-from tests.support.servers import gateway_env, nginx_server, start_echo, start_gateway, start_redis, traefik_server
+from tests.support.servers import (
+    Gateway,
+    gateway_env,
+    nginx_server,
+    start_echo,
+    start_gateway,
+    start_redis,
+    traefik_server,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +53,8 @@ class World:
     idp: AuthentikIdP
     ports: dict[str, int]
     lb_port: int
+    replicas: list[Gateway]
+    rules: Path
 
     def url(self, proxy: str, app: str, path: str = "/") -> str:
         return f"http://{HOSTS[app]}:{self.ports[proxy]}{path}"
@@ -140,7 +152,7 @@ def world(module_tmp: Path) -> Iterator[World]:
         ):
             traefik = f"http://127.0.0.1:{ports['traefik']}{PREFIX}/ping"
             wait_for(lambda: httpx.get(traefik, headers={"Host": "wiki.test"}).status_code != 404, what="Traefik")
-            yield World(idp, ports, lb_port)
+            yield World(idp, ports, lb_port, replicas, rules)
     finally:
         idp.stop()
         for proc in reversed(procs):
@@ -263,6 +275,43 @@ def test_refused_passwords_at_one_apps_idp_lock_the_name_out_of_that_app_only(wo
     r = api("wiki", ALICE[1])
     assert r.status_code == 200, r.text[:300]
     assert echoed_headers(r)["x-authentik-username"] == "alice"
+
+
+def reload_rules(world: World, text: str) -> None:
+    """Write the rules file and SIGHUP every replica; return once each has logged the reload."""
+    counts = [r.proc.log_path.read_text().count("rules reloaded (SIGHUP)") for r in world.replicas]
+    world.rules.write_text(text)
+    for replica in world.replicas:
+        assert replica.proc.popen is not None
+        os.kill(replica.proc.popen.pid, signal.SIGHUP)
+    for replica, before in zip(world.replicas, counts, strict=True):
+        wait_for(
+            lambda r=replica, n=before: r.proc.log_path.read_text().count("rules reloaded (SIGHUP)") > n,
+            timeout=10,
+            what="the rules reload",
+        )
+
+
+def test_a_cached_session_of_the_old_client_stops_opening_its_host_after_a_reload(world: World) -> None:
+    """The portal moves to grafana's client (a reload of the rules file): alice's portal session,
+    signed in with the global client and cached on every replica, must be refused from the first
+    check on, not only on the check that reads it from the store (which cached it, before the cache
+    checked the client too)."""
+    original = world.rules.read_text()
+    moved = original + (
+        f'\n[[apps]]\nhost = "portal.test"\nissuer = "{world.idp.issuer_for("grafana")}"\n'
+        f'client_id = "client-grafana"\nclient_secret = "{SECRETS["grafana"]}"\n'
+    )
+    with Browser() as b:
+        assert b.visit(world.url("nginx", "portal", "/page")).status_code == 200
+        for _ in range(4):  # cached on both replicas (round robin)
+            assert b.get(world.url("nginx", "portal", "/page"), headers=API).status_code == 200
+        try:
+            reload_rules(world, moved)
+            after = [b.get(world.url("nginx", "portal", "/page"), headers=API).status_code for _ in range(6)]
+        finally:
+            reload_rules(world, original)
+    assert all(status in (302, 401) for status in after), after
 
 
 def test_a_session_refreshes_with_its_apps_client(module_tmp: Path) -> None:
