@@ -226,6 +226,24 @@ def test_header_auth_is_on_for_the_wiki_only_and_takes_the_wikis_tokens_only(wor
     assert off.status_code == 401 or (off.status_code == 302 and f"{PREFIX}/start" in off.headers["location"])
 
 
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_the_id_token_of_a_sign_out_url_is_no_bearer_token(world: World, proxy: str) -> None:
+    """/sign_out puts the session's ID token in its Location (id_token_hint): whoever sees that URL
+    (history, logs, a Referer) must not use it as a bearer token on an app with header auth."""
+    with Browser() as b:
+        assert b.visit(world.url(proxy, "wiki", "/page")).status_code == 200
+        out = b.get(world.url(proxy, "wiki", f"{PREFIX}/sign_out"))
+        assert out.status_code == 302, out.text[:300]
+        id_token = parse_qs(urlsplit(out.headers["location"]).query)["id_token_hint"][0]
+    url = world.url(proxy, "wiki", "/api/items").replace("wiki.test", "127.0.0.1")
+    host = f"wiki.test:{world.ports[proxy]}"
+    r = httpx.get(url, headers={"Host": host, "Authorization": f"Bearer {id_token}", **API})
+    assert r.status_code == 401 and "location" not in r.headers, r.text[:300]
+    # The wiki's access token still passes (tests above): only the ID token is refused.
+    ok = httpx.get(url, headers={"Host": host, "Authorization": f"Bearer {world.token('wiki')}", **API})
+    assert ok.status_code == 200
+
+
 def test_a_back_channel_logout_from_each_apps_issuer_ends_its_sessions(world: World) -> None:
     with Browser() as b:
         for slug in ("grafana", "wiki"):

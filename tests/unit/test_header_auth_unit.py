@@ -110,6 +110,7 @@ async def test_a_bearer_jwt_of_the_idp_for_this_client_is_accepted(world: Any) -
 
 
 NOW = int(time.time())
+AUTHENTIK_ACR = "goauthentik.io/providers/oauth2/default"
 
 
 @pytest.mark.parametrize(
@@ -132,6 +133,13 @@ NOW = int(time.time())
         ("garbage", "not a signed JWT"),
         ("a.b.c", "malformed"),
         ("2YotnFZFEjr1zCsicMWpAA", "not a signed JWT"),  # an opaque token: refused, never introspected
+        # ID tokens (the id_token_hint of a sign-out URL): a bearer is an access token.
+        (signed(at_hash="x", nonce="n"), "carries at_hash"),  # OIDC Core: a code flow's ID token
+        (signed(c_hash="x"), "carries c_hash"),
+        (signed(s_hash="x"), "carries s_hash"),
+        (signed(azp=None, nonce="n", sid="s"), "nothing says it is one"),  # Authentik's, from a sign-in
+        (signed(azp=None, auth_time=NOW, acr=AUTHENTIK_ACR), "nothing says"),  # Authentik's, after a refresh
+        (signed(typ="ID", nonce="n"), "typ claim"),  # Keycloak's: azp and nonce, but typ ID
     ],
 )
 async def test_hostile_bearer_tokens_are_refused(world: Any, token: str, why: str) -> None:
@@ -140,6 +148,25 @@ async def test_hostile_bearer_tokens_are_refused(world: Any, token: str, why: st
         await auth.authenticate("bearer", "Bearer " + token)
     assert why in refused.value.reason
     assert idp.exchanges == 0
+
+
+@pytest.mark.parametrize(
+    ("token", "kind"),
+    [
+        # Authentik's access token: the ID token's claims (its sign-in nonce too) plus azp and uid.
+        (
+            signed(nonce="n", sid="s", uid="u", auth_time=NOW, acr="goauthentik.io/providers/oauth2/default"),
+            "Authentik",
+        ),
+        (signed(azp=None, client_id=CLIENT, scope="openid"), "RFC 9068"),
+        (signed(header={"alg": "RS256", "kid": "k1", "typ": "at+jwt"}, azp=None, client_id=CLIENT), "at+jwt"),
+        (signed(azp=None, cid=CLIENT, scp=["openid"]), "Okta"),
+        (signed(typ="Bearer", nonce="n"), "Keycloak"),
+    ],
+)
+async def test_access_tokens_of_the_idps_we_support_pass(world: Any, token: str, kind: str) -> None:
+    auth, _, _ = world
+    assert (await auth.authenticate("bearer", "Bearer " + token)).identity.sub == "u1", kind
 
 
 @pytest.mark.parametrize(
