@@ -46,7 +46,7 @@ class SessionMeta:
     lane: str = ""
 
     @classmethod
-    def of(cls, data: SessionData, now: float, lane: str = "") -> SessionMeta:
+    def of(cls, data: SessionData, now: float, lane: str) -> SessionMeta:
         i = data.identity
         return cls(i.username, i.sub, data.scope, data.created_at, data.expires_at, now, lane)
 
