@@ -146,6 +146,17 @@ class OIDCClient:
             raise IdPRejected("invalid_response", "no access_token in the token response")
         return data
 
+    async def check_response_issuer(self, iss: str | None) -> None:
+        """RFC 9207: a sign-in response's ``iss``, when the IdP sends one (or says it always does), is
+        this client's issuer: another IdP's code (a mix-up of two IdPs' sign-ins) is not redeemed."""
+        if iss is None:
+            if (await self.metadata()).raw.get("authorization_response_iss_parameter_supported") is True:
+                raise TokenValidationError("the sign-in response has no iss, which this IdP always sends (RFC 9207)")
+        elif iss != self.issuer:
+            raise TokenValidationError(
+                f"the sign-in response came from another issuer (RFC 9207): {iss[:200]!r}, expected {self.issuer!r}"
+            )
+
     async def redeem(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> TokenSet:
         """Exchange an authorization code; validate the ID token; fill claims from userinfo."""
         data = await self.token_request(

@@ -17,7 +17,7 @@ import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -27,6 +27,7 @@ from tests.support.browser import Browser
 from tests.support.caddy import caddy_server
 from tests.support.cluster import balancer_block
 from tests.support.flows import PREFIX, echoed_headers
+from tests.support.node_idp import follow_idp
 from tests.support.procs import Proc, free_port, wait_for
 from tests.support.servers import (
     Gateway,
@@ -242,6 +243,39 @@ def test_the_id_token_of_a_sign_out_url_is_no_bearer_token(world: World, proxy: 
     # The wiki's access token still passes (tests above): only the ID token is refused.
     ok = httpx.get(url, headers={"Host": host, "Authorization": f"Bearer {world.token('wiki')}", **API})
     assert ok.status_code == 200
+
+
+def callback_of_a_grafana_sign_in(b: Browser, world: World) -> str:
+    """The IdP's redirect back to grafana's callback (not yet followed), through nginx."""
+    start = b.get(world.url("nginx", "grafana", f"{PREFIX}/start?rd={world.url('nginx', 'grafana', '/page')}"))
+    assert start.status_code == 302, start.text[:300]
+    back = follow_idp(b.http, b.get(start.headers["location"]), world.idp)
+    assert back.is_redirect and f"{PREFIX}/callback" in back.headers["location"], back.text[:300]
+    return str(back.headers["location"])
+
+
+@pytest.mark.parametrize(
+    ("iss", "why"),
+    [
+        ("wiki", "the wiki's issuer: a sign-in response from another IdP (a mix-up)"),
+        ("", "no iss: stripped from the response of an IdP that always sends it"),
+    ],
+)
+def test_a_callback_whose_iss_names_another_issuer_is_not_redeemed(world: World, iss: str, why: str) -> None:
+    """RFC 9207: the node IdP sends iss (and advertises it); the callback checks it before redeeming."""
+    with Browser() as b:
+        callback = urlsplit(callback_of_a_grafana_sign_in(b, world))
+        query = {k: v[0] for k, v in parse_qs(callback.query).items()}
+        assert query["iss"] == world.idp.issuer_for("grafana"), "the IdP says who it is"
+        if iss:
+            query["iss"] = world.idp.issuer_for(iss)
+        else:
+            del query["iss"]
+        before = world.counts().get("authorization_code@client-grafana", 0)
+        r = b.get(callback._replace(query=urlencode(query)).geturl())
+        assert r.status_code == 400 and "RFC 9207" in r.text, (why, r.status_code, r.text[:300])
+        assert world.counts().get("authorization_code@client-grafana", 0) == before, "the code was not redeemed"
+        assert "authgate_session" not in {c.name for c in b.http.cookies.jar}
 
 
 def test_a_back_channel_logout_from_each_apps_issuer_ends_its_sessions(world: World) -> None:

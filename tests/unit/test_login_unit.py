@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from app.clients import Clients
-from app.errors import LoginStateError, ReturnURLTooLong
+from app.errors import LoginStateError, ReturnURLTooLong, TokenValidationError
 from app.login import MAX_LOGIN_COOKIES, MAX_RETURN_URL, Begun, LoginService, return_url
 from app.sessions import SessionService
 from app.store import MemoryStore
@@ -51,6 +51,10 @@ class FakeIdP:
 
     async def ensure_reachable(self) -> None:
         return None
+
+    async def check_response_issuer(self, iss: str | None) -> None:
+        if iss is not None and iss != self.issuer:
+            raise TokenValidationError("the sign-in response came from another issuer")
 
     async def authorization_url(self, *, redirect_uri: str, state: str, nonce: str, code_verifier: str) -> str:
         self.issued[state] = (code_verifier, nonce)
