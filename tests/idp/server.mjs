@@ -107,6 +107,8 @@
 //   POST /__test/reset     -> zero the counts and the event log
 //   GET  /__test/events    -> the last events, oldest first: [{"event", "at", ...details}]
 //   GET  /__test/sessions  -> [{"sub", "sid", "client_id", "grant_id", "session_uid"}] for live IdP sessions
+//   POST /__test/rename?sub=..&preferred_username=..  -> the user's new username, in every token and
+//        userinfo answer from now on (an administrator renaming a user); 404 for an unknown sub
 //   POST /__test/backchannel_logout?sub=..|sid=..[&keep=1][&client_id=..][&nosid=1]
 //        -> sends a logout token to each matching client's backchannel_logout_uri (only client_id's, when
 //           given; without a sid claim with nosid=1, as an IdP that logs out by subject), then (unless keep=1)
@@ -957,6 +959,13 @@ async function testEndpoint(req, res, url) {
       return json(200, events);
     case 'GET /__test/sessions':
       return json(200, liveSessions());
+    case 'POST /__test/rename': {
+      const user = users.get(url.searchParams.get('sub') || '');
+      const name = url.searchParams.get('preferred_username');
+      if (!user || !name) return json(404, { error: 'give the sub of a known user and preferred_username' });
+      user.preferred_username = name;
+      return json(200, { sub: user.sub, preferred_username: name });
+    }
     case 'POST /__test/backchannel_logout': {
       const [status, body] = await backchannelLogout(url.searchParams);
       return json(status, body);

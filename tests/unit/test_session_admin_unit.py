@@ -142,7 +142,9 @@ async def test_revoke_all_and_sessions_that_predate_their_metadata() -> None:
     sa = SessionAdmin(svc, MetaSealer([SECRET]))
     rows = {r["session"]: r for r in admin.as_rows(await sa.find())}
     assert rows[legacy.session_id[:8]]["user"] is None and rows[current.session_id[:8]]["user"] == "alice"
-    assert len(await sa.revoke()) == 2
+    with pytest.raises(ValueError, match="name a user"):
+        await sa.revoke()  # nobody named is never everyone
+    assert len(await sa.revoke(everyone=True)) == 2
     assert await svc.load(legacy) is None and await svc.load(current) is None
     assert await sa.find() == []
 
