@@ -99,7 +99,11 @@ async def _refresh(svc: SessionService, ticket: Ticket) -> SessionData | None:
         current.identity = Identity.from_claims(merged)
         if "ak_proxy" in tokens.claims:  # a refresh without the claim keeps the headers signed in with
             current.upstream = svc.upstream_of(merged)
-    await svc._save(ticket, current)
+    if not await svc._save(ticket, current):
+        # Signed out (or revoked, or logged out by the IdP) while the IdP answered: the sign-out
+        # was acknowledged, and these new tokens must not bring the session back.
+        audit.event("session.refresh_discarded", **who, reason="the session ended during the refresh")
+        return None
     # Renamed at the IdP: `authgate sessions --user` finds the session under its new name.
     await svc.renamed(ticket.session_id, was, current.identity.username)
     audit.event("session.refreshed", **who)

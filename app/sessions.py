@@ -158,7 +158,7 @@ class SessionService:
             upstream=self.upstream_of(claims),
         )
         ticket = Ticket.new()
-        await self._save(ticket, data)
+        await self._save(ticket, data, new=True)
         own = self.lane_of(client)
         for kind, value in (("sid", data.idp_sid), ("sub", data.identity.sub)):
             if value:
@@ -174,18 +174,26 @@ class SessionService:
             await self.store.index_add(index_key("user", new), session_id, self.ttl)
             await self.store.index_remove(index_key("user", old), session_id)
 
-    async def _save(self, ticket: Ticket, data: SessionData) -> None:
+    async def _save(self, ticket: Ticket, data: SessionData, *, new: bool = False) -> bool:
+        """Write the session (``new``: a sign-in); a rewrite (a refresh) only while the session is
+        still there: one signed out meanwhile is not brought back. False when nothing was written."""
         now = time.time()
         ttl = data.expires_at - now
-        if ttl > 0:
-            blob = seal(ticket.key, ticket.session_id, data.to_json())
-            idle = min(ttl, self.idle_ttl) if self.idle_ttl else ttl
-            await self.store.set(session_key(ticket.session_id), blob, idle)
-            if self.meta is not None:  # the absolute TTL: never outlives the session
-                meta = SessionMeta.of(data, now, self.lane_of(data.client))
-                sealed = self.meta.seal(ticket.session_id, meta)
-                await self.store.set(meta_key(ticket.session_id), sealed, ttl)
-            await self._invalidate(ticket.session_id)
+        if ttl <= 0:
+            return False
+        blob = seal(ticket.key, ticket.session_id, data.to_json())
+        idle = min(ttl, self.idle_ttl) if self.idle_ttl else ttl
+        key = session_key(ticket.session_id)
+        if new:
+            await self.store.set(key, blob, idle)
+        elif not await self.store.set_xx(key, blob, idle):
+            return False
+        if self.meta is not None:  # the absolute TTL: never outlives the session
+            meta = SessionMeta.of(data, now, self.lane_of(data.client))
+            sealed = self.meta.seal(ticket.session_id, meta)
+            await self.store.set(meta_key(ticket.session_id), sealed, ttl)
+        await self._invalidate(ticket.session_id)
+        return True
 
     def cached(self, ticket: Ticket) -> Entry | None:
         """The hot path: a session this replica verified lately that needs nothing (no store round

@@ -107,6 +107,8 @@
 //   POST /__test/reset     -> zero the counts and the event log
 //   GET  /__test/events    -> the last events, oldest first: [{"event", "at", ...details}]
 //   GET  /__test/sessions  -> [{"sub", "sid", "client_id", "grant_id", "session_uid"}] for live IdP sessions
+//   POST /__test/delay?token=<ms>  -> every token endpoint request waits that long first (0: none), counted
+//        as "token_delayed" when its wait begins: a slow IdP, to catch a refresh in flight
 //   POST /__test/rename?sub=..&preferred_username=..  -> the user's new username, in every token and
 //        userinfo answer from now on (an administrator renaming a user); 404 for an unknown sub
 //   POST /__test/backchannel_logout?sub=..|sid=..[&keep=1][&client_id=..][&nosid=1]
@@ -959,6 +961,10 @@ async function testEndpoint(req, res, url) {
       return json(200, events);
     case 'GET /__test/sessions':
       return json(200, liveSessions());
+    case 'POST /__test/delay': {
+      tokenDelayMs = Math.max(0, Number(url.searchParams.get('token') || 0));
+      return json(200, { token: tokenDelayMs });
+    }
     case 'POST /__test/rename': {
       const user = users.get(url.searchParams.get('sub') || '');
       const name = url.searchParams.get('preferred_username');
@@ -1044,10 +1050,17 @@ async function appFor(req, url) {
   return app;
 }
 
+let tokenDelayMs = 0; // POST /__test/delay
+const TOKEN_PATHS = new Set(['/token', '/application/o/token', '/application/o/token/']);
+
 const server = http.createServer(async (req, res) => {
   const url = new URL(req.url, 'http://localhost');
   try {
     if (url.pathname.startsWith('/__test/')) return await testEndpoint(req, res, url);
+    if (tokenDelayMs && TOKEN_PATHS.has(url.pathname)) {
+      bump('token_delayed');
+      await new Promise((resolve) => setTimeout(resolve, tokenDelayMs));
+    }
     const m = /^\/interaction\/([^/]+)$/.exec(url.pathname);
     if (m) return await interaction(req, res, m[1]);
     if (apps) {

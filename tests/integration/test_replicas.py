@@ -196,6 +196,33 @@ def test_a_sign_out_is_applied_before_a_check_that_reached_a_stalled_replica_wit
         conn.close()
 
 
+def test_a_refresh_under_way_cannot_bring_back_a_session_signed_out_meanwhile(world: World) -> None:
+    """A replica refreshing a session (the IdP slow to answer) while the user signs out on another:
+    the sign-out is acknowledged, then the refresh's answer comes back. Writing the new tokens then
+    would bring the session back on every replica, for good (the IdP's refresh token outlives its
+    sign-out). The refresh writes only a session that is still there."""
+    b, cookie = signed_in(world)
+    b.close()
+    world.idp.delay_token(1500)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            in_flight: list[concurrent.futures.Future[int]] = []
+
+            def refreshing() -> bool:
+                # Checks on replica 0 (cache hits) until one is due for a refresh and waits at the IdP.
+                if not in_flight or in_flight[-1].done():
+                    in_flight.append(pool.submit(check_replica, world, 0, cookie))
+                return int(world.idp.counts().get("token_delayed", 0)) > delayed
+
+            delayed = int(world.idp.counts().get("token_delayed", 0))
+            wait_for(refreshing, timeout=10, what="a refresh waiting at the IdP")
+            sign_out_on(world.cluster.replicas[1], cookie, world)  # acknowledged: 302
+            in_flight[-1].result(timeout=10)  # the refresh's answer has come back and been handled
+    finally:
+        world.idp.delay_token(0)
+    assert [check_replica(world, i, cookie) for i in range(3)] == [401, 401, 401]
+
+
 def sign_out_on(gw: Gateway, cookie: str, world: World) -> None:
     r = httpx.get(
         f"{gw.url}{PREFIX}/sign_out",

@@ -209,6 +209,18 @@ async def test_set_nx_again_after_expiry(store: Store, tag: Callable[[str], str]
     assert await store.get(key) == b"second"
 
 
+async def test_set_xx_replaces_only_what_is_there(store: Store, tag: Callable[[str], str]) -> None:
+    """A refresh's write: it must not bring back a session deleted meanwhile (a sign-out)."""
+    key = tag("session")
+    assert await store.set_xx(key, b"resurrected", LONG) is False
+    assert await store.get(key) is None
+    await store.set(key, b"one", LONG)
+    assert await store.set_xx(key, b"two", SHORT) is True
+    assert await store.get(key) == b"two"
+    await gone(store, key, "set_xx's own TTL to end it")
+    assert await store.set_xx(key, b"three", LONG) is False
+
+
 async def test_getdel_exactly_once_under_concurrency(stores: list[Store], tag: Callable[[str], str]) -> None:
     key = tag("state")
     await stores[0].set(key, b"login-state", LONG)

@@ -58,6 +58,10 @@ class NodeIdP:
         """Live IdP sessions, one row per client: {"sub", "sid", "client_id", "grant_id", ...}."""
         return list(self._get("/__test/sessions"))
 
+    def delay_token(self, ms: int) -> None:
+        """Make every token endpoint request wait ``ms`` first (0: none); counted as ``token_delayed``."""
+        self.http.post(f"{self.url}/__test/delay", params={"token": str(ms)}).raise_for_status()
+
     def rename(self, sub: str, preferred_username: str) -> None:
         """Give the user ``sub`` a new username at the IdP (its next tokens carry it)."""
         r = self.http.post(f"{self.url}/__test/rename", params={"sub": sub, "preferred_username": preferred_username})
