@@ -31,6 +31,8 @@ from tests.support.servers import Redis, gateway_env, start_gateway
 class SlowIdP:
     """Refreshes take ``delay`` seconds; each call rotates the refresh token."""
 
+    issuer, client_id = "https://idp.test", "authgate"  # its lane (app.clients.lane)
+
     def __init__(self, delay: float, error: Exception | None = None) -> None:
         self.delay = delay
         self.error = error
