@@ -29,8 +29,8 @@ import uvloop
 from authgate.access import forwarded
 from authgate.config import load_settings
 from authgate.model import TokenSet
-from authgate.session.service import session_key
 from authgate.store import MemoryStore
+from authgate.store.keys import session_key
 from authgate.web import auth
 from authgate.web.asgi import create_app
 from authgate.web.raw import client_ip, request_headers, send_reply

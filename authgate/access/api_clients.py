@@ -6,9 +6,10 @@ Authentik calls "intercept header auth"), off unless ``AUTHGATE_HEADER_AUTH`` na
 
 What was accepted is remembered in this process until its token expires, and a refused password
 for ``REFUSED_TTL`` seconds, both under an HMAC of the credentials with a key of this process
-(never the credentials themselves). Refused passwords are also counted per username in the store,
-across replicas: after ``FAILURE_LIMIT`` in ``FAILURE_WINDOW`` seconds the IdP is not asked again
-for that username until the window ends, so the gateway cannot be used to guess passwords.
+(never the credentials themselves). Refused passwords are also counted per username and client
+(its lane, authgate.oidc.clients.lane: failures at one app's IdP never lock the name out of another's) in the
+store, across replicas: after ``FAILURE_LIMIT`` in ``FAILURE_WINDOW`` seconds the IdP is not asked
+again for that username until the window ends, so the gateway cannot be used to guess passwords.
 
 The configuration is a small object (``HeaderAuthConfig``) so that it can later be chosen per host.
 """
@@ -31,7 +32,9 @@ from authgate.lru import LRU
 from authgate.model import Answers, Identity
 from authgate.oidc import OIDCClient
 from authgate.oidc.api_tokens import APIToken, exchange_password, verify_bearer
+from authgate.oidc.clients import lane
 from authgate.store import Store
+from authgate.store.keys import failure_key
 
 BEARER, BASIC = "bearer", "basic"
 MAX_AUTHORIZATION = 16384  # characters of the header: a JWT with many groups fits; more is refused unread
@@ -99,15 +102,11 @@ def scheme_of(authorization: str, modes: Collection[str]) -> str | None:
     return scheme if scheme in modes else None
 
 
-def failure_key(username: str) -> str:
-    """The store key counting refused passwords of ``username`` (hashed: any length, any bytes)."""
-    return f"ag:{{hb:{hashlib.sha256(username.lower().encode()).hexdigest()[:32]}}}:f"
-
-
 class HeaderAuth:
     def __init__(self, config: HeaderAuthConfig, store: Store) -> None:
         self.config = config
         self._store = store
+        self._lane = lane(config.oidc)
         self._key = secrets.token_bytes(32)
         self._accepted: _Expiring[Accepted] = _Expiring(MAX_REMEMBERED)
         self._refused: _Expiring[str] = _Expiring(MAX_REFUSED)
@@ -175,7 +174,7 @@ class HeaderAuth:
         turn.users += 1
         try:
             async with turn.lock:
-                count = await self._store.get(failure_key(username))
+                count = await self._store.get(failure_key(self._lane, username))
                 if count is not None and int(count) >= FAILURE_LIMIT:
                     why = "too many refused passwords for this username: not asked"
                     raise CredentialsRefused(BASIC, why, user=username)
@@ -192,7 +191,7 @@ class HeaderAuth:
         except IdPRejected as exc:
             why = f"the IdP refused it ({exc.error})"
             self._refused.put(key, why, time.time() + REFUSED_TTL)
-            await self._store.incr_with_ttl(failure_key(username), FAILURE_WINDOW)
+            await self._store.incr_with_ttl(failure_key(self._lane, username), FAILURE_WINDOW)
             raise CredentialsRefused(BASIC, why, user=username) from exc
         except TokenValidationError as exc:
             raise CredentialsRefused(BASIC, f"the IdP's token is not valid: {exc}", user=username) from exc

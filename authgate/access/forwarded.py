@@ -200,6 +200,28 @@ def public_origin(headers: Mapping[str, str], *, scheme: str, trusted: bool) -> 
     return scheme, clean_host(host)
 
 
+def browser_origin(headers: Mapping[str, str], *, scheme: str, trusted: bool) -> tuple[str, str]:
+    """The (scheme, host) a browser used to reach authgate's own routes (/start, /sign_out ...).
+
+    Each proxy sets one family of headers and passes the other on from the client: Traefik and
+    Caddy always set ``X-Forwarded-Host`` (and ``-Proto``) and pass a client's ``X-Original-URL`` on;
+    the nginx recipes set ``X-Original-URL`` and pass a client's ``X-Forwarded-Host`` on. So from a
+    trusted proxy: with ``X-Forwarded-Host``, the origin is the ``X-Forwarded-*`` one; with only
+    ``X-Original-URL``, that one's; with both naming different hosts, one was written by the client
+    and the request is refused. (A load balancer in front of nginx that sets ``X-Forwarded-Host``
+    names the same host.)
+    """
+    if not trusted or not headers.get("x-original-url"):
+        return public_origin(headers, scheme=scheme, trusted=trusted)
+    original = from_original(headers, default_scheme=scheme)
+    if not headers.get("x-forwarded-host"):
+        return original.scheme, original.host
+    fwd_scheme, fwd_host = public_origin(headers, scheme=original.scheme, trusted=True)
+    if hostname_of(fwd_host) != original.hostname:
+        raise InvalidForwardedHeaders("the request names two hosts (X-Original-URL and X-Forwarded-Host)")
+    return fwd_scheme, fwd_host
+
+
 MAX_FORWARDED_FOR_HOPS = 16  # entries of X-Forwarded-For looked at, from the right
 
 

@@ -19,14 +19,14 @@ from datetime import UTC, datetime
 
 from authgate.config import Settings
 from authgate.observability import audit
-from authgate.session.meta import MetaSealer, SessionMeta, meta_key
-from authgate.session.service import SessionService, index_key, session_key
+from authgate.session.meta import MetaSealer, SessionMeta
+from authgate.session.service import SessionService
 from authgate.store import open_store
+from authgate.store.keys import SESSIONS_PATTERN, index_key, meta_key, session_id_of, session_key
 from authgate.wiring.gateway import build_oidc
 
 #: How much of a session id is shown: enough to tell sessions apart and match audit lines.
 PREFIX = 8
-_KEYS = "ag:{*}:[ms]"  # every session's blob and metadata (not locks, claims or indexes)
 
 
 def prefix(session_id: str) -> str:
@@ -40,6 +40,8 @@ class Listed:
     session_id: str
     meta: SessionMeta | None
     ends_at: float  # when it ends if left unused: the idle deadline, or the absolute end
+    #: Its metadata is there but no configured secret opens it (another AUTHGATE_SECRET wrote it).
+    unreadable: bool = False
 
     def describe(self) -> dict[str, object]:
         m = self.meta
@@ -66,7 +68,7 @@ class SessionAdmin:
             return set(await self.store.index_members(index_key("user", user)))
         if sub:
             return set(await self.store.index_members(index_key("sub", sub)))
-        return {k[4:-3] for k in await self.store.scan(_KEYS) if k.startswith("ag:{") and k[-3:] in ("}:m", "}:s")}
+        return {sid for key in await self.store.scan(SESSIONS_PATTERN) if (sid := session_id_of(key)) is not None}
 
     async def _read(self, session_id: str) -> tuple[Listed | None, SessionMeta | None]:
         """The live session (None once its key is gone: ended, idle, revoked) and its metadata."""
@@ -76,7 +78,7 @@ class SessionAdmin:
         if left is None:
             return None, meta
         ends = time.time() + left if left != math.inf else math.inf
-        return Listed(session_id, meta, ends), meta
+        return Listed(session_id, meta, ends, unreadable=blob is not None and meta is None), meta
 
     async def find(self, *, user: str = "", sub: str = "") -> list[Listed]:
         """Live sessions of ``user`` or ``sub``, or every one; oldest first."""
@@ -87,8 +89,12 @@ class SessionAdmin:
                 found.append(listed)
         return sorted(found, key=lambda s: (s.meta.created_at if s.meta else 0.0, s.session_id))
 
-    async def revoke(self, *, user: str = "", sub: str = "", by: str = "cli") -> list[Listed]:
-        """End every session of ``user`` or ``sub`` (neither: every session) on every replica at once."""
+    async def revoke(self, *, user: str = "", sub: str = "", everyone: bool = False, by: str = "cli") -> list[Listed]:
+        """End every session of ``user`` or ``sub``, or with ``everyone`` every session, on every
+        replica at once. Naming nobody without ``everyone`` is refused (ValueError): an empty name
+        (an unset shell variable) must never end everyone's sessions."""
+        if not (user or sub) and not everyone:
+            raise ValueError("name a user or a subject, or ask for everyone")
         revoked = []
         for session_id in await self._ids(user, sub):
             listed, meta = await self._read(session_id)
@@ -116,14 +122,16 @@ class SessionAdmin:
             await self.store.index_remove(index_key(kind, value), session_id)
 
 
-async def run(settings: Settings, action: str, *, user: str = "", sub: str = "") -> list[Listed]:
+async def run(
+    settings: Settings, action: str, *, user: str = "", sub: str = "", everyone: bool = False
+) -> list[Listed]:
     """``list`` or ``revoke`` against the configured store (raises ``StoreError`` when it cannot)."""
     store = open_store(settings.redis_url, timeout=settings.store_timeout)
     oidc = build_oidc(settings)  # never called: a SessionService is built with one
     try:
         admin = SessionAdmin(SessionService(store, oidc, ttl=settings.session_ttl), MetaSealer(settings.secret))
         if action == "revoke":
-            return await admin.revoke(user=user, sub=sub)
+            return await admin.revoke(user=user, sub=sub, everyone=everyone)
         return await admin.find(user=user, sub=sub)
     finally:
         await oidc.aclose()

@@ -72,8 +72,20 @@ def _sessions(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    for flag in ("user", "sub"):
+        if getattr(args, flag) is not None and not getattr(args, flag).strip():
+            # An unset shell variable (`--user "$NAME"`): never read as "everyone".
+            print(
+                f"authgate sessions: --{flag} is empty; name a {flag}"
+                + (", or end every session with --all" if args.action == "revoke" else ""),
+                file=sys.stderr,
+            )
+            return 2
+    everyone = bool(getattr(args, "all", False))
     try:
-        found = asyncio.run(admin.run(settings, args.action, user=args.user or "", sub=args.sub or ""))
+        found = asyncio.run(
+            admin.run(settings, args.action, user=args.user or "", sub=args.sub or "", everyone=everyone)
+        )
     except StoreError as exc:
         print(f"the store cannot be reached: {exc}", file=sys.stderr)
         return 1
@@ -84,6 +96,14 @@ def _sessions(args: argparse.Namespace) -> int:
         print(f"revoked {len(rows)} session(s)" + (":\n" + admin.as_table(rows) if rows else ""))
     else:
         print(admin.as_table(rows) if rows else "no sessions")
+    unreadable = sum(1 for s in found if s.unreadable)
+    if unreadable:
+        print(
+            f"the metadata of {unreadable} session(s) cannot be opened with this AUTHGATE_SECRET: run with the "
+            "gateway's secret (every key it has, comma-separated, when rotating)",
+            file=sys.stderr,
+        )
+        return 1 if args.action == "list" else 0
     return 0
 
 

@@ -125,7 +125,8 @@ class Settings(BaseModel):
     header_auth: CommaList = Field(
         default_factory=list,
         description="API clients without a browser (Authentik's *intercept header auth*), off when empty: "
-        "`bearer` accepts `Authorization: Bearer <JWT>` signed by the IdP for this client; `basic` accepts "
+        "`bearer` accepts `Authorization: Bearer <JWT>`, an access token signed by the IdP for this client (never an "
+        "ID token); `basic` accepts "
         "`Authorization: Basic` with a username and an app password, checked at the IdP. `bearer,basic` for both. "
         "These requests are never redirected: 200, 401 or 403. A valid session cookie is used first.",
     )

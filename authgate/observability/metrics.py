@@ -110,6 +110,7 @@ STORE_OPS = (
     "get",
     "set",
     "set_nx",
+    "set_xx",
     "getdel",
     "getex",
     "ttl",

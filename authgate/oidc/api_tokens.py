@@ -20,6 +20,16 @@ from authgate.oidc.keys import ASYMMETRIC_ALGS, check_registered
 
 #: Claims of tokens that are not access tokens, whatever their audience: a back-channel logout token.
 _NOT_ACCESS = ("events",)
+#: Claims only an ID token carries (OpenID Connect Core 3.1.3.6, 3.3.2.11): the hashes binding it to
+#: the access token, code and state it came with.
+_ID_TOKEN_ONLY = ("at_hash", "c_hash", "s_hash")
+#: Claims that say a JWT is an access token: RFC 9068's ``client_id``; ``azp``, which Authentik adds
+#: to its access tokens and never puts in its ID tokens (which are otherwise the same claims, the
+#: sign-in's ``nonce`` included: ``IDToken.to_access_token``), and Keycloak too; Okta's ``cid``; a
+#: granted ``scope`` / ``scp``, which no ID token carries.
+_ACCESS_MARKS = ("client_id", "azp", "cid", "scope", "scp")
+#: ``typ`` headers of access tokens (RFC 9068).
+_ACCESS_TYPES = ("at+jwt", "application/at+jwt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +78,25 @@ async def verify_bearer(client: OIDCClient, token: str, audiences: Collection[st
     if isinstance(typ, str) and "logout" in typ.lower():
         raise TokenValidationError(f"not an access token: its typ is {typ!r}")
     validate_access_claims(claims, issuer=client.issuer, audiences=audiences)
+    if not (isinstance(typ, str) and typ.lower() in _ACCESS_TYPES):
+        refuse_id_token(claims)
     return APIToken(claims, token, float(claims["exp"]))
+
+
+def refuse_id_token(claims: dict[str, Any]) -> None:
+    """Raise TokenValidationError for an ID token: a bearer is an access token. An ID token travels
+    where an access token never does (the ``id_token_hint`` of a sign-out URL, a page's JavaScript),
+    so one presented as a bearer must not open an API. ``nonce`` alone does not tell them apart:
+    Authentik's access tokens from a browser sign-in carry it too."""
+    carried = next((name for name in _ID_TOKEN_ONLY if name in claims), None)
+    if carried is not None:
+        raise TokenValidationError(f"not an access token: an ID token (it carries {carried})")
+    if str(claims.get("typ", "")).lower() == "id":  # Keycloak's ID tokens say so
+        raise TokenValidationError("not an access token: an ID token (its typ claim is 'ID')")
+    if not any(name in claims for name in _ACCESS_MARKS):
+        raise TokenValidationError(
+            "not an access token: nothing says it is one (no client_id, azp, cid, scope or scp): an ID token"
+        )
 
 
 async def exchange_password(client: OIDCClient, username: str, password: str, audiences: Collection[str]) -> APIToken:

@@ -10,9 +10,7 @@ Errors are translated here: network trouble and 5xx become ``IdPUnavailable``, O
 from __future__ import annotations
 
 import base64
-import json
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -25,23 +23,8 @@ from authgate.errors import IdPRejected, IdPUnavailable, TokenValidationError
 from authgate.model import TokenSet
 from authgate.oidc.discovery import Discovery, ProviderMetadata
 from authgate.oidc.keys import ASYMMETRIC_ALGS, KeyCache, validate_claims
+from authgate.oidc.logout_tokens import LogoutToken, check_logout_type, logout_token_of
 from authgate.oidc.transport import BackchannelTransport, TimedClient, call
-
-BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
-LOGOUT_TOKEN_MAX_AGE = 600.0  # OIDC Back-Channel Logout asks for a short window; also the lifetime without exp
-LOGOUT_TYP = "logout+jwt"
-
-
-@dataclass(frozen=True, slots=True)
-class LogoutToken:
-    """A validated back-channel logout token. ``jti`` and ``expires_at`` (epoch seconds) are for the
-    caller's replay check: remember the ``jti`` until ``expires_at``, after which the token is refused
-    anyway."""
-
-    sid: str
-    sub: str
-    jti: str
-    expires_at: float
 
 
 def new_secret() -> str:
@@ -149,6 +132,17 @@ class OIDCClient:
             raise IdPRejected("invalid_response", "no access_token in the token response")
         return data
 
+    async def check_response_issuer(self, iss: str | None) -> None:
+        """RFC 9207: a sign-in response's ``iss``, when the IdP sends one (or says it always does), is
+        this client's issuer: another IdP's code (a mix-up of two IdPs' sign-ins) is not redeemed."""
+        if iss is None:
+            if (await self.metadata()).raw.get("authorization_response_iss_parameter_supported") is True:
+                raise TokenValidationError("the sign-in response has no iss, which this IdP always sends (RFC 9207)")
+        elif iss != self.issuer:
+            raise TokenValidationError(
+                f"the sign-in response came from another issuer (RFC 9207): {iss[:200]!r}, expected {self.issuer!r}"
+            )
+
     async def redeem(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> TokenSet:
         """Exchange an authorization code; validate the ID token; fill claims from userinfo."""
         data = await self.token_request(
@@ -223,39 +217,14 @@ class OIDCClient:
         return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
 
     async def validate_logout_token(self, token: str) -> LogoutToken:
-        """OIDC Back-Channel Logout 1.0 section 2.6; ``sid`` or ``sub`` (at least one) names what ends."""
+        """OIDC Back-Channel Logout 1.0 section 2.6: signed by this IdP for this client, then the
+        token's own rules (authgate/oidc/logout_tokens.py)."""
         meta = await self.metadata()
         claims, header = await self.keys.decode_with_header(token, self._algorithms(meta))
-        _check_logout_type(header.get("typ"))
+        check_logout_type(header.get("typ"))
         # exp is not required: IdPs written to the spec's drafts omit it; iat bounds the age instead.
         validate_claims(claims, issuer=self.issuer, audience=self.client_id, nonce=None, required=("iat", "jti"))
-        events = claims.get("events")
-        if not isinstance(events, dict) or BACKCHANNEL_LOGOUT_EVENT not in events:
-            raise TokenValidationError("logout token lacks the back-channel logout event")
-        if "nonce" in claims:
-            raise TokenValidationError("logout token must not carry a nonce")
-        iat = float(claims["iat"])  # a number: validate_claims checked it
-        if abs(time.time() - iat) > LOGOUT_TOKEN_MAX_AGE:
-            raise TokenValidationError("logout token is too old")
-        sid, sub = str(claims.get("sid") or ""), str(claims.get("sub") or "")
-        if not sid and not sub:
-            raise TokenValidationError("logout token names neither sid nor sub")
-        exp = claims.get("exp")
-        return LogoutToken(
-            sid=sid,
-            sub=sub,
-            jti=str(claims["jti"]),  # a non-empty string: validate_claims checked it
-            expires_at=float(exp) if exp is not None else iat + LOGOUT_TOKEN_MAX_AGE,
-        )
-
-
-def _check_logout_type(typ: object) -> None:
-    """Back-Channel Logout 2.4: a logout token SHOULD be typed ``logout+jwt`` so that no other JWT
-    (an ID token above all) can pass for one. Untyped tokens are still accepted, as some IdPs omit it."""
-    if typ is None:
-        return
-    if not isinstance(typ, str) or typ.lower().removeprefix("application/") != LOGOUT_TYP:
-        raise TokenValidationError(f"not a logout token: its typ is {typ!r}, expected {LOGOUT_TYP!r}")
+        return logout_token_of(claims)
 
 
 def _token_set(data: dict[str, Any], id_token: str, claims: dict[str, Any]) -> TokenSet:
@@ -272,24 +241,3 @@ def _token_set(data: dict[str, Any], id_token: str, claims: dict[str, Any]) -> T
         expires_in=lifetime,
         claims=claims,
     )
-
-
-def unverified_audience(token: str) -> tuple[str, tuple[str, ...]]:
-    """A JWT's ``iss`` and ``aud``, read WITHOUT checking anything: only to choose which client
-    validates it (each client then checks signature, issuer and audience itself). ("", ()) when
-    it is not a readable JWT."""
-    parts = token.split(".")
-    if len(parts) != 3 or len(parts[1]) > 16384:
-        return "", ()
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, TypeError):
-        return "", ()
-    if not isinstance(claims, dict):
-        return "", ()
-    aud = claims.get("aud")
-    audiences = (
-        (aud,) if isinstance(aud, str) else tuple(a for a in aud if isinstance(a, str)) if isinstance(aud, list) else ()
-    )
-    iss = claims.get("iss")
-    return (iss if isinstance(iss, str) else ""), audiences

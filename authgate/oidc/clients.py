@@ -8,6 +8,10 @@ Each client has its own discovery, keys and HTTP client, so one IdP being down t
 own apps' sign-ins and refreshes.
 
 Clients are named by their client id: an app that names none uses the global client, "".
+
+A client's *lane* (``lane``: its issuer and client id) is what a message from the IdP can reach: a
+logout token ends only the sessions signed in with the client it was issued for, and refused
+passwords of header auth are counted per lane (docs/security.md).
 """
 
 from __future__ import annotations
@@ -15,6 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from authgate.oidc import OIDCClient
+
+
+def lane(client: OIDCClient) -> str:
+    """The issuer and client id of ``client``: sessions, logout tokens and failure counts of one
+    lane never reach another's. (The issuer without its trailing slash, as ``for_token`` compares it.)"""
+    return f"{client.issuer.rstrip('/')} {client.client_id}"
 
 
 class Clients:

@@ -36,6 +36,7 @@ from authgate.session.sealing import seal, unseal
 from authgate.session.service import SessionService
 from authgate.session.tickets import Ticket
 from authgate.store import Store
+from authgate.store.keys import claim_key
 
 log = logging.getLogger("authgate.login")
 
@@ -58,10 +59,6 @@ EXPIRED = (
 
 def _h(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
-
-
-def claim_key(state: str) -> str:
-    return f"ag:{{l:{_h(state)[:32]}}}:cb"
 
 
 def _code_key(code: str) -> bytes:
@@ -197,8 +194,9 @@ class LoginService:
         opened = self._find(state, values)
         return opened[0].original_url if opened else None
 
-    async def finish(self, *, state: str, code: str, values: Iterable[str]) -> Finished:
-        """Redeem the callback of the sign-in whose login cookie (one of ``values``) holds ``state``."""
+    async def finish(self, *, state: str, code: str, values: Iterable[str], iss: str | None = None) -> Finished:
+        """Redeem the callback of the sign-in whose login cookie (one of ``values``) holds ``state``;
+        ``iss``: the callback's issuer parameter (RFC 9207), None when it had none."""
         if not state or not code or len(state) > MAX_STATE_LENGTH or len(code) > MAX_CODE_LENGTH:
             raise LoginStateError("the sign-in response is missing its state or code")
         opened = self._find(state, values)
@@ -208,6 +206,8 @@ class LoginService:
         if self._expired(login):
             raise LoginStateError("this sign-in took too long; please start again")
         name = self.cookie_name(state)
+        client = self._client(login.client)
+        await client.check_response_issuer(iss)  # before the store: another IdP's code is not ours
         # Only now, with a login state this browser holds, is the store touched.
         claim = claim_key(state)
         browser = _h(value)
@@ -215,7 +215,7 @@ class LoginService:
         if not await self.store.set_nx(claim, json.dumps(record).encode(), CALLBACK_TTL):
             return await self._await_first(claim, code, browser, name)
         try:
-            tokens = await self._client(login.client).redeem(
+            tokens = await client.redeem(
                 code=code, redirect_uri=login.redirect_uri, code_verifier=login.code_verifier, nonce=login.nonce
             )
             ticket = await self.sessions.create(tokens, scope=self._scope_of(login), client=login.client)

@@ -26,10 +26,6 @@ from authgate.session.sealing import seal, unseal
 HKDF_INFO = b"authgate.session-meta.v1"
 
 
-def meta_key(session_id: str) -> str:
-    return f"ag:{{{session_id}}}:m"
-
-
 def derive_key(secret: str) -> bytes:
     return HKDF(algorithm=SHA256(), length=32, salt=None, info=HKDF_INFO).derive(secret.encode())
 
@@ -42,11 +38,13 @@ class SessionMeta:
     created_at: float
     expires_at: float  # the absolute end (AUTHGATE_SESSION_TTL after sign-in)
     written_at: float  # sign-in or the last token refresh
+    # The issuer and client id it was signed in with (authgate.oidc.clients.lane); "" when written before lanes.
+    lane: str = ""
 
     @classmethod
-    def of(cls, data: SessionData, now: float) -> SessionMeta:
+    def of(cls, data: SessionData, now: float, lane: str) -> SessionMeta:
         i = data.identity
-        return cls(i.username, i.sub, data.scope, data.created_at, data.expires_at, now)
+        return cls(i.username, i.sub, data.scope, data.created_at, data.expires_at, now, lane)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,12 +54,15 @@ class SessionMeta:
             "c": self.created_at,
             "e": self.expires_at,
             "w": self.written_at,
+            **({"l": self.lane} if self.lane else {}),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SessionMeta | None:
         try:
-            return cls(str(d["u"]), str(d["s"]), str(d["h"]), float(d["c"]), float(d["e"]), float(d["w"]))
+            return cls(
+                str(d["u"]), str(d["s"]), str(d["h"]), float(d["c"]), float(d["e"]), float(d["w"]), str(d.get("l", ""))
+            )
         except (KeyError, TypeError, ValueError):
             return None
 

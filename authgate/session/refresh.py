@@ -19,6 +19,7 @@ from authgate.model import Identity, SessionData
 from authgate.observability import audit, metrics, tracing
 from authgate.session.tickets import Ticket
 from authgate.session.timing import needs_refresh
+from authgate.store.keys import lock_key
 
 if TYPE_CHECKING:
     from authgate.oidc import OIDCClient
@@ -38,14 +39,11 @@ class Sessions(Protocol):
     store: Store
 
     async def load(self, ticket: Ticket, *, use_cache: bool = True) -> SessionData | None: ...
-    async def save(self, ticket: Ticket, data: SessionData) -> None: ...
+    async def save(self, ticket: Ticket, data: SessionData) -> bool: ...
+    async def renamed(self, session_id: str, old: str, new: str) -> None: ...
     async def delete(self, session_id: str) -> None: ...
     def client_of(self, data: SessionData) -> OIDCClient | None: ...
     def upstream_of(self, claims: dict[str, object]) -> tuple[tuple[str, str], ...]: ...
-
-
-def lock_key(session_id: str) -> str:
-    return f"ag:{{{session_id}}}:lock"
 
 
 async def refreshed(svc: Sessions, ticket: Ticket, data: SessionData) -> SessionData | None:
@@ -107,12 +105,19 @@ async def _refresh(svc: Sessions, ticket: Ticket) -> SessionData | None:
     current.id_token = tokens.id_token or current.id_token
     current.access_issued_at = now
     current.access_expires_at = now + tokens.expires_in if tokens.expires_in else 0.0
+    was = current.identity.username
     if tokens.claims:
         merged = {**_identity_claims(current.identity), **tokens.claims}
         current.identity = Identity.from_claims(merged)
         if "ak_proxy" in tokens.claims:  # a refresh without the claim keeps the headers signed in with
             current.upstream = svc.upstream_of(merged)
-    await svc.save(ticket, current)
+    if not await svc.save(ticket, current):
+        # Signed out (or revoked, or logged out by the IdP) while the IdP answered: the sign-out
+        # was acknowledged, and these new tokens must not bring the session back.
+        audit.event("session.refresh_discarded", **who, reason="the session ended during the refresh")
+        return None
+    # Renamed at the IdP: `authgate sessions --user` finds the session under its new name.
+    await svc.renamed(ticket.session_id, was, current.identity.username)
     audit.event("session.refreshed", **who)
     return current
 

@@ -3,7 +3,14 @@
 A session is one sealed blob under ``ag:{<id>}:s``; its refresh lock sits beside it in the
 same hash slot, with its metadata for the operator (``session_meta``). Writes replace the whole
 blob in one SET, so no reader ever sees half a session. Indexes by the IdP's ``sid``, ``sub`` and
-username (hashed) let back-channel logout and ``authgate sessions`` find them.
+username (hashed) let back-channel logout and ``authgate sessions`` find them. The ``sid`` and
+``sub`` indexes are per lane (the issuer and client id the session was signed in with,
+``authgate.oidc.clients.lane``): a logout token of one client finds only that client's sessions.
+
+Rolling upgrade: replicas of the release before lanes read and write the unscoped ``sid``/``sub``
+indexes only. Sessions are still added to those too, and a logout also looks there, ending a
+session found there only when its metadata names the token's lane (or names none: a session
+written by an older replica, ended as before). See docs/architecture.md, "Stored formats".
 
 With an idle timeout, the session's key expires after that long unread: each cold read is a
 GETEX that pushes it out (one command), and cache hits touch nothing. A cache entry lives at most
@@ -13,47 +20,27 @@ the cache TTL, so an active user's session is re-read, and extended, at least th
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from typing import Any
 
 from authgate.access.upstream import NO_BASIC_AUTH, BasicAuth, Upstream, from_claims
-from authgate.errors import TokenValidationError
 from authgate.model import Answers, Identity, SessionData, TokenSet
 from authgate.observability import metrics
 from authgate.oidc import OIDCClient
-from authgate.oidc.client import LogoutToken
-from authgate.oidc.clients import Clients
+from authgate.oidc.clients import Clients, lane
 from authgate.session import refresh
 from authgate.session.cache import Entry, SessionCache
-from authgate.session.meta import MetaSealer, SessionMeta, meta_key
-from authgate.session.refresh import lock_key
+from authgate.session.logouts import Logouts
+from authgate.session.meta import MetaSealer, SessionMeta
 from authgate.session.sealing import seal, unseal
 from authgate.session.tickets import Ticket
 from authgate.session.timing import needs_refresh, usable_for
 from authgate.session.unsealed import UnsealedMemo
 from authgate.store import Store
+from authgate.store.keys import INVALIDATION_CHANNEL, index_key, lock_key, meta_key, of_issuer, session_key
 
 log = logging.getLogger("authgate.sessions")
-
-INVALIDATION_CHANNEL = "ag:invalidate"
-JTI_LEEWAY = 120.0  # a logout token's jti is remembered this long past its expiry (clock skew)
-
-
-def session_key(session_id: str) -> str:
-    return f"ag:{{{session_id}}}:s"
-
-
-def index_key(kind: str, value: str) -> str:
-    digest = hashlib.sha256(value.encode()).hexdigest()[:32]
-    return f"ag:idx:{kind}:{digest}"
-
-
-def of_issuer(issuer: str, value: str) -> str:
-    """An index value that names one IdP's ``sid`` or ``sub``: the same value at another issuer is
-    someone else (front-channel logout is looked up by issuer, authgate/web/account.py)."""
-    return f"{issuer.rstrip('/')} {value}"
 
 
 class SessionService:
@@ -79,6 +66,8 @@ class SessionService:
         self.meta = meta
         self.basic_auth = basic_auth
         self._reported: set[tuple[str, str]] = set()  # headers of ak_proxy already logged as left out
+        #: Ending sessions an IdP names (back- and front-channel logout).
+        self.logouts = Logouts(store, meta, self.delete)
 
     def upstream_of(self, claims: dict[str, object]) -> tuple[tuple[str, str], ...]:
         """The checked ak_proxy headers; what was left out is logged once (by name: values may be secrets)."""
@@ -124,9 +113,17 @@ class SessionService:
 
     def client_of(self, data: SessionData) -> OIDCClient | None:
         """The client ``data`` was signed in with; None when no app names it any more."""
+        return self._client_named(data.client)
+
+    def _client_named(self, name: str) -> OIDCClient | None:
         if self.clients is not None:
-            return self.clients.get(data.client)
-        return None if data.client else self.oidc
+            return self.clients.get(name)
+        return None if name else self.oidc
+
+    def lane_of(self, name: str) -> str:
+        """The lane of the client named ``name`` ("" when no app names it any more)."""
+        client = self._client_named(name)
+        return lane(client) if client is not None else ""
 
     async def create(self, tokens: TokenSet, *, scope: str, client: str = "") -> Ticket:
         """A new session, valid on ``scope`` only (a host, or ".<cookie domain>"), made by the OAuth
@@ -149,10 +146,13 @@ class SessionService:
         )
         self._note_no_refresh(tokens, client)
         ticket = Ticket.new()
-        await self.save(ticket, data)
-        if data.idp_sid:
-            await self.store.index_add(index_key("sid", data.idp_sid), ticket.session_id, self.ttl)
-        await self.store.index_add(index_key("sub", data.identity.sub), ticket.session_id, self.ttl)
+        await self.save(ticket, data, new=True)
+        own = self.lane_of(client)
+        for kind, value in (("sid", data.idp_sid), ("sub", data.identity.sub)):
+            if value:
+                await self.store.index_add(index_key(kind, value, own), ticket.session_id, self.ttl)
+                # Unscoped too, for replicas of the release before lanes (a rolling upgrade).
+                await self.store.index_add(index_key(kind, value), ticket.session_id, self.ttl)
         await self.store.index_add(index_key("user", data.identity.username), ticket.session_id, self.ttl)
         await self._index_by_issuer(data, ticket.session_id)
         return ticket
@@ -186,18 +186,32 @@ class SessionService:
             await self.store.set(index_key("isids", of_issuer(oidc.issuer, "")), b"1", self.ttl)
         await self.store.index_add(index_key("isub", of_issuer(oidc.issuer, data.identity.sub)), session_id, self.ttl)
 
-    async def save(self, ticket: Ticket, data: SessionData) -> None:
-        """Writes the whole session (and its metadata) in one SET each, and tells every replica."""
+    async def renamed(self, session_id: str, old: str, new: str) -> None:
+        """The IdP renamed the session's user (a refresh brought a new username): index the new name."""
+        if new != old:
+            await self.store.index_add(index_key("user", new), session_id, self.ttl)
+            await self.store.index_remove(index_key("user", old), session_id)
+
+    async def save(self, ticket: Ticket, data: SessionData, *, new: bool = False) -> bool:
+        """Write the session (``new``: a sign-in); a rewrite (a refresh) only while the session is
+        still there: one signed out meanwhile is not brought back. False when nothing was written."""
         now = time.time()
         ttl = data.expires_at - now
-        if ttl > 0:
-            blob = seal(ticket.key, ticket.session_id, data.to_json())
-            idle = min(ttl, self.idle_ttl) if self.idle_ttl else ttl
-            await self.store.set(session_key(ticket.session_id), blob, idle)
-            if self.meta is not None:  # the absolute TTL: never outlives the session
-                sealed = self.meta.seal(ticket.session_id, SessionMeta.of(data, now))
-                await self.store.set(meta_key(ticket.session_id), sealed, ttl)
-            await self._invalidate(ticket.session_id)
+        if ttl <= 0:
+            return False
+        blob = seal(ticket.key, ticket.session_id, data.to_json())
+        idle = min(ttl, self.idle_ttl) if self.idle_ttl else ttl
+        key = session_key(ticket.session_id)
+        if new:
+            await self.store.set(key, blob, idle)
+        elif not await self.store.set_xx(key, blob, idle):
+            return False
+        if self.meta is not None:  # the absolute TTL: never outlives the session
+            meta = SessionMeta.of(data, now, self.lane_of(data.client))
+            sealed = self.meta.seal(ticket.session_id, meta)
+            await self.store.set(meta_key(ticket.session_id), sealed, ttl)
+        await self._invalidate(ticket.session_id)
+        return True
 
     def cached(self, ticket: Ticket) -> Entry | None:
         """The hot path: a session this replica verified lately that needs nothing (no store round
@@ -246,37 +260,6 @@ class SessionService:
     async def delete(self, session_id: str) -> None:
         await self.store.delete(session_key(session_id), lock_key(session_id), meta_key(session_id))
         await self._invalidate(session_id)
-
-    async def logout(self, *, sid: str = "", sub: str = "") -> int:
-        """End every session of an IdP session id (or, without one, of a subject)."""
-        ids: set[str] = set()
-        if sid:
-            ids |= await self.store.index_pop(index_key("sid", sid))
-        if sub and not sid:
-            ids |= await self.store.index_pop(index_key("sub", sub))
-        for session_id in ids:
-            await self.delete(session_id)
-        return len(ids)
-
-    async def logout_front(self, issuer: str, sid: str) -> int:
-        """End the sessions a front-channel logout names (OpenID Connect Front-Channel Logout 1.0):
-        those of ``issuer`` whose ID token carried this ``sid``. An issuer whose ID tokens carry no
-        ``sid`` names the user instead (LemonLDAP::NG sends the subject): then every session of that
-        subject at that issuer ends, on every device. Sessions of other issuers are never touched."""
-        ids = await self.store.index_pop(index_key("isid", of_issuer(issuer, sid)))
-        if not ids and await self.store.get(index_key("isids", of_issuer(issuer, ""))) is None:
-            ids = await self.store.index_pop(index_key("isub", of_issuer(issuer, sid)))
-        for session_id in ids:
-            await self.delete(session_id)
-        return len(ids)
-
-    async def logout_once(self, token: LogoutToken) -> int:
-        """End the sessions a validated back-channel logout token names, once: a token whose
-        ``jti`` was seen before (a replay, by anyone who captured it) raises TokenValidationError."""
-        ttl = max(token.expires_at - time.time(), 0.0) + JTI_LEEWAY
-        if not await self.store.set_nx(index_key("jti", token.jti), b"1", ttl):
-            raise TokenValidationError("this logout token was already used (its jti was seen before)")
-        return await self.logout(sid=token.sid, sub=token.sub)
 
     async def refreshed_if_due(self, ticket: Ticket, data: SessionData) -> SessionData | None:
         """``data`` with a usable access token: refreshed by exactly one replica when due

@@ -34,6 +34,11 @@ class Store(Protocol):
         """Set only if absent; True when this call set it (a lock, a claim)."""
         ...
 
+    async def set_xx(self, key: str, value: bytes, ttl: float) -> bool:
+        """Set only if present; True when this call replaced it (a write that must not bring back
+        what another caller deleted meanwhile)."""
+        ...
+
     async def getdel(self, key: str) -> bytes | None:
         """Get and delete in one atomic step: of concurrent callers exactly one gets the value."""
         ...

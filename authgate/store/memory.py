@@ -64,6 +64,12 @@ class MemoryStore:
         await self.set(key, value, ttl)
         return True
 
+    async def set_xx(self, key: str, value: bytes, ttl: float) -> bool:
+        if self._live(key) is None:
+            return False
+        await self.set(key, value, ttl)
+        return True
+
     async def getdel(self, key: str) -> bytes | None:
         value = await self.get(key)
         self._data.pop(key, None)

@@ -63,6 +63,7 @@ _INDEX_POP = "local m = redis.call('smembers', KEYS[1]) redis.call('del', KEYS[1
 _OP_GET = metrics.store_ops["get"]
 _OP_SET = metrics.store_ops["set"]
 _OP_SET_NX = metrics.store_ops["set_nx"]
+_OP_SET_XX = metrics.store_ops["set_xx"]
 _OP_GETDEL = metrics.store_ops["getdel"]
 _OP_GETEX = metrics.store_ops["getex"]
 _OP_TTL = metrics.store_ops["ttl"]
@@ -219,6 +220,9 @@ class RedisStore:
 
     async def set_nx(self, key: str, value: bytes, ttl: float) -> bool:
         return bool(await self._call(self._r.set(key, value, px=_ms(ttl), nx=True), _OP_SET_NX))
+
+    async def set_xx(self, key: str, value: bytes, ttl: float) -> bool:
+        return bool(await self._call(self._r.set(key, value, px=_ms(ttl), xx=True), _OP_SET_XX))
 
     async def getdel(self, key: str) -> bytes | None:
         return _bytes(await self._call(self._r.getdel(key), _OP_GETDEL))

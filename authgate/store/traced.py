@@ -53,6 +53,10 @@ class TracedStore:
         with tracing.span("store SETNX", **{"db.operation.name": "SETNX"}):
             return await self.inner.set_nx(key, value, ttl)
 
+    async def set_xx(self, key: str, value: bytes, ttl: float) -> bool:
+        with tracing.span("store SET XX", **{"db.operation.name": "SET"}):
+            return await self.inner.set_xx(key, value, ttl)
+
     async def getdel(self, key: str) -> bytes | None:
         with tracing.span("store GETDEL", **{"db.operation.name": "GETDEL"}):
             return await self.inner.getdel(key)

@@ -13,7 +13,8 @@ from authgate.access.redirects import validate_redirect
 from authgate.access.request import hostname_of
 from authgate.errors import BadRequest, IdPRejected, IdPUnavailable, StoreUnavailable, TokenValidationError
 from authgate.observability import audit, metrics
-from authgate.oidc.client import unverified_audience
+from authgate.oidc.clients import lane
+from authgate.oidc.logout_tokens import unverified_audience
 from authgate.session.cookies import set_cookie
 from authgate.web.common import NO_STORE, audit_fields, gateway, origin_and_target, origin_of, page
 from authgate.web.pages import signed_out_page
@@ -101,7 +102,7 @@ async def frontchannel_logout(request: Request) -> Response:
         audit.event("frontchannel_logout.refused", **audit_fields(gw, request), reason="unknown iss or no sid")
         return Response("iss and sid of a known issuer required\n", 400, headers=NO_STORE, media_type="text/plain")
     try:
-        ended = await gw.sessions.logout_front(iss, sid)
+        ended = await gw.sessions.logouts.logout_front(iss, sid)
     except StoreUnavailable as exc:
         log.error("front-channel logout failed: %s", exc)
         return Response("temporarily unavailable\n", 503, headers=NO_STORE, media_type="text/plain")
@@ -120,7 +121,8 @@ async def backchannel_logout(request: Request) -> Response:
         # Each app's client has its own issuer and audience: the token names the one to check it.
         oidc = gw.clients.for_token(*unverified_audience(token)) or gw.oidc
         logout = await oidc.validate_logout_token(token)
-        ended = await gw.sessions.logout_once(logout)
+        # Only the sessions signed in with that client: another client's are not its to end.
+        ended = await gw.sessions.logouts.logout_once(logout, lane=lane(oidc))
     except (TokenValidationError, IdPRejected) as exc:
         audit.event("backchannel_logout.refused", **audit_fields(gw, request), reason=str(exc))
         return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400, headers=NO_STORE)

@@ -55,11 +55,12 @@ def from_cache(gw: Gateway, check: Check) -> Reply | None:
     poll that read the request. tests/integration/test_replicas.py freezes a replica to prove it.
     """
     hostname = check.original.hostname
+    client = check.app.client if check.app is not None else ""
     for ticket in check.tickets:
         entry = gw.sessions.cached(ticket)
-        # Its client was checked when it was cached (from_store); a reload of the rules file empties
-        # the cache (Gateway.swap_policy), so a host that changed clients reads it again.
-        if entry is not None and gw.site.opens(entry.data, hostname):
+        # The client, every time: a session read after a reload (or, in domain mode, on a host of
+        # another client) is cached before from_store refuses it for its client.
+        if entry is not None and entry.data.client == client and gw.site.opens(entry.data, hostname):
             metrics.cache_lookups.hits += 1
             return _decide(gw, check, entry.data, entry.memo)
     return None

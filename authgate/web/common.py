@@ -34,13 +34,11 @@ def gateway(request: Request) -> Gateway:
 
 
 def origin_of(gw: Gateway, request: Request) -> tuple[str, str]:
-    """(scheme, host) the browser used: from the trusted proxy's headers, else our own Host."""
+    """(scheme, host) the browser used: from the headers the trusted proxy sets (authgate.access.forwarded
+    ``browser_origin``), else our own Host."""
     headers = {k: v for k, v in request.headers.items()}
     trusted = gw.trusted.contains(request.client.host if request.client else None)
-    if trusted and headers.get("x-original-url"):
-        original = forwarded.from_original(headers, default_scheme=request.url.scheme)
-        return original.scheme, original.host
-    return forwarded.public_origin(headers, scheme=request.url.scheme, trusted=trusted)
+    return forwarded.browser_origin(headers, scheme=request.url.scheme, trusted=trusted)
 
 
 def audit_fields(gw: Gateway, request: Request) -> dict[str, str]:

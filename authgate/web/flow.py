@@ -101,7 +101,7 @@ async def _callback(request: Request) -> Response:
             retry,
         )
     try:
-        finished = await gw.login.finish(state=state, code=q.get("code", ""), values=login_cookies)
+        finished = await gw.login.finish(state=state, code=q.get("code", ""), values=login_cookies, iss=q.get("iss"))
     except (StoreUnavailable, IdPError, BadRequest) as exc:
         why = _why(exc)
         audit.event("sign_in.failed", **audit_fields(gw, request), reason=why, error=str(exc))

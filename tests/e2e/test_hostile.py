@@ -698,3 +698,30 @@ def test_a_deny_rule_refuses_everyone_and_names_itself(world: Hostile, office: d
         assert r.status == 403 and not r.served, headers
     log = world.gateway.proc.log_path.read_text()
     assert "'/closed/x' on 'office.test' by host office.test rule 3 (path ^/closed)" in log
+
+
+# --- The browser routes take their origin from what the proxy in front sends -------------------
+
+# (proxy, forged header, why it must not decide the origin of /start, /sign_out, /userinfo)
+FORGED_BROWSER_ORIGIN = [
+    ("traefik", "X-Original-URL: http://evil.test/", "Traefik passes a client's X-Original-URL on"),
+    ("caddy", "X-Original-URL: http://evil.test/", "Caddy passes a client's X-Original-URL on"),
+    ("traefik", "X-Original-URL: https://evil.test/x", "another scheme too"),
+    ("nginx", "X-Forwarded-Host: evil.test", "nginx passes a client's X-Forwarded-Host on"),
+]
+BROWSER_ROUTES = ["/start?rd=http://evil.test/", "/sign_out?rd=http://evil.test/"]
+
+
+@pytest.mark.parametrize("route", BROWSER_ROUTES)
+@pytest.mark.parametrize(("proxy", "forged", "why"), FORGED_BROWSER_ORIGIN)
+def test_a_client_cannot_name_the_origin_of_the_browser_routes(
+    world: Hostile, proxy: str, forged: str, why: str, route: str
+) -> None:
+    """Believed, the forged header makes evil.test the host the browser used: ``rd`` pointing there
+    passes redirect validation (an open redirect after sign-in or sign-out) and the sign-in's
+    redirect_uri names it. The origin comes from the headers the proxy itself sets; a second,
+    contradicting origin from the client is refused (400)."""
+    port = world.port(proxy)
+    r = raw_get(port, f"{PREFIX}{route}", f"app.test:{port}", forged)
+    assert r.status == 400, (why, r.status, r.headers.get("location"))
+    assert "evil.test" not in r.headers.get("location", ""), why

@@ -107,8 +107,13 @@
 //   POST /__test/reset     -> zero the counts and the event log
 //   GET  /__test/events    -> the last events, oldest first: [{"event", "at", ...details}]
 //   GET  /__test/sessions  -> [{"sub", "sid", "client_id", "grant_id", "session_uid"}] for live IdP sessions
-//   POST /__test/backchannel_logout?sub=..|sid=..[&keep=1]
-//        -> sends a logout token to each matching client's backchannel_logout_uri, then (unless keep=1)
+//   POST /__test/delay?token=<ms>  -> every token endpoint request waits that long first (0: none), counted
+//        as "token_delayed" when its wait begins: a slow IdP, to catch a refresh in flight
+//   POST /__test/rename?sub=..&preferred_username=..  -> the user's new username, in every token and
+//        userinfo answer from now on (an administrator renaming a user); 404 for an unknown sub
+//   POST /__test/backchannel_logout?sub=..|sid=..[&keep=1][&client_id=..][&nosid=1]
+//        -> sends a logout token to each matching client's backchannel_logout_uri (only client_id's, when
+//           given; without a sid claim with nosid=1, as an IdP that logs out by subject), then (unless keep=1)
 //           ends the IdP session and revokes its grants (so refresh tokens stop working too), as an admin
 //           terminating the session in Authentik does. Answers
 //           {"matched": n, "notified": [{"client_id", "sub", "sid", "ok", "error"}]}
@@ -918,13 +923,17 @@ async function backchannelLogout(query) {
     return [400, { error: 'give sub=... or sid=...' }];
   }
   const keep = ['1', 'true', 'yes'].includes(query.get('keep') || '');
-  const matched = liveSessions().filter((s) => (!sub || s.sub === sub) && (!sid || s.sid === sid));
+  const nosid = ['1', 'true', 'yes'].includes(query.get('nosid') || '');
+  const only = query.get('client_id');
+  const matched = liveSessions().filter(
+    (s) => (!sub || s.sub === sub) && (!sid || s.sid === sid) && (!only || s.client_id === only),
+  );
   const notified = [];
   for (const s of matched) {
     const client = await providerForClient(s.client_id)?.Client.find(s.client_id);
     if (!client?.backchannelLogoutUri) continue;
     try {
-      await client.backchannelLogout(s.sub, s.sid);
+      await client.backchannelLogout(s.sub, nosid ? undefined : s.sid);
       bump('backchannel_logout', s.client_id);
       record('backchannel.success', { client_id: s.client_id, sub: s.sub, sid: s.sid, via: '__test' });
       notified.push({ client_id: s.client_id, sub: s.sub, sid: s.sid, ok: true, error: null });
@@ -964,6 +973,17 @@ async function testEndpoint(req, res, url) {
       return json(200, events);
     case 'GET /__test/sessions':
       return json(200, liveSessions());
+    case 'POST /__test/delay': {
+      tokenDelayMs = Math.max(0, Number(url.searchParams.get('token') || 0));
+      return json(200, { token: tokenDelayMs });
+    }
+    case 'POST /__test/rename': {
+      const user = users.get(url.searchParams.get('sub') || '');
+      const name = url.searchParams.get('preferred_username');
+      if (!user || !name) return json(404, { error: 'give the sub of a known user and preferred_username' });
+      user.preferred_username = name;
+      return json(200, { sub: user.sub, preferred_username: name });
+    }
     case 'POST /__test/backchannel_logout': {
       const [status, body] = await backchannelLogout(url.searchParams);
       return json(status, body);
@@ -1042,10 +1062,17 @@ async function appFor(req, url) {
   return app;
 }
 
+let tokenDelayMs = 0; // POST /__test/delay
+const TOKEN_PATHS = new Set(['/token', '/application/o/token', '/application/o/token/']);
+
 const server = http.createServer(async (req, res) => {
   const url = new URL(req.url, 'http://localhost');
   try {
     if (url.pathname.startsWith('/__test/')) return await testEndpoint(req, res, url);
+    if (tokenDelayMs && TOKEN_PATHS.has(url.pathname)) {
+      bump('token_delayed');
+      await new Promise((resolve) => setTimeout(resolve, tokenDelayMs));
+    }
     const m = /^\/interaction\/([^/]+)$/.exec(url.pathname);
     if (m) return await interaction(req, res, m[1]);
     if (apps) {

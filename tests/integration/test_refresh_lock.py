@@ -18,8 +18,9 @@ from authgate.model import TokenSet
 from authgate.session import refresh
 from authgate.session import service as sessions_mod
 from authgate.session.cache import SessionCache
-from authgate.session.service import SessionService, lock_key
+from authgate.session.service import SessionService
 from authgate.store import MemoryStore, Store
+from authgate.store.keys import lock_key
 from authgate.store.redis import RedisStore
 from tests.support.browser import Browser
 from tests.support.flows import PREFIX, session_cookie
@@ -30,6 +31,8 @@ from tests.support.servers import Redis, gateway_env, start_gateway
 
 class SlowIdP:
     """Refreshes take ``delay`` seconds; each call rotates the refresh token."""
+
+    issuer, client_id = "https://idp.test", "authgate"  # its lane (authgate.oidc.clients.lane)
 
     def __init__(self, delay: float, error: Exception | None = None) -> None:
         self.delay = delay

@@ -22,7 +22,7 @@ from tests.support.browser import Browser
 from tests.support.cluster import Cluster, replicas_behind_nginx
 from tests.support.flows import PREFIX, echoed_headers, query_param, session_cookie
 from tests.support.node_idp import NodeIdP, start_node_idp
-from tests.support.procs import free_port, frozen, wait_for
+from tests.support.procs import free_port, frozen, unread_bytes, wait_for
 from tests.support.servers import Gateway, Redis, gateway_env, start_echo, start_redis, traefik_server
 
 ACCESS_TTL = 4
@@ -161,7 +161,12 @@ def test_a_sign_out_is_applied_before_a_check_that_reached_a_stalled_replica_wit
     callback of the loop's poll. Freeze replica 2, let a sign-out's invalidation and a check on an
     open connection both reach it (in either order), and thaw it: they are ready in the same
     poll, and the check must see the sign-out. (With redis-py's PubSub, read in a task, and no
-    yield before the cache read, the sign-out-first order answered 200 about one time in ten.)"""
+    yield before the cache read, the sign-out-first order answered 200 about one time in ten.)
+
+    "Reached" is waited for, not assumed: the sign-out is acknowledged once Redis has queued the
+    invalidation, and Redis answers the publisher before it writes to the subscribers; on a busy
+    machine its write to replica 2 came after the check (a full run once answered 200 here). So
+    the check goes (or the thaw comes) only once replica 2's sockets hold the message, unread."""
     stalled, other = world.cluster.replicas[2], world.cluster.replicas[0]
     assert stalled.proc.popen is not None
     pid = stalled.proc.popen.pid
@@ -185,15 +190,50 @@ def test_a_sign_out_is_applied_before_a_check_that_reached_a_stalled_replica_wit
                 send_check(cookie)
                 assert answer() == 200
             with frozen(pid):
+                unread = unread_bytes(pid, world.redis.port)  # a heartbeat's reply may be on its way
                 if order == "check first":
                     send_check(cookie)
-                    sign_out_on(other, cookie, world)
-                else:
-                    sign_out_on(other, cookie, world)
+                sign_out_on(other, cookie, world)
+                arrived = unread + len(invalidation(cookie))
+                wait_for(lambda: unread_bytes(pid, world.redis.port) >= arrived, timeout=5, what="the invalidation")
+                if order == "sign-out first":
                     send_check(cookie)
             assert answer() == 401, order
     finally:
         conn.close()
+
+
+def test_a_refresh_under_way_cannot_bring_back_a_session_signed_out_meanwhile(world: World) -> None:
+    """A replica refreshing a session (the IdP slow to answer) while the user signs out on another:
+    the sign-out is acknowledged, then the refresh's answer comes back. Writing the new tokens then
+    would bring the session back on every replica, for good (the IdP's refresh token outlives its
+    sign-out). The refresh writes only a session that is still there."""
+    b, cookie = signed_in(world)
+    b.close()
+    world.idp.delay_token(1500)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            in_flight: list[concurrent.futures.Future[int]] = []
+
+            def refreshing() -> bool:
+                # Checks on replica 0 (cache hits) until one is due for a refresh and waits at the IdP.
+                if not in_flight or in_flight[-1].done():
+                    in_flight.append(pool.submit(check_replica, world, 0, cookie))
+                return int(world.idp.counts().get("token_delayed", 0)) > delayed
+
+            delayed = int(world.idp.counts().get("token_delayed", 0))
+            wait_for(refreshing, timeout=10, what="a refresh waiting at the IdP")
+            sign_out_on(world.cluster.replicas[1], cookie, world)  # acknowledged: 302
+            in_flight[-1].result(timeout=10)  # the refresh's answer has come back and been handled
+    finally:
+        world.idp.delay_token(0)
+    assert [check_replica(world, i, cookie) for i in range(3)] == [401, 401, 401]
+
+
+def invalidation(cookie: str) -> bytes:
+    """The message a subscriber reads when this cookie's session is signed out (RESP2)."""
+    session_id = cookie.split("=", 1)[1].split(".", 1)[0].encode()
+    return b"*3\r\n$7\r\nmessage\r\n$13\r\nag:invalidate\r\n$%d\r\n%s\r\n" % (len(session_id), session_id)
 
 
 def sign_out_on(gw: Gateway, cookie: str, world: World) -> None:

@@ -24,7 +24,7 @@ from tests.support.flows import PREFIX, echoed_headers, session_cookie
 from tests.support.node_idp import NodeIdP, start_node_idp
 from tests.support.procs import free_port, wait_for
 from tests.support.redis_topologies import redis_cli
-from tests.support.servers import PY, ROOT, Redis, gateway_env, start_echo, start_redis, traefik_server
+from tests.support.servers import PY, ROOT, Redis, gateway_env, start_echo, start_gateway, start_redis, traefik_server
 
 CLIENT_ID, CLIENT_SECRET = "authgate-sessctl", "sessctl-secret-0123456789"
 IDLE, CACHE = 2.0, 0.5  # the idle world: a short idle timeout, and a cache TTL under half of it
@@ -205,3 +205,83 @@ def test_an_active_session_outlives_its_idle_timeout_and_an_idle_one_ends(world:
     assert redis_cli(world.idle_redis.port, "EXISTS", f"ag:{{{session_id(cookie)}}}:m").strip() == "1"
     listed = authgate(c, "sessions", "list", "--json")
     assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stdout + listed.stderr
+
+
+def run_authgate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PY, "-m", "authgate", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sessions", "revoke", "--user", ""],
+        ["sessions", "revoke", "--sub", ""],
+        ["sessions", "revoke", "--user", "  "],
+        ["sessions", "list", "--user", ""],
+    ],
+)
+def test_an_empty_name_ends_nobody_and_exits_2(world: World, argv: list[str]) -> None:
+    """`--user "$NAME"` with NAME unset: refused (exit 2); only --all ends every session."""
+    c = world.revoking
+    cookie = sign_in(c.origin, "bob")
+    refused = authgate(c, *argv)
+    assert refused.returncode == 2, (refused.stdout, refused.stderr)
+    assert "is empty" in refused.stderr and "session.revoked" not in refused.stderr
+    assert [on_replica(c, i, cookie) for i in range(2)] == [200, 200], "a session was revoked"
+
+
+def test_with_another_secret_the_listing_says_it_cannot_open_the_metadata(world: World) -> None:
+    c = world.revoking
+    cookie = sign_in(c.origin, "bob")
+    wrong = {**c.env, "AUTHGATE_SECRET": "another-secret-than-the-gateways-0123456789abcdef"}
+    listed = run_authgate(wrong, "sessions", "list")
+    assert listed.returncode == 1, (listed.stdout, listed.stderr)
+    assert "cannot be opened with this AUTHGATE_SECRET" in listed.stderr
+    right = run_authgate(c.env, "sessions", "list")
+    assert right.returncode == 0 and "cannot be opened" not in right.stderr, right.stderr
+    assert any(line.startswith(session_id(cookie)[:8]) and " bob " in line for line in right.stdout.splitlines())
+
+
+def test_a_user_renamed_at_the_idp_is_found_under_the_new_name_after_a_refresh(module_tmp: Path) -> None:
+    """The IdP renames alice to alicia; the next refresh brings the new preferred_username, and
+    `authgate sessions` finds the session by the new name (and no longer by the old one)."""
+    gw_port = free_port()
+    redis = start_redis(module_tmp, "redis-rename")
+    idp = start_node_idp(
+        module_tmp,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        redirect_uris=[f"http://app.test:{gw_port}{PREFIX}/callback"],
+        access_ttl=3,
+        name="idp-rename",
+    )
+    env = gateway_env(idp.issuer, redis_url=redis.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    gateway = start_gateway(module_tmp, env, name="authgate-rename", port=gw_port)
+    try:
+        origin = f"http://app.test:{gw_port}"
+        with Browser() as b:
+            assert b.visit(f"{origin}{PREFIX}/start?rd={origin}/").status_code in (200, 404)  # the gateway is no app
+            cookie = session_cookie(b)
+        assert "alice" in run_authgate(env, "sessions", "list", "--user", "alice").stdout
+        idp.rename("alice", "alicia")
+        check = {"X-Original-URL": f"{origin}/page", "X-Original-Method": "GET", "Cookie": cookie}
+
+        def renamed() -> bool:
+            answer = httpx.get(f"{gateway.url}{PREFIX}/auth/nginx", headers=check, timeout=10)
+            assert answer.status_code == 200, answer.text
+            return answer.headers.get("x-authentik-username") == "alicia"
+
+        wait_for(renamed, timeout=15, what="a refresh bringing the new username")
+        new = run_authgate(env, "sessions", "list", "--user", "alicia", "--json")
+        assert new.returncode == 0, new.stderr
+        assert [(r["session"], r["user"]) for r in json.loads(new.stdout)] == [(session_id(cookie)[:8], "alicia")]
+        old = run_authgate(env, "sessions", "list", "--user", "alice", "--json")
+        assert old.returncode == 0 and json.loads(old.stdout) == [], old.stdout
+        revoked = run_authgate(env, "sessions", "revoke", "--user", "alicia")
+        assert revoked.returncode == 0 and revoked.stdout.startswith("revoked 1 session(s)"), revoked.stdout
+    finally:
+        gateway.proc.stop()
+        idp.stop()
+        redis.proc.stop()

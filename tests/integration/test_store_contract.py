@@ -25,11 +25,10 @@ from typing import Any
 import pytest
 
 from authgate.errors import StoreUnavailable
-from authgate.session.meta import meta_key
-from authgate.session.service import lock_key, session_key
 from authgate.session.tickets import Ticket
 from authgate.store import MemoryStore, Store
 from authgate.store.feed import HEARTBEAT
+from authgate.store.keys import lock_key, meta_key, session_key
 from authgate.store.redis import RedisStore
 from tests.support.procs import free_port, frozen
 from tests.support.redis_topologies import (
@@ -207,6 +206,18 @@ async def test_set_nx_again_after_expiry(store: Store, tag: Callable[[str], str]
     await gone(store, key, "the first lease to expire")
     assert await store.set_nx(key, b"second", LONG) is True
     assert await store.get(key) == b"second"
+
+
+async def test_set_xx_replaces_only_what_is_there(store: Store, tag: Callable[[str], str]) -> None:
+    """A refresh's write: it must not bring back a session deleted meanwhile (a sign-out)."""
+    key = tag("session")
+    assert await store.set_xx(key, b"resurrected", LONG) is False
+    assert await store.get(key) is None
+    await store.set(key, b"one", LONG)
+    assert await store.set_xx(key, b"two", SHORT) is True
+    assert await store.get(key) == b"two"
+    await gone(store, key, "set_xx's own TTL to end it")
+    assert await store.set_xx(key, b"three", LONG) is False
 
 
 async def test_getdel_exactly_once_under_concurrency(stores: list[Store], tag: Callable[[str], str]) -> None:

@@ -58,9 +58,29 @@ class NodeIdP:
         """Live IdP sessions, one row per client: {"sub", "sid", "client_id", "grant_id", ...}."""
         return list(self._get("/__test/sessions"))
 
-    def backchannel_logout(self, *, sub: str | None = None, sid: str | None = None, keep: bool = False) -> Any:
-        """Send logout tokens for the matching sessions; unless ``keep``, end them and revoke their grants."""
-        params = {k: v for k, v in {"sub": sub, "sid": sid, "keep": "1" if keep else None}.items() if v}
+    def delay_token(self, ms: int) -> None:
+        """Make every token endpoint request wait ``ms`` first (0: none); counted as ``token_delayed``."""
+        self.http.post(f"{self.url}/__test/delay", params={"token": str(ms)}).raise_for_status()
+
+    def rename(self, sub: str, preferred_username: str) -> None:
+        """Give the user ``sub`` a new username at the IdP (its next tokens carry it)."""
+        r = self.http.post(f"{self.url}/__test/rename", params={"sub": sub, "preferred_username": preferred_username})
+        r.raise_for_status()
+
+    def backchannel_logout(
+        self,
+        *,
+        sub: str | None = None,
+        sid: str | None = None,
+        keep: bool = False,
+        client_id: str | None = None,
+        nosid: bool = False,
+    ) -> Any:
+        """Send logout tokens for the matching sessions (of ``client_id`` only, when given; without a
+        ``sid`` claim with ``nosid``); unless ``keep``, end them and revoke their grants."""
+        flags = {"keep": "1" if keep else None, "nosid": "1" if nosid else None}
+        given = {"sub": sub, "sid": sid, "client_id": client_id, **flags}
+        params = {k: v for k, v in given.items() if v}
         r = self.http.post(f"{self.url}/__test/backchannel_logout", params=params)
         r.raise_for_status()
         return r.json()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from authgate.demo.devstack import free_port, port_open
 
-__all__ = ["IN_CI", "Proc", "free_port", "frozen", "port_open", "require_binary", "wait_for"]
+__all__ = ["IN_CI", "Proc", "free_port", "frozen", "port_open", "require_binary", "unread_bytes", "wait_for"]
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -36,6 +36,24 @@ def _stopped(pid: int) -> bool:
     tasks = Path(f"/proc/{pid}/task")
     states = [(t / "stat").read_text().rpartition(")")[2].split()[0] for t in tasks.iterdir()]
     return bool(states) and all(state in ("T", "t") for state in states)
+
+
+def unread_bytes(pid: int, remote_port: int) -> int:
+    """Bytes the kernel holds, unread, on ``pid``'s TCP connections to ``remote_port`` on loopback
+    (what a frozen process has been sent and not yet read: /proc/<pid>/net/tcp's rx_queue)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    unread = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes and int(fields[2].rsplit(":", 1)[1], 16) == remote_port:
+                unread += int(fields[4].split(":")[1], 16)
+    return unread
 
 
 @contextlib.contextmanager

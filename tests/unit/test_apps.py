@@ -18,7 +18,7 @@ from authgate.config import load_settings
 from authgate.config.checks import app_problems
 from authgate.errors import ConfigError
 from authgate.model import Identity, LoginState, SessionData
-from authgate.oidc.client import unverified_audience
+from authgate.oidc.logout_tokens import unverified_audience
 from authgate.store import MemoryStore
 from authgate.web.asgi import create_app
 from tests.support.servers import TEST_SECRET

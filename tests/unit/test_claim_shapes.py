@@ -30,6 +30,7 @@ class NonRotatingIdP:
     """Answers a refresh as LemonLDAP::NG does: a new access token, no new refresh token."""
 
     issuer = "https://auth.example.test/"
+    client_id = "authgate"
     scopes = ("openid", "offline_access")
 
     def __init__(self) -> None:

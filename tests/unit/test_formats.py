@@ -189,3 +189,18 @@ def test_entitlements_and_upstream_headers_round_trip() -> None:
     assert data.upstream == (("Authorization", "Basic YTpi"), ("X-Wiki-User", "alice"))
     assert data.to_json() == SESSION_V3
     assert json.dumps(data.to_json(), separators=(",", ":")).count('"u":') == 1
+
+
+def test_the_metadata_names_its_lane_only_when_it_has_one() -> None:
+    """``l``: the lane (issuer and client id) of a session signed in since lanes; metadata written
+    before them has none, and reads back with an empty lane (docs/architecture.md)."""
+    laned = SessionMeta("alice", "u-1", "app.test", 1.0, 2.0, 1.5, "https://idp.test/o/app client-app")
+    assert laned.to_json()["l"] == "https://idp.test/o/app client-app"
+    assert SessionMeta.from_json(laned.to_json()) == laned
+    assert "l" not in META.to_json()
+    assert SessionMeta.from_json(META.to_json()) == META and META.lane == ""
+    assert SessionMeta.from_json({**laned.to_json(), "l": 7}) == SessionMeta(*[*vars_of(laned)[:6], "7"])
+
+
+def vars_of(meta: SessionMeta) -> list[object]:
+    return [meta.user, meta.sub, meta.scope, meta.created_at, meta.expires_at, meta.written_at, meta.lane]

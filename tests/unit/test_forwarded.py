@@ -7,6 +7,7 @@ import pytest
 from authgate.access.forwarded import (
     MAX_URL_LENGTH,
     TrustedProxies,
+    browser_origin,
     clean_host,
     from_forwarded,
     from_original,
@@ -522,3 +523,62 @@ def test_a_websocket_handshake_proto_stands_for_its_pages_scheme(proto: str, sch
     assert got.scheme == scheme
     assert got.origin == f"{scheme}://app.test"
     assert public_origin({"host": "a.test", "x-forwarded-proto": proto}, scheme="x", trusted=True) == (scheme, "a.test")
+
+
+# --- browser_origin: the origin of /start, /sign_out, /userinfo -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "trusted", "origin"),
+    [
+        # nginx's recipe: X-Original-URL (a port and https kept), the connection's own Host ignored.
+        (
+            {"host": "gw:9000", "x-original-url": "https://app.test:8443/outpost.goauthentik.io/start"},
+            True,
+            ("https", "app.test:8443"),
+        ),
+        # Traefik and Caddy: X-Forwarded-Host and -Proto.
+        (
+            {"host": "gw:9000", "x-forwarded-host": "app.test", "x-forwarded-proto": "https"},
+            True,
+            ("https", "app.test"),
+        ),
+        # Both naming one host (a load balancer in front of nginx; a client's copy of the same URL
+        # through Traefik): the X-Forwarded-* origin, its scheme defaulting to X-Original-URL's.
+        ({"x-original-url": "https://app.test/x", "x-forwarded-host": "app.test:444"}, True, ("https", "app.test:444")),
+        (
+            {"x-original-url": "https://app.test/x", "x-forwarded-host": "app.test", "x-forwarded-proto": "http"},
+            True,
+            ("http", "app.test"),
+        ),
+        # An untrusted peer: its Host and the connection's scheme, nothing forwarded.
+        (
+            {"host": "app.test", "x-original-url": "https://evil.test/", "x-forwarded-host": "evil.test"},
+            False,
+            ("http", "app.test"),
+        ),
+        ({"host": "app.test", "x-original-url": ""}, True, ("http", "app.test")),
+    ],
+)
+def test_the_browser_routes_origin_comes_from_what_the_proxy_sets(
+    headers: dict[str, str], trusted: bool, origin: tuple[str, str]
+) -> None:
+    assert browser_origin(headers, scheme="http", trusted=trusted) == origin
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        # Traefik or Caddy (X-Forwarded-Host set) and a client's X-Original-URL naming another host.
+        {"x-forwarded-host": "app.test", "x-original-url": "http://evil.test/"},
+        {"x-forwarded-host": "app.test:8443", "x-original-url": "https://evil.test:8443/"},
+        # nginx (X-Original-URL set) and a client's X-Forwarded-Host naming another host.
+        {"x-original-url": "https://app.test/", "x-forwarded-host": "evil.test"},
+        {"x-original-url": "https://app.test/", "x-forwarded-host": "app.test.evil.test"},
+    ],
+)
+def test_two_hosts_for_the_browser_routes_origin_are_refused(headers: dict[str, str]) -> None:
+    with pytest.raises(
+        InvalidForwardedHeaders, match=r"^the request names two hosts \(X-Original-URL and X-Forwarded-Host\)$"
+    ):
+        browser_origin(headers, scheme="http", trusted=True)

@@ -17,17 +17,12 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from authgate.access.api_clients import (
-    FAILURE_LIMIT,
-    MAX_AUTHORIZATION,
-    HeaderAuth,
-    HeaderAuthConfig,
-    failure_key,
-    scheme_of,
-)
+from authgate.access.api_clients import FAILURE_LIMIT, MAX_AUTHORIZATION, HeaderAuth, HeaderAuthConfig, scheme_of
 from authgate.errors import CredentialsRefused
 from authgate.oidc import OIDCClient
+from authgate.oidc.clients import lane
 from authgate.store import MemoryStore
+from authgate.store.keys import failure_key
 
 ISS = "https://idp.test"
 CLIENT = "authgate-client"
@@ -119,6 +114,9 @@ def now() -> int:
     return int(time.time())
 
 
+AUTHENTIK_ACR = "goauthentik.io/providers/oauth2/default"
+
+
 # Each token is made when its test runs, not when the tests are collected: a whole run can take
 # longer than a token's five minutes.
 @pytest.mark.parametrize(
@@ -141,6 +139,13 @@ def now() -> int:
         (lambda: "garbage", "not a signed JWT"),
         (lambda: "a.b.c", "malformed"),
         (lambda: "2YotnFZFEjr1zCsicMWpAA", "not a signed JWT"),  # an opaque token: refused, never introspected
+        # ID tokens (the id_token_hint of a sign-out URL): a bearer is an access token.
+        (lambda: signed(at_hash="x", nonce="n"), "carries at_hash"),  # OIDC Core: a code flow's ID token
+        (lambda: signed(c_hash="x"), "carries c_hash"),
+        (lambda: signed(s_hash="x"), "carries s_hash"),
+        (lambda: signed(azp=None, nonce="n", sid="s"), "nothing says it is one"),  # Authentik's, from a sign-in
+        (lambda: signed(azp=None, auth_time=now(), acr=AUTHENTIK_ACR), "nothing says"),  # Authentik's, after a refresh
+        (lambda: signed(typ="ID", nonce="n"), "typ claim"),  # Keycloak's: azp and nonce, but typ ID
     ],
 )
 async def test_hostile_bearer_tokens_are_refused(world: Any, make: Callable[[], str], why: str) -> None:
@@ -149,6 +154,22 @@ async def test_hostile_bearer_tokens_are_refused(world: Any, make: Callable[[], 
         await auth.authenticate("bearer", "Bearer " + make())
     assert why in refused.value.reason
     assert idp.exchanges == 0
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        # Authentik's access token: the ID token's claims (its sign-in nonce too) plus azp and uid.
+        (lambda: signed(nonce="n", sid="s", uid="u", auth_time=now(), acr=AUTHENTIK_ACR), "Authentik"),
+        (lambda: signed(azp=None, client_id=CLIENT, scope="openid"), "RFC 9068"),
+        (lambda: signed(header={"alg": "RS256", "kid": "k1", "typ": "at+jwt"}, azp=None, client_id=CLIENT), "at+jwt"),
+        (lambda: signed(azp=None, cid=CLIENT, scp=["openid"]), "Okta"),
+        (lambda: signed(typ="Bearer", nonce="n"), "Keycloak"),
+    ],
+)
+async def test_access_tokens_of_the_idps_we_support_pass(world: Any, make: Callable[[], str], kind: str) -> None:
+    auth, _, _ = world
+    assert (await auth.authenticate("bearer", "Bearer " + make())).identity.sub == "u1", kind
 
 
 @pytest.mark.parametrize(
@@ -200,7 +221,7 @@ async def test_a_refused_password_is_remembered_and_counted(world: Any) -> None:
         with pytest.raises(CredentialsRefused):
             await auth.authenticate("basic", basic("svc", "wrong"))
     assert idp.exchanges == 1  # the same wrong password: answered from memory
-    assert await store.get(failure_key("svc")) == b"1"
+    assert await store.get(failure_key(lane(auth.config.oidc), "svc")) == b"1"
 
 
 async def test_too_many_refused_passwords_lock_the_username_out(world: Any) -> None:

@@ -46,6 +46,10 @@ PURE = [
     "authgate.session.unsealed",
     "authgate.session.timing",
     "authgate.observability.requestid",
+    "authgate.store.keys",
+    "authgate.oidc.logout_tokens",
+    "authgate.access.return_to",
+    "authgate.access.refusals",
 ]
 IO_LIBRARIES = {"httpx", "redis", "authlib", "joserfc", "asyncio", "socket", "subprocess", "starlette", "uvicorn"}
 SERVICES = ("authgate.store", "authgate.oidc", "authgate.wiring", "authgate.web", "authgate.session.service")

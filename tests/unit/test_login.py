@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from authgate.errors import LoginStateError, ReturnURLTooLong
+from authgate.errors import LoginStateError, ReturnURLTooLong, TokenValidationError
 from authgate.model import TokenSet
 from authgate.oidc.clients import Clients
 from authgate.session.login import MAX_LOGIN_COOKIES, MAX_RETURN_URL, Begun, LoginService, return_url
@@ -43,7 +43,7 @@ class RecordingStore(MemoryStore):
 class FakeIdP:
     """What LoginService asks of the OIDC client; ``redeem`` checks the PKCE verifier and nonce."""
 
-    issuer = "https://idp.test"
+    issuer, client_id = "https://idp.test", "authgate"  # its lane (authgate.oidc.clients.lane)
     scopes = ("openid", "offline_access")
 
     def __init__(self) -> None:
@@ -52,6 +52,10 @@ class FakeIdP:
 
     async def ensure_reachable(self) -> None:
         return None
+
+    async def check_response_issuer(self, iss: str | None) -> None:
+        if iss is not None and iss != self.issuer:
+            raise TokenValidationError("the sign-in response came from another issuer")
 
     async def authorization_url(self, *, redirect_uri: str, state: str, nonce: str, code_verifier: str) -> str:
         self.issued[state] = (code_verifier, nonce)

@@ -20,8 +20,8 @@ from joserfc.jwk import RSAKey
 
 from authgate.errors import IdPUnavailable, TokenValidationError
 from authgate.oidc import OIDCClient, discovery
-from authgate.oidc.client import BACKCHANNEL_LOGOUT_EVENT, LogoutToken
 from authgate.oidc.keys import validate_claims
+from authgate.oidc.logout_tokens import BACKCHANNEL_LOGOUT_EVENT, LogoutToken
 
 BASE = "https://idp.example.test"
 ISSUER = f"{BASE}/realms/main"
@@ -67,6 +67,7 @@ class FakeIdP:
         self.discovery_requests = 0
         self.down = False
         self.refreshed_id_token: str | None = None
+        self.sends_iss = False  # advertises authorization_response_iss_parameter_supported (RFC 9207)
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
@@ -83,6 +84,7 @@ class FakeIdP:
                     "token_endpoint": f"{BASE}/token",
                     "jwks_uri": f"{BASE}/jwks",
                     "id_token_signing_alg_values_supported": ["RS256"],
+                    **({"authorization_response_iss_parameter_supported": True} if self.sends_iss else {}),
                 },
             )
         if url == f"{BASE}/jwks":
@@ -310,3 +312,33 @@ async def test_a_failing_idp_is_asked_once_per_metadata_retry(clocked: Clocked) 
     idp.down = False
     await oidc.ensure_reachable()  # retried once the window is over, and the IdP is back
     assert idp.discovery_requests == asked + 2
+
+
+# -- RFC 9207: the authorization response's iss ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sends_iss", "iss", "refused"),
+    [
+        (False, None, None),  # an IdP that does not send it (Authentik): nothing to check
+        (False, ISSUER, None),
+        (True, ISSUER, None),
+        (False, "https://other-idp.test", "another issuer"),  # a mix-up
+        (True, ISSUER + "/", "another issuer"),  # compared exactly (RFC 9207 2.4)
+        (True, None, "has no iss"),  # stripped from a response of an IdP that always sends it
+    ],
+)
+async def test_the_callbacks_iss_must_name_the_clients_issuer(
+    sends_iss: bool, iss: str | None, refused: str | None
+) -> None:
+    idp = FakeIdP()
+    idp.sends_iss = sends_iss
+    client = make_client(idp)
+    try:
+        if refused is None:
+            await client.check_response_issuer(iss)
+        else:
+            with pytest.raises(TokenValidationError, match=refused):
+                await client.check_response_issuer(iss)
+    finally:
+        await client.aclose()

@@ -17,10 +17,11 @@ from authgate.cli import admin
 from authgate.cli.admin import SessionAdmin
 from authgate.cli.main import main
 from authgate.model import TokenSet
-from authgate.session.meta import MetaSealer, SessionMeta, meta_key
+from authgate.session.meta import MetaSealer, SessionMeta
 from authgate.session.sealing import unseal
-from authgate.session.service import SessionService, index_key, session_key
+from authgate.session.service import SessionService
 from authgate.store import MemoryStore
+from authgate.store.keys import index_key, meta_key, session_key
 
 SECRET = "Zq8Xw3Lm5Np7Rt2Vb9Kc4Hd6Jf1Gs0Ya"
 OLD = "Pk4Lo9Ij2Uh7Yg5Tf3Rd8Es1Wa6Qz0Xc"
@@ -142,7 +143,9 @@ async def test_revoke_all_and_sessions_that_predate_their_metadata() -> None:
     sa = SessionAdmin(svc, MetaSealer([SECRET]))
     rows = {r["session"]: r for r in admin.as_rows(await sa.find())}
     assert rows[legacy.session_id[:8]]["user"] is None and rows[current.session_id[:8]]["user"] == "alice"
-    assert len(await sa.revoke()) == 2
+    with pytest.raises(ValueError, match="name a user"):
+        await sa.revoke()  # nobody named is never everyone
+    assert len(await sa.revoke(everyone=True)) == 2
     assert await svc.load(legacy) is None and await svc.load(current) is None
     assert await sa.find() == []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -165,8 +166,45 @@ async def test_logout_by_idp_session_or_by_subject(service: tuple[SessionService
     a1 = await svc.create(tokens(sid="idp-1"), scope="app.test")
     a2 = await svc.create(tokens(sid="idp-2"), scope="app.test")
     other = await svc.create(TokenSet("x", "i", "r", 3600, {"sub": "bob", "sid": "idp-3"}), scope="app.test")
-    assert await svc.logout(sid="idp-1") == 1
+    assert await svc.logouts.logout(lane=svc.lane_of(""), sid="idp-1") == 1
     assert await svc.load(a1) is None and await svc.load(a2) is not None
-    assert await svc.logout(sub="alice") == 2  # a2 and the a1 entry already gone from the store
+    assert (
+        await svc.logouts.logout(lane=svc.lane_of(""), sub="alice") == 2
+    )  # a2 and the a1 entry already gone from the store
     assert await svc.load(a2) is None
     assert await svc.load(other) is not None
+
+
+async def test_a_logout_reaches_only_the_sessions_of_its_own_lane() -> None:
+    """Lanes (authgate.oidc.clients.lane): a logout of one client's issuer and id ends that client's sessions
+    only; a session indexed by a replica of the release before lanes (no lane in its metadata) is
+    found through the unscoped index and ended, as it was before."""
+    from types import SimpleNamespace
+
+    from authgate.oidc.clients import Clients, lane
+    from authgate.session.meta import MetaSealer
+    from authgate.store.keys import index_key, meta_key
+
+    def client(issuer: str, client_id: str) -> Any:
+        return SimpleNamespace(issuer=issuer, client_id=client_id)
+
+    portal, grafana = client("https://idp.test/o/portal/", "portal"), client("https://idp.test/o/grafana/", "grafana")
+    store = MemoryStore()
+    meta = MetaSealer(["s" * 40])
+    svc = SessionService(store, portal, ttl=3600, meta=meta, clients=Clients(portal, {"grafana": grafana}))
+    on_portal = await svc.create(tokens(sid="idp-1"), scope="portal.test")
+    on_grafana = await svc.create(tokens(sid="idp-1"), scope="grafana.test", client="grafana")
+    # A session written by an older replica: unscoped indexes only, no lane in its metadata.
+    older = await svc.create(tokens(), scope="old.test")
+    await store.index_remove(index_key("sub", "alice", lane(portal)), older.session_id)
+    raw = meta.open(older.session_id, await store.get(meta_key(older.session_id)) or b"")
+    assert raw is not None and raw.lane == lane(portal)
+    await store.set(meta_key(older.session_id), meta.seal(older.session_id, replace(raw, lane="")), 3600)
+
+    assert await svc.logouts.logout(lane=lane(grafana), sid="idp-1") == 1  # the same sid, another lane: not portal's
+    assert await svc.load(on_grafana) is None and await svc.load(on_portal) is not None
+    await svc.logouts.logout(lane=lane(grafana), sub="alice")
+    assert await svc.load(older) is None, "a session from before lanes ends as before"
+    assert await svc.load(on_portal) is not None
+    assert await svc.logouts.logout(lane=lane(portal), sid="idp-1") == 1
+    assert await svc.load(on_portal) is None

@@ -8,9 +8,8 @@ import time
 import pytest
 
 from authgate.model import Identity, SessionData
-from authgate.session.meta import meta_key
-from authgate.session.service import index_key, lock_key, session_key
 from authgate.session.timing import MAX_MARGIN, needs_refresh, refresh_margin, usable_for
+from authgate.store.keys import index_key, lock_key, meta_key, session_key
 
 T0 = 1_700_000_000.0
 

@@ -24,7 +24,7 @@ def claims(headers: dict[str, Any], **more: Any) -> dict[str, Any]:
 
 
 class FakeIdP:
-    issuer = "https://idp.test"
+    issuer, client_id = "https://idp.test", "authgate"  # its lane (authgate.oidc.clients.lane)
     scopes = ("openid",)
 
     def __init__(self) -> None:

@@ -14,10 +14,11 @@ from authgate.model import Identity, SessionData, TokenSet
 from authgate.session import service as sessions_module
 from authgate.session.cache import SessionCache
 from authgate.session.sealing import seal
-from authgate.session.service import SessionService, session_key
+from authgate.session.service import SessionService
 from authgate.session.tickets import Ticket
 from authgate.session.unsealed import UnsealedMemo
 from authgate.store import MemoryStore
+from authgate.store.keys import session_key
 
 
 @pytest.fixture

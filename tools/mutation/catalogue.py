@@ -314,7 +314,7 @@ CATALOGUE: tuple[HandMutant, ...] = (
         ('HKDF_INFO = b"authgate.session-meta.v1"', 'HKDF_INFO = b"authgate.login-state:"'),
     ),
     _m(
-        "session/meta",
+        "store/keys",
         "metadata in another hash slot",
         ('return f"ag:{{{session_id}}}:m"', 'return f"ag:m:{session_id}"'),
     ),

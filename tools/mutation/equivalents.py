@@ -55,6 +55,12 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     _eq(
         "access/forwarded",
+        "original = from_original(headers, default_scheme=scheme)",
+        "original = from_original(headers, default_scheme=None)",
+        "browser_origin calls it only with X-Original-URL, whose own scheme is used: the default is never read",
+    ),
+    _eq(
+        "access/forwarded",
         "end = len(forwarded_for)",
         "end = None",
         "str.rfind and slicing read an end of None as the string's length",
