@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 #: The development IdP's directory in a clone (absent from an installed wheel).
-IDP_DIR = Path(__file__).resolve().parents[1] / "tests" / "idp"
+IDP_DIR = Path(__file__).resolve().parents[2] / "tests" / "idp"
 IDP_SERVER = IDP_DIR / "server.mjs"
 
 

@@ -63,7 +63,7 @@ def demo(tmp_path: Path) -> Iterator[int]:
     """
     port = free_port()
     authgate = Path(sys.executable).parent / "authgate"
-    argv = [str(authgate)] if authgate.exists() else [sys.executable, "-m", "app"]
+    argv = [str(authgate)] if authgate.exists() else [sys.executable, "-m", "authgate"]
     proc = Proc("demo", [*argv, "demo", "--port", str(port)], log_dir=tmp_path, cwd=REPO)
     proc.start()
     try:

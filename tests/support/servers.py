@@ -124,7 +124,7 @@ def gateway_env(issuer: str, *, redis_url: str = "", **extra: str) -> dict[str, 
 
 def start_gateway(tmp: Path, env: dict[str, str], *, name: str | None = None, port: int | None = None) -> Gateway:
     port = port or free_port()
-    argv = [PY, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [PY, "-m", "authgate", "serve", "--host", "127.0.0.1", "--port", str(port)]
     proc = Proc(name or f"authgate-{port}", argv, log_dir=tmp, env=env, cwd=ROOT).start().wait_port(port)
     return Gateway(proc, port, env)
 
