@@ -193,6 +193,8 @@ class Follower:
             self._set_connected(True)
             self._backoff = 1.0
             log.info("following Authentik's outpost %r over its WebSocket", self.outpost.name)
+            if attempt > 1:  # a TriggerUpdate sent while the socket was down is lost: read again
+                await self.refresh("reconnected")
             hello = asyncio.create_task(self._hellos(ws))
             try:
                 async for message in ws:

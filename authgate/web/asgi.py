@@ -83,8 +83,8 @@ def _framework_app(gw: Gateway) -> Starlette:
             extra["outpost"] = outpost_state(gw)
             if gw.outpost.providers is None:  # neither Authentik nor the cache has given a list yet
                 problems["outpost"] = gw.outpost.error or "the providers have not been read yet"
-            elif gw.outpost.error:
-                degraded["outpost"] = gw.outpost.error
+            elif gw.outpost.error or not gw.outpost.connected:
+                degraded["outpost"] = gw.outpost.error or "the WebSocket to Authentik is not connected"
         if degraded:
             extra["degraded"] = degraded
         if problems:
