@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from authgate.cli.check_outpost import check_outpost
 from authgate.config import Settings, load_settings
 from authgate.errors import ConfigError, IdPError, IdPRejected, IdPUnavailable, IssuerMismatch, StoreError
 from authgate.oidc import OIDCClient
@@ -255,7 +256,16 @@ async def _apps(s: Settings, report: Report) -> None:
 
 async def _run(s: Settings, report: Report) -> None:
     _rules(s, report)
-    await _discovery(s, report)
+    if s.outpost_mode:
+
+        async def probe(app: Settings, prefix: str, callback: str) -> bool:
+            sub = Report(report.lines, prefix=prefix, callback=callback)
+            await _discovery(app, sub)
+            return sub.failed
+
+        await check_outpost(s, report, probe)
+    else:
+        await _discovery(s, report)
     await _apps(s, report)
     await _store(s, report)
 
