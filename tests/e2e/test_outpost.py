@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import redis
 
 from tests.support.authentik_idp import App, AuthentikIdP, start_authentik_idp
 from tests.support.browser import Browser
@@ -140,6 +141,9 @@ def world(request: pytest.FixtureRequest, module_tmp: Path) -> Iterator[World]:
                     host="outpost.test",
                     replacements={"Host(`outpost.test`)": rule},
                 ):
+                    ping = f"http://127.0.0.1:{port}/outpost.goauthentik.io/ping"
+                    # Traefik listens before it has read its routers: until then, everything is 404.
+                    wait_for(lambda: httpx.get(ping, headers={"Host": "app1.test"}).status_code != 404, what="Traefik")
                     yield w
     finally:
         for replica in w.replicas:
@@ -268,6 +272,8 @@ def test_an_api_outage_with_a_replica_restarted_during_it(world: World) -> None:
         assert ready["outpost"]["age_seconds"] > 0 and "outpost" in ready["degraded"]
         metrics = httpx.get(f"{w.replicas[0].url}/metrics").text
         assert "authgate_outpost_providers_age_seconds" in metrics
+        cached = redis.Redis.from_url(w.env["AUTHGATE_REDIS_URL"]).get("ag:outpost:providers")
+        assert cached and secret_of("app1").encode() not in cached, "the cached list is sealed: it holds secrets"
         for _ in range(4):
             assert b.get(w.url("app1", "/after-restart")).status_code == 200
         w.fake.outage(False)
