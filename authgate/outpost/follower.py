@@ -83,6 +83,7 @@ class Follower:
         self.connected = False
         self._backoff = 1.0
         self._pending: set[asyncio.Future[bool]] = set()  # re-reads scheduled by TriggerUpdate
+        self._reading = asyncio.Lock()
         metrics.outpost_age.set_function(self.age)
 
     def age(self) -> float:
@@ -92,7 +93,12 @@ class Follower:
     # -- reading --------------------------------------------------------------------------------
 
     async def refresh(self, why: str) -> bool:
-        """Read the outpost and its providers; apply and cache them. False (and ``error``) on failure."""
+        """Read the outpost and its providers; apply and cache them. False (and ``error``) on failure.
+        One read at a time: a slow read must not land after, and undo, a newer one."""
+        async with self._reading:
+            return await self._refresh(why)
+
+    async def _refresh(self, why: str) -> bool:
         try:
             outpost = await self.api.outpost()
             raw = await self.api.providers()
