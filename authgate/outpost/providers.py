@@ -125,13 +125,7 @@ def app_rule(p: Provider, *, host_browser: str = "") -> AppRule:
         scopes=" ".join(scopes),
         skip_auth=skip_rules(p.skip_path_regex)[0],
         header_auth=["bearer", "basic"] if p.intercept_header_auth else [],
-        groups=None,
-        users=None,
-        email_domains=None,
-        rules=[],
-        client_secret_file=None,
-        header_auth_audiences=None,
-    )
+    )  # every other field: its default (model_construct fills them in)
 
 
 def merge(providers: Iterable[AppRule], file_rules: Iterable[AppRule]) -> list[AppRule]:

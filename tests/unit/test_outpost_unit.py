@@ -60,8 +60,9 @@ def test_skip_rules_leave_out_what_does_not_compile() -> None:
 @pytest.mark.parametrize(
     ("entry", "why"),
     [
-        ({"oidc_configuration": None}, "oidc_configuration"),
-        ({"client_secret": ""}, "client_secret"),
+        ({"oidc_configuration": None}, "^no oidc_configuration$"),
+        ({"oidc_configuration": {}}, "^no oidc_configuration.issuer$"),
+        ({"client_secret": ""}, "^no client_secret$"),
         ({"external_host": "grafana.example.com"}, "external_host"),
     ],
 )
@@ -98,7 +99,8 @@ def test_outpost_mode_refuses_hosts_no_provider_serves() -> None:
     settings = load_settings({"AUTHENTIK_HOST": "http://server:9000", "AUTHENTIK_TOKEN": TOKEN})
     rule = app_rule(Provider.from_api(api_entry(external_host="https://grafana.test")))
     policy = Policy.from_settings(settings.model_copy(update={"apps": [rule]}), closed=True)
-    assert isinstance(policy.for_host("unknown.test").decide("GET", "/"), Deny)
+    refused = policy.for_host("unknown.test").decide("GET", "/")
+    assert isinstance(refused, Deny) and refused.name == "no provider of this outpost serves this host"
     assert not isinstance(policy.for_host("grafana.test").decide("GET", "/"), Deny)
     assert isinstance(policy.for_host("grafana.test").decide("GET", "/api/health"), Public), "skip_path_regex"
 
@@ -150,3 +152,126 @@ def test_outpost_mode_problems_are_said() -> None:
 @pytest.mark.parametrize(("given", "used"), [(0, 300.0), (None, 300.0), (10, 30.0), (120, 120.0)])
 def test_the_refresh_interval_as_the_outpost_clamps_it(given: int | None, used: float) -> None:
     assert Outpost.from_api({"pk": "x", "type": "proxy", "refresh_interval_s": given}).refresh_interval_s == used
+
+
+def test_every_field_of_a_provider_is_read_as_authentik_writes_it() -> None:
+    entry = api_entry(
+        cookie_domain="example.com",
+        basic_auth_enabled=True,
+        mode="forward_domain",
+        external_host="https://grafana.example.com/",
+    )
+    assert Provider.from_api(entry) == Provider(
+        pk=7,
+        name="Grafana",
+        external_host="https://grafana.example.com",
+        mode="forward_domain",
+        client_id="cid",
+        client_secret="csecret",
+        issuer="http://server:9000/application/o/grafana/",
+        signing_algs=("HS256",),
+        scopes=("email", "profile", "ak_proxy"),
+        skip_path_regex="^/api/health$\n\nGET=/x\n^/bad(",
+        intercept_header_auth=True,
+        cookie_domain="example.com",
+        basic_auth_enabled=True,
+        app_slug="grafana",
+        app_name="Grafana",
+    )
+
+
+def test_what_authentik_leaves_out_has_the_outposts_defaults() -> None:
+    minimal = {
+        "external_host": "http://a.test",
+        "client_id": "c",
+        "client_secret": "s",
+        "oidc_configuration": {"issuer": "http://i.test/"},
+    }
+    assert Provider.from_api(minimal) == Provider(
+        pk=0,
+        name="",
+        external_host="http://a.test",
+        mode="proxy",  # Authentik's default mode
+        client_id="c",
+        client_secret="s",
+        issuer="http://i.test/",
+        signing_algs=(),
+        scopes=(),
+        skip_path_regex="",
+        intercept_header_auth=True,  # Authentik's default
+        cookie_domain="",
+        basic_auth_enabled=False,
+        app_slug="",
+        app_name="",
+    )
+    explicit_none = {**minimal, "pk": None, "name": None, "mode": None, "skip_path_regex": None}
+    explicit_none |= {"cookie_domain": None, "assigned_application_slug": None, "assigned_application_name": None}
+    assert Provider.from_api(explicit_none) == Provider.from_api(minimal)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"oidc_configuration": {"issuer": 3}},
+        {"oidc_configuration": {}},
+        {"client_id": 5},
+        {"external_host": "ftp://grafana.test"},
+        {"external_host": "http://"},
+    ],
+)
+def test_malformed_entries_are_refused(entry: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        Provider.from_api(api_entry(**entry))
+
+
+def test_the_whole_host_entry_of_a_provider() -> None:
+    p = Provider.from_api(api_entry(external_host="https://grafana.test", scopes_to_request=["openid", "email"]))
+    assert (
+        app_rule(p).model_dump()
+        == AppRule.model_validate(
+            {
+                "host": "grafana.test",
+                "issuer": "http://server:9000/application/o/grafana/",  # without AUTHENTIK_HOST_BROWSER: as given
+                "client_id": "cid",
+                "client_secret": "csecret",
+                "scopes": "openid email",  # openid not repeated
+                "skip_auth": ["^/api/health$", "(?:)GET=/x"],
+                "header_auth": ["bearer", "basic"],
+            }
+        ).model_dump()
+    )
+
+
+def test_a_rules_file_entry_naming_its_own_client_wins_over_the_provider() -> None:
+    provider = app_rule(Provider.from_api(api_entry(external_host="https://grafana.test")))
+    own = AppRule.model_validate(
+        {"host": "grafana.test", "issuer": "https://idp.test/", "client_id": "mine", "client_secret": "s"}
+    )
+    assert merge([provider], [own]) == [own]
+
+
+def test_a_rules_file_entry_takes_the_providers_client_whole() -> None:
+    provider = app_rule(Provider.from_api(api_entry(external_host="https://grafana.test", intercept_header_auth=False)))
+    first = AppRule.model_validate({"host": "first.test"})
+    extra = AppRule.model_validate({"host": "grafana.test", "header_auth": ["bearer"]})
+    second = AppRule.model_validate({"host": "second.test"})
+    merged = merge([provider], [first, extra, second])
+    assert [r.hosts for r in merged] == [["first.test"], ["grafana.test"], ["second.test"]], "each entry, once"
+    grafana = merged[1]
+    assert (grafana.issuer, grafana.client_id, grafana.client_secret, grafana.scopes) == (
+        provider.issuer,
+        provider.client_id,
+        provider.client_secret,
+        provider.scopes,
+    )
+    assert grafana.header_auth == ["bearer"], "the file's header auth, when it says one"
+    assert merge([provider], [AppRule.model_validate({"host": "grafana.test"})])[0].header_auth == []
+
+
+def test_blank_lines_of_skip_path_regex_are_no_rule() -> None:
+    assert skip_rules("\n  \n^/a\n") == (["^/a"], [])
+    assert skip_rules("^/bad(\n^/after") == (["^/after"], ["^/bad("]), "a bad line does not end the list"
+
+
+def test_a_trailing_slash_of_external_host_is_dropped_and_nothing_else() -> None:
+    assert Provider.from_api(api_entry(external_host="https://APP.BOX/")).external_host == "https://APP.BOX"
