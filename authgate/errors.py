@@ -112,3 +112,12 @@ class IdPRejected(IdPError):
 
 class TokenValidationError(IdPError):
     """A token from the IdP failed validation (signature, issuer, audience, expiry, nonce)."""
+
+
+class OutpostError(AuthgateError):
+    """Authentik's outpost API could not be read (outpost mode): unreachable, or it answered what
+    an outpost cannot use (a token refused, an outpost of another type)."""
+
+
+class OutpostTokenRefused(OutpostError):
+    """Authentik refused the outpost's token (``AUTHENTIK_TOKEN``)."""

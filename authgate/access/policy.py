@@ -218,20 +218,20 @@ class Policy:
                 self.exact[host] = rules
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Policy:
+    def from_settings(cls, settings: Settings, *, closed: bool = False) -> Policy:
         """The global rules from ``AUTHGATE_ALLOWED_*`` / ``SKIP_AUTH``, and each host entry of the
-        rules file: its own lists replace the global ones; its skip rules add to them."""
+        rules file: its own lists replace the global ones; its skip rules add to them.
+        ``closed`` (outpost mode): a host no entry names is refused."""
         s = settings
-        unverified_ok = s.allow_unverified_email
-        default = AccessRule.build(
-            s.allowed_groups, s.allowed_users, s.allowed_email_domains, unverified_email_ok=unverified_ok
-        )
+        lists = (s.allowed_groups, s.allowed_users, s.allowed_email_domains)
+        default = AccessRule.build(*lists, unverified_email_ok=s.allow_unverified_email)
         global_skip = tuple(skip_rule(r, "AUTHGATE_SKIP_AUTH") for r in s.skip_auth)
         hosts: dict[str, HostRules] = {}
         for app in s.apps:
             rules = _host_rules(app, default, global_skip)
             hosts.update(dict.fromkeys(app.hosts, rules))
-        return cls(HostRules(default, global_skip), hosts)
+        refuse = (PathRule(None, None, Deny("no provider of this outpost serves this host")),)
+        return cls(HostRules(default, refuse if closed else global_skip), hosts)
 
     def for_host(self, hostname: str) -> HostRules:
         # "app.test." is "app.test" (a proxy may route both); an exact host is one dict hit.

@@ -12,6 +12,7 @@ import sys
 from urllib.parse import urlsplit
 
 from authgate.cli.check_idp import discovery
+from authgate.cli.check_outpost import check_outpost
 from authgate.cli.report import Report
 from authgate.config import Settings, load_settings
 from authgate.errors import ConfigError, StoreError
@@ -88,7 +89,7 @@ async def _apps(s: Settings, report: Report) -> None:
 async def _run(s: Settings, report: Report) -> None:
     for what, probe in (
         ("the access rules", _rules_probe),
-        ("the IdP", discovery),
+        ("the IdP", _idp),
         ("the apps' own clients", _apps),
         ("the store", _store),
     ):
@@ -100,6 +101,21 @@ async def _run(s: Settings, report: Report) -> None:
                 "unexpected after the settings passed validation: check what this line names, "
                 "and report it to authgate's maintainers with this line",
             )
+
+
+async def _idp(s: Settings, report: Report) -> None:
+    """The global IdP; in outpost mode, Authentik's API and each of its providers instead
+    (authgate/cli/check_outpost.py), each probed as the global IdP is."""
+    if not s.outpost_mode:
+        await discovery(s, report)
+        return
+
+    async def probe(app: Settings, prefix: str, callback: str) -> bool:
+        sub = report.sub(prefix, callback)
+        await discovery(app, sub)
+        return sub.failed
+
+    await check_outpost(s, report, probe)
 
 
 async def _rules_probe(s: Settings, report: Report) -> None:

@@ -12,6 +12,9 @@ rules come from an optional TOML/YAML file (``AUTHGATE_CONFIG``), read again on 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 
@@ -41,6 +44,7 @@ __all__ = [
     "Settings",
     "load_rules",
     "load_settings",
+    "outpost_secret",
     "split_skip_rule",
 ]
 
@@ -63,7 +67,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         settings = Settings(**{k: v for k, v in values.items() if k not in bad})
     if settings.config:
         settings.apps = load_rules(settings.config, problems)
+    if settings.outpost_mode and settings.authentik_token and not settings.secret:
+        settings.secret = [outpost_secret(settings.authentik_token)]
     problems += problems_of(settings)
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+#: HKDF's ``info`` for the key outpost mode derives from the outpost's token (docs/migrating-from-authentik-outpost.md).
+OUTPOST_SECRET_INFO = b"authgate.outpost-secret.v1"
+
+
+def outpost_secret(token: str) -> str:
+    """``AUTHGATE_SECRET`` in outpost mode when unset: HKDF-SHA256 (RFC 5869, no salt) of the outpost's
+    token, so that every replica given the same token derives the same key and none has to be
+    shared by hand. A new token means a new key: sessions and sign-ins in progress end."""
+    prk = hmac.new(b"\0" * 32, token.encode(), hashlib.sha256).digest()
+    okm = hmac.new(prk, OUTPOST_SECRET_INFO + b"\x01", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(okm).decode().rstrip("=")

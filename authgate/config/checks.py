@@ -89,12 +89,27 @@ def app_problems(s: Settings, apps: list[AppRule]) -> list[str]:
 
 def problems_of(s: Settings) -> list[str]:
     problems: list[str] = app_problems(s, s.apps)
-    _check_url("ISSUER", s.issuer, problems, required=True)
+    outpost = s.outpost_mode
+    _check_url("ISSUER", s.issuer, problems, required=not outpost)
+    _check_url("AUTHENTIK_HOST", s.authentik_host, problems, required=False)
+    _check_url("AUTHENTIK_HOST_BROWSER", s.authentik_host_browser, problems, required=False)
+    if outpost and not s.authentik_token:
+        problems.append(
+            "AUTHENTIK_TOKEN is not set: copy the outpost's token from Authentik "
+            "(Applications, Outposts, View deployment info)."
+        )
+    if s.authentik_host_browser and not outpost:
+        problems.append("AUTHENTIK_HOST_BROWSER is set without AUTHENTIK_HOST: set both, or neither.")
+    if outpost and s.cookie_domain:
+        problems.append(
+            "AUTHGATE_COOKIE_DOMAIN is set in outpost mode: each proxy provider says its own mode and cookie "
+            "domain in Authentik; unset AUTHGATE_COOKIE_DOMAIN."
+        )
     _check_url("BACKCHANNEL_URL", s.backchannel_url, problems, required=False)
     _check_url("EXTERNAL_URL", s.external_url, problems, required=bool(s.cookie_domain))
     if (redis := redis_url_problem(s.redis_url)) is not None:
         problems.append(redis)
-    if not s.client_id:
+    if not s.client_id and not outpost:
         problems.append("AUTHGATE_CLIENT_ID is not set: copy the client id from the IdP's application.")
     if not s.secret:
         if not s.dev_mode:

@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from authgate.config.rules import AppRule
 
 ENV_PREFIX = "AUTHGATE_"
-SECRET_FIELDS = ("secret", "client_secret", "redis_url")
+SECRET_FIELDS = ("secret", "client_secret", "redis_url", "authentik_token")
+#: Authentik's outpost reads these without a prefix; authgate reads them too (``AUTHGATE_AUTHENTIK_*`` wins).
+OUTPOST_VARIABLES = ("AUTHENTIK_HOST", "AUTHENTIK_TOKEN", "AUTHENTIK_INSECURE", "AUTHENTIK_HOST_BROWSER")
 #: The identity header sets an operator may name (AUTHGATE_HEADER_SETS); what each one holds is
 #: authgate/access/identity_headers.py's, which builds exactly these.
 HEADER_SET_NAMES = ("authentik", "oauth2-proxy", "authelia")
@@ -160,6 +162,27 @@ class Settings(BaseModel):
     authentik_basic_auth_username_attribute: str = Field(
         "", description="The user attribute holding the Basic username; unset or missing: the email address."
     )
+    authentik_host: str = Field(
+        "",
+        description="Outpost mode (docs/migrating-from-authentik-outpost.md): where authgate reaches Authentik's API, "
+        "e.g. `http://server:9000`. `AUTHENTIK_HOST` (the outpost's own name) works too. With it, the apps are "
+        "Authentik's proxy providers of this outpost, and `AUTHGATE_ISSUER`, `_CLIENT_ID`, `_CLIENT_SECRET` are "
+        "not needed.",
+    )
+    authentik_token: str = Field(
+        "",
+        description="Outpost mode: the outpost's token (Authentik: Applications, Outposts, View deployment info); "
+        "`AUTHENTIK_TOKEN` works too. Unset `AUTHGATE_SECRET` is then derived from it.",
+    )
+    authentik_insecure: bool = Field(
+        False, description="Outpost mode: do not verify Authentik's TLS certificate (`AUTHENTIK_INSECURE`)."
+    )
+    authentik_host_browser: str = Field(
+        "",
+        description="Outpost mode: the URL browsers reach Authentik at, when it differs from `AUTHENTIK_HOST` "
+        "(`AUTHENTIK_HOST_BROWSER`): sign-in and sign-out pages and the issuer use it, while token, JWKS and "
+        "userinfo calls go to `AUTHENTIK_HOST` with its `Host` header.",
+    )
     cookie_name: str = Field("authgate_session", description="Name of the session cookie.")
     config: str = Field(
         "",
@@ -226,6 +249,11 @@ class Settings(BaseModel):
     @classmethod
     def _split_lists(cls, value: Any) -> Any:
         return _split(value)
+
+    @property
+    def outpost_mode(self) -> bool:
+        """The apps come from Authentik's API (``AUTHENTIK_HOST``), not (only) from the rules file."""
+        return bool(self.authentik_host)
 
     @property
     def scope_list(self) -> list[str]:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from authgate.config.rules import SHORT, AppRule, PathRuleEntry
-from authgate.config.settings import ENV_PREFIX, SECRET_FIELDS, Settings
+from authgate.config.settings import ENV_PREFIX, OUTPOST_VARIABLES, SECRET_FIELDS, Settings
 
 
 def read_secret_files(environ: Mapping[str, str], problems: list[str]) -> dict[str, str]:
@@ -119,6 +119,11 @@ def gather(environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
             problems.append(f"{upper} is not a setting.{hint}")
             continue
         values[name] = value
+    # The outpost's own names, so that its compose file works as it is; ours win when both are set.
+    for var in OUTPOST_VARIABLES:
+        name = var.lower()
+        if var in environ and name not in values and f"{ENV_PREFIX}{var}_FILE" not in environ:
+            values[name] = environ[var]
     return values
 
 

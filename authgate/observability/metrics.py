@@ -151,3 +151,25 @@ rules_last_reload_ok = Gauge(
     "1 when the last load of the rules file succeeded, 0 when not.",
     registry=registry,
 )
+
+# Outpost mode (authgate/outpost/follower.py): the providers read from Authentik.
+outpost_age = Gauge(
+    "authgate_outpost_providers_age_seconds",
+    "Seconds since the providers in force were read from Authentik (-1: never; a cached list keeps its age).",
+    registry=registry,
+)
+outpost_providers = Gauge(
+    "authgate_outpost_providers",
+    "Authentik's proxy providers of this outpost: served, or not_served (proxy mode).",
+    ["state"],
+    registry=registry,
+)
+outpost_reads = Counter(
+    "authgate_outpost_reads", "Reads of the providers from Authentik's API by result.", ["result"], registry=registry
+)
+outpost_connected = Gauge(
+    "authgate_outpost_connected", "1 while the WebSocket to Authentik is open.", registry=registry
+)
+outpost_session_ends = Counter(
+    "authgate_outpost_session_ends", "SessionEnd messages from Authentik acted upon.", registry=registry
+)

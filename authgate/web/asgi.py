@@ -39,8 +39,11 @@ def _framework_app(gw: Gateway) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # Fetch the IdP metadata early, but never block startup on it: readiness reports it.
-        warm = asyncio.create_task(_warm(gw))
-        tasks = [warm, asyncio.create_task(gw.sessions.run_invalidation())]
+        tasks = [asyncio.create_task(gw.sessions.run_invalidation())]
+        if gw.outpost is not None:  # the apps are Authentik's providers, read and followed
+            tasks.append(asyncio.create_task(gw.outpost.run()))
+        else:
+            tasks.append(asyncio.create_task(_warm(gw)))
         if gw.rules is not None:  # SIGHUP and changes of the rules file reload it
             gw.rules.listen()
             tasks.append(asyncio.create_task(gw.rules.watch()))
@@ -61,6 +64,8 @@ def _framework_app(gw: Gateway) -> Starlette:
         degraded: dict[str, str] = {}
         probes: dict[str, Callable[[], Awaitable[object]]] = {"store": gw.store.ping}
         for name, client in gw.clients.named():
+            if not name and gw.outpost is not None:
+                continue  # outpost mode has no global client: each provider's is probed
             # The shared live probe of sign-in starts (a cached discovery document alone would hide
             # an outage): one request per few seconds at most, whoever asks.
             probes["idp" if not name else f"idp {name}"] = client.ensure_reachable
@@ -74,6 +79,12 @@ def _framework_app(gw: Gateway) -> Starlette:
                 (problems if blocking else degraded)[name] = str(exc) or "timeout"
         # A failed rules reload keeps the rules in force, so the replica still serves: said, not 503.
         extra: dict[str, object] = {"rules": gw.rules.error} if gw.rules is not None and gw.rules.error else {}
+        if gw.outpost is not None:
+            extra["outpost"] = outpost_state(gw)
+            if gw.outpost.providers is None:  # neither Authentik nor the cache has given a list yet
+                problems["outpost"] = gw.outpost.error or "the providers have not been read yet"
+            elif gw.outpost.error or not gw.outpost.connected:
+                degraded["outpost"] = gw.outpost.error or "the WebSocket to Authentik is not connected"
         if degraded:
             extra["degraded"] = degraded
         if problems:
@@ -108,6 +119,20 @@ def _framework_app(gw: Gateway) -> Starlette:
     )
     api.state.gateway = gw
     return api
+
+
+def outpost_state(gw: Gateway) -> dict[str, object]:
+    """What /readyz says of outpost mode: how many providers, how old the list, the WebSocket."""
+    follower = gw.outpost
+    assert follower is not None
+    providers = follower.providers or []
+    return {
+        "outpost": follower.outpost.name if follower.outpost else "",
+        "providers": len(providers),
+        "served": sorted(p.host for p in providers if p.served),
+        "age_seconds": round(follower.age(), 1),
+        "connected": follower.connected,
+    }
 
 
 async def _warm(gw: Gateway) -> None:

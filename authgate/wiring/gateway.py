@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
@@ -24,7 +25,9 @@ from authgate.config.rules import AppClient
 from authgate.model import SessionData
 from authgate.observability import tracing
 from authgate.oidc import OIDCClient
-from authgate.oidc.clients import Clients
+from authgate.oidc.clients import Clients, lane
+from authgate.outpost.api import AuthentikAPI
+from authgate.outpost.follower import Follower
 from authgate.session.cache import SessionCache
 from authgate.session.cookies import CookieReader
 from authgate.session.login import LoginService
@@ -34,6 +37,7 @@ from authgate.session.tickets import TicketSigner
 from authgate.store import Store, open_store
 from authgate.store.traced import TracedStore
 from authgate.wiring.apps import Apps, global_meta
+from authgate.wiring.outpost import OutpostApps
 from authgate.wiring.reload import RulesReloader
 
 log = logging.getLogger("authgate")
@@ -55,6 +59,9 @@ class Site:
     meta: Meta = NO_META  # the X-authentik-meta-* values
     #: The IdP's HTTP Basic credentials replace the client's Authorization header (else it passes).
     sends_basic_auth: bool = False
+    #: Appended to the callback URL: outpost mode's ``?X-authentik-auth-callback=true``, the redirect
+    #: URI Authentik registers for every proxy provider.
+    callback_query: str = ""
     #: The prefix of every gateway route, and of the auth-check routes (the proxy's, never a page).
     own_paths: str = field(init=False)
     auth_paths: str = field(init=False)
@@ -74,7 +81,7 @@ class Site:
 
     def callback_url(self, origin: str) -> str:
         """Where the IdP sends the browser back."""
-        return f"{self._sign_in_base(origin)}{self.prefix}/callback"
+        return f"{self._sign_in_base(origin)}{self.prefix}/callback{self.callback_query}"
 
     def signed_out_url(self, origin: str) -> str:
         """Where the IdP sends the browser back after signing out (one registrable address per host,
@@ -110,6 +117,8 @@ class Gateway:
     rules: RulesReloader | None = None
     #: Signs the ``rd`` a sign-out carries through the IdP (authgate/access/return_to.py).
     returns: ReturnSigner = field(default_factory=lambda: ReturnSigner([secrets.token_urlsafe(48)]))
+    #: Outpost mode: follows Authentik's providers (None otherwise).
+    outpost: Follower | None = None
     clients: Clients = field(init=False)
     #: The global header auth (AUTHGATE_HEADER_AUTH); None when off.
     header_auth: HeaderAuth | None = field(init=False)
@@ -133,6 +142,8 @@ class Gateway:
         return self.apps.get(self.policy.for_host(hostname).app).client
 
     async def aclose(self) -> None:
+        if self.outpost is not None:
+            await self.outpost.api.aclose()
         await self.clients.aclose()
         await self.store.close()
 
@@ -168,6 +179,10 @@ def build_client(settings: Settings, own: AppClient, transport: httpx.AsyncBaseT
 def build_gateway(
     settings: Settings, *, store: Store | None = None, transport: httpx.AsyncBaseTransport | None = None
 ) -> Gateway:
+    if settings.outpost_mode and settings.authentik_host_browser and not settings.backchannel_url:
+        # The outpost's split: browsers at AUTHENTIK_HOST_BROWSER, authgate's own calls to AUTHENTIK_HOST
+        # with the browser's Host header (authgate/oidc/transport.py), so the issuer matches.
+        settings = settings.model_copy(update={"backchannel_url": settings.authentik_host})
     if store is None:
         store = open_store(settings.redis_url, timeout=settings.store_timeout)
     if tracing.enabled():
@@ -228,12 +243,14 @@ def build_gateway(
         log_allows_every=settings.log_allows_sample if settings.log_allows else 0,
         meta=global_meta(settings),
         sends_basic_auth=basic.enabled,
+        callback_query="?X-authentik-auth-callback=true" if settings.outpost_mode else "",
     )
     apps = Apps(settings, store, clients, lambda own: build_client(settings, own, transport), site.meta)
     if apps.default.header_auth is not None:
         log.info("header auth on for API clients: %s", ", ".join(sorted(apps.default.header_auth.config.modes)))
-    host = urlsplit(settings.issuer).hostname or "?"
-    log.info("authgate ready: issuer host %s, store %s", host, type(store).__name__)
+    host = urlsplit(settings.authentik_host or settings.issuer).hostname or "?"
+    mode = "outpost mode, Authentik at" if settings.outpost_mode else "issuer host"
+    log.info("authgate ready: %s %s, store %s", mode, host, type(store).__name__)
     gateway = Gateway(
         site,
         store,
@@ -247,6 +264,27 @@ def build_gateway(
         apps,
         returns=ReturnSigner(secret_keys),
     )
+    swap: Callable[[Policy, list[AppRule]], None] = gateway.swap_policy
+    if settings.outpost_mode:
+        outpost = OutpostApps(settings, gateway.swap_policy)
+        outpost.set_providers([])  # closed until the first list is read: no host is served yet
+        swap = outpost.set_file_apps
+        api = AuthentikAPI(
+            settings.authentik_host,
+            settings.authentik_token,
+            insecure=settings.authentik_insecure,
+            timeout=settings.idp_timeout,
+            transport=transport,
+        )
+
+        async def end_sessions(sid: str) -> int:
+            # Authentik's session id is the sid of every provider's ID tokens: it ends in each lane.
+            named = sessions.clients.named() if sessions.clients is not None else iter([("", sessions.oidc)])
+            return sum(
+                [await sessions.logouts.logout(lane=lane(c), sid=sid) for c in {lane(c): c for _, c in named}.values()]
+            )
+
+        gateway.outpost = Follower(api, store, secret_keys, outpost.set_providers, end_sessions)
     if settings.config:
-        gateway.rules = RulesReloader(settings, gateway.swap_policy)
+        gateway.rules = RulesReloader(settings, swap)
     return gateway

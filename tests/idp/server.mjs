@@ -44,7 +44,9 @@
 //   access token sent other than as "Authorization: Bearer" or ?access_token=) hands the request to the first
 //   application's Provider, which answers as it would for any unknown client or token (invalid_client, 401...).
 //   Tokens, logout tokens and app-password JWTs carry iss = the application's issuer, aud = its client id,
-//   and are signed with the application's key. One IdP session (cookie) serves every application: signing in
+//   and are signed with the application's key. A client with "id_token_signed_response_alg": "HS256" (as
+//   Authentik's Proxy providers, which have no signing key) gets ID tokens signed with its client secret, and
+//   its application's discovery lists HS256 only. One IdP session (cookie) serves every application: signing in
 //   for one gives single sign-on to the next (a new grant is consented implicitly, as Authentik's implicit
 //   consent does). Signing out at any application's end-session endpoint ends that session and sends logout
 //   tokens to every application's client of it (each from its own issuer) before redirecting.
@@ -502,7 +504,11 @@ function sameSecret(given, expected) {
 // `routes` then puts its endpoints where Authentik has them). Each has its own signing key.
 function makeProvider(issuer, clients, routes) {
   const key = newKey();
+  // Authentik signs a provider's ID tokens with HS256 and the client secret when the provider has no
+  // signing key (every Proxy provider): a client with id_token_signed_response_alg HS256 is such a one.
+  const hs256 = clients.some((c) => c.id_token_signed_response_alg === 'HS256');
   const provider = new Provider(issuer, {
+    ...(hs256 ? { enabledJWA: { idTokenSigningAlgValues: ['HS256', 'RS256'] } } : {}),
     adapter: TestAdapter,
     clients,
     jwks: { keys: [key.signingKey] },
@@ -706,7 +712,7 @@ function makeProvider(issuer, clients, routes) {
     console.error('server_error', err);
   });
 
-  if (routes) authentikLayout(provider);
+  if (routes) authentikLayout(provider, hs256);
   return provider;
 }
 
@@ -741,10 +747,12 @@ const SLASHED = [
 
 const providerByClient = new Map(); // client_id -> Provider (IDP_AUTHENTIK_APPS mode)
 
-function authentikLayout(provider) {
+function authentikLayout(provider, hs256) {
   provider.use(async (ctx, next) => {
     await next();
     if (ctx.oidc?.route === 'discovery' && ctx.body && typeof ctx.body === 'object') {
+      // As Authentik's discovery of a provider without a signing key: HS256 only.
+      if (hs256) ctx.body.id_token_signing_alg_values_supported = ['HS256'];
       for (const name of SLASHED) {
         if (typeof ctx.body[name] === 'string' && !ctx.body[name].endsWith('/')) ctx.body[name] += '/';
       }

@@ -345,8 +345,11 @@ HEALTHY = [
     series("authgate_idp_errors_total", "0x30", call="token"),
     series("authgate_sign_ins_total", "0+10x30", result="ok"),
     series("authgate_sign_ins_total", "0+1x30", result="bad_state"),
+    series("authgate_outpost_providers_age_seconds", "30x30"),  # re-read every few minutes
 ]
 UNHEALTHY = {
+    # Authentik unreadable: the list in force ages a minute a minute.
+    "AuthgateOutpostProvidersStale": [series("authgate_outpost_providers_age_seconds", "0+60x30")],
     "AuthgateTargetDown": [series("up", "1 0x30")],
     "AuthgateStoreDown": [
         series("authgate_store_seconds_count", "0+100x30", op="get"),

@@ -964,3 +964,28 @@ def test_the_wheel_installs_one_package_named_authgate(tmp_path: Path) -> None:
         entry_points = next(zf.read(n).decode() for n in zf.namelist() if n.endswith("/entry_points.txt"))
     assert {top for top in tops if not top.endswith(".dist-info")} == {"authgate"}, tops
     assert "authgate = authgate.cli.main:main" in entry_points
+
+
+OUTPOST_COMPOSE = COMPOSE_DIR / "outpost" / "compose.yml"
+
+
+def test_the_outpost_compose_file_swaps_the_image_and_keeps_the_outposts_variables(tmp_path: Path) -> None:
+    """deploy/compose/outpost/compose.yml: Authentik's outpost file with authgate's image, two replicas,
+    one Redis, and a configuration authgate accepts as outpost mode with no AUTHGATE_SECRET."""
+    assert OUTPOST_COMPOSE in COMPOSE_FILES, "checked by docker-compose config above"
+    compose = load_compose(OUTPOST_COMPOSE)
+    replicas = authgate_services(compose)
+    assert len(replicas) == 2
+    redis_urls = set()
+    for name, svc in replicas.items():
+        env = as_mapping(svc.get("environment"))
+        assert {"AUTHENTIK_HOST", "AUTHENTIK_INSECURE", "AUTHENTIK_HOST_BROWSER"} <= set(env), name
+        assert "AUTHGATE_SECRET" not in env and "AUTHGATE_SECRET_FILE" not in env, "derived from the token"
+        assert "authentik-proxy" in aliases(svc), f"{name}: answers to the outpost's usual name"
+        redis_urls.add(env["AUTHGATE_REDIS_URL"])
+        mounts = {f"/run/secrets/{s}": strong_secret() for s in secret_names(svc)}
+        settings = load_settings(write_secret_files(tmp_path, env, mounts))
+        assert settings.outpost_mode and settings.authentik_token == mounts["/run/secrets/authentik_token"]
+        assert settings.secret and not settings.issuer, name
+    assert len(redis_urls) == 1
+    assert urlsplit(redis_urls.pop()).hostname in compose["services"]

@@ -15,7 +15,7 @@ single-issuer mode. One IdP session serves every application (single sign-on, as
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ class App:
     post_logout_redirect_uris: Sequence[str] = ()
     backchannel_logout_uri: str | None = None
     token_endpoint_auth_method: str = "client_secret_basic"
+    #: More client metadata, e.g. ``{"id_token_signed_response_alg": "HS256"}`` (a Proxy provider's client).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, Any]:
         """The entry of IDP_AUTHENTIK_APPS for this application."""
@@ -46,6 +48,7 @@ class App:
             "redirect_uris": list(self.redirect_uris),
             "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
             "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            **self.extra,
         }
         if self.backchannel_logout_uri:
             out["backchannel_logout_uri"] = self.backchannel_logout_uri
@@ -89,17 +92,19 @@ def start_authentik_idp(
     name: str | None = None,
     timeout: float = 20.0,
     port: int | None = None,
+    base: str | None = None,
 ) -> AuthentikIdP:
     """Start the oidc-provider test IdP in Authentik's layout on a free loopback port, one Provider per app.
 
     ``public_host`` (e.g. ``"auth.test"``) makes the base URL ``http://auth.test:<port>`` while the server
-    listens on 127.0.0.1. Returns once every application's discovery document answers.
+    listens on 127.0.0.1. ``base`` sets the base URL outright (a server in front of this one, e.g.
+    tests/support/fake_authentik.py, answers at it). Returns once every application's discovery document answers.
     """
     if not apps:
         raise ValueError("give at least one App")
     node = require_node_idp()
     port = port or free_port()
-    base = f"http://{public_host or '127.0.0.1'}:{port}"
+    base = base or f"http://{public_host or '127.0.0.1'}:{port}"
     extra = {
         "IDP_ACCESS_TTL": str(access_ttl),
         "NODE_ENV": "test",

@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("authgate.store", "authgate.oidc"),
     ("authgate.access",),
     ("authgate.session",),
+    ("authgate.outpost",),
     ("authgate.wiring",),
     ("authgate.web",),
     ("authgate.demo",),
@@ -50,6 +51,7 @@ PURE = [
     "authgate.oidc.logout_tokens",
     "authgate.access.return_to",
     "authgate.access.refusals",
+    "authgate.outpost.providers",
 ]
 IO_LIBRARIES = {"httpx", "redis", "authlib", "joserfc", "asyncio", "socket", "subprocess", "starlette", "uvicorn"}
 SERVICES = ("authgate.store", "authgate.oidc", "authgate.wiring", "authgate.web", "authgate.session.service")
@@ -59,6 +61,7 @@ ONLY_IN = {
     "redis": "authgate.store",
     "hiredis": "authgate.store",
     "opentelemetry": "authgate.observability.tracing",
+    "websockets": "authgate.outpost.follower",
 }
 MAX_LINES = 300
 

@@ -1,0 +1,102 @@
+"""``authgate check`` in outpost mode: the token, the outpost, its providers and each one's OIDC side.
+
+The token is tried on Authentik's API as the gateway uses it (refused: a failure naming
+``AUTHENTIK_TOKEN``; an outpost of another type: a failure), each provider is listed with its host and
+mode, and each served one is probed as the rules file's apps are (discovery through
+``AUTHENTIK_HOST``, keys, client credentials, Authentik's redirect URI), by authgate/cli/check.py's probe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import httpx
+
+from authgate.config import Settings
+from authgate.errors import OutpostError, OutpostTokenRefused
+from authgate.outpost.api import AuthentikAPI
+from authgate.outpost.providers import Provider, app_rule, skip_rules
+
+#: Probes one app's client: (its settings, the line prefix, its callback URL) -> whether it failed.
+Probe = Callable[[Settings, str, str], Awaitable[bool]]
+
+
+class Findings(Protocol):
+    failed: bool
+
+    def ok(self, text: str) -> None: ...
+
+    def warn(self, text: str, fix: str = "") -> None: ...
+
+    def fail(self, text: str, fix: str) -> None: ...
+
+
+async def check_outpost(
+    s: Settings, report: Findings, probe: Probe, *, transport: httpx.AsyncBaseTransport | None = None
+) -> None:
+    api = AuthentikAPI(
+        s.authentik_host, s.authentik_token, insecure=s.authentik_insecure, timeout=10.0, transport=transport
+    )
+    try:
+        try:
+            outpost = await api.outpost()
+            raw = await api.providers()
+        except OutpostTokenRefused as exc:
+            report.fail(str(exc), "copy the outpost's token into AUTHENTIK_TOKEN again")
+            return
+        except OutpostError as exc:
+            report.fail(str(exc), "check AUTHENTIK_HOST (where authgate reaches Authentik's API) and the outpost")
+            return
+    finally:
+        await api.aclose()
+    report.ok(
+        f"AUTHENTIK_TOKEN accepted: outpost {outpost.name!r} (proxy), re-read every {outpost.refresh_interval_s:g} s"
+    )
+    providers = _parse(raw, report)
+    if not providers:
+        report.fail(
+            f"outpost {outpost.name!r} has no proxy providers: authgate would serve no host",
+            "in Authentik, edit the outpost and add the applications whose proxy providers it should serve",
+        )
+        return
+    for p in providers:
+        await _one(s, p, report, probe)
+
+
+def _parse(raw: list[dict[str, Any]], report: Findings) -> list[Provider]:
+    out = []
+    for entry in raw:
+        try:
+            out.append(Provider.from_api(entry))
+        except (ValueError, TypeError) as exc:
+            report.fail(f"provider {entry.get('name')!r} cannot be read: {exc}", "check the provider in Authentik")
+    return out
+
+
+async def _one(s: Settings, p: Provider, report: Findings, probe: Probe) -> None:
+    where = f"provider {p.name!r}: host {p.host}, mode {p.mode}"
+    if not p.served:
+        report.warn(
+            f"{where}: not served (authgate answers forward auth and is no reverse proxy)",
+            "switch the provider to forward auth (single application) and route it through your proxy, "
+            "or keep Authentik's own outpost for it",
+        )
+        return
+    if p.mode == "forward_domain":
+        report.warn(
+            f"{where}: served for {p.host} only, not every host under {p.cookie_domain or 'its cookie domain'}",
+            "give each other host a forward-auth (single application) provider of its own",
+        )
+    else:
+        report.ok(where)
+    for line in skip_rules(p.skip_path_regex)[1]:
+        report.warn(f"provider {p.name!r}: skip_path_regex line {line!r} does not compile; it is left out")
+    rule = app_rule(p, host_browser=s.authentik_host_browser)
+    update = {"issuer": rule.issuer, "client_id": p.client_id, "client_secret": p.client_secret}
+    update |= {"scopes": rule.scopes or s.scopes}
+    if s.authentik_host_browser and not s.backchannel_url:
+        update["backchannel_url"] = s.authentik_host
+    callback = f"{p.external_host}{s.path_prefix}/callback?X-authentik-auth-callback=true"
+    if await probe(s.model_copy(update=update), f"provider {p.name!r}: ", callback):
+        report.failed = True

@@ -1,0 +1,70 @@
+"""Outpost mode's wiring: Authentik's providers and the rules file, merged into the rules in force.
+
+Two sources change the apps: the follower (authgate/outpost/follower.py) with each new provider
+list, and the rules file's reload. Either one recomputes the whole (``providers.merge``) and
+swaps the policy and the per-app clients at once (``Gateway.swap_policy``). A host no provider and
+no entry names is refused (403): outpost mode has no global client to sign anyone in with.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from authgate.access.policy import Policy
+from authgate.config import AppRule, Settings
+from authgate.outpost.providers import Provider, app_rule, merge, skip_rules
+
+log = logging.getLogger("authgate.outpost")
+
+Swap = Callable[[Policy, list[AppRule]], None]
+
+
+class OutpostApps:
+    """The apps in force: the providers' host entries under the rules file's."""
+
+    def __init__(self, settings: Settings, swap: Swap) -> None:
+        self._settings = settings
+        self._swap = swap
+        self.file_apps: list[AppRule] = list(settings.apps)
+        self.provider_apps: list[AppRule] = []
+        self.providers: list[Provider] = []
+
+    def set_providers(self, providers: list[Provider]) -> None:
+        """A new list from Authentik: the served ones become apps; the others are said, once per list."""
+        rules: list[AppRule] = []
+        for p in providers:
+            if not p.served:
+                log.warning(
+                    "provider %r (%s) is in %r mode: not served (authgate answers forward auth; it is no "
+                    "reverse proxy). Switch it to forward auth, or keep Authentik's outpost for it.",
+                    p.name,
+                    p.host,
+                    p.mode,
+                )
+                continue
+            if p.mode == "forward_domain":
+                log.warning(
+                    "provider %r is in forward_domain mode (cookie domain %r): served for its external host %s "
+                    "only; each other host needs a provider of its own (docs/migrating-from-authentik-outpost.md)",
+                    p.name,
+                    p.cookie_domain,
+                    p.host,
+                )
+            bad = skip_rules(p.skip_path_regex)[1]
+            for line in bad:
+                log.warning("provider %r: skip_path_regex line %r does not compile here; left out", p.name, line)
+            rules.append(app_rule(p, host_browser=self._settings.authentik_host_browser))
+        self.providers = providers
+        self.provider_apps = rules
+        self._apply()
+
+    def set_file_apps(self, _: Policy, apps: list[AppRule]) -> None:
+        """The rules file was read again (authgate/wiring/reload.py): its policy is rebuilt with the providers."""
+        self.file_apps = apps
+        self._apply()
+
+    def _apply(self) -> None:
+        merged = merge(self.provider_apps, self.file_apps)
+        policy = Policy.from_settings(self._settings.model_copy(update={"apps": merged}), closed=True)
+        self._swap(policy, merged)
