@@ -7,9 +7,12 @@ them in one place, with the callback claim's and the cookie's formats.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.paths import routed_path
+from app.paths import PathForms, path_forms, routed_path
+
+if TYPE_CHECKING:
+    from app.policy import HostRules, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +167,21 @@ class OriginalRequest:
     hostname: str = field(default="", compare=False)  # the host without its port (derived)
     #: The path as a server routes it (app.paths.routed_path), derived once: instances are memoised.
     routed: str = field(default="", compare=False)
+    #: The path's canonical form and readings, what the rules match (app.paths.path_forms), derived once.
+    forms: PathForms = field(init=False, compare=False)
+    #: The last verdict on this request and the host rules that gave it (policy.HostRules.verdict_for).
+    decided: tuple[HostRules, Verdict] | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.hostname:
             object.__setattr__(self, "hostname", hostname_of(self.host))
         if not self.routed:
             object.__setattr__(self, "routed", routed_path(self.path))
+        object.__setattr__(self, "forms", path_forms(self.path))
+
+    def remember(self, rules: HostRules, verdict: Verdict) -> None:
+        """Keep the verdict of ``rules`` on this (memoised, otherwise immutable) request."""
+        object.__setattr__(self, "decided", (rules, verdict))
 
     @property
     def origin(self) -> str:

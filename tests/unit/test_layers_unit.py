@@ -24,6 +24,7 @@ PURE = [
     "unsealed",
     "refresh_timing",
     "requestid",
+    "regexes",
 ]
 IO_LIBRARIES = {"httpx", "redis", "authlib", "joserfc", "asyncio", "socket", "subprocess", "starlette", "uvicorn"}
 ONLY_IN = {
@@ -32,6 +33,7 @@ ONLY_IN = {
     "redis": "app.store",
     "hiredis": "app.store",
     "opentelemetry": "app.tracing",
+    "re2": "app.regexes",
 }
 MAX_LINES = 300
 

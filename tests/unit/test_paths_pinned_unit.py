@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.paths import app_path
+from app.paths import path_forms
 
 
 def latin1(raw: bytes) -> str:
@@ -32,17 +32,23 @@ def latin1(raw: bytes) -> str:
     ],
 )
 def test_more_ambiguous_spellings(path: str, why: str) -> None:
-    assert app_path(path) is None, why
+    assert path_forms(path).ambiguous, why
+
+
+def plain(path: str) -> str | None:
+    """The canonical form of a path that is not ambiguous; None for an ambiguous one."""
+    forms = path_forms(path)
+    return None if forms.ambiguous else forms.canonical
 
 
 def test_raw_utf8_is_decoded_as_the_app_sees_it() -> None:
     # nginx passes the raw bytes; ASGI gives them latin-1 decoded; the app reads UTF-8.
-    assert app_path(latin1("/public/café".encode())) == "/public/café"
-    assert app_path(latin1("/public/名前/x".encode())) == "/public/名前/x"
+    assert plain(latin1("/public/café".encode())) == "/public/café"
+    assert plain(latin1("/public/名前/x".encode())) == "/public/名前/x"
 
 
 def test_the_decoding_depth_is_the_documented_one() -> None:
     # Ambiguous up to a double encoding (raw, once, twice). Three times encoded, the app sees
     # "%252e%252e" after its one decoding: text, not a dot-segment, even decoded once more.
-    assert app_path("/public/%252e%252e/admin") is None
-    assert app_path("/public/%25252e%25252e/admin") == "/public/%252e%252e/admin"
+    assert plain("/public/%252e%252e/admin") is None
+    assert plain("/public/%25252e%25252e/admin") == "/public/%252e%252e/admin"

@@ -96,8 +96,17 @@ def test_without_a_rules_file_the_request_gets_the_global_rules_untouched() -> N
         (
             "GET",
             "/static/../admin",
-            Deny,
-            "host app.test rule 3 (path ^/internal/), which an ambiguous path could reach",
+            AllOf,
+            "every rule an ambiguous path could reach: host app.test rule 2 (path ^/admin); host app.test "
+            "(its allow-lists)",
+        ),
+        ("GET", "//internal//x", Deny, "host app.test rule 3 (path ^/internal/), which an ambiguous path could reach"),
+        (
+            "GET",
+            "//admin/",
+            AllOf,
+            "every rule an ambiguous path could reach: host app.test rule 2 (path ^/admin); "
+            "host app.test (its allow-lists)",
         ),
     ],
 )
@@ -249,16 +258,25 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
     [
         ('host = "a.test"\nbogus = 1', "apps[0].bogus: unknown key (known: host, groups"),
         ('host = "a.test"\nrules = [{ pth = "^/" }]', "apps[0].rules[0].pth: unknown key (known: path, methods"),
-        ('host = "a.test"\nrules = [{ path = "(" }]', "apps[0].rules[0].path: '(' is not a valid regular expression"),
-        ('host = "a.test"\nrules = [{ methods = ["get"] }]', "apps[0].rules[0].methods: methods must be upper-case"),
-        ('host = "a.test"\nrules = [{ methods = [] }]', "apps[0].rules[0].methods: methods must be upper-case"),
+        (
+            'host = "a.test"\nrules = [{ path = "(" }]',
+            "apps[0].rules[0].path (host a.test rule 1): '(' is not a valid regular expression",
+        ),
+        (
+            'host = "a.test"\nrules = [{ methods = ["get"] }]',
+            "apps[0].rules[0].methods (host a.test rule 1): methods must be upper-case",
+        ),
+        ('host = "a.test"\nrules = [{ methods = [] }]', "apps[0].rules[0].methods (host a.test rule 1): methods must"),
         ('host = "a.test"\nrules = [{ networks = ["10.0.0.0/33"] }]', "'10.0.0.0/33' is not an IP address or CIDR"),
         ('host = "a.test"\nrules = [{ policy = "allow" }]', "apps[0].rules[0].policy"),
         ('host = "a.test"\nrules = [{ policy = "deny", groups = ["x"] }]', "it cannot have groups"),
         ('host = "a.test"\nrules = [{ policy = "public", networks = ["10.0.0.0/8"] }]', "it cannot have networks"),
         ('host = "a.test"\ngroups = ["a"]\nallowed_groups = ["b"]', "both `groups` and `allowed_groups` are set"),
         ('host = "a.test"\nallowed_groups = "x"', "apps[0].allowed_groups: Input should be a valid list"),
-        ('host = "a.test"\nskip_auth = ["GET=("]', "apps[0].skip_auth: 'GET=(' is not a valid regular expression"),
+        (
+            'host = "a.test"\nskip_auth = ["GET=("]',
+            "apps[0].skip_auth (host a.test skip_auth): '(' is not a valid regular expression",
+        ),
         ('host = "*.*.test"', "must be a bare host name"),
         ('host = "a.*.test"', "must be a bare host name"),
         ('host = "*"', "must be a bare host name"),
