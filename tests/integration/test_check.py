@@ -142,3 +142,13 @@ def test_the_idle_timeout_needs_a_redis_that_runs_getex(tmp_path: Path, idp: IdP
     finally:
         good.proc.stop()
         old.proc.stop()
+
+
+def test_a_pattern_re2_cannot_take_is_named_with_its_rule_and_the_fix(tmp_path: Path, idp: IdP) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[apps]]\nhost = "app.test"\nrules = [{ path = "^/(?!public/)", groups = ["ops"] }]\n')
+    code, out = run_check(gateway_env(idp.issuer, scopes=SCOPES, config=str(rules), skip_auth="(a)\\1"))
+    assert code == 1
+    assert "apps[0].rules[0].path (host app.test rule 1): '^/(?!public/)' is not RE2 syntax" in out
+    assert "RE2 has no lookahead" in out
+    assert "AUTHGATE_SKIP_AUTH: '(a)" in out and "RE2 has no backreferences" in out

@@ -403,6 +403,29 @@ def test_a_reload_swaps_the_policy_only_when_the_file_is_good(tmp_path: Path) ->
     assert reloader.changed() and not reloader.reload("test") and "cannot read the file" in reloader.error
 
 
+def test_a_reload_refuses_a_pattern_re2_cannot_take_naming_the_rule_and_the_fix(tmp_path: Path) -> None:
+    f = tmp_path / "rules.toml"
+    f.write_text('[[apps]]\nhost = "a.test"\nrules = [{ path = "^/a" }]\n')
+    settings = Settings(config=str(f), apps=[])
+    applied: list[Policy] = []
+    reloader = RulesReloader(settings, lambda policy, _apps: applied.append(policy))
+    f.write_text('[[apps]]\nhost = "a.test"\nrules = [{ path = "^/a" }, { path = "^/(?!public/)", groups = ["x"] }]\n')
+    assert not reloader.reload("test") and applied == []
+    assert "apps[0].rules[1].path (host a.test rule 2): '^/(?!public/)' is not RE2 syntax" in reloader.error
+    assert "RE2 has no lookahead" in reloader.error and "a rule `^/public/`, then `^/`" in reloader.error
+
+
+def test_a_skip_auth_variable_re2_cannot_take_is_refused_at_startup() -> None:
+    from app.config import load_settings
+    from app.errors import ConfigError
+
+    env = {"AUTHGATE_ISSUER": "https://idp.test", "AUTHGATE_CLIENT_ID": "c", "AUTHGATE_DEV_MODE": "true"}
+    with pytest.raises(ConfigError) as refused:
+        load_settings({**env, "AUTHGATE_SKIP_AUTH": "GET=^/ok,^/x(?<=x)"})
+    (why,) = refused.value.problems
+    assert why.startswith("AUTHGATE_SKIP_AUTH: '^/x(?<=x)': '^/x(?<=x)' is not RE2 syntax") and "lookbehind" in why
+
+
 # --- the documented examples -------------------------------------------------------------------
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
