@@ -354,6 +354,34 @@ def test_explain_reports_a_bad_file_or_url(tmp_path: Path) -> None:
     assert code == 2
 
 
+def test_explain_says_which_path_the_rules_matched_and_how(tmp_path: Path) -> None:
+    f = tmp_path / "rules.toml"
+    f.write_text(
+        '[[apps]]\nhost = "iis.test"\ncase_insensitive_paths = true\nrules = [{ path = "^/admin", groups = ["ops"] }]\n'
+        '[[apps]]\nhost = "app.test"\nrules = [{ path = "^/admin", groups = ["ops"] }]\n'
+    )
+
+    def lines(url: str) -> dict[str, str]:
+        code, out = explain(url, user="bob", groups=("guests",), file=str(f), environ={})
+        assert code == 1, out
+        return {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in out}
+
+    plain = lines("https://app.test/admin/")
+    assert plain["path"] == "/admin/"
+    assert plain["case"] == "rules match case-sensitively (the host entry does not say case_insensitive_paths = true)"
+    iis = lines("https://iis.test/ADMIN/")
+    assert iis["path"] == "/ADMIN/" and "rule 1 (path ^/admin)" in iis["rule"]
+    assert iis["case"].startswith("rules ignore case, on the lower-cased path (the host entry says case_insensitive")
+    walked = lines("https://app.test//admin/")
+    assert walked["path"].startswith("/admin/ (as sent: //admin/); ambiguous: never public, and the rule of every ")
+    assert walked["path"].endswith("reading must admit: /admin/, //admin/")
+    assert "host app.test rule 1 (path ^/admin)" in walked["rule"]
+    code, out = explain("https://other.test/caf\u00e9", file=str(f), environ={})
+    assert code == 0
+    assert "path:       /café (as sent: /caf%C3%A9)" in out, "sent as a browser sends it, encoded"
+    assert "case:       rules match case-sensitively (the global rules always do)" in out
+
+
 def test_the_cli_runs_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from app.cli import main
 
