@@ -89,7 +89,7 @@ def _path(forms: PathForms) -> str:
 
 def _case(host: HostRules, policy: Policy) -> str:
     if host.ignore_case:
-        return "rules ignore case, on the lower-cased path (the host entry says case_insensitive_paths = true)"
+        return "rules ignore case (the host entry says case_insensitive_paths = true)"
     if host is policy.default:
         return "rules match case-sensitively (the global rules always do)"
     return "rules match case-sensitively (the host entry does not say case_insensitive_paths = true)"

@@ -136,7 +136,7 @@ def _variants(decoded: str) -> Iterator[str]:
         if depth and "%" not in level:
             return
         if depth:
-            level = unquote(level, errors="replace")
+            level = unquote(level)  # undecodable bytes read as U+FFFD
         yield level
         slashed = level.replace("\\", "/")
         yield slashed
@@ -146,10 +146,19 @@ def _variants(decoded: str) -> Iterator[str]:
 
 def _readings(raw: str, decoded: str, canonical: str) -> tuple[str, ...]:
     """Every path an app may take ``raw`` for, the canonical form first: as sent, and each variant
-    as it is, as nginx resolves it and in canonical form."""
-    seen = dict.fromkeys((canonical, raw, _resolved(raw)))
-    for variant in _variants(decoded):
-        seen.update(dict.fromkeys((variant, _resolved(variant), canonical_path(variant))))
+    as it is, as nginx resolves it and in canonical form. Each distinct spelling is resolved once:
+    an 8 KB path costs a few passes, not dozens."""
+    resolved: dict[str, str] = {}
+
+    def views(path: str) -> tuple[str, str, str]:
+        if path not in resolved:
+            resolved[path] = _resolved(path)
+        nginx = resolved[path]
+        return path, nginx, canonical_path(path) if ";" in path else nginx
+
+    seen = dict.fromkeys((canonical, *views(raw)))
+    for variant in dict.fromkeys(_variants(decoded)):
+        seen.update(dict.fromkeys(views(variant)))
     return tuple(seen)
 
 

@@ -166,7 +166,7 @@ class HostRules:
     default: AccessRule
     rules: tuple[PathRule, ...] = ()
     app: str = ""  # the entry's key when it has its own client or header auth (app/apps.py); "": global
-    ignore_case: bool = False  # ``case_insensitive_paths``: rules ignore case, on lower-cased paths
+    ignore_case: bool = False  # ``case_insensitive_paths``: rules ignore case (RE2's Unicode case folding)
     matcher: RuleSet = field(init=False, compare=False, repr=False)  # every rule's regex: one RE2 set
 
     def __post_init__(self) -> None:
@@ -192,7 +192,7 @@ class HostRules:
     def _first(self, method: str, path: str) -> Public | Deny | AccessRule:
         """The first rule that applies to ``method`` and matches ``path``, else the allow-lists."""
         rules = self.rules
-        found = self.matcher.matching(path.lower() if self.ignore_case else path)
+        found = self.matcher.matching(path)
         first = min((i for i in found if rules[i].applies_to(method)), default=None)
         return self.default if first is None else rules[first].verdict
 

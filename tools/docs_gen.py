@@ -76,7 +76,8 @@ RULE_KEYS: dict[str, str] = {
     "case_insensitive_paths": "`true` for an app that serves a path whatever its case: IIS and ASP.NET, "
     "Express (its router ignores case by default), anything serving files from a case-insensitive file "
     "system (Windows, macOS, an SMB share). Every rule of this host (its `skip_auth` and `AUTHGATE_SKIP_AUTH` "
-    "included) then matches the lower-cased path and ignores case, so `/ADMIN/` meets `^/admin` and a `deny` "
+    "included) then ignores case (Unicode case folding, on both the pattern and the path), so `/ADMIN/` meets "
+    "`^/admin` and a `deny` "
     "covers every spelling. Default `false`, right for an app that tells `/Admin` from `/admin` (nginx or "
     "Caddy serving files on Linux, most frameworks); on an app that ignores case it lets `/ADMIN/` past a "
     "`^/admin` rule. `authgate rules explain` says which was used.",

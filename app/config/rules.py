@@ -109,8 +109,8 @@ class AppRule(BaseModel):
     email_domains: list[str] | None = None
     rules: list[PathRuleEntry] = []
     skip_auth: list[str] = []
-    # The app serves a path whatever its case (IIS, Express, a case-insensitive file system): rules
-    # then match lower-cased paths, ignoring case (docs/configuration.md).
+    # The app serves a path whatever its case (IIS, Express, a case-insensitive file system): its
+    # rules then ignore case (docs/configuration.md).
     case_insensitive_paths: bool = False
     # The app's own client (Authentik: its provider's issuer /application/o/<slug>/, id and secret).
     issuer: str | None = None

@@ -52,3 +52,51 @@ def test_the_decoding_depth_is_the_documented_one() -> None:
     # "%252e%252e" after its one decoding: text, not a dot-segment, even decoded once more.
     assert plain("/public/%252e%252e/admin") is None
     assert plain("/public/%25252e%25252e/admin") == "/public/%252e%252e/admin"
+
+
+# --- the canonical form and the readings (issue 19) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("/public/..%253b/admin", "..; encoded twice: an app decoding twice sees ..;"),
+        ("/public/%252e/admin", "a single dot encoded twice"),
+        ("/public/%252e;x/admin", "a single dot with ;parameters, encoded twice"),
+    ],
+)
+def test_dot_segments_decoded_twice_are_ambiguous(path: str, why: str) -> None:
+    assert path_forms(path).ambiguous, why
+
+
+def test_the_forms_keep_the_path_as_sent() -> None:
+    for raw in ("/%61dmin/", "//admin/", "/plain"):
+        assert path_forms(raw).raw == raw
+    assert path_forms("/%61dmin/").ambiguous is False
+
+
+def test_the_readings_of_a_doubled_slash_are_the_canonical_form_and_the_path_as_sent() -> None:
+    assert path_forms("//admin/").readings == ("/admin/", "//admin/")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reading", "not_a_reading"),
+    [
+        ("/a/#b#c", "/a/", "/a/#b"),  # the path ends at the first raw #
+        ("/boX.", "/boX", "/bo"),  # only dots are dropped from a name's end
+        ("/admin./x", "/admin/x", None),  # a name inside the path loses its dots too
+        ("/x/../admin.", "/admin", "/x//admin"),  # dot segments are not names: kept, then resolved
+        ("/x/./admin.", "/x/admin", None),
+    ],
+)
+def test_windows_and_fragment_readings(raw: str, reading: str, not_a_reading: str | None) -> None:
+    readings = path_forms(raw).readings
+    assert reading in readings, readings
+    assert not_a_reading not in readings, readings
+
+
+def test_text_that_is_not_latin1_is_read_as_utf8_and_never_raises() -> None:
+    # Not what a proxy sends (it sends bytes as latin-1 text), but what `rules explain` or a test may pass.
+    assert path_forms("/名前/x").canonical == "/名前/x"
+    assert path_forms("/名前//x").canonical == "/名前/x"
+    assert path_forms("/a\ud800/x").canonical == "/a?/x", "a lone surrogate cannot be encoded: replaced"

@@ -152,6 +152,8 @@ def test_the_canonical_form(raw: str, canonical: str, why: str) -> None:
         ("/public/#/../admin", "/public/", "a raw # ends the path for some apps"),
         ("/web.config.", "/web.config", "Windows drops a name's trailing dots"),
         ("/x/..;/admin", "/x/..;/admin", "nginx keeps ..; as a name"),
+        ("/x\\..;\\admin", "/admin", "backslashes read as slashes, then ..; as .. (IIS in front of Tomcat)"),
+        ("/x\\..;\\admin", "/x\\..;\\admin", "as sent"),
         ("//admin/", "//admin/", "as sent: an app that merges nothing"),
     ],
 )

@@ -132,3 +132,68 @@ def test_an_app_inherits_what_it_does_not_set_and_replaces_what_it_does() -> Non
     assert policy.for_host("nothing.test") is policy.default
     assert is_public(policy.default, "GET", "/health"), "the global skip rules make the global rule"
     assert not policy.default.default.allows(staff) and policy.default.default.allows(admin)
+
+
+# --- the canonical path, case and the kept verdict (issue 19) ------------------------------------
+
+
+def host_with(*patterns: str, ignore_case: bool = False, methods: frozenset[str] | None = None) -> HostRules:
+    from app.policy import Deny, PathRule
+
+    rules = tuple(PathRule(p, methods, Deny(f"deny {p}")) for p in patterns)
+    return HostRules(AccessRule.build(name="the host's lists"), rules, ignore_case=ignore_case)
+
+
+def test_a_case_insensitive_host_matches_every_case_of_the_pattern_and_the_path() -> None:
+    from app.policy import Deny
+
+    nocase = host_with("^/Admin", ignore_case=True)
+    for path in ("/admin", "/ADMIN/x", "/aDmIn"):
+        assert isinstance(nocase.decide("GET", path), Deny), path
+    assert not isinstance(host_with("^/Admin").decide("GET", "/admin"), Deny), "case-sensitive by default"
+
+
+def test_an_app_entry_with_case_insensitive_paths_makes_a_host_that_ignores_case() -> None:
+    from app.config import Settings
+
+    apps = [
+        {"host": "iis.test", "case_insensitive_paths": True, "rules": [{"path": "^/admin", "policy": "deny"}]},
+        {"host": "app.test", "rules": [{"path": "^/admin", "policy": "deny"}]},
+    ]
+    policy = Policy.from_settings(Settings(apps=apps))
+    assert policy.for_host("iis.test").ignore_case and not policy.for_host("app.test").ignore_case
+    assert policy.for_host("iis.test").decide("GET", "/ADMIN").name == "host iis.test rule 1 (path ^/admin)"
+
+
+def parsed(path: str, method: str = "GET") -> Any:
+    from app.types import OriginalRequest
+
+    return OriginalRequest("https", "app.test", path, "", method)
+
+
+def test_the_verdict_is_kept_on_the_parsed_request_for_the_rules_that_gave_it() -> None:
+    host = host_with("^/internal/")
+    request = parsed("//internal/x")
+    first = host.verdict_for(request)
+    assert request.decided == (host, first)
+    assert host.verdict_for(request) is first, "a URL seen before matches no regex"
+    reloaded = HostRules(AccessRule.build(name="reloaded"))
+    assert reloaded.verdict_for(request).name == "reloaded", "new rules decide again"
+    assert request.decided is not None and request.decided[0] is reloaded
+
+
+def test_an_ambiguous_verdict_is_worked_out_once_per_parsed_request() -> None:
+    from app.policy import PathRule
+
+    admins = AccessRule.build(groups=["admins"], name="admins")
+    host = HostRules(AccessRule.build(name="lists"), (PathRule("^/admin", None, admins),))
+    request = parsed("//admin/")
+    kept = host.verdict_for(request)
+    assert kept.name == "every rule an ambiguous path could reach: admins; lists"
+    assert host.verdict_for(request) is kept, "not built again"
+
+
+def test_the_kept_verdict_is_for_the_requests_own_method() -> None:
+    host = host_with("^/hook", methods=frozenset({"POST"}))
+    assert host.verdict_for(parsed("/hook", "POST")).name == "deny ^/hook"
+    assert host.verdict_for(parsed("/hook", "GET")).name == "the host's lists"
