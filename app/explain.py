@@ -82,7 +82,7 @@ def _path(forms: PathForms) -> str:
     path's readings (docs/security.md)."""
     line = forms.canonical if forms.raw == forms.canonical else f"{forms.canonical} (as sent: {forms.raw})"
     if forms.ambiguous:
-        readings = ", ".join(forms.readings)
+        readings = ", ".join(forms.readings())
         line += f"; ambiguous: never public, and the rule of every reading must admit: {readings}"
     return line
 

@@ -8,7 +8,7 @@ twice; a raw ``#`` ends the path for some; Windows drops a name's trailing dots.
 on one **canonical form** (decoded once, ``;params`` dropped from every segment, repeated slashes
 merged, ``.`` and ``..`` resolved), and a path that takes more than its decoding to get there, or
 whose meaning depends on the app, is *ambiguous*: it is never public, and it meets the rule of every
-reading in ``PathForms.readings`` (app/policy.py: the strictest wins).
+reading in ``PathForms.readings()`` (app/policy.py: the strictest wins).
 """
 
 from __future__ import annotations
@@ -32,24 +32,28 @@ _MERGED_SLASHES = re.compile(r"/{2,}")
 
 @dataclass(frozen=True, slots=True)
 class PathForms:
-    """A path as sent, its canonical form, and the readings the rules must all admit."""
+    """A path as sent, its canonical form, and whether it is ambiguous."""
 
     raw: str
     canonical: str
     ambiguous: bool
-    #: The canonical form first; for an ambiguous path, every other reading of it too.
-    readings: tuple[str, ...]
+
+    def readings(self) -> tuple[str, ...]:
+        """The canonical form first; for an ambiguous path, every other reading of it too. Worked
+        out on each call, never kept: a memoised parse stays about the size of its URL (the readings
+        of an 8 KB path could be ten times that)."""
+        if not self.ambiguous:
+            return (self.canonical,)
+        return _readings(self.raw, _decode(self.raw)[0], self.canonical)
 
 
 def path_forms(raw: str) -> PathForms:
     """``raw`` (a path as a proxy sends it, without the query) in the forms the rules read."""
     if _SUSPECT.search(raw) is None:
-        return PathForms(raw, raw, False, (raw,))  # the common case: one regex search
+        return PathForms(raw, raw, False)  # the common case: one regex search
     decoded, utf8 = _decode(raw)
     canonical = canonical_path(decoded)
-    if utf8 and canonical == decoded and not _app_dependent(raw):
-        return PathForms(raw, canonical, False, (canonical,))
-    return PathForms(raw, canonical, True, _readings(raw, decoded, canonical))
+    return PathForms(raw, canonical, not utf8 or canonical != decoded or _app_dependent(raw))
 
 
 def canonical_path(decoded: str) -> str:

@@ -178,7 +178,7 @@ class HostRules:
         if not self.rules:
             return self.default
         forms = path_forms(path) if isinstance(path, str) else path
-        return self._strictest(method, forms.readings) if forms.ambiguous else self._first(method, forms.canonical)
+        return self._strictest(method, forms.readings()) if forms.ambiguous else self._first(method, forms.canonical)
 
     def verdict_for(self, request: OriginalRequest) -> Verdict:
         """``decide`` for a parsed request, kept on it (parsed requests are memoised per URL)."""

@@ -76,7 +76,7 @@ def test_the_forms_keep_the_path_as_sent() -> None:
 
 
 def test_the_readings_of_a_doubled_slash_are_the_canonical_form_and_the_path_as_sent() -> None:
-    assert path_forms("//admin/").readings == ("/admin/", "//admin/")
+    assert path_forms("//admin/").readings() == ("/admin/", "//admin/")
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_the_readings_of_a_doubled_slash_are_the_canonical_form_and_the_path_as_
     ],
 )
 def test_windows_and_fragment_readings(raw: str, reading: str, not_a_reading: str | None) -> None:
-    readings = path_forms(raw).readings
+    readings = path_forms(raw).readings()
     assert reading in readings, readings
     assert not_a_reading not in readings, readings
 

@@ -89,8 +89,8 @@ def test_an_ambiguous_path_is_never_public(raw: str) -> None:
     if forms.ambiguous:
         assert not isinstance(verdict, Public), (raw, forms)
     else:
-        assert forms.readings == (forms.canonical,)
-    assert forms.readings[0] == forms.canonical
+        assert forms.readings() == (forms.canonical,)
+    assert forms.readings()[0] == forms.canonical
 
 
 @settings(max_examples=150, deadline=None)

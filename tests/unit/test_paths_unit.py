@@ -60,7 +60,7 @@ PLAIN = [
 def test_an_ambiguous_path_is_said_to_be(path: str, why: str) -> None:
     forms = path_forms(path)
     assert forms.ambiguous, why
-    assert forms.readings[0] == forms.canonical and len(forms.readings) > 1
+    assert forms.readings()[0] == forms.canonical and len(forms.readings()) > 1
 
 
 @pytest.mark.parametrize(("path", "why"), AMBIGUOUS)
@@ -71,7 +71,7 @@ def test_an_ambiguous_path_is_never_public(path: str, why: str) -> None:
 @pytest.mark.parametrize(("path", "seen"), PLAIN)
 def test_a_plain_path_is_matched_decoded_once(path: str, seen: str) -> None:
     forms = path_forms(path)
-    assert not forms.ambiguous and forms.canonical == seen and forms.readings == (seen,)
+    assert not forms.ambiguous and forms.canonical == seen and forms.readings() == (seen,)
     assert is_public(["^/public/"], "GET", path)
 
 
@@ -158,12 +158,12 @@ def test_the_canonical_form(raw: str, canonical: str, why: str) -> None:
     ],
 )
 def test_an_ambiguous_path_is_read_every_way_an_app_may_read_it(raw: str, reading: str, why: str) -> None:
-    assert reading in path_forms(raw).readings, why
+    assert reading in path_forms(raw).readings(), why
 
 
 def test_a_plain_path_is_its_own_canonical_form_and_only_reading() -> None:
     forms = path_forms("/dashboard/panel")
-    assert (forms.raw, forms.canonical, forms.ambiguous, forms.readings) == (
+    assert (forms.raw, forms.canonical, forms.ambiguous, forms.readings()) == (
         "/dashboard/panel",
         "/dashboard/panel",
         False,
