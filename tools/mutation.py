@@ -411,6 +411,12 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "tuple(ipaddress.ip_network(n, strict=None) for n in networks),",
         "ip_network tests `strict` for truth: None is False",
     ),
+    _eq(
+        "paths",
+        'return path, nginx, canonical_path(path) if ";" in path else nginx',
+        'return path, nginx, canonical_path(path) if (";" in path) or True else nginx',
+        "without a ';' the canonical form is nginx's resolution: the test only saves a pass",
+    ),
     _eq("paths", 'data = raw.encode("latin-1")', 'data = raw.encode("LATIN-1")', CODEC_CASE),
     _eq(
         "paths",

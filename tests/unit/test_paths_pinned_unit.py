@@ -87,6 +87,7 @@ def test_the_readings_of_a_doubled_slash_are_the_canonical_form_and_the_path_as_
         ("/admin./x", "/admin/x", None),  # a name inside the path loses its dots too
         ("/x/../admin.", "/admin", "/x//admin"),  # dot segments are not names: kept, then resolved
         ("/x/./admin.", "/x/admin", None),
+        ("/x\\.\\admin.", "/x/./admin", "/x//admin"),  # a "." segment is no name either
     ],
 )
 def test_windows_and_fragment_readings(raw: str, reading: str, not_a_reading: str | None) -> None:
