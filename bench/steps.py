@@ -5,7 +5,9 @@
 Builds the gateway's ASGI app on the in-memory store with one signed-in session, then times the
 whole app call and each step of it with timeit, under uvloop as uvicorn runs it. Two request
 shapes: the three headers wrk sends in bench/run.py, and the fifteen or so nginx passes on from
-a browser. Numbers are microseconds per call on this machine: compare steps within one run.
+a browser; then the browser's request to a host with path rules (a rules file with a deny, a public
+and two group rules), where the check also decides which rule applies. Numbers are microseconds
+per call on this machine: compare steps within one run.
 The step a profile of the live worker points at (py-spy, under bench/run.py's load) is then
 measured here, changed, and measured again.
 
@@ -19,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 import time
 import timeit
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import uvloop
@@ -37,6 +41,20 @@ from authgate.web.raw import client_ip, request_headers, send_reply
 from tests.support.servers import TEST_SECRET
 
 NUMBER = 100_000
+
+#: The third shape's rules file: the request (/dashboard) meets the host's allow-lists after every
+#: path rule was tried.
+RULES = """
+[[apps]]
+host = "app.test"
+groups = ["users"]
+rules = [
+    { path = "^/admin", groups = ["ops"] },
+    { path = "^/internal/", policy = "deny" },
+    { path = "^/api/health$", policy = "public" },
+    { path = "^/reports/", groups = ["admins"], methods = ["GET"] },
+]
+"""
 
 BROWSER_HEADERS = [
     (b"x-original-method", b"GET"),
@@ -114,9 +132,6 @@ def time_miss_steps(gw: Any, ticket: Any, blob: bytes) -> list[tuple[str, float]
 
 async def time_store_gets(value: bytes) -> list[tuple[str, float]]:
     """Microseconds per GET against a real redis-server: redis-py's client and the pipeline."""
-    import tempfile
-    from pathlib import Path
-
     import redis.asyncio
 
     from authgate.store.redis import RedisStore
@@ -145,38 +160,48 @@ async def time_store_gets(value: bytes) -> list[tuple[str, float]]:
 
 async def main() -> None:
     logging.disable(logging.WARNING)  # the in-memory store's "one process only" warning
-    settings = load_settings(
-        {
-            "AUTHGATE_ISSUER": "http://idp.test",
-            "AUTHGATE_CLIENT_ID": "bench",
-            "AUTHGATE_CLIENT_SECRET": "bench",
-            "AUTHGATE_SECRET": TEST_SECRET,
-            "AUTHGATE_LOG_LEVEL": "warning",
-        }
-    )
+    env = {
+        "AUTHGATE_ISSUER": "http://idp.test",
+        "AUTHGATE_CLIENT_ID": "bench",
+        "AUTHGATE_CLIENT_SECRET": "bench",
+        "AUTHGATE_SECRET": TEST_SECRET,
+        "AUTHGATE_LOG_LEVEL": "warning",
+    }
+    settings = load_settings(env)
+    rules_file = Path(tempfile.mkdtemp(prefix="authgate-steps-")) / "rules.toml"
+    rules_file.write_text(RULES)
+    ruled = create_app(load_settings({**env, "AUTHGATE_CONFIG": str(rules_file)}), store=MemoryStore())
     app = create_app(settings, store=MemoryStore())
     gw = app.gateway  # type: ignore[attr-defined]
-    feed = asyncio.create_task(gw.sessions.run_invalidation())
+    feeds = [asyncio.create_task(g.sessions.run_invalidation()) for g in (gw, ruled.gateway)]
     await asyncio.sleep(0)
     claims = {"sub": "u1", "preferred_username": "alice", "email": "alice@corp.test", "groups": ["admins", "users"]}
-    ticket = await gw.sessions.create(TokenSet("a" * 800, "id", "refresh", 3600, claims), scope="app.test")
-    cookie = f"{gw.site.cookie_name}={gw.signer.dumps(ticket)}".encode()
-    base = [(b"host", b"127.0.0.1:9000"), (b"x-original-url", b"https://app.test/dashboard"), (b"cookie", cookie)]
-    for label, headers in (("wrk's 3 request headers", base), ("a browser's 15, via nginx", base + BROWSER_HEADERS)):
+    tickets = []
+    for label, asgi, extra in (
+        ("wrk's 3 request headers", app, []),
+        ("a browser's 15, via nginx", app, BROWSER_HEADERS),
+        ("a browser's 15, a host with path rules", ruled, BROWSER_HEADERS),
+    ):
+        g = asgi.gateway
+        ticket = await g.sessions.create(TokenSet("a" * 800, "id", "refresh", 3600, claims), scope="app.test")
+        cookie = f"{g.site.cookie_name}={g.signer.dumps(ticket)}".encode()
+        base = [(b"host", b"127.0.0.1:9000"), (b"x-original-url", b"https://app.test/dashboard"), (b"cookie", cookie)]
+        tickets.append(ticket)
         scope = {"type": "http", "path": "/outpost.goauthentik.io/auth/nginx", "scheme": "http"}
-        scope |= {"client": ("127.0.0.1", 40000), "headers": headers}
+        scope |= {"client": ("127.0.0.1", 40000), "headers": base + extra}
         print(f"\n{label}: microseconds per call (best of 5 x {NUMBER})")
-        for name, took in time_steps(app, gw, ticket, scope):
+        for name, took in time_steps(asgi, g, ticket, scope):
             print(f"  {name:40}{took:8.2f}")
     print(f"\nthe miss path: microseconds per call (best of 5 x {NUMBER})")
-    blob = await gw.store.get(session_key(ticket.session_id))
-    for name, took in time_miss_steps(gw, ticket, blob):
+    blob = await gw.store.get(session_key(tickets[0].session_id))
+    for name, took in time_miss_steps(gw, tickets[0], blob):
         print(f"  {name:40}{took:8.2f}")
     print("\none store GET of a session-sized value, real redis-server on loopback: microseconds per GET")
     for name, took in await time_store_gets(b"x" * 1300):
         print(f"  {name:40}{took:8.2f}")
-    feed.cancel()
-    await asyncio.gather(feed, return_exceptions=True)
+    for feed in feeds:
+        feed.cancel()
+    await asyncio.gather(*feeds, return_exceptions=True)
 
 
 if __name__ == "__main__":

@@ -74,11 +74,19 @@ RULE_KEYS: dict[str, str] = {
     "(its `client_id`, or one of `header_auth_audiences`); Basic is checked with the app's client.",
     "header_auth_audiences": "Other audiences (client ids) a bearer token for this app may name (default: "
     "`AUTHGATE_HEADER_AUTH_AUDIENCES`).",
+    "case_insensitive_paths": "`true` for an app that serves a path whatever its case: IIS and ASP.NET, "
+    "Express (its router ignores case by default), anything serving files from a case-insensitive file "
+    "system (Windows, macOS, an SMB share). Every rule of this host (its `skip_auth` and `AUTHGATE_SKIP_AUTH` "
+    "included) then ignores case (Unicode case folding, on both the pattern and the path), so `/ADMIN/` meets "
+    "`^/admin` and a `deny` "
+    "covers every spelling. Default `false`, right for an app that tells `/Admin` from `/admin` (nginx or "
+    "Caddy serving files on Linux, most frameworks); on an app that ignores case it lets `/ADMIN/` past a "
+    "`^/admin` rule. `authgate rules explain` says which was used.",
 }
 PATH_RULE_KEYS: dict[str, str] = {
-    "path": "A regular expression searched in the path (not anchored: use `^`), percent-decoded once, "
-    "without the query; case-sensitive (start it with `(?i)` for an app that ignores case, so that a `deny` "
-    "rule also covers `/ADMIN`). Absent: every path (a catch-all).",
+    "path": "A regular expression (RE2, below) searched in the path's canonical form (below; not anchored: "
+    "use `^`), without the query; case-sensitive unless the entry says `case_insensitive_paths = true`. "
+    "Absent: every path (a catch-all).",
     "methods": 'Upper-case methods the rule applies to (`["GET", "HEAD"]`); absent: all. A rule with '
     "methods never matches when the proxy did not send the method.",
     "policy": "`public` (passes without sign-in, no identity headers) or `deny` (403 for everyone). "
@@ -216,7 +224,7 @@ def render() -> str:
         "- `AUTHGATE_SCOPES` without `openid`; an `AUTHGATE_PATH_PREFIX` that does not start with `/`, ends "
         f"with `/` or contains `?`; an unknown header set (known: {header_sets}); an entry of "
         "`AUTHGATE_TRUSTED_PROXIES` that is not an IP address or CIDR; a `AUTHGATE_SKIP_AUTH` (or rules-file "
-        "`skip_auth`) entry that is not a valid regular expression.",
+        "`skip_auth`) entry that is not a regular expression RE2 takes (said with what to write instead).",
         "- `AUTHGATE_SESSION_TTL` under 60 or `AUTHGATE_LOGIN_TTL` under 30 seconds; an "
         "`AUTHGATE_STORE_TIMEOUT` or `AUTHGATE_IDP_TIMEOUT` that is not positive; a value of the wrong type.",
         "",
@@ -258,17 +266,35 @@ def render() -> str:
         "*and* an email in a listed domain), and, with `networks`, from one of those networks. "
         "A `public` or `deny` rule cannot have allow-lists or networks.",
         "",
-        "An **ambiguous path** (see below: `..`, `%2f`, a backslash and the like, whose meaning depends on the app) "
-        "could be any path, so it never meets a `public` rule; a `deny` rule that applies to its method refuses "
-        "it; otherwise every allow rule up to the first one without `path` (or the host's lists) must admit the "
-        "user: the strictest rule wins.",
+        "**Rules decide on the path as the app will serve it**, its *canonical form*: percent-decoded once, "
+        "`;parameters` dropped from every segment (Tomcat, Jetty), repeated slashes merged (nginx, Apache, "
+        "Tomcat, Spring), `.` and `..` segments resolved. So `//admin/`, `/;x/admin/`, `/.//admin` and "
+        "`/%61dmin` all meet a `^/admin` rule. A path that takes more than its decoding to reach that form "
+        "(`//`, `;`, a dot segment), or whose meaning depends on the app (a backslash or `%5c`, an encoded `/`, "
+        "a double encoding, a raw `#`, a control character, a name ending in a dot, bytes that are not UTF-8) is "
+        "**ambiguous**. It is read every way an app may read it: as sent, as nginx resolves it and in canonical "
+        "form, also with `\\` read as `/`, decoded twice, cut at a `#`, names without their trailing dots "
+        "(Windows); each reading meets its own first rule. It is never public (a `public` rule stands for the "
+        "host's lists); a `deny` rule any reading meets refuses it; otherwise every allow rule met must admit the "
+        "user: the strictest reading wins, and a user allowed on every page the path can name still gets it. "
+        "The audit trail's `path` is the canonical form, with `raw_path` as sent when the two differ.",
+        "",
+        "Regular expressions (`path`, `skip_auth`, `AUTHGATE_SKIP_AUTH`) are matched with RE2, in time linear "
+        "in the path whatever the pattern (Python's own engine backtracks: `/.*/.*/admin` held a replica for "
+        "95 s on one 8 KB path). RE2 takes the usual syntax except what needs backtracking: lookarounds "
+        "(`(?=`, `(?!`, `(?<=`, `(?<!`), backreferences (`\\1`, `(?P=name)`), atomic groups and possessive "
+        "quantifiers; the end of the text is `\\z` (or `$`), not `\\Z`; counts go up to 1000; `\\d`, `\\w`, "
+        "`\\s` and `\\b` are ASCII only. A pattern RE2 cannot take is reported at startup, by `authgate check` "
+        "and on reload, with the rule's name and what to write instead: every path but `/public/`, "
+        "`^/(?!public/)`, is a rule `^/public/` placed before a rule `^/`.",
         "",
         "Unknown keys, bad regular expressions, methods or networks, and a host listed twice are reported "
         "at startup, every problem at once, naming the file, the entry and the key. The file is read again on "
         "`SIGHUP` and when it changes (checked every 2 seconds): a good file replaces the rules at once; a bad "
         "one is refused as a whole, the rules in force stay, and every problem is logged and shown by "
         "`/readyz` (docs/operating.md). `authgate rules explain URL --user alice --groups a,b --ip 10.0.0.5` "
-        "prints the entry and rule a request meets and the decision.",
+        "prints the entry and rule a request meets, the path it matched (canonical form, ambiguous or not, "
+        "case-sensitive or not) and the decision.",
         "",
         "TOML:",
         "",
@@ -312,15 +338,16 @@ def render() -> str:
         "## Public routes (`skip_auth`)",
         "",
         "Each entry is a regular expression searched (not anchored: use `^` and `$`) in the path of the "
-        "request, without its query string, percent-decoded once (as the app sees it; case-sensitive); "
+        "request, without its query string, in its canonical form (above; case-sensitive unless the host entry "
+        "says `case_insensitive_paths = true`); "
         "`METHOD=regex` (an upper-case method, e.g. `GET=^/healthz$`) limits it to that method, and never "
         "matches when the proxy did not say the method (send `X-Original-Method`, as the recipes do). "
         "A matching request passes with 200 and no identity headers, without looking at the session "
         "(a signed-in user gets no identity headers there either). "
-        "An ambiguous path is never public: a `.` or `..` segment in any spelling (percent-encoded, "
-        "double-encoded, with `;parameters` as in `..;`), a backslash or an encoded `/` or `\\`, a raw `#`, "
-        "a control character; so `/public/..;/admin` cannot slip through a `^/public/` rule. Such a path "
-        "simply goes through the normal sign-in check.",
+        "An ambiguous path (above) is never public: a `.` or `..` segment in any spelling (percent-encoded, "
+        "double-encoded, with `;parameters` as in `..;`), a repeated slash, `;parameters`, a backslash or an "
+        "encoded `/` or `\\`, a raw `#`, a control character; so `/public/..;/admin` cannot slip through a "
+        "`^/public/` rule. Such a path goes through the sign-in check, with the rules of every reading of it.",
         "",
     ]
     return "\n".join(parts)

@@ -1,10 +1,11 @@
 """Who may pass where: the access rules (hosts, ordered path rules, allow-lists, networks).
 
-Pure logic: no I/O. Compiled once per (re)load into a ``Policy``: exact hosts and wildcard
-suffixes in dicts, per host an ordered tuple of path rules. ``for_request`` picks the host's rules
-(one dict hit for an exact host); ``HostRules.decide`` the first path rule that matches, else the
-host's allow-lists. The verdict (``Public``, ``Deny``, ``AccessRule``, or ``AllOf`` for an ambiguous
-path) names the rule that gave it, for the 403 page, the log and the audit trail.
+Pure logic: no I/O. Compiled once per (re)load into a ``Policy``: exact hosts and wildcard suffixes in
+dicts, per host an ordered tuple of path rules matched together by RE2 (authgate/regexes.py). ``for_request``
+picks the host's rules (one dict hit for an exact host); ``HostRules.decide`` the first path rule that
+matches the path's canonical form (authgate/access/paths.py), else the host's allow-lists. The verdict (``Public``,
+``Deny``, ``AccessRule``, or ``AllOf`` for an ambiguous path) names the rule that gave it, for the 403
+page, the log and the audit trail.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 from authgate.access import refusals
-from authgate.access.paths import app_path
+from authgate.access.paths import PathForms, path_forms
 from authgate.access.request import OriginalRequest
 from authgate.config.rules import split_skip_rule
 from authgate.model import Identity
+from authgate.regexes import RuleSet
 
 if TYPE_CHECKING:
     from authgate.config.rules import AppRule, PathRuleEntry
@@ -111,8 +113,8 @@ class AccessRule:
 
 @dataclass(frozen=True, slots=True)
 class AllOf:
-    """An ambiguous path on a host with path rules: it could be any of them, so every allow rule
-    that could apply must admit the user (the strictest wins)."""
+    """An ambiguous path read several ways: the allow rule of every reading must admit the user
+    (the strictest wins)."""
 
     rules: tuple[AccessRule, ...]
     name: str
@@ -137,7 +139,7 @@ def _in_networks(ip: str, networks: tuple[IPNetwork, ...]) -> bool:
 class PathRule:
     """One path rule: the path regex (None: every path), the methods (None: any), the verdict."""
 
-    pattern: re.Pattern[str] | None
+    pattern: str | None
     methods: frozenset[str] | None
     verdict: Public | Deny | AccessRule
 
@@ -145,14 +147,11 @@ class PathRule:
         """``method`` is "" when the proxy did not say it: then a rule with methods never applies."""
         return self.methods is None or method in self.methods
 
-    def matches(self, method: str, path: str) -> bool:
-        return self.applies_to(method) and (self.pattern is None or self.pattern.search(path) is not None)
-
 
 def skip_rule(rule: str, name: str) -> PathRule:
     """A short-form public route, ``regex`` or ``METHOD=regex``."""
     method, pattern = split_skip_rule(rule)
-    return PathRule(re.compile(pattern), None if method is None else frozenset((method,)), Public(f"{name} `{rule}`"))
+    return PathRule(pattern, None if method is None else frozenset((method,)), Public(f"{name} `{rule}`"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,45 +160,52 @@ class HostRules:
 
     default: AccessRule
     rules: tuple[PathRule, ...] = ()
-    #: The host entry's key when it names its own OAuth client or header auth (authgate/wiring/apps.py); "" uses
-    #: the global ones.
-    app: str = ""
+    app: str = ""  # the entry's key when it has its own client or header auth (authgate/wiring/apps.py); "": global
+    ignore_case: bool = False  # ``case_insensitive_paths``: rules ignore case (RE2's Unicode case folding)
+    matcher: RuleSet = field(init=False, compare=False, repr=False)  # every rule's regex: one RE2 set
 
-    def decide(self, method: str, path: str) -> Verdict:
-        """The verdict for ``path`` (as sent): rules see it decoded once, as the app does. An
-        ambiguous path (``authgate.access.paths``) is never public, and meets every deny or allow rule that
-        could apply to it (``_ambiguous``)."""
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "matcher", RuleSet([r.pattern for r in self.rules], ignore_case=self.ignore_case))
+
+    def decide(self, method: str, path: str | PathForms) -> Verdict:
+        """The verdict for a path as sent (or its forms: authgate.access.paths.path_forms): the first rule matching
+        its canonical form; an ambiguous path meets ``_strictest``."""
         if not self.rules:
             return self.default
-        decoded = app_path(path)
-        if decoded is None:
-            return self._ambiguous(method)
-        for rule in self.rules:
-            if rule.matches(method, decoded):
-                return rule.verdict
-        return self.default
+        forms = path_forms(path) if isinstance(path, str) else path
+        return self._strictest(method, forms.readings()) if forms.ambiguous else self._first(method, forms.canonical)
 
-    def _ambiguous(self, method: str) -> Verdict:
-        """What the app resolves an ambiguous path to is unknown: it could match any rule. Public
-        rules are skipped (fail closed); any deny rule that applies to the method refuses it; else
-        every allow rule up to the first without a path (or the host's allow-lists) must admit."""
+    def verdict_for(self, request: OriginalRequest) -> Verdict:
+        """``decide`` for a parsed request, kept on it (parsed requests are memoised per URL)."""
+        last = request.decided
+        if last is not None and last[0] is self:
+            return cast("Verdict", last[1])
+        verdict = self.decide(request.method, request.forms)
+        request.remember(self, verdict)
+        return verdict
+
+    def _first(self, method: str, path: str) -> Public | Deny | AccessRule:
+        """The first rule that applies to ``method`` and matches ``path``, else the allow-lists."""
+        rules = self.rules
+        found = self.matcher.matching(path)
+        first = min((i for i in found if rules[i].applies_to(method)), default=None)
+        return self.default if first is None else rules[first].verdict
+
+    def _strictest(self, method: str, readings: tuple[str, ...]) -> Verdict:
+        """Each reading of an ambiguous path meets its first rule; a public one stands for the host's
+        allow-lists (never public). A deny refuses; else every allow rule met must admit (a user who
+        may see every page the path can name gets it)."""
         admit: list[AccessRule] = []
-        last = self.default
-        for rule in self.rules:
-            verdict = rule.verdict
-            if isinstance(verdict, Public) or not rule.applies_to(method):
-                continue
+        for reading in readings:
+            verdict = self._first(method, reading)
             if isinstance(verdict, Deny):
                 return Deny(f"{verdict.name}, which an ambiguous path could reach")
-            if rule.pattern is None:
-                last = verdict
-                break
-            admit.append(verdict)
-        if not admit:
-            return last
-        admit.append(last)
-        names = "; ".join(r.name for r in admit)
-        networks = tuple(net for rule in admit for net in rule.networks)
+            rule = self.default if isinstance(verdict, Public) else verdict
+            if rule not in admit:
+                admit.append(rule)
+        if len(admit) == 1:
+            return admit[0]
+        names, networks = "; ".join(r.name for r in admit), tuple(n for rule in admit for n in rule.networks)
         return AllOf(tuple(admit), f"every rule an ambiguous path could reach: {names}", networks)
 
 
@@ -261,7 +267,8 @@ def _host_rules(app: AppRule, default: AccessRule, global_skip: tuple[PathRule, 
     rules = [_path_rule(entry, own, f"{name} rule {i}") for i, entry in enumerate(app.rules, 1)]
     rules += [skip_rule(r, f"{name} skip_auth") for r in app.skip_auth]
     own_services = app.client_id is not None or app.header_auth is not None or app.header_auth_audiences is not None
-    return HostRules(own, (*rules, *global_skip), app_key(app) if own_services else "")
+    key = app_key(app) if own_services else ""
+    return HostRules(own, (*rules, *global_skip), key, ignore_case=app.case_insensitive_paths)
 
 
 def app_key(app: AppRule) -> str:
@@ -276,8 +283,6 @@ def _users(rule: AccessRule) -> list[str]:
 def _path_rule(entry: PathRuleEntry, host: AccessRule, name: str) -> PathRule:
     if entry.path is not None:
         name += f" (path {entry.path})"
-    methods = None if entry.methods is None else frozenset(entry.methods)
-    pattern = None if entry.path is None else re.compile(entry.path)
     verdict: Public | Deny | AccessRule
     if entry.policy is not None:
         verdict = Public(name) if entry.policy == "public" else Deny(name)
@@ -290,4 +295,4 @@ def _path_rule(entry: PathRuleEntry, host: AccessRule, name: str) -> PathRule:
             name=name,
             networks=entry.networks or (),
         )
-    return PathRule(pattern, methods, verdict)
+    return PathRule(entry.path, None if entry.methods is None else frozenset(entry.methods), verdict)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from authgate.access.paths import routed_path
+from authgate.access.paths import PathForms, path_forms, routed_path
 
 
 def hostname_of(host: str) -> str:
@@ -31,12 +31,22 @@ class OriginalRequest:
     hostname: str = field(default="", compare=False)  # the host without its port (derived)
     #: The path as a server routes it (authgate.access.paths.routed_path), derived once: instances are memoised.
     routed: str = field(default="", compare=False)
+    #: The path's canonical form and readings, what the rules match (authgate.access.paths.path_forms), derived once.
+    forms: PathForms = field(init=False, compare=False)
+    #: The last verdict on this request and the host rules that gave it (policy.HostRules.verdict_for; typed
+    #: loosely so that this module, which policy reads, does not read policy).
+    decided: tuple[object, object] | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.hostname:
             object.__setattr__(self, "hostname", hostname_of(self.host))
         if not self.routed:
             object.__setattr__(self, "routed", routed_path(self.path))
+        object.__setattr__(self, "forms", path_forms(self.path))
+
+    def remember(self, rules: object, verdict: object) -> None:
+        """Keep the verdict of ``rules`` on this (memoised, otherwise immutable) request."""
+        object.__setattr__(self, "decided", (rules, verdict))
 
     @property
     def origin(self) -> str:

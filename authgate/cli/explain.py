@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from authgate.access.forwarded import clean_host
-from authgate.access.policy import AccessRule, AllOf, Deny, Policy, Public
+from authgate.access.paths import PathForms, path_forms
+from authgate.access.policy import AccessRule, AllOf, Deny, HostRules, Policy, Public
 from authgate.access.request import hostname_of
 from authgate.config import Settings, load_rules
 from authgate.config.sources import gather
@@ -50,12 +51,17 @@ def explain(
         return BAD_INPUT, problems
     policy = Policy.from_settings(settings.model_copy(update={"apps": apps}))
     host = policy.for_host(hostname)
-    verdict = host.decide(method.upper(), parts.path or "/")
+    # As a browser sends it: anything but URL characters percent-encoded (a backslash kept, as a
+    # client such as curl --path-as-is may send it).
+    forms = path_forms(quote(parts.path or "/", safe="/%:@!$&'()*+,;=\\"))
+    verdict = host.decide(method.upper(), forms)
     who = Identity(sub=user, username=user, email=email, groups=groups, email_verified=True)
     lines = [
         f"request:    {method.upper()} {url} from {ip or 'an unknown address'}",
         f"as:         {user or '(no --user)'}; groups {', '.join(groups) or 'none'}; email {email or 'none'}",
         f"host entry: {'none: the global rules' if host is policy.default else _entry(host.default)}",
+        f"path:       {_path(forms)}",
+        f"case:       {_case(host, policy)}",
         f"rule:       {verdict.name}",
     ]
     if isinstance(verdict, Public):
@@ -70,6 +76,24 @@ def _admission(rule: AccessRule | AllOf, who: Identity, ip: str, lines: list[str
     if why is None:
         return PASSES, [*lines, "decision:   allow: this user passes once signed in"]
     return REFUSED, [*lines, f"decision:   refuse (403 once signed in): {why}"]
+
+
+def _path(forms: PathForms) -> str:
+    """The path the rules matched: its canonical form, as sent when that differs, and an ambiguous
+    path's readings (docs/security.md)."""
+    line = forms.canonical if forms.raw == forms.canonical else f"{forms.canonical} (as sent: {forms.raw})"
+    if forms.ambiguous:
+        readings = ", ".join(forms.readings())
+        line += f"; ambiguous: never public, and the rule of every reading must admit: {readings}"
+    return line
+
+
+def _case(host: HostRules, policy: Policy) -> str:
+    if host.ignore_case:
+        return "rules ignore case (the host entry says case_insensitive_paths = true)"
+    if host is policy.default:
+        return "rules match case-sensitively (the global rules always do)"
+    return "rules match case-sensitively (the host entry does not say case_insensitive_paths = true)"
 
 
 def _entry(default: AccessRule) -> str:

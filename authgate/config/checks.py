@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from urllib.parse import urlsplit
 
 from authgate.config.rules import HEADER_AUTH_MODES, AppClient, AppRule, split_skip_rule
 from authgate.config.settings import GENERATE_SECRET, HEADER_SET_NAMES, MIN_SECRET_LENGTH, Settings
+from authgate.regexes import problem
 
 _HINTS = {
     "ISSUER": ": set it to the IdP's issuer URL, e.g. https://auth.example.com/application/o/<slug>/ "
@@ -138,11 +138,10 @@ def problems_of(s: Settings) -> list[str]:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             problems.append(f"AUTHGATE_TRUSTED_PROXIES: {cidr!r} is not an IP address or CIDR.")
-    for rule in s.skip_auth:  # the rules file's are checked as it is read (authgate/config/settings.py)
-        try:
-            re.compile(split_skip_rule(rule)[1])
-        except re.error as exc:
-            problems.append(f"AUTHGATE_SKIP_AUTH: {rule!r} is not a valid regular expression ({exc}).")
+    for rule in s.skip_auth:  # the rules file's are checked as it is read (authgate/config/sources.py)
+        why = problem(split_skip_rule(rule)[1])
+        if why is not None:
+            problems.append(f"AUTHGATE_SKIP_AUTH: {rule!r}: {why}.")
     if s.cookie_domain and s.external_url:
         host = (urlsplit(s.external_url).hostname or "").lower()
         domain = s.cookie_domain.lower().lstrip(".")

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from authgate.regexes import problem
+
 HEADER_AUTH_MODES = ("bearer", "basic")
 _METHOD_RULE = re.compile(r"^([A-Z]+)=(.*)$", re.S)
 
@@ -31,10 +33,10 @@ SHORT = ("groups", "users", "email_domains")
 
 
 def _compiles(value: str) -> str:
-    try:
-        re.compile(split_skip_rule(value)[1])
-    except re.error as exc:
-        raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from None
+    """``value`` (a path regex) when RE2 takes it; else why not and what to write instead."""
+    why = problem(value)
+    if why is not None:
+        raise ValueError(why)
     return value
 
 
@@ -54,11 +56,7 @@ class PathRuleEntry(BaseModel):
     @field_validator("path")
     @classmethod
     def _regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from None
-        return value
+        return _compiles(value)
 
     @field_validator("methods")
     @classmethod
@@ -111,6 +109,9 @@ class AppRule(BaseModel):
     email_domains: list[str] | None = None
     rules: list[PathRuleEntry] = []
     skip_auth: list[str] = []
+    # The app serves a path whatever its case (IIS, Express, a case-insensitive file system): its
+    # rules then ignore case (docs/configuration.md).
+    case_insensitive_paths: bool = False
     # The app's own client (Authentik: its provider's issuer /application/o/<slug>/, id and secret).
     issuer: str | None = None
     client_id: str | None = None
@@ -185,7 +186,7 @@ class AppRule(BaseModel):
     @classmethod
     def _skip_regexes(cls, value: list[str]) -> list[str]:
         for rule in value:
-            _compiles(rule)
+            _compiles(split_skip_rule(rule)[1])
         return value
 
     @model_validator(mode="before")

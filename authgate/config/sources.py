@@ -96,7 +96,19 @@ def _where(err: ErrorDetails, item: object) -> str:
             known += ", " + ", ".join(f"allowed_{key}" for key in SHORT)
         return f"{loc}: unknown key (known: {known})."
     msg = err["msg"].removeprefix("Value error, ")
-    return f"{loc}: {msg}."
+    return f"{loc}{_named(keys, item)}: {msg}."
+
+
+def _named(keys: list[int | str], item: object) -> str:
+    """`` (host app.test rule 2)``: a path rule (or skip_auth) as the policy, the logs and
+    `authgate rules explain` name it."""
+    host = item.get("host") if isinstance(item, dict) else None
+    first = host[0] if isinstance(host, list) and host else host
+    if not isinstance(first, str) or not keys or keys[0] not in ("rules", "skip_auth"):
+        return ""
+    if keys[0] == "skip_auth":
+        return f" (host {first} skip_auth)"
+    return f" (host {first} rule {keys[1] + 1})" if len(keys) > 1 and isinstance(keys[1], int) else ""
 
 
 def gather(environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from authgate.access import forwarded
 from authgate.access.identity_headers import LOOKALIKE_HEADERS
-from authgate.access.paths import app_path
 from authgate.access.policy import AccessRule, AllOf, Deny, Public
 from authgate.access.request import OriginalRequest
 from authgate.errors import InvalidForwardedHeaders
@@ -152,14 +151,14 @@ def parse_check(
             )
             metrics.auth_checks.inc("bad_request")
             return Reply(403, body=b"not a page\n")
-        if caller is Caller.FORWARD_AUTH and original.method in ("GET", "HEAD", "POST"):
-            path = app_path(original.path)  # an ambiguous spelling (None) is checked like any page
-            if path in gw.site.browser_paths:
-                return BrowserRoute(original, path)
+        forms = original.forms  # an ambiguous spelling is checked like any page
+        browser = caller is Caller.FORWARD_AUTH and original.method in ("GET", "HEAD", "POST")
+        if browser and not forms.ambiguous and forms.canonical in gw.site.browser_paths:
+            return BrowserRoute(original, forms.canonical)
 
     view = gw.cookies.read(headers.get("cookie", ""))
     host = gw.policy.for_request(original)
-    rule = host.decide(original.method, original.path) if host.rules else host.default
+    rule = host.verdict_for(original) if host.rules else host.default
     app = gw.apps.get(host.app) if host.app else None  # no lookup for an app of the global client
     client_auth = headers.get("authorization")
     if client_auth is None:
@@ -200,13 +199,18 @@ def _denied_by_rule(
 
 
 def where(original: OriginalRequest, headers: Mapping[str, str], peer: str | None, gw: Gateway) -> dict[str, str]:
-    """An audit line's request fields (the path without its query, which may carry secrets)."""
-    return {
+    """An audit line's request fields: the path the rules decided on (its canonical form, without
+    the query, which may carry secrets), and as sent when that differs."""
+    forms = original.forms
+    fields = {
         "host": original.hostname,
-        "path": original.path,
+        "path": forms.canonical,
         "method": original.method,
         "client_ip": forwarded.client_ip(headers.get("x-forwarded-for"), peer, gw.trusted),
     }
+    if forms.raw != forms.canonical:
+        fields["raw_path"] = forms.raw
+    return fields
 
 
 def who(data: SessionData) -> dict[str, str]:

@@ -246,3 +246,13 @@ def test_no_client_secret_with_an_idp_that_allows_public_clients_is_probed(tmp_p
     # oidc-provider refuses the empty Basic credentials as malformed (invalid_request), not invalid_client.
     assert "FAIL without a client secret, the IdP answered a made-up code with 'invalid_request'" in out
     assert "all good" not in out
+
+
+def test_a_pattern_re2_cannot_take_is_named_with_its_rule_and_the_fix(tmp_path: Path, idp: IdP) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[apps]]\nhost = "app.test"\nrules = [{ path = "^/(?!public/)", groups = ["ops"] }]\n')
+    code, out = run_check(gateway_env(idp.issuer, scopes=SCOPES, config=str(rules), skip_auth="(a)\\1"))
+    assert code == 1
+    assert "apps[0].rules[0].path (host app.test rule 1): '^/(?!public/)' is not RE2 syntax" in out
+    assert "RE2 has no lookahead" in out
+    assert "AUTHGATE_SKIP_AUTH: '(a)" in out and "RE2 has no backreferences" in out

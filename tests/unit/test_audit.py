@@ -39,14 +39,18 @@ async def cookie_of(app: Any, groups: list[str]) -> str:
 
 
 async def check(
-    app: Any, cookie: str, *extra: tuple[bytes, bytes], peer: str = "127.0.0.1"
+    app: Any,
+    cookie: str,
+    *extra: tuple[bytes, bytes],
+    peer: str = "127.0.0.1",
+    url: bytes = b"https://app.test/page?secret=1",
 ) -> tuple[int, dict[bytes, bytes]]:
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    headers = [(b"x-original-url", b"https://app.test/page?secret=1"), (b"cookie", cookie.encode()), *extra]
+    headers = [(b"x-original-url", url), (b"cookie", cookie.encode()), *extra]
     scope = {"type": "http", "path": PATH, "scheme": "http", "client": (peer, 40000), "headers": headers}
     await app(scope, None, send)
     return sent[0]["status"], dict(sent[0]["headers"])
@@ -111,3 +115,14 @@ async def test_unauthenticated_and_untrusted_checks_are_audited_with_a_made_or_t
     assert events(caplog, "access.unauthenticated")[0]["client_ip"] == "127.0.0.1"
     (refused,) = events(caplog, "access.refused")
     assert refused == {"client_ip": "203.0.113.9", "reason": "the caller is not in AUTHGATE_TRUSTED_PROXIES"}
+
+
+async def test_an_audit_line_has_the_path_the_rules_saw_and_the_path_as_sent(caplog: pytest.LogCaptureFixture) -> None:
+    app = make_app()
+    cookie = await cookie_of(app, ["guests"])
+    with caplog.at_level(logging.INFO, logger="authgate.audit"):
+        assert (await check(app, cookie, url=b"https://app.test//pa%67e;x?secret=1"))[0] == 403
+        assert (await check(app, cookie))[0] == 403
+    ambiguous, plain = events(caplog, "access.denied")
+    assert (ambiguous["path"], ambiguous["raw_path"]) == ("/page", "//pa%67e;x"), "no query string in either"
+    assert plain["path"] == "/page" and "raw_path" not in plain, "as sent only when it differs"

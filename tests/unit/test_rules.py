@@ -97,8 +97,17 @@ def test_without_a_rules_file_the_request_gets_the_global_rules_untouched() -> N
         (
             "GET",
             "/static/../admin",
-            Deny,
-            "host app.test rule 3 (path ^/internal/), which an ambiguous path could reach",
+            AllOf,
+            "every rule an ambiguous path could reach: host app.test rule 2 (path ^/admin); host app.test "
+            "(its allow-lists)",
+        ),
+        ("GET", "//internal//x", Deny, "host app.test rule 3 (path ^/internal/), which an ambiguous path could reach"),
+        (
+            "GET",
+            "//admin/",
+            AllOf,
+            "every rule an ambiguous path could reach: host app.test rule 2 (path ^/admin); "
+            "host app.test (its allow-lists)",
         ),
     ],
 )
@@ -250,16 +259,25 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
     [
         ('host = "a.test"\nbogus = 1', "apps[0].bogus: unknown key (known: host, groups"),
         ('host = "a.test"\nrules = [{ pth = "^/" }]', "apps[0].rules[0].pth: unknown key (known: path, methods"),
-        ('host = "a.test"\nrules = [{ path = "(" }]', "apps[0].rules[0].path: '(' is not a valid regular expression"),
-        ('host = "a.test"\nrules = [{ methods = ["get"] }]', "apps[0].rules[0].methods: methods must be upper-case"),
-        ('host = "a.test"\nrules = [{ methods = [] }]', "apps[0].rules[0].methods: methods must be upper-case"),
+        (
+            'host = "a.test"\nrules = [{ path = "(" }]',
+            "apps[0].rules[0].path (host a.test rule 1): '(' is not a valid regular expression",
+        ),
+        (
+            'host = "a.test"\nrules = [{ methods = ["get"] }]',
+            "apps[0].rules[0].methods (host a.test rule 1): methods must be upper-case",
+        ),
+        ('host = "a.test"\nrules = [{ methods = [] }]', "apps[0].rules[0].methods (host a.test rule 1): methods must"),
         ('host = "a.test"\nrules = [{ networks = ["10.0.0.0/33"] }]', "'10.0.0.0/33' is not an IP address or CIDR"),
         ('host = "a.test"\nrules = [{ policy = "allow" }]', "apps[0].rules[0].policy"),
         ('host = "a.test"\nrules = [{ policy = "deny", groups = ["x"] }]', "it cannot have groups"),
         ('host = "a.test"\nrules = [{ policy = "public", networks = ["10.0.0.0/8"] }]', "it cannot have networks"),
         ('host = "a.test"\ngroups = ["a"]\nallowed_groups = ["b"]', "both `groups` and `allowed_groups` are set"),
         ('host = "a.test"\nallowed_groups = "x"', "apps[0].allowed_groups: Input should be a valid list"),
-        ('host = "a.test"\nskip_auth = ["GET=("]', "apps[0].skip_auth: 'GET=(' is not a valid regular expression"),
+        (
+            'host = "a.test"\nskip_auth = ["GET=("]',
+            "apps[0].skip_auth (host a.test skip_auth): '(' is not a valid regular expression",
+        ),
         ('host = "*.*.test"', "must be a bare host name"),
         ('host = "a.*.test"', "must be a bare host name"),
         ('host = "*"', "must be a bare host name"),
@@ -337,6 +355,34 @@ def test_explain_reports_a_bad_file_or_url(tmp_path: Path) -> None:
     assert code == 2
 
 
+def test_explain_says_which_path_the_rules_matched_and_how(tmp_path: Path) -> None:
+    f = tmp_path / "rules.toml"
+    f.write_text(
+        '[[apps]]\nhost = "iis.test"\ncase_insensitive_paths = true\nrules = [{ path = "^/admin", groups = ["ops"] }]\n'
+        '[[apps]]\nhost = "app.test"\nrules = [{ path = "^/admin", groups = ["ops"] }]\n'
+    )
+
+    def lines(url: str) -> dict[str, str]:
+        code, out = explain(url, user="bob", groups=("guests",), file=str(f), environ={})
+        assert code == 1, out
+        return {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in out}
+
+    plain = lines("https://app.test/admin/")
+    assert plain["path"] == "/admin/"
+    assert plain["case"] == "rules match case-sensitively (the host entry does not say case_insensitive_paths = true)"
+    iis = lines("https://iis.test/ADMIN/")
+    assert iis["path"] == "/ADMIN/" and "rule 1 (path ^/admin)" in iis["rule"]
+    assert iis["case"] == "rules ignore case (the host entry says case_insensitive_paths = true)"
+    walked = lines("https://app.test//admin/")
+    assert walked["path"].startswith("/admin/ (as sent: //admin/); ambiguous: never public, and the rule of every ")
+    assert walked["path"].endswith("reading must admit: /admin/, //admin/")
+    assert "host app.test rule 1 (path ^/admin)" in walked["rule"]
+    code, out = explain("https://other.test/caf\u00e9", file=str(f), environ={})
+    assert code == 0
+    assert "path:       /café (as sent: /caf%C3%A9)" in out, "sent as a browser sends it, encoded"
+    assert "case:       rules match case-sensitively (the global rules always do)" in out
+
+
 def test_the_cli_runs_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from authgate.cli.main import main
 
@@ -384,6 +430,29 @@ def test_a_reload_swaps_the_policy_only_when_the_file_is_good(tmp_path: Path) ->
     assert not reloader.changed(), "the bad version is not read again and again"
     f.unlink()
     assert reloader.changed() and not reloader.reload("test") and "cannot read the file" in reloader.error
+
+
+def test_a_reload_refuses_a_pattern_re2_cannot_take_naming_the_rule_and_the_fix(tmp_path: Path) -> None:
+    f = tmp_path / "rules.toml"
+    f.write_text('[[apps]]\nhost = "a.test"\nrules = [{ path = "^/a" }]\n')
+    settings = Settings(config=str(f), apps=[])
+    applied: list[Policy] = []
+    reloader = RulesReloader(settings, lambda policy, _apps: applied.append(policy))
+    f.write_text('[[apps]]\nhost = "a.test"\nrules = [{ path = "^/a" }, { path = "^/(?!public/)", groups = ["x"] }]\n')
+    assert not reloader.reload("test") and applied == []
+    assert "apps[0].rules[1].path (host a.test rule 2): '^/(?!public/)' is not RE2 syntax" in reloader.error
+    assert "RE2 has no lookahead" in reloader.error and "a rule `^/public/`, then `^/`" in reloader.error
+
+
+def test_a_skip_auth_variable_re2_cannot_take_is_refused_at_startup() -> None:
+    from authgate.config import load_settings
+    from authgate.errors import ConfigError
+
+    env = {"AUTHGATE_ISSUER": "https://idp.test", "AUTHGATE_CLIENT_ID": "c", "AUTHGATE_DEV_MODE": "true"}
+    with pytest.raises(ConfigError) as refused:
+        load_settings({**env, "AUTHGATE_SKIP_AUTH": "GET=^/ok,^/x(?<=x)"})
+    (why,) = refused.value.problems
+    assert why.startswith("AUTHGATE_SKIP_AUTH: '^/x(?<=x)': '^/x(?<=x)' is not RE2 syntax") and "lookbehind" in why
 
 
 # --- the documented examples -------------------------------------------------------------------

@@ -67,26 +67,16 @@ CATALOGUE: tuple[HandMutant, ...] = (
     # policy: skip rules and the email rule.
     _m(
         "access/policy",
-        "skip rules compiled case-insensitively (/PUBLIC/x public)",
-        ("return PathRule(re.compile(pattern),", "return PathRule(re.compile(pattern, re.I),"),
-    ),
-    _m(
-        "access/policy",
-        "path rules compiled case-insensitively (/ADMIN escapes ^/admin)",
+        "rules ignore case on every host (/PUBLIC/x public)",
         (
-            "pattern = None if entry.path is None else re.compile(entry.path)",
-            "pattern = None if entry.path is None else re.compile(entry.path, re.I)",
+            "RuleSet([r.pattern for r in self.rules], ignore_case=self.ignore_case)",
+            "RuleSet([r.pattern for r in self.rules], ignore_case=True)",
         ),
     ),
     _m(
         "access/policy",
         "an exact host no longer beats a wildcard",
         ("rules = self.exact.get(name)\n", "rules = None\n"),
-    ),
-    _m(
-        "access/policy",
-        "skip rules anchored (match instead of search)",
-        ("self.pattern.search(path) is not None", "self.pattern.match(path) is not None"),
     ),
     _m(
         "access/policy",
@@ -115,17 +105,13 @@ CATALOGUE: tuple[HandMutant, ...] = (
         "DEL not ambiguous",
         (r'_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")', r'_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20]")'),
     ),
-    _m(
-        "access/paths",
-        "suspect pattern misses a raw #",
-        (r'r"[%\\#\x00-\x20\x7f-\uffff]', r'r"[%\\\x00-\x20\x7f-\uffff]'),
-    ),
-    _m("access/paths", "suspect pattern misses %", (r'r"[%\\#\x00-\x20\x7f-\uffff]', r'r"[\\#\x00-\x20\x7f-\uffff]')),
-    _m("access/paths", "suspect pattern misses non-ASCII", (r'r"[%\\#\x00-\x20\x7f-\uffff]', r'r"[%\\#\x00-\x20\x7f]')),
-    _m("access/paths", "suspect pattern misses '.' segments", (r"(?:^|/)\.{1,2}(?:[/;]|$)", r"(?:^|/)\.{2}(?:[/;]|$)")),
-    _m(
-        "access/paths", "suspect pattern misses ';' after dots", (r"(?:^|/)\.{1,2}(?:[/;]|$)", r"(?:^|/)\.{1,2}(?:/|$)")
-    ),
+    _m("access/paths", "suspect pattern misses a raw #", (r'r"[%\\#;]|', r'r"[%\\;]|')),
+    _m("access/paths", "suspect pattern misses %", (r'r"[%\\#;]|', r'r"[\\#;]|')),
+    _m("access/paths", "suspect pattern misses ;", (r'r"[%\\#;]|', r'r"[%\\#]|')),
+    _m("access/paths", "suspect pattern misses a backslash", (r'r"[%\\#;]|', r'r"[%#;]|')),
+    _m("access/paths", "suspect pattern misses non-ASCII", (r"|[^\x21-\x7e]|", r"|[^\x21-\uffff]|")),
+    _m("access/paths", "suspect pattern misses //", (r"|//|", r"|/x/|")),
+    _m("access/paths", "suspect pattern misses '.' segments", (r"\.(?:/|$)", r"\.(?:/)")),
     _m("access/paths", "one decoding round fewer", ("_ROUNDS = 3", "_ROUNDS = 2")),
     # forwarded: clean_host and _method are @lru_cache'd, the patterns module-level.
     _m(
