@@ -14,7 +14,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from authgate.access import refusals
 from authgate.access.paths import PathForms, path_forms
@@ -179,7 +179,8 @@ class HostRules:
         """``decide`` for a parsed request, kept on it (parsed requests are memoised per URL)."""
         last = request.decided
         if last is not None and last[0] is self:
-            return cast("Verdict", last[1])
+            kept: Verdict = last[1]
+            return kept
         verdict = self.decide(request.method, request.forms)
         request.remember(self, verdict)
         return verdict

@@ -8,6 +8,7 @@ once, here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from authgate.access.paths import PathForms, path_forms, routed_path
 
@@ -35,7 +36,7 @@ class OriginalRequest:
     forms: PathForms = field(init=False, compare=False)
     #: The last verdict on this request and the host rules that gave it (policy.HostRules.verdict_for; typed
     #: loosely so that this module, which policy reads, does not read policy).
-    decided: tuple[object, object] | None = field(default=None, init=False, compare=False, repr=False)
+    decided: tuple[object, Any] | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.hostname:
@@ -44,7 +45,7 @@ class OriginalRequest:
             object.__setattr__(self, "routed", routed_path(self.path))
         object.__setattr__(self, "forms", path_forms(self.path))
 
-    def remember(self, rules: object, verdict: object) -> None:
+    def remember(self, rules: object, verdict: Any) -> None:
         """Keep the verdict of ``rules`` on this (memoised, otherwise immutable) request."""
         object.__setattr__(self, "decided", (rules, verdict))
 

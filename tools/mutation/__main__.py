@@ -57,7 +57,7 @@ UNIT_TESTS = "tests/unit"
 # What the unit tests import and read (tests/unit/test_docs.py: tools.docs_gen, docs/configuration.md;
 # tests/unit/test_rules.py: the rules files shown in docs/; other tests: shipped files in deploy/).
 SNAPSHOT_DIRS = ("authgate", "tests", "tools", "docs", "deploy")
-SNAPSHOT_FILES: tuple[str, ...] = ()
+SNAPSHOT_FILES: tuple[str, ...] = ("README.md",)
 
 
 # --- running -------------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def select_modules(args: argparse.Namespace) -> list[str]:
 
 def snapshot(target: Path) -> None:
     """authgate/, tests/ and what the unit tests need, copied without caches or node_modules."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", ".pytest_cache", "*.png")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", ".pytest_cache")
     target.mkdir(parents=True)
     for name in SNAPSHOT_DIRS:
         if (ROOT / name).is_dir():

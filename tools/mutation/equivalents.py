@@ -254,6 +254,18 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         CODEC_CASE,
     ),
     _eq(
+        "lru",
+        "self._entries.popitem(last=False)",
+        "self._entries.popitem(last=None)",
+        "popitem tests `last` for truth: None is False",
+    ),
+    _eq(
+        "store/keys",
+        'material = f"{lane}\\n{username.lower()}".encode("utf-8", "surrogatepass")',
+        'material = f"{lane}\\n{username.lower()}".encode("UTF-8", "surrogatepass")',
+        CODEC_CASE,
+    ),
+    _eq(
         "session/meta",
         "return HKDF(algorithm=SHA256(), length=32, salt=None, info=HKDF_INFO).derive(secret.encode())",
         "return HKDF(algorithm=SHA256(), length=32, info=HKDF_INFO).derive(secret.encode())",
