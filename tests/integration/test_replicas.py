@@ -118,7 +118,7 @@ def test_concurrent_refresh_happens_exactly_once_per_round(world: World) -> None
                 )
             )
 
-    previous = None
+    previous: set[str] = set()
     for round_no in range(4):
         # Wait (bounded) until the access token has expired, so every request must have a fresh one.
         wait_for(lambda: time.monotonic() > issued_at + ACCESS_TTL + 0.3, timeout=ACCESS_TTL + 2, what="expiry")
@@ -128,14 +128,19 @@ def test_concurrent_refresh_happens_exactly_once_per_round(world: World) -> None
         after = world.idp.counts()
         statuses = [r.status_code for r in responses]
         assert statuses == [200] * 48, f"round {round_no}: {statuses}"
+        elapsed = time.monotonic() - started
         tokens = {echoed_headers(r)["x-authentik-jwt"] for r in responses}
-        assert len(tokens) == 1, f"round {round_no}: every request used the one refreshed token"
-        assert tokens != {previous}
-        previous = tokens.pop()
-        assert after["refresh_token"] - before["refresh_token"] == 1, f"round {round_no}: {before} -> {after}"
+        refreshes = after["refresh_token"] - before["refresh_token"]
+        # A token falls due again half its life after it was issued (session/timing.py): a burst
+        # that outlasts that (a loaded machine) may see one refresh more, one replica each time.
+        allowed = 1 + int(elapsed // (ACCESS_TTL / 2))
+        assert 1 <= refreshes <= allowed, f"round {round_no} ({elapsed:.1f} s): {before} -> {after}"
+        assert len(tokens) <= refreshes, f"round {round_no}: every request used a token this round refreshed"
+        assert not tokens & previous, f"round {round_no}: a token of the round before"
         assert after["invalid_grant"] == before["invalid_grant"] == 0
         assert after["refresh_token_reused"] == 0
-        issued_at = started
+        previous = tokens
+        issued_at = time.monotonic()
 
 
 @pytest.mark.parametrize("attempt", range(5))
