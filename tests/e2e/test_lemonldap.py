@@ -10,8 +10,6 @@ several; opaque access tokens; refresh tokens that never rotate; ``offline_acces
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,10 +34,10 @@ from tests.support.lemonldap import (
 from tests.support.node_idp import parse_forms
 from tests.support.procs import free_port, wait_for
 from tests.support.servers import (
-    ROOT,
     Gateway,
     Redis,
     gateway_env,
+    run_check,
     start_echo,
     start_gateway,
     start_redis,
@@ -119,19 +117,6 @@ def userinfo(world: World, access_token: str) -> dict[str, Any]:
 
 
 # -- check ----------------------------------------------------------------------------------------
-
-
-def run_check(env: dict[str, str]) -> tuple[int, str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "authgate", "check"],
-        check=False,
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return proc.returncode, proc.stdout + proc.stderr
 
 
 def test_check_passes_the_documented_setup_and_says_what_it_found(world: World) -> None:

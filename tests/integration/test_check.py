@@ -8,22 +8,9 @@ from pathlib import Path
 
 from tests.support.node_idp import start_node_idp
 from tests.support.procs import free_port
-from tests.support.servers import ROOT, IdP, gateway_env, start_redis
+from tests.support.servers import ROOT, IdP, gateway_env, run_check, start_redis
 
 SCOPES = "openid email profile"  # what the mock IdP lists
-
-
-def run_check(env: dict[str, str]) -> tuple[int, str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "authgate", "check"],
-        check=False,
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return proc.returncode, proc.stdout + proc.stderr
 
 
 def test_a_good_configuration_passes(tmp_path: Path, idp: IdP) -> None:

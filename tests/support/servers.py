@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -286,3 +287,11 @@ log:
         yield port
     finally:
         proc.stop()
+
+
+def run_check(env: dict[str, str]) -> tuple[int, str]:
+    """``authgate check`` with ``env``: its exit status and everything it printed."""
+    proc = subprocess.run(
+        [PY, "-m", "authgate", "check"], check=False, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    return proc.returncode, proc.stdout + proc.stderr
