@@ -10,6 +10,7 @@ several; opaque access tokens; refresh tokens that never rotate; ``offline_acces
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -285,30 +286,38 @@ class Direct:
         return f"http://app.test:{self.gateway.port}"
 
 
-@pytest.fixture
-def consenting(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Direct]:
+@contextlib.contextmanager
+def direct(tmp_path: Path, rp_options: dict[str, object], **env: str) -> Iterator[Direct]:
+    """One replica and LemonLDAP::NG with these RP options, the replica's settings with ``env``."""
     port = free_port()
-    origin = f"http://app.test:{port}"
     llng = start_lemonldap(
         tmp_path,
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
-        redirect_uris=[f"{origin}{PREFIX}/callback"],
-        # LemonLDAP::NG's defaults: consent asked, no online refresh tokens (only offline ones).
-        rp_options={
-            "oidcRPMetaDataOptionsBypassConsent": 0,
-            "oidcRPMetaDataOptionsRefreshToken": 0,
-            "oidcRPMetaDataOptionsAccessTokenExpiration": ACCESS_TTL,
-        },
+        redirect_uris=[f"http://app.test:{port}{PREFIX}/callback"],
+        rp_options=rp_options,
     )
-    extra = {"prompt": request.param} if request.param else {}
-    env = gateway_env(llng.issuer, backchannel_url=llng.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, **extra)
-    gateway = start_gateway(tmp_path, env, port=port)
+    settings = gateway_env(
+        llng.issuer, backchannel_url=llng.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, **env
+    )
+    gateway = start_gateway(tmp_path, settings, port=port)
     try:
         yield Direct(llng, gateway)
     finally:
         gateway.proc.stop()
         llng.stop()
+
+
+@pytest.fixture
+def consenting(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Direct]:
+    # LemonLDAP::NG's defaults: consent asked, no online refresh tokens (only offline ones).
+    options = {
+        "oidcRPMetaDataOptionsBypassConsent": 0,
+        "oidcRPMetaDataOptionsRefreshToken": 0,
+        "oidcRPMetaDataOptionsAccessTokenExpiration": ACCESS_TTL,
+    }
+    with direct(tmp_path, options, **({"prompt": request.param} if request.param else {})) as world:
+        yield world
 
 
 def _consented_sign_in(direct: Direct) -> tuple[Browser, str]:
@@ -361,28 +370,9 @@ def test_with_prompt_consent_offline_access_brings_a_refresh_token(consenting: D
 
 @pytest.fixture
 def online(tmp_path: Path) -> Iterator[Direct]:
-    port = free_port()
-    origin = f"http://app.test:{port}"
-    llng = start_lemonldap(
-        tmp_path,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        redirect_uris=[f"{origin}{PREFIX}/callback"],
-        rp_options={"oidcRPMetaDataOptionsAccessTokenExpiration": ACCESS_TTL},
-    )
-    env = gateway_env(
-        llng.issuer,
-        backchannel_url=llng.url,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        scopes="openid email profile",
-    )
-    gateway = start_gateway(tmp_path, env, port=port)
-    try:
-        yield Direct(llng, gateway)
-    finally:
-        gateway.proc.stop()
-        llng.stop()
+    options = {"oidcRPMetaDataOptionsAccessTokenExpiration": ACCESS_TTL}
+    with direct(tmp_path, options, scopes="openid email profile") as world:
+        yield world
 
 
 def test_without_offline_access_a_portal_sign_out_ends_the_session_at_its_next_refresh(online: Direct) -> None:
@@ -404,24 +394,8 @@ def test_without_offline_access_a_portal_sign_out_ends_the_session_at_its_next_r
 
 @pytest.fixture
 def jwt_tokens(tmp_path: Path) -> Iterator[Direct]:
-    port = free_port()
-    origin = f"http://app.test:{port}"
-    llng = start_lemonldap(
-        tmp_path,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        redirect_uris=[f"{origin}{PREFIX}/callback"],
-        rp_options={"oidcRPMetaDataOptionsAccessTokenJWT": 1},
-    )
-    env = gateway_env(
-        llng.issuer, backchannel_url=llng.url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, header_auth="bearer"
-    )
-    gateway = start_gateway(tmp_path, env, port=port)
-    try:
-        yield Direct(llng, gateway)
-    finally:
-        gateway.proc.stop()
-        llng.stop()
+    with direct(tmp_path, {"oidcRPMetaDataOptionsAccessTokenJWT": 1}, header_auth="bearer") as world:
+        yield world
 
 
 def test_bearer_header_auth_takes_the_jwt_access_tokens_of_the_rp_option(jwt_tokens: Direct) -> None:
