@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,15 +30,14 @@ from pathlib import Path
 import httpx
 import redis as redis_lib
 
+from bench.baselines import bare_app, cpu_seconds, nginx_return_200
 from bench.load import LOAD_CPU, SERVER_CPU, pin, round_robin_script, wrk
 from bench.signins import sign_in_many, sign_in_rate
 from tests.support.browser import Browser
 from tests.support.flows import PREFIX, session_cookie, sign_in_direct
-from tests.support.procs import Proc, free_port
+from tests.support.procs import Proc
 from tests.support.servers import Gateway, gateway_env, start_gateway, start_mock_idp, start_redis
 
-ROOT = Path(__file__).resolve().parents[1]
-UVICORN_OPTS = ["--no-access-log", "--log-level", "warning", "--no-server-header", "--no-proxy-headers"]
 Run = dict[str, float]
 
 
@@ -67,22 +65,14 @@ class Counts:
         return total, int(stats.get("cmdstat_get", {}).get("calls", 0))
 
 
-def bare_app(name: str, app: str, tmp: Path, env: dict[str, str] | None = None) -> tuple[Proc, str]:
-    port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--host", "127.0.0.1", *UVICORN_OPTS]
-    proc = Proc(name, argv, log_dir=tmp, cwd=ROOT, env=env).start().wait_port(port)
-    assert proc.popen is not None
-    pin(proc.popen.pid, SERVER_CPU)
-    return proc, f"http://127.0.0.1:{port}{PREFIX}/auth/nginx"
-
-
-def measured(counts: Counts, run: Callable[[], Run]) -> Run:
-    """``run``, with the Redis commands and GETs it caused per request."""
-    before = counts.read()
+def measured(counts: Counts, run: Callable[[], Run], pid: int) -> Run:
+    """``run``, with the Redis commands and GETs it caused per request, and the CPU time the
+    server process spent per request (µs)."""
+    before, cpu = counts.read(), cpu_seconds(pid)
     result = run()
-    after = counts.read()
-    requests = result["requests"]
-    return {**result, "commands": (after[0] - before[0]) / requests, "gets": (after[1] - before[1]) / requests}
+    after, cpu = counts.read(), cpu_seconds(pid) - cpu
+    n = result["requests"]
+    return {**result, "commands": (after[0] - before[0]) / n, "gets": (after[1] - before[1]) / n, "cpu": cpu / n * 1e6}
 
 
 def median(runs: list[Run], field: str) -> float:
@@ -115,8 +105,17 @@ def main() -> int:
         procs.append(idp.proc)
         extra = dict(item.split("=", 1) for item in args.set)
         gateways: dict[str, Gateway] = {}
-        for name, ttl in (("warm", "15"), ("cold", "0")):
-            env = gateway_env(idp.issuer, redis_url=redis.url, log_level="warning", session_cache_ttl=ttl, **extra)
+        # The wire door (authgate/web/wire.py) and, for comparison, uvicorn's own protocol (the ASGI door).
+        doors = (
+            ("warm", "15", "true"),
+            ("cold", "0", "true"),
+            ("warm-asgi", "15", "false"),
+            ("cold-asgi", "0", "false"),
+        )
+        for name, ttl, wire in doors:
+            env = gateway_env(
+                idp.issuer, redis_url=redis.url, log_level="warning", session_cache_ttl=ttl, wire=wire, **extra
+            )
             gateways[name] = start_gateway(tmp, env, name=f"authgate-{name}")
             procs.append(gateways[name].proc)
             assert gateways[name].proc.popen is not None
@@ -140,7 +139,9 @@ def main() -> int:
         bare, bare_url = bare_app("bare", "bench.bare_app:app", tmp)
         headers_env = {**os.environ, "BENCH_HEADERS_FILE": str(headers_file)}
         same, same_url = bare_app("bare-headers", "bench.bare_app:app_with_headers", tmp, headers_env)
-        procs += [bare, same]
+        nginx, nginx_url = nginx_return_200(tmp)
+        procs += [bare, same, nginx]
+        pids = {name: gw.proc.popen.pid for name, gw in gateways.items() if gw.proc.popen is not None}
         counts = Counts(redis_lib.Redis.from_url(redis.url))
         one = {**headers, "Cookie": cookie}
         secs, conns = args.seconds, args.connections
@@ -148,13 +149,16 @@ def main() -> int:
         def load(url: str, hdrs: dict[str, str], script: Path | None = None) -> Callable[[], Run]:
             return lambda: wrk(url, hdrs, secs, conns, script=script)
 
-        for url in (*urls.values(), bare_url, same_url):
+        for url in (*urls.values(), bare_url, same_url, nginx_url):
             wrk(url, one, 2, conns)  # warm-up
-        results: dict[str, list[Run]] = {k: [] for k in ("warm", "cold", "bare", "same")}
-        for _ in range(args.rounds):
-            results["warm"].append(measured(counts, load(urls["warm"], one)))
+        results: dict[str, list[Run]] = {k: [] for k in (*urls, "bare", "same", "nginx")}
+        for _ in range(args.rounds):  # alternating, so that a noisy moment touches every figure alike
+            results["warm"].append(measured(counts, load(urls["warm"], one), pids["warm"]))
+            results["nginx"].append(wrk(nginx_url, one, secs, conns))
+            results["warm-asgi"].append(measured(counts, load(urls["warm-asgi"], one), pids["warm-asgi"]))
             results["bare"].append(wrk(bare_url, one, secs, conns))
-            results["cold"].append(measured(counts, load(urls["cold"], one)))
+            results["cold"].append(measured(counts, load(urls["cold"], one), pids["cold"]))
+            results["cold-asgi"].append(measured(counts, load(urls["cold-asgi"], one), pids["cold-asgi"]))
             results["same"].append(wrk(same_url, one, secs, conns))
 
         many: dict[str, list[Run]] = {"warm": [], "cold": [], "bare": []}
@@ -165,9 +169,9 @@ def main() -> int:
             script = round_robin_script(tmp / "sessions.lua", cookies)
             rss_before = rss_kib(warm_pid)
             for _ in range(args.rounds):
-                many["warm"].append(measured(counts, load(urls["warm"], headers, script)))
+                many["warm"].append(measured(counts, load(urls["warm"], headers, script), pids["warm"]))
                 many["bare"].append(wrk(bare_url, headers, secs, conns, script=script))
-                many["cold"].append(measured(counts, load(urls["cold"], headers, script)))
+                many["cold"].append(measured(counts, load(urls["cold"], headers, script), pids["cold"]))
             rss_growth = (rss_kib(warm_pid) - rss_before) * 1024 / args.sessions
 
         session_keys = list(counts.client.scan_iter(match="ag:{*}:s"))
@@ -184,12 +188,21 @@ def main() -> int:
         )
         print(f"{'':36}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
         print_rows("warm (cache on)", results["warm"])
+        print_rows("warm, uvicorn's protocol", results["warm-asgi"])
         print_rows("cold (cache off)", results["cold"])
+        print_rows("cold, uvicorn's protocol", results["cold-asgi"])
         print_rows("bare ASGI app", results["bare"])
         print_rows("bare + same headers", results["same"])
-        bare_rps = median(results["bare"], "rps")
-        print(f"\n  warm: ratio to the bare app {median(results['warm'], 'rps') / bare_rps:.2f}x")
-        print(f"  cold: ratio to the bare app {median(results['cold'], 'rps') / bare_rps:.2f}x")
+        print_rows("nginx return 200", results["nginx"])
+        bare_rps, nginx_rps = median(results["bare"], "rps"), median(results["nginx"], "rps")
+        for name in ("warm", "warm-asgi", "cold", "cold-asgi"):
+            rps = median(results[name], "rps")
+            print(
+                f"\n  {name + ':':<11} {rps / nginx_rps:.2f}x of nginx return 200, "
+                f"{rps / bare_rps:.2f}x of the bare app, {median(results[name], 'cpu'):.1f} µs CPU per check",
+                end="",
+            )
+        print()
         same_rps = median(results["same"], "rps")
         print(
             f"  emitting the {len(json.loads(headers_file.read_text()))} response headers alone: "

@@ -44,6 +44,8 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
         # No WebSocket endpoint: an upgrade's auth check is a plain request (authgate/web/main.py).
         ws="none",
+        # The wire door answers cached checks before ASGI (authgate/web/wire.py); uvicorn still runs the rest.
+        http="authgate.web.wire:WireProtocol" if settings.wire else "httptools",
         server_header=False,
         timeout_graceful_shutdown=10,
     )

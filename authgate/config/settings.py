@@ -195,6 +195,11 @@ class Settings(BaseModel):
         description="Seconds a replica may answer repeat checks from its local cache of verified sessions "
         "(0 disables). Sign-outs and refreshes invalidate it on every replica at once.",
     )
+    wire: bool = Field(
+        True,
+        description="Answer auth checks in authgate's own HTTP/1.1 protocol, cached ones right at the socket "
+        "(docs/performance.md); `false` serves every request through uvicorn's protocol instead.",
+    )
     store_timeout: float = Field(1.0, description="Seconds any one store call may take before the gateway answers 503.")
     idp_timeout: float = Field(10.0, description="Seconds any one call to the IdP may take.")
     log_level: str = Field("info", description="`debug`, `info`, `warning` or `error`.")

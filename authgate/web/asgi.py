@@ -25,8 +25,17 @@ from authgate.config import Settings
 from authgate.errors import AuthgateError, IdPUnavailable, StoreUnavailable
 from authgate.observability import metrics, requestid
 from authgate.store import Store
-from authgate.web import account, auth, flow, inline
-from authgate.web.raw import ASGIApp, Message, Receive, Reply, Scope, Send, client_ip, request_headers, send_reply
+from authgate.web import account, flow
+from authgate.web.doors import HEALTHY, AuthRoutes
+from authgate.web.raw import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    request_headers,
+    send_reply,
+)
 from authgate.wiring.gateway import Gateway, build_gateway
 
 log = logging.getLogger("authgate")
@@ -160,46 +169,17 @@ def create_app(
 ) -> ASGIApp:
     gw = build_gateway(settings, store=store, transport=transport)
     api = _framework_app(gw)
-    # The auth paths, each to its caller (Traefik's and Caddy's forward auth may redirect).
-    callers = {
-        f"{gw.site.prefix}/auth/nginx": auth.Caller.NGINX,
-        f"{gw.site.prefix}/auth/traefik": auth.Caller.FORWARD_AUTH,
-        f"{gw.site.prefix}/auth/caddy": auth.Caller.FORWARD_AUTH,
-    }
-
-    # The hot path's names, bound once (a closure variable is read faster than a module attribute).
-    wanted, parse_check, from_cache, from_store = (
-        auth.WANTED_HEADERS,
-        auth.parse_check,
-        auth.from_cache,
-        auth.from_store,
-    )
-    Check, BrowserRoute = auth.Check, auth.BrowserRoute
+    routes = AuthRoutes(gw, api)
+    callers, auth_check = routes.callers, routes.asgi
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             caller = callers.get(scope["path"])
             if caller is not None:
-                headers = request_headers(scope, wanted)
-                try:
-                    check = parse_check(gw, caller, headers, client_ip(scope), scope["scheme"])
-                    if isinstance(check, Check):  # the common case first
-                        # A signed-in user seen lately is answered with no await in between.
-                        reply = from_cache(gw, check) or await from_store(gw, caller, check, headers)
-                    elif isinstance(check, BrowserRoute):
-                        reply = await inline.answer(api, scope, check.original, check.path)
-                    else:
-                        reply = check
-                except Exception:
-                    requestid.current.set(headers)
-                    log.exception("auth check failed unexpectedly")
-                    reply = Reply(503)
-                # Every answer but an allow carries the request id (a proxy hands an allow's headers to
-                # no client; the memoised 200 stays one shared object, and no id is made for it).
-                await send_reply(send, reply, requestid.id_of(headers) if reply.status != 200 else None)
+                await auth_check(caller, scope, send)
                 return
             if scope["path"] == "/healthz":
-                await send_reply(send, Reply(200, body=b"ok\n"))
+                await send_reply(send, HEALTHY)
                 return
             headers = request_headers(scope, ID_HEADERS)
             requestid.current.set(headers)
@@ -207,4 +187,5 @@ def create_app(
         await api(scope, receive, send)
 
     app.gateway = gw  # type: ignore[attr-defined]
+    app.quick = routes.quick  # type: ignore[attr-defined]  # the wire door's (authgate/web/wire.py)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,8 @@ class Reply:
     body: bytes = b""
     content_type: bytes = b"text/plain; charset=utf-8"
     wire: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
+    # The same block as HTTP/1.1 bytes, made by the wire door (authgate/web/wire.py) when first sent.
+    http: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         framing: tuple[tuple[bytes, bytes], ...]
@@ -37,12 +39,17 @@ class Reply:
 
 
 def request_headers(scope: Scope, wanted: Mapping[bytes, str]) -> dict[str, str]:
+    """``pick_headers`` of an ASGI scope."""
+    return pick_headers(scope["headers"], wanted)
+
+
+def pick_headers(raw: Iterable[tuple[bytes, bytes]], wanted: Mapping[bytes, str]) -> dict[str, str]:
     """The ``wanted`` headers (lower-case byte names, mapped to the str names returned) with
     latin-1 values (never fails); the first of repeated names wins, except Cookie, whose repeats
     are joined as HTTP/2 splits them. The hot path reads a handful of a browser's dozens, so no
     other header is decoded (ASGI servers send names lower-cased)."""
     out: dict[str, str] = {}
-    for raw_name, raw_value in scope["headers"]:
+    for raw_name, raw_value in raw:
         name = wanted.get(raw_name)
         if name is None:
             continue

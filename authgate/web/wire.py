@@ -1,0 +1,317 @@
+"""The wire door: authgate's own HTTP/1.1 protocol under uvicorn, answering cached checks at the socket.
+
+uvicorn still runs the process (sockets, workers, signals, lifespan, graceful shutdown, the ``Date``
+header it refreshes every second); this class is what its ``http=`` option builds per connection.
+Requests are parsed by httptools (llhttp, as uvicorn's own protocol does). An auth check or a
+``/healthz`` that the app can answer with no await (``quick``, set by authgate/web/asgi.py: the same
+parse and cache functions the ASGI door calls) is answered right in the read callback with one
+``write`` of prebuilt bytes; every other request (a cache miss, the browser routes, /readyz,
+/metrics, any spelling the quick table does not hold) runs the ASGI app itself, in a task, its
+response buffered (authgate's routes send finite bodies) and written in request order. One decision
+path, two doors: docs/performance.md says what this saves and how it was measured.
+
+What uvicorn's protocol does and this keeps: keep-alive and its idle timeout, HTTP/1.0 and
+``Connection: close``, pipelining in order, flow control both ways (reading pauses while the peer
+does not read), ``Expect: 100-continue``, HEAD, 400 on malformed requests, graceful shutdown, the
+request count behind ``--limit-max-requests``. What it adds: a bound on a request's head and body
+(431 / 413), and a connection that asked to upgrade (no WebSocket is served) is closed after its
+answer rather than reading what follows as requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any, cast
+
+import httptools
+
+from authgate.web.doors import Later
+from authgate.web.http11 import SERVER_ERROR, STATUS, header_block, reply_bytes, run_buffered, scope_of
+from authgate.web.raw import ASGIApp, Reply
+
+log = logging.getLogger("uvicorn.error")
+
+MAX_HEAD = 2 * 1024 * 1024  # request line and headers: proxies pass 1 MB headers on; more is no request
+MAX_BODY = 1024 * 1024  # authgate's routes take forms of a few KB (back-channel logout tokens)
+MAX_QUEUE = 64  # pipelined requests waiting behind a slow one before reading pauses
+
+Quick = Callable[[bytes, list[tuple[bytes, bytes]], str | None, str], Reply | Later | None]
+Request = tuple[bytes, bytes, list[tuple[bytes, bytes]], bytes, bool, str]  # method url headers body keep-alive ver
+
+
+class _Dates:
+    """The server's default headers (``Date``) as bytes, rebuilt when uvicorn replaces the list."""
+
+    source: object = None
+    block = b""
+
+    @classmethod
+    def of(cls, headers: list[tuple[bytes, bytes]]) -> bytes:
+        if headers is not cls.source:
+            cls.block, cls.source = header_block(headers), headers
+        return cls.block
+
+
+class WireProtocol(asyncio.Protocol):
+    """One client connection (a proxy's keep-alive connection, usually)."""
+
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
+        if not config.loaded:
+            config.load()
+        self.app: ASGIApp = config.loaded_app
+        # Absent when uvicorn wrapped the app (--log-level trace): then every request takes the ASGI door.
+        self.quick: Quick | None = getattr(self.app, "quick", None)
+        self.state = server_state
+        self.app_state = app_state
+        self.idle_timeout = float(config.timeout_keep_alive)
+        self.loop = _loop or asyncio.get_event_loop()
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.peer: str | None = None
+        self.client: tuple[str, int] | None = None
+        self.server: tuple[str, int] | None = None
+        self.scheme = "http"
+        self.queue: deque[Request] = deque()  # requests behind a slow one, in order
+        self.busy = False  # a task is answering the queue
+        self.scheduled = False  # _answer_ready is due
+        self.closing = False  # close once what is queued is answered
+        self.write_paused = False
+        self.drained: asyncio.Future[None] | None = None
+        self.lost: asyncio.Future[None] | None = None
+        self.read_at = 0.0
+        self.idle_timer: asyncio.TimerHandle | None = None
+        # The request being read
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.size = 0
+        self.too_big = 0  # 431 or 413, once the bound is passed
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass of it
+        self.state.connections.add(self)
+        peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+        if isinstance(peer, tuple):
+            self.client, self.peer = (str(peer[0]), int(peer[1])), str(peer[0])
+        if isinstance(local, tuple):
+            self.server = (str(local[0]), int(local[1]))
+        self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        self.read_at = self.loop.time()
+        self.idle_timer = self.loop.call_later(self.idle_timeout, self._idle_check)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.state.connections.discard(self)
+        self.closing = True
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        for future in (self.drained, self.lost):
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.read_at = self.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # The request was read whole (and is answered); what follows is not HTTP to us.
+            self.closing = True
+            assert self.transport is not None
+            self.transport.pause_reading()
+            if not self.queue and not self.busy:
+                self.transport.close()
+        except httptools.HttpParserError:
+            if self.too_big:  # a callback stopped the parser
+                self._refuse(self.too_big, b"Request too large.")
+            else:
+                self._refuse(400, b"Invalid HTTP request received.")
+        else:
+            if self.write_paused or len(self.queue) > MAX_QUEUE:
+                assert self.transport is not None
+                self.transport.pause_reading()  # resumed when the peer reads, or the queue drains
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+        if self.transport is not None and not self.closing and len(self.queue) <= MAX_QUEUE:
+            self.transport.resume_reading()
+
+    # uvicorn's server
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: close now when idle, else after what was asked is answered."""
+        self.closing = True
+        if not self.busy and self.transport is not None:
+            self.transport.close()
+
+    # httptools' callbacks
+
+    def on_message_begin(self) -> None:
+        self.url, self.headers, self.body, self.size = b"", [], [], 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self.size += len(url)
+        if self.size > MAX_HEAD:
+            self.too_big = 431
+            raise ValueError("too large")  # stops the parser; data_received answers
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.size += len(name) + len(value)
+        if self.size > MAX_HEAD:
+            self.too_big = 431
+            raise ValueError("too large")
+        # llhttp keeps trailing whitespace, which is no part of a value (RFC 9110): as uvicorn strips it.
+        self.headers.append((name.lower(), value.rstrip(b" \t")))
+
+    def on_headers_complete(self) -> None:
+        if self.parser.should_upgrade() or self.busy:
+            return  # no interim answer may come before the answers still owed
+        for name, value in self.headers:
+            if name == b"expect" and value.lower() == b"100-continue" and self.transport is not None:
+                # The body is read before the app runs: ask for it now.
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                break
+
+    def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.size > MAX_HEAD + MAX_BODY:
+            self.too_big = 413
+            raise ValueError("too large")
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return  # pipelined behind a request that closed the connection
+        parser = self.parser
+        version = parser.get_http_version()
+        keep_alive = version != "1.0" and parser.should_keep_alive() and not self.closing
+        self.queue.append((parser.get_method(), self.url, self.headers, b"".join(self.body), keep_alive, version))
+        if not self.busy and not self.scheduled:
+            # Answered after every I/O callback of this poll, as a task would be: a sign-out read in
+            # the same poll (authgate/store/subscription.py) is applied first (tests/integration/test_replicas.py).
+            self.scheduled = True
+            self.loop.call_soon(self._answer_ready)
+
+    # answering
+
+    def _answer_ready(self) -> None:
+        """Answer what the quick path can, in order; a task takes over at the first that needs more."""
+        self.scheduled = False
+        queue, quick = self.queue, self.quick
+        while queue and not self.busy:
+            transport = self.transport
+            if transport is None or transport.is_closing():
+                return
+            method, url, headers, body, keep_alive, _ = queue[0]
+            answer = quick(url, headers, self.peer, self.scheme) if quick is not None and not body else None
+            if type(answer) is not Reply:  # the store, or the ASGI app, answers it
+                self.busy = True
+                task = self.loop.create_task(self._answer_queue(answer))
+                self.state.tasks.add(task)
+                task.add_done_callback(self.state.tasks.discard)
+                return
+            queue.popleft()
+            self._write(answer.status, reply_bytes(answer), method, answer.body, keep_alive and not self.closing)
+        if not self.busy and self.closing and self.transport is not None:
+            self.transport.close()
+
+    def _write(self, status: int, data: bytes, method: bytes, body: bytes, keep_alive: bool) -> None:
+        transport = self.transport
+        assert transport is not None
+        if method == b"HEAD" and body:
+            data = data[: -len(body)]
+        head = STATUS[status] + _Dates.of(self.state.default_headers)
+        if keep_alive:
+            transport.write(head + data)
+        else:
+            transport.write(head + b"connection: close\r\n" + data)
+            self.closing = True
+            transport.close()
+        self.state.total_requests += 1
+
+    async def _answer_queue(self, answer: Reply | Later | None) -> None:
+        """Answer the queue in order, from its head (whose quick ``answer`` was asked already)."""
+        asked = True
+        try:
+            while self.queue and self.transport is not None and not self.transport.is_closing():
+                method, url, headers, body, keep_alive, version = self.queue[0]
+                if not asked:
+                    answer = self.quick(url, headers, self.peer, self.scheme) if self.quick and not body else None
+                asked = False
+                if answer is None:
+                    result = await self._run_app(method, url, headers, body, version)
+                    if result is SERVER_ERROR:  # what was sent of it is unknown: end the connection
+                        self.closing = True
+                    status, data, sent_body = result
+                else:
+                    reply = answer if type(answer) is Reply else await cast(Later, answer)
+                    status, data, sent_body = reply.status, reply_bytes(reply), reply.body
+                answer = None
+                if self.transport.is_closing():
+                    break  # the peer left, or a later request was refused, meanwhile
+                self.queue.popleft()
+                self._write(status, data, method, sent_body, keep_alive and not self.closing)
+                if self.write_paused:
+                    self.drained = self.loop.create_future()
+                    await self.drained
+        finally:
+            if answer is not None and type(answer) is not Reply:
+                cast(Later, answer).close()  # never started: the connection ended first
+            self.busy = False
+            if self.closing and self.transport is not None:
+                self.transport.close()
+            elif self.transport is not None and not self.write_paused:
+                self.transport.resume_reading()
+
+    async def _run_app(
+        self, method: bytes, url: bytes, headers: list[tuple[bytes, bytes]], body: bytes, version: str
+    ) -> tuple[int, bytes, bytes]:
+        """The ASGI door: the app runs as under any ASGI server; its response is buffered."""
+        conn = (self.server, self.client, self.scheme)
+        scope = scope_of(method, url, headers, version, conn=conn, state=self.app_state.copy())
+        if scope is None:
+            return 400, reply_bytes(Reply(400, body=b"Invalid HTTP request received.")), b""
+        return await run_buffered(self.app, scope, body, self._gone)
+
+    async def _gone(self) -> None:
+        if self.lost is None:
+            self.lost = self.loop.create_future()
+        if self.transport is not None and not self.transport.is_closing():
+            await self.lost
+
+    def _refuse(self, status: int, message: bytes) -> None:
+        """Answer a request that cannot be read, and close: the stream's framing is no longer known."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        log.warning("%s", message.decode())
+        head = STATUS[status] + _Dates.of(self.state.default_headers)
+        transport.write(
+            head
+            + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(message)
+            + b"connection: close\r\n\r\n"
+            + message
+        )
+        self.closing = True
+        transport.close()
+
+    def _idle_check(self) -> None:
+        """Close a connection that sent nothing for the keep-alive timeout while nothing was being
+        answered: one timer per connection, checked when it fires, not one armed per request."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        waited = self.loop.time() - self.read_at
+        if not self.busy and waited >= self.idle_timeout:
+            transport.close()
+            return
+        self.idle_timer = self.loop.call_later(max(self.idle_timeout - waited, 0.5), self._idle_check)

@@ -1,0 +1,72 @@
+"""The servers authgate is measured against in the same run: the bare ASGI app on uvicorn (the
+same server and options as the gateway) and nginx answering ``return 200`` (nothing that answers
+over HTTP on the machine is faster: the physical anchor). Each runs one worker on the server CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from bench.load import SERVER_CPU, pin
+from tests.support.flows import PREFIX
+from tests.support.procs import Proc, free_port, require_binary
+
+ROOT = Path(__file__).resolve().parents[1]
+UVICORN_OPTS = ["--no-access-log", "--log-level", "warning", "--no-server-header", "--no-proxy-headers"]
+
+
+def bare_app(name: str, app: str, tmp: Path, env: dict[str, str] | None = None) -> tuple[Proc, str]:
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--host", "127.0.0.1", *UVICORN_OPTS]
+    proc = Proc(name, argv, log_dir=tmp, cwd=ROOT, env=env).start().wait_port(port)
+    assert proc.popen is not None
+    pin(proc.popen.pid, SERVER_CPU)
+    return proc, f"http://127.0.0.1:{port}{PREFIX}/auth/nginx"
+
+
+def nginx_return_200(tmp: Path) -> tuple[Proc, str]:
+    """nginx with one worker answering every request ``return 200`` (no body, no log)."""
+    binary = require_binary("nginx", "/usr/sbin/nginx")
+    port = free_port()
+    d = tmp / "nginx-baseline"
+    (d / "logs").mkdir(parents=True)
+    (d / "nginx.conf").write_text(f"""
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+    uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+    server {{ listen 127.0.0.1:{port}; location / {{ return 200; }} }}
+}}
+""")
+    proc = Proc("nginx-baseline", [binary, "-p", str(d), "-c", str(d / "nginx.conf")], log_dir=tmp).start()
+    proc.wait_port(port)
+    for pid in _children(proc):  # the worker, and the master with it
+        pin(pid, SERVER_CPU)
+    return proc, f"http://127.0.0.1:{port}{PREFIX}/auth/nginx"
+
+
+def _children(proc: Proc) -> list[int]:
+    assert proc.popen is not None
+    pids = [proc.popen.pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == proc.popen.pid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
