@@ -12,7 +12,7 @@ import http
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 import httptools
@@ -56,6 +56,27 @@ def reply_bytes(reply: Reply) -> bytes:
     if data is None:
         data = reply.http = header_block(reply.wire) + b"\r\n" + reply.body
     return data
+
+
+_server: list[object] = [None, b""]  # uvicorn's default headers last seen, and their bytes
+
+
+def server_headers(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The server's own headers (``Date``) as bytes, made again only when uvicorn replaces the
+    list (once a second)."""
+    if headers is not _server[0]:
+        _server[:] = [headers, header_block(headers)]
+    return cast(bytes, _server[1])
+
+
+def refusal(status: int, message: bytes, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A whole response to a request that cannot be read, closing the connection."""
+    return (
+        STATUS[status]
+        + server_headers(default_headers)
+        + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(message)
+        + message
+    )
 
 
 def scope_of(

@@ -29,7 +29,7 @@ from typing import Any, cast
 import httptools
 
 from authgate.web.doors import Later
-from authgate.web.http11 import SERVER_ERROR, STATUS, header_block, reply_bytes, run_buffered, scope_of
+from authgate.web.http11 import SERVER_ERROR, STATUS, refusal, reply_bytes, run_buffered, scope_of, server_headers
 from authgate.web.raw import ASGIApp, Reply
 
 log = logging.getLogger("uvicorn.error")
@@ -40,19 +40,6 @@ MAX_QUEUE = 64  # pipelined requests waiting behind a slow one before reading pa
 
 Quick = Callable[[bytes, list[tuple[bytes, bytes]], str | None, str], Reply | Later | None]
 Request = tuple[bytes, bytes, list[tuple[bytes, bytes]], bytes, bool, str]  # method url headers body keep-alive ver
-
-
-class _Dates:
-    """The server's default headers (``Date``) as bytes, rebuilt when uvicorn replaces the list."""
-
-    source: object = None
-    block = b""
-
-    @classmethod
-    def of(cls, headers: list[tuple[bytes, bytes]]) -> bytes:
-        if headers is not cls.source:
-            cls.block, cls.source = header_block(headers), headers
-        return cls.block
 
 
 class WireProtocol(asyncio.Protocol):
@@ -229,7 +216,7 @@ class WireProtocol(asyncio.Protocol):
         assert transport is not None
         if method == b"HEAD" and body:
             data = data[: -len(body)]
-        head = STATUS[status] + _Dates.of(self.state.default_headers)
+        head = STATUS[status] + server_headers(self.state.default_headers)
         if keep_alive:
             transport.write(head + data)
         else:
@@ -294,13 +281,7 @@ class WireProtocol(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         log.warning("%s", message.decode())
-        head = STATUS[status] + _Dates.of(self.state.default_headers)
-        transport.write(
-            head
-            + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(message)
-            + b"connection: close\r\n\r\n"
-            + message
-        )
+        transport.write(refusal(status, message, self.state.default_headers))
         self.closing = True
         transport.close()
 
