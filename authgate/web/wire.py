@@ -31,18 +31,18 @@ import httptools
 from authgate.web.doors import Later
 from authgate.web.http11 import SERVER_ERROR, STATUS, refusal, reply_bytes, run_buffered, scope_of, server_headers
 from authgate.web.raw import ASGIApp, Reply
+from authgate.web.reading import RequestReader
 
 log = logging.getLogger("uvicorn.error")
 
-MAX_HEAD = 2 * 1024 * 1024  # request line and headers: proxies pass 1 MB headers on; more is no request
-MAX_BODY = 1024 * 1024  # authgate's routes take forms of a few KB (back-channel logout tokens)
+SEND_TIMEOUT = 60.0  # seconds a peer may leave answers unread
 MAX_QUEUE = 64  # pipelined requests waiting behind a slow one before reading pauses
 
 Quick = Callable[[bytes, list[tuple[bytes, bytes]], str | None, str], Reply | Later | None]
 Request = tuple[bytes, bytes, list[tuple[bytes, bytes]], bytes, bool, str]  # method url headers body keep-alive ver
 
 
-class WireProtocol(asyncio.Protocol):
+class WireProtocol(RequestReader, asyncio.Protocol):
     """One client connection (a proxy's keep-alive connection, usually)."""
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
@@ -66,16 +66,12 @@ class WireProtocol(asyncio.Protocol):
         self.scheduled = False  # _answer_ready is due
         self.closing = False  # close once what is queued is answered
         self.write_paused = False
+        self.paused = False  # reading, paused by us (the peer does not read, or the queue is long)
         self.drained: asyncio.Future[None] | None = None
         self.lost: asyncio.Future[None] | None = None
         self.read_at = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
-        # The request being read
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] = []
-        self.size = 0
-        self.too_big = 0  # 431 or 413, once the bound is passed
+        RequestReader.__init__(self)
 
     # asyncio.Protocol
 
@@ -107,8 +103,8 @@ class WireProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             # The request was read whole (and is answered); what follows is not HTTP to us.
             self.closing = True
+            self._pause()
             assert self.transport is not None
-            self.transport.pause_reading()
             if not self.queue and not self.busy:
                 self.transport.close()
         except httptools.HttpParserError:
@@ -118,17 +114,28 @@ class WireProtocol(asyncio.Protocol):
                 self._refuse(400, b"Invalid HTTP request received.")
         else:
             if self.write_paused or len(self.queue) > MAX_QUEUE:
-                assert self.transport is not None
-                self.transport.pause_reading()  # resumed when the peer reads, or the queue drains
+                self._pause()  # resumed when the peer reads, or the queue drains
 
     def pause_writing(self) -> None:
         self.write_paused = True
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self.read_at = self.loop.time()  # the peer is reading: the connection moves
         if self.drained is not None and not self.drained.done():
             self.drained.set_result(None)
-        if self.transport is not None and not self.closing and len(self.queue) <= MAX_QUEUE:
+        self._resume()
+
+    def _pause(self) -> None:
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        """Read again once the peer reads its answers and the queue is short."""
+        if self.paused and not self.write_paused and not self.closing and len(self.queue) <= MAX_QUEUE:
+            assert self.transport is not None
+            self.paused = False
             self.transport.resume_reading()
 
     # uvicorn's server
@@ -138,42 +145,6 @@ class WireProtocol(asyncio.Protocol):
         self.closing = True
         if not self.busy and self.transport is not None:
             self.transport.close()
-
-    # httptools' callbacks
-
-    def on_message_begin(self) -> None:
-        self.url, self.headers, self.body, self.size = b"", [], [], 0
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-        self.size += len(url)
-        if self.size > MAX_HEAD:
-            self.too_big = 431
-            raise ValueError("too large")  # stops the parser; data_received answers
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.size += len(name) + len(value)
-        if self.size > MAX_HEAD:
-            self.too_big = 431
-            raise ValueError("too large")
-        # llhttp keeps trailing whitespace, which is no part of a value (RFC 9110): as uvicorn strips it.
-        self.headers.append((name.lower(), value.rstrip(b" \t")))
-
-    def on_headers_complete(self) -> None:
-        if self.parser.should_upgrade() or self.busy:
-            return  # no interim answer may come before the answers still owed
-        for name, value in self.headers:
-            if name == b"expect" and value.lower() == b"100-continue" and self.transport is not None:
-                # The body is read before the app runs: ask for it now.
-                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                break
-
-    def on_body(self, body: bytes) -> None:
-        self.size += len(body)
-        if self.size > MAX_HEAD + MAX_BODY:
-            self.too_big = 413
-            raise ValueError("too large")
-        self.body.append(body)
 
     def on_message_complete(self) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -210,6 +181,7 @@ class WireProtocol(asyncio.Protocol):
             self._write(answer.status, reply_bytes(answer), method, answer.body, keep_alive and not self.closing)
         if not self.busy and self.closing and self.transport is not None:
             self.transport.close()
+        self._resume()
 
     def _write(self, status: int, data: bytes, method: bytes, body: bytes, keep_alive: bool) -> None:
         transport = self.transport
@@ -256,8 +228,7 @@ class WireProtocol(asyncio.Protocol):
             self.busy = False
             if self.closing and self.transport is not None:
                 self.transport.close()
-            elif self.transport is not None and not self.write_paused:
-                self.transport.resume_reading()
+            self._resume()
 
     async def _run_app(
         self, method: bytes, url: bytes, headers: list[tuple[bytes, bytes]], body: bytes, version: str
@@ -286,13 +257,15 @@ class WireProtocol(asyncio.Protocol):
         transport.close()
 
     def _idle_check(self) -> None:
-        """Close a connection that sent nothing for the keep-alive timeout while nothing was being
-        answered: one timer per connection, checked when it fires, not one armed per request."""
+        """Close a connection that moved nothing for the keep-alive timeout, or, while answers wait
+        for the peer to read them, for ``SEND_TIMEOUT`` (as nginx's ``send_timeout``): one timer per
+        connection, checked when it fires, not one armed per request."""
         transport = self.transport
         if transport is None or transport.is_closing():
             return
         waited = self.loop.time() - self.read_at
-        if not self.busy and waited >= self.idle_timeout:
+        limit = SEND_TIMEOUT if self.busy or transport.get_write_buffer_size() else self.idle_timeout
+        if waited >= limit:
             transport.close()
             return
-        self.idle_timer = self.loop.call_later(max(self.idle_timeout - waited, 0.5), self._idle_check)
+        self.idle_timer = self.loop.call_later(max(limit - waited, 0.5), self._idle_check)
