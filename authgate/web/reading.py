@@ -30,9 +30,10 @@ class RequestReader:
         self.size = 0
         self.body_size = 0
         self.too_big = 0  # 431 or 413, once a bound is passed
+        self.expect = False  # Expect: 100-continue
 
     def on_message_begin(self) -> None:
-        self.url, self.headers, self.body, self.size, self.body_size = b"", [], [], 0, 0
+        self.url, self.headers, self.body, self.size, self.body_size, self.expect = b"", [], [], 0, 0, False
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -47,16 +48,15 @@ class RequestReader:
             self.too_big = 431
             raise ValueError("too large")
         # llhttp keeps trailing whitespace, which is no part of a value (RFC 9110): as uvicorn strips it.
-        self.headers.append((name.lower(), value.rstrip(b" \t")))
+        name, value = name.lower(), value.rstrip(b" \t")
+        self.headers.append((name, value))
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect = True
 
     def on_headers_complete(self) -> None:
-        if self.parser.should_upgrade() or self.busy:
-            return  # no interim answer may come before the answers still owed
-        for name, value in self.headers:
-            if name == b"expect" and value.lower() == b"100-continue" and self.transport is not None:
-                # The body is read before the app runs: ask for it now.
-                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                break
+        if self.expect and not self.busy and not self.parser.should_upgrade() and self.transport is not None:
+            # The body is read before the app runs: ask for it now (never before answers still owed).
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self.body_size += len(body)
