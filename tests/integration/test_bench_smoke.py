@@ -23,8 +23,10 @@ def test_the_benchmark_runs_and_reports_every_figure() -> None:
         [*argv, "--no-sign-in-bench"], cwd=ROOT, capture_output=True, text=True, timeout=240, check=True
     ).stdout
     for figure in (
-        r"warm: ratio to the bare app \d+\.\d\dx",
-        r"cold: ratio to the bare app \d+\.\d\dx",
+        *(
+            rf"{door}: +\d+\.\d\dx of nginx return 200, \d+\.\d\dx of the bare app, \d+\.\d µs CPU per check"
+            for door in ("warm", "warm-asgi", "cold", "cold-asgi")
+        ),
         r"many users: 24 sessions",
         r"cache on : ratio \d+\.\d\dx, cache hit rate [\d.]+%, Redis commands per check [\d.]+",
         r"cache off: ratio \d+\.\d\dx, Redis commands per check [\d.]+",
