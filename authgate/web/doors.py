@@ -17,7 +17,7 @@ from typing import Any
 
 from authgate.observability import requestid
 from authgate.web import auth, inline
-from authgate.web.raw import ASGIApp, Reply, Scope, Send, client_ip, pick_headers, request_headers, send_reply
+from authgate.web.raw import ASGIApp, Reply, Scope, Send, client_ip, request_headers, send_reply
 from authgate.wiring.gateway import Gateway
 
 log = logging.getLogger("authgate")
@@ -66,18 +66,16 @@ class AuthRoutes:
             reply = _failed(headers)
         await send_reply(send, reply, requestid.id_of(headers) if reply.status != 200 else None)
 
-    def quick(
-        self, target: bytes, raw: list[tuple[bytes, bytes]], peer: str | None, scheme: str
-    ) -> Reply | Later | None:
-        """The wire door's question, with the request target as sent: the answer now; or what
-        answers it from the store (a coroutine, to be awaited); or None, for the ASGI app."""
+    def quick(self, target: bytes, headers: dict[str, str], peer: str | None, scheme: str) -> Reply | Later | None:
+        """The wire door's question, with the request target as sent and the wanted headers as
+        ``pick_headers`` picks them (authgate/web/reading.py): the answer now; or what answers it
+        from the store (a coroutine, to be awaited); or None, for the ASGI app."""
         if target == b"/healthz":
             return HEALTHY
         caller = self.raw_callers.get(target)
         if caller is None:
             return None
         gw = self.gw
-        headers = pick_headers(raw, auth.WANTED_HEADERS)
         try:
             check = auth.parse_check(gw, caller, headers, peer, scheme)
             if isinstance(check, auth.Check):

@@ -30,6 +30,7 @@ import httptools
 
 from authgate.web.doors import Later
 from authgate.web.http11 import SERVER_ERROR, STATUS, refusal, reply_bytes, run_buffered, scope_of, server_headers
+from authgate.web.parse import WANTED_HEADERS
 from authgate.web.raw import ASGIApp, Reply
 from authgate.web.reading import RequestReader
 
@@ -38,8 +39,9 @@ log = logging.getLogger("uvicorn.error")
 SEND_TIMEOUT = 60.0  # seconds a peer may leave answers unread
 MAX_QUEUE = 64  # pipelined requests waiting behind a slow one before reading pauses
 
-Quick = Callable[[bytes, list[tuple[bytes, bytes]], str | None, str], Reply | Later | None]
-Request = tuple[bytes, bytes, list[tuple[bytes, bytes]], bytes, bool, str]  # method url headers body keep-alive ver
+Quick = Callable[[bytes, dict[str, str], str | None, str], Reply | Later | None]
+#: method, target, headers, the wanted ones decoded, body, keep-alive, HTTP version
+Request = tuple[bytes, bytes, list[tuple[bytes, bytes]], dict[str, str], bytes, bool, str]
 
 
 class WireProtocol(RequestReader, asyncio.Protocol):
@@ -71,7 +73,7 @@ class WireProtocol(RequestReader, asyncio.Protocol):
         self.lost: asyncio.Future[None] | None = None
         self.read_at = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
-        RequestReader.__init__(self)
+        RequestReader.__init__(self, WANTED_HEADERS)
 
     # asyncio.Protocol
 
@@ -98,6 +100,9 @@ class WireProtocol(RequestReader, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.read_at = self.loop.time()
+        if not self.head_fits(data):
+            self._refuse(431, b"Request header fields too large.")
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -152,7 +157,9 @@ class WireProtocol(RequestReader, asyncio.Protocol):
         parser = self.parser
         version = parser.get_http_version()
         keep_alive = version != "1.0" and parser.should_keep_alive() and not self.closing
-        self.queue.append((parser.get_method(), self.url, self.headers, b"".join(self.body), keep_alive, version))
+        self.queue.append(
+            (parser.get_method(), self.url, self.headers, self.picked, b"".join(self.body), keep_alive, version)
+        )
         if not self.busy and not self.scheduled:
             # Answered after every I/O callback of this poll, as a task would be: a sign-out read in
             # the same poll (authgate/store/subscription.py) is applied first (tests/integration/test_replicas.py).
@@ -169,8 +176,8 @@ class WireProtocol(RequestReader, asyncio.Protocol):
             transport = self.transport
             if transport is None or transport.is_closing():
                 return
-            method, url, headers, body, keep_alive, _ = queue[0]
-            answer = quick(url, headers, self.peer, self.scheme) if quick is not None and not body else None
+            method, url, _, picked, body, keep_alive, _ = queue[0]
+            answer = quick(url, picked, self.peer, self.scheme) if quick is not None and not body else None
             if type(answer) is not Reply:  # the store, or the ASGI app, answers it
                 self.busy = True
                 task = self.loop.create_task(self._answer_queue(answer))
@@ -202,9 +209,9 @@ class WireProtocol(RequestReader, asyncio.Protocol):
         asked = True
         try:
             while self.queue and self.transport is not None and not self.transport.is_closing():
-                method, url, headers, body, keep_alive, version = self.queue[0]
+                method, url, headers, picked, body, keep_alive, version = self.queue[0]
                 if not asked:
-                    answer = self.quick(url, headers, self.peer, self.scheme) if self.quick and not body else None
+                    answer = self.quick(url, picked, self.peer, self.scheme) if self.quick and not body else None
                 asked = False
                 if answer is None:
                     result = await self._run_app(method, url, headers, body, version)
