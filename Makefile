@@ -1,4 +1,4 @@
-.PHONY: demo test lint unit mutation e2e bench bench-steps screenshots lock upgrade clean
+.PHONY: demo test lint unit mutation e2e bench bench-steps capacity screenshots lock upgrade clean
 
 # Run a complete local stack: dev IdP, Redis, two authgate replicas, Traefik, a sample app.
 # PORT=N: the port of the URL to open (default 8080).
@@ -46,6 +46,13 @@ bench:
 bench-steps:
 	scripts/bootstrap test
 	.venv/bin/python -m bench.steps
+
+# The capacity model's measured inputs (docs/scaling.md): Redis commands per sign-in, refresh, check
+# and sign-out, bytes per session in Redis and in a replica, the invalidation feed's fan-out
+# (standalone, and PUBLISH against SPUBLISH on a 3-master Cluster). No wrk: light on the machine.
+capacity:
+	scripts/bootstrap test
+	.venv/bin/python -m bench.capacity
 
 # Retake docs/img/*.png (docs/what-you-will-see.md) by running the demo's story in Chromium.
 screenshots:
