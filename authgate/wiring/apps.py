@@ -112,6 +112,10 @@ class Apps:
     def get(self, key: str) -> App:
         return self._apps.get(key, self.default) if key else self.default
 
+    def with_domain(self, cookie_domain: str) -> App | None:
+        """The first app whose own domain-level mode has ``cookie_domain`` (not on the hot path)."""
+        return next((a for a in self._apps.values() if a.domain and a.domain.cookie_domain == cookie_domain), None)
+
     def update(self, apps: Iterable[AppRule]) -> None:
         """Build the per-app services of ``apps`` (after a reload): unchanged clients are kept."""
         s = self._settings

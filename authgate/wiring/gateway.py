@@ -94,7 +94,11 @@ class Gateway:
     def for_scope(self, scope: str) -> tuple[BasicAuth, int]:
         """The HTTP Basic attributes and session lifetime of the app a session of ``scope`` (a host,
         or ".<cookie domain>") belongs to: the app's own, else the global ones."""
-        app = self.app_for(scope.removeprefix("."))
+        name = scope.removeprefix(".")
+        app = self.app_for(name)
+        if scope.startswith(".") and (app.domain is None or app.domain.cookie_domain != name):
+            # A domain's own name may be no host of its app (an entry for `*.example.com` only).
+            app = self.apps.with_domain(name) or app
         basic = app.basic_auth if app.basic_auth is not None else self.sessions.basic_auth
         return basic, app.session_ttl or self.site.session_ttl
 

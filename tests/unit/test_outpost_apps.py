@@ -311,6 +311,32 @@ def test_rules_file_apps_keep_todays_meta_default() -> None:
     assert gw.for_scope("other.test")[1] == settings.session_ttl
 
 
+def test_a_domain_session_finds_its_app_when_the_domain_is_no_host_of_it() -> None:
+    settings = load_settings(
+        {
+            "AUTHGATE_ISSUER": "https://auth.test/application/o/main/",
+            "AUTHGATE_CLIENT_ID": "c",
+            "AUTHGATE_DEV_MODE": "true",
+        }
+    )
+    wild = AppRule.model_validate(
+        {
+            "host": "*.example.test",
+            "cookie_domain": "example.test",
+            "external_url": "https://auth.example.test",
+            "session_ttl": 900,
+            "basic_auth_enabled": True,
+            "basic_auth_password_attribute": "pw",
+        }
+    )
+    gw = _with_apps(settings, [wild])
+    assert gw.policy.for_host("example.test").app == "", "the bare domain is no host of the entry"
+    assert gw.for_scope(".example.test") == (BasicAuth("", "pw"), 900)
+    assert gw.for_scope("a.example.test") == (BasicAuth("", "pw"), 900)
+    assert gw.for_scope(".other.test")[1] == settings.session_ttl
+    assert gw.login.scope("auth.example.test") == ".example.test"
+
+
 def _with_apps(settings: Settings, apps: list[AppRule]) -> Gateway:
     settings = settings.model_copy(update={"apps": apps})
     return build_gateway(settings, store=MemoryStore())
