@@ -17,7 +17,7 @@ from authgate.errors import InvalidRedirect
 from authgate.outpost.providers import Provider, app_rule, merge
 from authgate.store import MemoryStore
 from authgate.web.common import valid_target
-from authgate.web.parse import is_callback_query
+from authgate.web.parse import BrowserRoute, Caller, Check, is_callback_query, parse_check
 from authgate.wiring.gateway import Gateway, build_gateway
 from authgate.wiring.outpost import OutpostApps
 from authgate.wiring.site import SINGLE, Domain
@@ -402,3 +402,16 @@ def test_a_rules_file_entry_with_its_own_domain() -> None:
 )
 def test_the_callback_query_is_read_as_the_outpost_reads_it(query: str, callback: bool) -> None:
     assert is_callback_query(query) is callback
+
+
+def test_a_forward_auth_check_with_the_callback_query_is_the_callback_route() -> None:
+    gw = outpost_gateway(entry("app"))
+    uri = "/any/page?code=c&state=s&X-authentik-auth-callback=true"
+    forwarded = {"x-forwarded-proto": "https", "x-forwarded-host": "app.example.test", "x-forwarded-method": "GET"}
+    check = parse_check(gw, Caller.FORWARD_AUTH, {**forwarded, "x-forwarded-uri": uri}, "127.0.0.1", "http")
+    assert isinstance(check, BrowserRoute) and check.path == "/outpost.goauthentik.io/callback"
+    assert check.original.query == "code=c&state=s&X-authentik-auth-callback=true", "the callback reads it whole"
+    plain = parse_check(gw, Caller.FORWARD_AUTH, {**forwarded, "x-forwarded-uri": "/p?next=x"}, "127.0.0.1", "http")
+    assert isinstance(plain, Check), "any other query: an ordinary check"
+    nginx = {"x-original-url": f"https://app.example.test{uri}", "x-original-method": "GET"}
+    assert isinstance(parse_check(gw, Caller.NGINX, nginx, "127.0.0.1", "http"), Check), "nginx cannot redirect"
