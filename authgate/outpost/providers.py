@@ -212,7 +212,8 @@ def merge(providers: Iterable[AppRule], file_rules: Iterable[AppRule]) -> list[A
     one that names its own client wins; any other is an app of its own."""
     provider_list = list(providers)
     by_host = {rule.hosts[0]: rule for rule in provider_list}
-    domains = sorted((r for r in provider_list if r.cookie_domain), key=lambda r: -len(r.cookie_domain or ""))
+    # The longest cookie domain first, as the outpost picks the longest match.
+    domains = sorted(((r.cookie_domain, r) for r in provider_list if r.cookie_domain), key=lambda d: -len(d[0]))
     out: list[AppRule] = []
     taken: set[str] = set()
     for rule in file_rules:
@@ -222,7 +223,7 @@ def merge(providers: Iterable[AppRule], file_rules: Iterable[AppRule]) -> list[A
             continue
         rest = []
         for host in rule.hosts:
-            p = by_host.get(host) or next((d for d in domains if covers(d.cookie_domain or "", host)), None)
+            p = by_host.get(host) or next((r for domain, r in domains if covers(domain, host)), None)
             if p is None:
                 rest.append(host)
                 continue
@@ -243,6 +244,7 @@ def merge(providers: Iterable[AppRule], file_rules: Iterable[AppRule]) -> list[A
 
 
 def _own(rule: AppRule, provider: AppRule, name: str) -> Any:
-    """The file entry's value of ``name`` when it sets one (the client: always the provider's)."""
+    """The file entry's value of ``name`` when it sets one (never its client: an entry that names
+    one is an app of its own), else the provider's."""
     mine = getattr(rule, name)
-    return getattr(provider, name) if mine is None or name in ("issuer", "client_id", "client_secret") else mine
+    return getattr(provider, name) if mine is None else mine

@@ -205,6 +205,55 @@ def test_a_rules_file_entry_under_a_domain_provider_is_signed_in_by_it() -> None
     assert hosts.index("*.example.test", hosts.index("auth.example.test") + 1), "the file's wildcard comes later"
 
 
+def test_a_rules_file_entry_says_its_own_values_over_the_providers() -> None:
+    wiki = app_rule(
+        Provider.from_api(
+            entry(
+                "wiki",
+                basic_auth_enabled=True,
+                basic_auth_password_attribute="pw",
+                access_token_validity=3600.0,
+            )
+        )
+    )
+    mine = AppRule.model_validate(
+        {
+            "host": "wiki.example.test",
+            "basic_auth_enabled": False,
+            "session_ttl": 600,
+            "authentik_provider_name": "Mine",
+            "authentik_app_slug": "my-wiki",
+        }
+    )
+    (merged,) = merge([wiki], [mine])
+    assert (merged.basic_auth_enabled, merged.session_ttl) == (False, 600)
+    assert (merged.authentik_provider_name, merged.authentik_app_slug) == ("Mine", "my-wiki")
+    assert (merged.client_id, merged.basic_auth_password_attribute) == ("client-wiki", "pw"), "the rest: the provider's"
+
+
+def test_the_longest_cookie_domain_signs_a_file_entry_in() -> None:
+    outer = app_rule(Provider.from_api(domain_entry()))
+    inner = app_rule(
+        Provider.from_api(domain_entry("deep", "b.example.test", external_host="https://deep.b.example.test"))
+    )
+    for providers in ([outer, inner], [inner, outer]):
+        merged = merge(providers, [AppRule.model_validate({"host": "x.b.example.test"})])
+        assert next(r for r in merged if r.hosts == ["x.b.example.test"]).client_id == "client-deep"
+
+
+def test_every_entry_of_the_file_is_read_whatever_comes_before_it() -> None:
+    provider = app_rule(Provider.from_api(entry("wiki")))
+    own = AppRule.model_validate(
+        {"host": "own.test", "issuer": "https://idp.test/", "client_id": "c", "client_secret": "s"}
+    )
+    mixed = AppRule.model_validate({"host": ["other.test", "wiki.example.test"], "groups": ["ops"]})
+    merged = merge([provider], [own, mixed])
+    by_first = {r.hosts[0]: r for r in merged}
+    assert by_first["wiki.example.test"].groups == ["ops"], "after an own client's entry, after an unknown host"
+    assert by_first["wiki.example.test"].client_id == "client-wiki"
+    assert by_first["other.test"].client_id is None and by_first["own.test"].client_id == "c"
+
+
 # --- HTTP Basic, access_token_validity, the provider's name -------------------------------------
 
 
