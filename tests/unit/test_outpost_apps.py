@@ -233,12 +233,15 @@ def test_a_rules_file_entry_says_its_own_values_over_the_providers() -> None:
 
 def test_the_longest_cookie_domain_signs_a_file_entry_in() -> None:
     outer = app_rule(Provider.from_api(domain_entry()))
+    # z.example.test sorts after example.test as a string: only its length puts it first.
     inner = app_rule(
-        Provider.from_api(domain_entry("deep", "b.example.test", external_host="https://deep.b.example.test"))
+        Provider.from_api(domain_entry("deep", "z.example.test", external_host="https://deep.z.example.test"))
     )
     for providers in ([outer, inner], [inner, outer]):
-        merged = merge(providers, [AppRule.model_validate({"host": "x.b.example.test"})])
-        assert next(r for r in merged if r.hosts == ["x.b.example.test"]).client_id == "client-deep"
+        merged = merge(providers, [AppRule.model_validate({"host": "x.z.example.test"})])
+        assert next(r for r in merged if r.hosts == ["x.z.example.test"]).client_id == "client-deep"
+        merged = merge(providers, [AppRule.model_validate({"host": "x.example.test"})])
+        assert next(r for r in merged if r.hosts == ["x.example.test"]).client_id == "client-auth"
 
 
 def test_every_entry_of_the_file_is_read_whatever_comes_before_it() -> None:
