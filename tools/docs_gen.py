@@ -74,6 +74,28 @@ RULE_KEYS: dict[str, str] = {
     "(its `client_id`, or one of `header_auth_audiences`); Basic is checked with the app's client.",
     "header_auth_audiences": "Other audiences (client ids) a bearer token for this app may name (default: "
     "`AUTHGATE_HEADER_AUTH_AUDIENCES`).",
+    "basic_auth_enabled": "`true`: send this app HTTP Basic credentials (`Authorization: Basic ...`) from the "
+    "user's attributes in Authentik's `ak_proxy` claim, as a proxy provider's *Set HTTP-Basic Authentication* "
+    "does (the client's own `Authorization` header then never reaches the app); `false`: none for this app. "
+    "Absent: `AUTHGATE_AUTHENTIK_BASIC_AUTH_*`. In outpost mode a provider's own setting is used.",
+    "basic_auth_user_attribute": "With `basic_auth_enabled`: the user attribute holding the Basic username "
+    "(absent or missing on the user: the email address).",
+    "basic_auth_password_attribute": "With `basic_auth_enabled` (required then): the user attribute holding "
+    "the Basic password; a user without it gets no header.",
+    "session_ttl": "Seconds this app's sessions last at most (and its session cookie's `Max-Age`), at least 60; "
+    "absent: `AUTHGATE_SESSION_TTL`, which also caps it. In outpost mode: a provider's "
+    "`access_token_validity`.",
+    "authentik_provider_name": "Sent as `X-authentik-meta-provider` for this app (absent: as for every app; "
+    "in outpost mode: the provider's name).",
+    "authentik_app_slug": "Sent as `X-authentik-meta-app` for this app (absent: as for every app; in outpost "
+    "mode: the provider's application slug).",
+    "cookie_domain": "Domain-level mode for this app alone (with `external_url`), as an Authentik "
+    "`forward_domain` provider: its session cookie is set for this domain, so one sign-in opens every host "
+    "of the entry (list them, e.g. `*.example.com`), and `rd` may point anywhere under it. Every host of the "
+    "entry and `external_url`'s host must be under it. Absent: `AUTHGATE_COOKIE_DOMAIN`, if set.",
+    "external_url": "With `cookie_domain`: the auth host this app's sign-ins come back to "
+    "(`<external_url><AUTHGATE_PATH_PREFIX>/callback`, the one redirect URI to register), e.g. "
+    "`https://auth.example.com`.",
     "case_insensitive_paths": "`true` for an app that serves a path whatever its case: IIS and ASP.NET, "
     "Express (its router ignores case by default), anything serving files from a case-insensitive file "
     "system (Windows, macOS, an SMB share). Every rule of this host (its `skip_auth` and `AUTHGATE_SKIP_AUTH` "

@@ -267,8 +267,7 @@ def _host_rules(app: AppRule, default: AccessRule, global_skip: tuple[PathRule, 
     )
     rules = [_path_rule(entry, own, f"{name} rule {i}") for i, entry in enumerate(app.rules, 1)]
     rules += [skip_rule(r, f"{name} skip_auth") for r in app.skip_auth]
-    own_services = app.client_id is not None or app.header_auth is not None or app.header_auth_audiences is not None
-    key = app_key(app) if own_services else ""
+    key = app_key(app) if app.own_services else ""
     return HostRules(own, (*rules, *global_skip), key, ignore_case=app.case_insensitive_paths)
 
 

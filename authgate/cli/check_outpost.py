@@ -83,13 +83,22 @@ async def _one(s: Settings, p: Provider, report: Findings, probe: Probe) -> None
             "or keep Authentik's own outpost for it",
         )
         return
-    if p.mode == "forward_domain":
+    if p.mode == "forward_domain" and not p.domain:
         report.warn(
-            f"{where}: served for {p.host} only, not every host under {p.cookie_domain or 'its cookie domain'}",
-            "give each other host a forward-auth (single application) provider of its own",
+            f"{where}: its cookie domain {p.cookie_domain!r} is no domain that covers {p.host}: served for "
+            f"{p.host} only",
+            "set the provider's cookie domain in Authentik to a domain above its external host "
+            "(e.g. example.com for https://auth.example.com)",
         )
+    elif p.domain:
+        report.ok(f"{where}: every host under {p.domain}, signed in at {p.external_host}")
     else:
         report.ok(where)
+    if p.basic_auth_enabled and not p.basic_auth_password_attribute:
+        report.warn(
+            f"provider {p.name!r}: HTTP-Basic authentication is on without a password attribute: none is sent",
+            "set the provider's HTTP-Basic password key in Authentik",
+        )
     for line in skip_rules(p.skip_path_regex)[1]:
         report.warn(f"provider {p.name!r}: skip_path_regex line {line!r} does not compile; it is left out")
     rule = app_rule(p, host_browser=s.authentik_host_browser)

@@ -11,6 +11,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
@@ -87,6 +88,12 @@ class PathRuleEntry(BaseModel):
         return self
 
 
+def covers(domain: str, host: str) -> bool:
+    """``host`` (``*.`` wildcards too) is ``domain`` or under it, on a dot boundary."""
+    name = host.lower().removeprefix("*.")
+    return bool(name) and (name == domain or name.endswith("." + domain))
+
+
 @dataclass(frozen=True, slots=True)
 class AppClient:
     """An app's own OAuth client at the IdP (an Authentik application's provider)."""
@@ -120,6 +127,18 @@ class AppRule(BaseModel):
     scopes: str | None = None  # default: AUTHGATE_SCOPES
     header_auth: list[str] | None = None  # default: AUTHGATE_HEADER_AUTH ([] turns it off here)
     header_auth_audiences: list[str] | None = None  # default: AUTHGATE_HEADER_AUTH_AUDIENCES
+    # HTTP Basic credentials for the app from the user's attributes (Authentik's ak_proxy claim), as a
+    # proxy provider's settings name them; absent: AUTHGATE_AUTHENTIK_BASIC_AUTH_*.
+    basic_auth_enabled: bool | None = None
+    basic_auth_user_attribute: str | None = None
+    basic_auth_password_attribute: str | None = None
+    session_ttl: int | None = None  # at most this long (a provider's access_token_validity); default: global
+    authentik_provider_name: str | None = None  # X-authentik-meta-provider; default: the global value
+    authentik_app_slug: str | None = None  # X-authentik-meta-app; default: the global value
+    # Domain-level mode for this app alone: its session cookie for the cookie domain, its sign-ins at
+    # the external URL's callback (an Authentik forward_domain provider).
+    cookie_domain: str | None = None
+    external_url: str | None = None
 
     @field_validator("issuer")
     @classmethod
@@ -156,6 +175,43 @@ class AppRule(BaseModel):
         if self.client_secret and self.client_secret_file:
             raise ValueError("client_secret and client_secret_file are both set: keep one")
         return self
+
+    @model_validator(mode="after")
+    def _basic_auth(self) -> AppRule:
+        named = self.basic_auth_user_attribute is not None or self.basic_auth_password_attribute is not None
+        if self.basic_auth_enabled and not self.basic_auth_password_attribute:
+            raise ValueError("basic_auth_enabled = true needs basic_auth_password_attribute (the user attribute)")
+        if named and self.basic_auth_enabled is None:
+            raise ValueError("basic_auth_*_attribute is set without basic_auth_enabled: add basic_auth_enabled = true")
+        if self.session_ttl is not None and self.session_ttl < 60:
+            raise ValueError(f"session_ttl = {self.session_ttl}: at least 60 seconds")
+        return self
+
+    @model_validator(mode="after")
+    def _own_domain(self) -> AppRule:
+        if self.cookie_domain is None and self.external_url is None:
+            return self
+        if not self.cookie_domain or not self.external_url:
+            raise ValueError("cookie_domain and external_url go together (this app's domain-level mode): set both")
+        domain = self.cookie_domain.strip().lower().lstrip(".")
+        if not _BARE_HOST.match(domain) or "." not in domain:
+            raise ValueError(f"cookie_domain {self.cookie_domain!r} must be a domain like `example.com`")
+        auth = (urlsplit(self.external_url).hostname or "") if re.match(r"^https?://", self.external_url) else ""
+        uncovered = [h for h in [auth, *self.hosts] if not covers(domain, h)]
+        if uncovered:
+            raise ValueError(
+                f"cookie_domain {domain!r} does not cover {', '.join(map(repr, uncovered))}: the external_url "
+                "(an http(s) URL) and every host must be under it, or the cookie would never be sent back"
+            )
+        self.cookie_domain = domain
+        return self
+
+    @property
+    def own_services(self) -> bool:
+        """Whether the app has services of its own (authgate/wiring/apps.py), else the global ones."""
+        fields = (self.client_id, self.header_auth, self.header_auth_audiences, self.basic_auth_enabled)
+        more = (self.session_ttl, self.authentik_provider_name, self.authentik_app_slug, self.cookie_domain)
+        return any(v is not None for v in (*fields, *more))
 
     def own_client(self, default_scopes: str) -> AppClient | None:
         """The app's own client, or None (it uses the global one). Call after the secret file is read."""

@@ -2,23 +2,28 @@
 
 Pure logic. What the API answers (``GET /api/v3/outposts/proxy/``, Authentik's
 ``ProxyOutpostConfigSerializer``) is read into a ``Provider``; ``app_rule`` turns it into the rules
-file's ``AppRule`` (its host, its own client, its public paths, its header auth), and ``merge`` lays
-the rules file over the providers: an entry for a provider's host adds its rules to that app, an
-entry for another host is an app of its own.
+file's ``AppRule`` (its hosts, its own client, its public paths, its header auth, its HTTP Basic
+attributes, its session lifetime, its meta names; a ``forward_domain`` provider: every host under its
+cookie domain, signed in at its external host), and ``merge`` lays the rules file over the
+providers: an entry for a provider's host adds its rules to that app, an entry for a host under a
+``forward_domain`` provider's cookie domain is signed in by that provider, an entry for another host
+is an app of its own.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from authgate.config.rules import AppRule, split_skip_rule
+from authgate.config.rules import AppRule, covers, split_skip_rule
 
 #: The modes authgate serves: it answers forward-auth checks; it is no reverse proxy (``proxy``).
 SERVED_MODES = ("forward_single", "forward_domain")
+_DOMAIN = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,34 @@ class Provider:
     basic_auth_enabled: bool
     app_slug: str
     app_name: str
+    basic_auth_user_attribute: str = ""
+    basic_auth_password_attribute: str = ""
+    access_token_validity: float | None = None  # seconds, as the serializer sends it
+
+    @property
+    def domain(self) -> str:
+        """A ``forward_domain`` provider's cookie domain, bare and lower-case; "" when it serves its
+        external host only: another mode, or a cookie domain that is no domain or does not cover the
+        external host (the cookie set at its callback would never be sent back)."""
+        domain = self.cookie_domain.strip().lower().lstrip(".")
+        if self.mode != "forward_domain" or not _DOMAIN.match(domain) or not covers(domain, self.host):
+            return ""
+        return domain
+
+    @property
+    def hosts(self) -> list[str]:
+        """The hosts it serves: its external host, and in ``forward_domain`` mode every host under
+        its cookie domain (the domain itself included, as the outpost matches it)."""
+        domain = self.domain
+        extra = [f"*.{domain}", domain] if domain else []
+        return [self.host, *(h for h in extra if h != self.host)]
+
+    @property
+    def session_ttl(self) -> int | None:
+        """``access_token_validity`` in whole seconds: how long the outpost's session cookie lasts
+        (it adds one second only so that 0 never means a browser-session cookie); None when unset."""
+        v = self.access_token_validity
+        return math.ceil(v) if v is not None and math.isfinite(v) and v > 0 else None
 
     @property
     def host(self) -> str:
@@ -80,7 +113,20 @@ class Provider:
             basic_auth_enabled=bool(data.get("basic_auth_enabled")),
             app_slug=str(data.get("assigned_application_slug") or ""),
             app_name=str(data.get("assigned_application_name") or ""),
+            basic_auth_user_attribute=str(data.get("basic_auth_user_attribute") or ""),
+            basic_auth_password_attribute=str(data.get("basic_auth_password_attribute") or ""),
+            access_token_validity=_seconds(data.get("access_token_validity")),
         )
+
+
+def _seconds(value: Any) -> float | None:
+    """A number of seconds (the serializer's float, or None); anything else is None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 def browser_issuer(issuer: str, host_browser: str) -> str:
@@ -112,50 +158,93 @@ def skip_rules(regexes: str) -> tuple[list[str], list[str]]:
 
 
 def app_rule(p: Provider, *, host_browser: str = "") -> AppRule:
-    """The host entry of a served provider: its host, its own client and scopes, its public paths,
-    its header auth (Authentik's *intercept header auth*: Bearer and Basic, or neither)."""
+    """The host entry of a served provider: its hosts, its own client and scopes, its public paths,
+    its header auth (Authentik's *intercept header auth*: Bearer and Basic, or neither), its HTTP
+    Basic credentials (on or off: the provider decides, not AUTHGATE_AUTHENTIK_BASIC_AUTH_*), its
+    session lifetime, its name for X-authentik-meta-provider, and in ``forward_domain`` mode its
+    cookie domain, with sign-ins at its external host."""
     scopes = list(p.scopes)
     if "openid" not in scopes:
         scopes.insert(0, "openid")
+    basic = p.basic_auth_enabled and bool(p.basic_auth_password_attribute)
+    domain = p.domain
     return AppRule.model_construct(
-        host=p.host,
+        host=p.hosts,
         issuer=browser_issuer(p.issuer, host_browser),
         client_id=p.client_id,
         client_secret=p.client_secret,
         scopes=" ".join(scopes),
         skip_auth=skip_rules(p.skip_path_regex)[0],
         header_auth=["bearer", "basic"] if p.intercept_header_auth else [],
+        basic_auth_enabled=basic,
+        basic_auth_user_attribute=p.basic_auth_user_attribute if basic else None,
+        basic_auth_password_attribute=p.basic_auth_password_attribute if basic else None,
+        session_ttl=p.session_ttl,
+        authentik_provider_name=p.name or None,
+        authentik_app_slug=p.app_slug or None,
+        cookie_domain=domain or None,
+        external_url=p.external_host if domain else None,
     )  # every other field: its default (model_construct fills them in)
+
+
+#: What a rules-file entry takes of the provider whose host it names (unless it says its own).
+_TAKEN = (
+    "issuer",
+    "client_id",
+    "client_secret",
+    "scopes",
+    "basic_auth_enabled",
+    "basic_auth_user_attribute",
+    "basic_auth_password_attribute",
+    "session_ttl",
+    "authentik_provider_name",
+    "authentik_app_slug",
+    "cookie_domain",
+    "external_url",
+)
 
 
 def merge(providers: Iterable[AppRule], file_rules: Iterable[AppRule]) -> list[AppRule]:
     """The apps in force: the rules file's entries over the providers'. A file entry for a
     provider's host (and no client of its own) adds its allow-lists, path rules and public paths
-    to that provider's app; one that names its own client wins; any other is an app of its own."""
-    by_host = {rule.hosts[0]: rule for rule in providers}
+    to that provider's app, all its hosts included; one for a host under a ``forward_domain``
+    provider's cookie domain is signed in by that provider (an exact host beats its wildcard);
+    one that names its own client wins; any other is an app of its own."""
+    provider_list = list(providers)
+    by_host = {rule.hosts[0]: rule for rule in provider_list}
+    # The longest cookie domain first, as the outpost picks the longest match.
+    domains = sorted(((r.cookie_domain, r) for r in provider_list if r.cookie_domain), key=lambda d: -len(d[0]))
     out: list[AppRule] = []
     taken: set[str] = set()
     for rule in file_rules:
-        matched = [h for h in rule.hosts if h in by_host]
-        if not matched or rule.issuer:
-            taken.update(matched)
+        if rule.issuer:
+            taken.update(h for h in rule.hosts if h in by_host)
             out.append(rule)
             continue
-        for host in matched:
-            p = by_host[host]
-            update: dict[str, Any] = {
-                "host": host,
-                "issuer": p.issuer,
-                "client_id": p.client_id,
-                "client_secret": p.client_secret,
-                "scopes": p.scopes,
+        rest = []
+        for host in rule.hosts:
+            p = by_host.get(host) or next((r for domain, r in domains if covers(domain, host)), None)
+            if p is None:
+                rest.append(host)
+                continue
+            whole = p.hosts[0] == host  # the provider's own host: the entry is its whole app
+            update: dict[str, Any] = {name: _own(rule, p, name) for name in _TAKEN}
+            update |= {
+                "host": p.hosts if whole else host,
                 "skip_auth": [*p.skip_auth, *rule.skip_auth],
                 "header_auth": p.header_auth if rule.header_auth is None else rule.header_auth,
             }
             out.append(rule.model_copy(update=update))
-            taken.add(host)
-        rest = [h for h in rule.hosts if h not in by_host]
+            if whole:
+                taken.add(host)
         if rest:
             out.append(rule.model_copy(update={"host": rest}))
-    out += [rule for host, rule in by_host.items() if host not in taken]
-    return out
+    # Providers first: an entry of the file for one of their hosts (a wildcard) is read after, and wins.
+    return [rule for host, rule in by_host.items() if host not in taken] + out
+
+
+def _own(rule: AppRule, provider: AppRule, name: str) -> Any:
+    """The file entry's value of ``name`` when it sets one (never its client: an entry that names
+    one is an app of its own), else the provider's."""
+    mine = getattr(rule, name)
+    return getattr(provider, name) if mine is None else mine

@@ -22,7 +22,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -114,6 +114,8 @@ class LoginService:
         self.sessions = sessions
         self.ttl = ttl
         self.cookie_domain = cookie_domain
+        #: The cookie domain of the app at a callback host (set by the wiring: an app may have its own).
+        self.cookie_domain_of: Callable[[str], str] = lambda _host: self.cookie_domain
         #: Every login cookie's name starts with this.
         self.cookie_prefix = cookie_prefix + LOGIN_COOKIE_INFIX
         # The first key seals; every key opens (AUTHGATE_SECRET rotation).
@@ -239,8 +241,9 @@ class LoginService:
 
     def scope(self, callback_host: str) -> str:
         """The scope of a session whose callback came to ``callback_host``: that host, or in
-        domain-level mode ".<cookie domain>"."""
-        return "." + self.cookie_domain.lstrip(".").lower() if self.cookie_domain else callback_host.lower()
+        domain-level mode (the global one, or the app's at that host) ".<cookie domain>"."""
+        domain = self.cookie_domain_of(callback_host.lower())
+        return "." + domain.lstrip(".").lower() if domain else callback_host.lower()
 
     async def _await_first(self, claim: str, code: str, browser: str, name: str) -> Finished:
         deadline = time.monotonic() + WAIT_FOR_FIRST

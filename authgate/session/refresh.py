@@ -43,7 +43,7 @@ class Sessions(Protocol):
     async def renamed(self, session_id: str, old: str, new: str) -> None: ...
     async def delete(self, session_id: str) -> None: ...
     def client_of(self, data: SessionData) -> OIDCClient | None: ...
-    def upstream_of(self, claims: dict[str, object]) -> tuple[tuple[str, str], ...]: ...
+    def upstream_of(self, claims: dict[str, object], scope: str = "") -> tuple[tuple[str, str], ...]: ...
 
 
 async def refreshed(svc: Sessions, ticket: Ticket, data: SessionData) -> SessionData | None:
@@ -110,7 +110,7 @@ async def _refresh(svc: Sessions, ticket: Ticket) -> SessionData | None:
         merged = {**_identity_claims(current.identity), **tokens.claims}
         current.identity = Identity.from_claims(merged)
         if "ak_proxy" in tokens.claims:  # a refresh without the claim keeps the headers signed in with
-            current.upstream = svc.upstream_of(merged)
+            current.upstream = svc.upstream_of(merged, current.scope)
     if not await svc.save(ticket, current):
         # Signed out (or revoked, or logged out by the IdP) while the IdP answered: the sign-out
         # was acknowledged, and these new tokens must not bring the session back.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from authgate.access.upstream import NO_BASIC_AUTH, BasicAuth, Upstream, from_claims
@@ -65,13 +66,17 @@ class SessionService:
         self.idle_ttl = idle_ttl  # 0: no idle timeout
         self.meta = meta
         self.basic_auth = basic_auth
+        #: The HTTP Basic attributes and lifetime of the app a session's scope belongs to (set by the
+        #: wiring: an app may have its own); the global ones by default.
+        self.per_app: Callable[[str], tuple[BasicAuth, int]] = lambda _scope: (self.basic_auth, self.ttl)
         self._reported: set[tuple[str, str]] = set()  # headers of ak_proxy already logged as left out
         #: Ending sessions an IdP names (back- and front-channel logout).
         self.logouts = Logouts(store, meta, self.delete)
 
-    def upstream_of(self, claims: dict[str, object]) -> tuple[tuple[str, str], ...]:
-        """The checked ak_proxy headers; what was left out is logged once (by name: values may be secrets)."""
-        upstream: Upstream = from_claims(claims, self.basic_auth)
+    def upstream_of(self, claims: dict[str, object], scope: str = "") -> tuple[tuple[str, str], ...]:
+        """The checked ak_proxy headers, with the HTTP Basic credentials of the app of ``scope``; what
+        was left out is logged once (by name: values may be secrets)."""
+        upstream: Upstream = from_claims(claims, self.per_app(scope)[0])
         for left_out in upstream.left_out:
             if left_out not in self._reported and len(self._reported) < 1024:
                 self._reported.add(left_out)
@@ -127,9 +132,10 @@ class SessionService:
 
     async def create(self, tokens: TokenSet, *, scope: str, client: str = "") -> Ticket:
         """A new session, valid on ``scope`` only (a host, or ".<cookie domain>"), made by the OAuth
-        client named ``client`` ("": the global one)."""
+        client named ``client`` ("": the global one); it lasts as long as that app's sessions do."""
         now = time.time()
         claims = tokens.claims
+        ttl = min(self.per_app(scope)[1], self.ttl)  # the indexes outlive it
         data = SessionData(
             identity=Identity.from_claims(claims),
             access_token=tokens.access_token,
@@ -138,11 +144,11 @@ class SessionService:
             access_expires_at=now + tokens.expires_in if tokens.expires_in else 0.0,
             access_issued_at=now,
             created_at=now,
-            expires_at=now + self.ttl,
+            expires_at=now + ttl,
             idp_sid=str(claims.get("sid") or ""),
             scope=scope,
             client=client,
-            upstream=self.upstream_of(claims),
+            upstream=self.upstream_of(claims, scope),
         )
         self._note_no_refresh(tokens, client)
         ticket = Ticket.new()

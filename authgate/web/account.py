@@ -9,14 +9,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from authgate.access.redirects import validate_redirect
 from authgate.access.request import hostname_of
 from authgate.errors import BadRequest, IdPRejected, IdPUnavailable, StoreUnavailable, TokenValidationError
 from authgate.observability import audit, metrics
 from authgate.oidc.clients import lane
 from authgate.oidc.logout_tokens import unverified_audience
 from authgate.session.cookies import set_cookie
-from authgate.web.common import NO_STORE, audit_fields, gateway, origin_and_target, origin_of, page
+from authgate.web.common import NO_STORE, audit_fields, gateway, origin_and_target, origin_of, page, valid_target
 from authgate.web.pages import signed_out_page
 
 log = logging.getLogger("authgate.account")
@@ -53,13 +52,14 @@ async def sign_out(request: Request) -> Response:
             str(request.url),
         )
     after = rd or f"{scheme}://{host}/"
+    domain = gw.domain_for(hostname_of(host))
     # The IdP returns only to a registered address: this host's /signed_out, with rd signed in state.
-    back = gw.site.signed_out_url(f"{scheme}://{host}")
+    back = gw.site.signed_out_url(f"{scheme}://{host}", domain)
     state = gw.returns.dumps(rd) if rd else ""
     target = None
     if id_token:
         target = await oidc.end_session_url(id_token=id_token, post_logout_redirect_uri=back, state=state)
-    clear = set_cookie(gw.site.cookie_name, "", max_age=0, secure=scheme == "https", domain=gw.site.cookie_domain)
+    clear = set_cookie(gw.site.cookie_name, "", max_age=0, secure=scheme == "https", domain=domain.cookie_domain)
     if target or rd:
         resp: Response = RedirectResponse(target or rd, status_code=302, headers=NO_STORE)
     else:
@@ -81,9 +81,7 @@ async def signed_out(request: Request) -> Response:
     rd = gw.returns.loads(request.query_params.get("state", ""))
     if rd:
         try:
-            target = validate_redirect(
-                rd, request_host=host, cookie_domain=gw.site.cookie_domain, allowed_domains=gw.site.redirect_domains
-            )
+            target = valid_target(gw, rd, host)
             return RedirectResponse(target, status_code=302, headers=NO_STORE)
         except BadRequest as exc:
             log.warning("signed-out return: %s", exc)

@@ -110,6 +110,14 @@ def redirect_target(gw: Gateway, request: Request, scheme: str, host: str) -> st
         rd = f"{scheme}://{host}{rd}"  # Authentik's own snippet sends rd=$request_uri
     if not rd:
         return ""
+    return valid_target(gw, rd, host)
+
+
+def valid_target(gw: Gateway, target: str, host: str) -> str:
+    """``target`` when a browser at ``host`` may be sent there: that host, the cookie domain of its
+    app (its own domain-level mode, else the global one) or an allowed redirect domain; else
+    ``InvalidRedirect``."""
+    cookie_domain = gw.domain_for(hostname_of(host)).cookie_domain
     return validate_redirect(
-        rd, request_host=host, cookie_domain=gw.site.cookie_domain, allowed_domains=gw.site.redirect_domains
+        target, request_host=host, cookie_domain=cookie_domain, allowed_domains=gw.site.redirect_domains
     )

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from authgate.access.request import hostname_of
 from authgate.errors import (
     AuthgateError,
     BadRequest,
@@ -26,6 +28,7 @@ from authgate.session.cookies import cookie_values, set_cookie
 from authgate.web.common import NO_STORE, as_response, audit_fields, gateway, origin_and_target, origin_of, page
 from authgate.web.navigation import is_navigation
 from authgate.web.signin import begin_sign_in
+from authgate.wiring.gateway import Gateway
 
 log = logging.getLogger("authgate.flow")
 
@@ -53,7 +56,7 @@ OAUTH_ERRORS = {
 
 async def start(request: Request) -> Response:
     gw = gateway(request)
-    where = origin_and_target(gw, request, "This sign-in link is not valid", lambda o: gw.site.start_url(o, f"{o}/"))
+    where = origin_and_target(gw, request, "This sign-in link is not valid", lambda o: _start(gw, o, f"{o}/"))
     if isinstance(where, Response):
         return where
     scheme, host, target = where
@@ -82,14 +85,16 @@ async def _callback(request: Request) -> Response:
     except BadRequest as exc:
         return page(400, "Sign-in failed", str(exc), None)
     origin = f"{scheme}://{host}"
-    fresh_start = gw.site.start_url(origin, origin + "/")
+    app = gw.app_for(hostname_of(host))
+    domain = app.domain or gw.site.domain
+    fresh_start = gw.site.start_url(origin, origin + "/", domain)
     cookie_header = request.headers.get("cookie", "")
     state = q.get("state", "")
     login_cookies = cookie_values(cookie_header, gw.login.cookie_name(state)) if state else ()
     if q.get("error"):
         error = q.get("error", "")
         original = gw.login.abandon(state, login_cookies)
-        retry = gw.site.start_url(origin, original) if original else fresh_start
+        retry = gw.site.start_url(origin, original, domain) if original else fresh_start
         # Untrusted text: logged escaped, and only a known error code is shown.
         audit.event("sign_in.failed", **audit_fields(gw, request), reason="idp_error", error=error[:100])
         metrics.sign_ins.labels("idp_error").inc()
@@ -120,21 +125,25 @@ async def _callback(request: Request) -> Response:
     target = finished.original_url
     secure = target.startswith("https://") or scheme == "https"
     resp = RedirectResponse(target, status_code=302, headers=NO_STORE)
-    domain = gw.site.cookie_domain
+    cookie_domain = domain.cookie_domain
+    # As long as the app's sessions last (a provider's access_token_validity bounds its cookie too).
+    max_age = min(app.session_ttl or gw.site.session_ttl, gw.site.session_ttl)
     resp.headers.append(
         "set-cookie",
         set_cookie(
-            gw.site.cookie_name,
-            gw.signer.dumps(finished.ticket),
-            max_age=gw.site.session_ttl,
-            secure=secure,
-            domain=domain,
+            gw.site.cookie_name, gw.signer.dumps(finished.ticket), max_age=max_age, secure=secure, domain=cookie_domain
         ),
     )
     # This sign-in's login cookie is spent.
-    used = set_cookie(finished.cookie_name, "", max_age=0, secure=secure, domain=domain, path=gw.site.prefix)
+    used = set_cookie(finished.cookie_name, "", max_age=0, secure=secure, domain=cookie_domain, path=gw.site.prefix)
     resp.headers.append("set-cookie", used)
     return resp
+
+
+def _start(gw: Gateway, origin: str, rd: str) -> str:
+    """The sign-in start of the app at ``origin`` (its own domain-level mode: at its auth host)."""
+    host = hostname_of(urlsplit(origin).netloc)
+    return gw.site.start_url(origin, rd, gw.domain_for(host))
 
 
 def _why(exc: AuthgateError) -> str:

@@ -13,6 +13,7 @@ import enum
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from authgate.access import forwarded
 from authgate.access.identity_headers import LOOKALIKE_HEADERS
@@ -29,6 +30,8 @@ from authgate.wiring.gateway import Gateway
 log = logging.getLogger("authgate.auth")
 
 LOOKALIKE = "lookalike"
+#: The query parameter Authentik's outpost answers as its OAuth callback, on any path.
+CALLBACK_KEY = "X-authentik-auth-callback"
 #: The request headers an auth check reads (all others are never decoded), by their wire names;
 #: look-alikes of the identity headers are read too, to refuse the request.
 WANTED_HEADERS = {
@@ -155,6 +158,10 @@ def parse_check(
         browser = caller is Caller.FORWARD_AUTH and original.method in ("GET", "HEAD", "POST")
         if browser and not forms.ambiguous and forms.canonical in gw.site.browser_paths:
             return BrowserRoute(original, forms.canonical)
+    if CALLBACK_KEY in original.query and caller is Caller.FORWARD_AUTH and is_callback_query(original.query):
+        # Authentik's outpost takes this query on any path for its callback: answered by /callback,
+        # whose state check (the sealed login cookie of this browser) decides, never passed through.
+        return BrowserRoute(original, f"{gw.site.prefix}/callback")
 
     view = gw.cookies.read(headers.get("cookie", ""))
     host = gw.policy.for_request(original)
@@ -164,7 +171,9 @@ def parse_check(
     if client_auth is None:
         passed, authorization = b"", None
     else:
-        passed = b"" if gw.site.sends_basic_auth else client_auth.encode("latin-1")
+        basic = app.basic_auth if app is not None and app.basic_auth is not None else None
+        replaced = gw.site.sends_basic_auth if basic is None else basic.enabled
+        passed = b"" if replaced else client_auth.encode("latin-1")
         # Header auth reads it only when on for this app.
         authorization = client_auth if (gw.header_auth if app is None else app.header_auth) is not None else None
     if type(rule) is AccessRule and not rule.networks:  # the common case, in one test
@@ -177,6 +186,13 @@ def parse_check(
     # Only a rule with networks needs the client's address (X-Forwarded-For through trusted proxies).
     client_ip = forwarded.client_ip(headers.get("x-forwarded-for"), peer, gw.trusted) if rule.networks else ""
     return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, client_ip, passed, app)
+
+
+def is_callback_query(query: str) -> bool:
+    """Whether ``query`` says ``X-authentik-auth-callback=true`` (its first value, any case), as the
+    outpost reads it (Go's ``URL.Query().Get``: the name as written, the value compared ignoring case)."""
+    values = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == CALLBACK_KEY]
+    return bool(values) and values[0].lower() == "true"
 
 
 def passed_on(cookie: bytes, authorization: bytes) -> list[tuple[bytes, bytes]]:

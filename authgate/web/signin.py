@@ -31,29 +31,32 @@ async def begin_sign_in(gw: Gateway, *, origin: str, original_url: str, cookie_h
 
 async def _begin(gw: Gateway, origin: str, original_url: str, cookie_header: str, secure: bool) -> Reply:
     held = cookies_named(cookie_header, gw.login.cookie_prefix)
+    app = gw.app_for(hostname_of(urlsplit(origin).netloc))
+    domain = app.domain or gw.site.domain  # the app's domain-level mode: its login cookie, its callback
     try:
         begun = await gw.login.begin(
             original_url=original_url,
-            redirect_uri=gw.site.callback_url(origin),
+            redirect_uri=gw.site.callback_url(origin, domain),
             held=held,
-            client=gw.client_for(hostname_of(urlsplit(origin).netloc)),
+            client=app.client,
         )
     except ReturnURLTooLong as exc:
         log.warning("sign-in refused: %s", exc)
-        page = error_page("This address is too long", f"Sign-in cannot return to it: {exc}.", gw.site.start_url(origin))
+        retry = gw.site.start_url(origin, domain=domain)
+        page = error_page("This address is too long", f"Sign-in cannot return to it: {exc}.", retry)
         return Reply(414, body=page, content_type=HTML)
     except IdPError as exc:
         log.error("cannot start sign-in: %s", exc)
         page = error_page(
             "Sign-in is unavailable",
             "The identity provider cannot be reached right now.",
-            gw.site.start_url(origin, original_url),
+            gw.site.start_url(origin, original_url, domain),
         )
         return Reply(503, body=page, content_type=HTML)
     site = gw.site
 
     def cookie(name: str, value: str, max_age: int) -> tuple[bytes, bytes]:
-        header = set_cookie(name, value, max_age=max_age, secure=secure, domain=site.cookie_domain, path=site.prefix)
+        header = set_cookie(name, value, max_age=max_age, secure=secure, domain=domain.cookie_domain, path=site.prefix)
         return b"set-cookie", header.encode()
 
     headers = [

@@ -1,9 +1,12 @@
-"""Per-app services: the OAuth client, header auth and meta headers of each app of the rules file.
+"""Per-app services: the OAuth client, header auth, meta headers, HTTP Basic attributes, session
+lifetime and domain-level mode of each app (of the rules file, or an Authentik provider).
 
 Authentik's outpost serves many applications, each with its own provider; so does authgate. An
 app of the rules file that names its own client (``issuer``, ``client_id``, ``client_secret``)
 signs its users in with it, and its sessions refresh and sign out with it; one that sets
-``header_auth`` accepts API clients its own way. Every other app uses the global services.
+``header_auth`` accepts API clients its own way; ``basic_auth_*``, ``session_ttl``,
+``authentik_provider_name``/``_app_slug`` and ``cookie_domain``/``external_url`` replace the global
+values for it. Every other app uses the global services.
 
 Built at startup and again on each reload of the rules file (``Apps.update``): a client whose
 settings did not change is kept, with its discovery, keys and connections, so a reload touches
@@ -22,11 +25,13 @@ from authgate import __version__
 from authgate.access.api_clients import HeaderAuth, HeaderAuthConfig
 from authgate.access.identity_headers import Meta
 from authgate.access.policy import app_key
+from authgate.access.upstream import BasicAuth
 from authgate.config import AppRule, Settings
 from authgate.config.rules import AppClient
 from authgate.oidc import OIDCClient
 from authgate.oidc.clients import Clients
 from authgate.store import Store
+from authgate.wiring.site import Domain
 
 log = logging.getLogger("authgate")
 
@@ -40,6 +45,18 @@ class App:
     client: str  # the OAuth client's name ("": the global client)
     header_auth: HeaderAuth | None  # None: header auth off for this app
     meta: Meta  # its X-authentik-meta-* values
+    basic_auth: BasicAuth | None = None  # its HTTP Basic attributes (None: the global ones)
+    session_ttl: int = 0  # how long its sessions last (0: AUTHGATE_SESSION_TTL)
+    domain: Domain | None = None  # its own domain-level mode (None: the global one, if any)
+
+
+def basic_auth_of(app: AppRule) -> BasicAuth | None:
+    """An entry's HTTP Basic attributes: on (its attributes), off, or None (the global ones)."""
+    if app.basic_auth_enabled is None:
+        return None
+    if not app.basic_auth_enabled:
+        return BasicAuth()
+    return BasicAuth(app.basic_auth_user_attribute or "", app.basic_auth_password_attribute or "")
 
 
 def global_meta(settings: Settings) -> Meta:
@@ -95,6 +112,10 @@ class Apps:
     def get(self, key: str) -> App:
         return self._apps.get(key, self.default) if key else self.default
 
+    def with_domain(self, cookie_domain: str) -> App | None:
+        """The first app whose own domain-level mode has ``cookie_domain`` (not on the hot path)."""
+        return next((a for a in self._apps.values() if a.domain and a.domain.cookie_domain == cookie_domain), None)
+
     def update(self, apps: Iterable[AppRule]) -> None:
         """Build the per-app services of ``apps`` (after a reload): unchanged clients are kept."""
         s = self._settings
@@ -103,7 +124,7 @@ class Apps:
         by_settings: dict[AppClient, OIDCClient] = {}
         for app in apps:
             own = app.own_client(s.scopes)
-            if own is None and app.header_auth is None and app.header_auth_audiences is None:
+            if not app.own_services:
                 continue
             if own is not None:
                 oidc = self._by_settings.get(own) or by_settings.get(own) or self._make_client(own)
@@ -114,7 +135,11 @@ class Apps:
             modes = s.header_auth if app.header_auth is None else app.header_auth
             audiences = s.header_auth_audiences if app.header_auth_audiences is None else app.header_auth_audiences
             header_auth = self._header_auth(oidc, modes, audiences, name or s.client_id)
-            built[app_key(app)] = App(name, header_auth, meta)
+            names = {"provider": app.authentik_provider_name, "app": app.authentik_app_slug}
+            meta = replace(meta, **{k: v for k, v in names.items() if v is not None})
+            ttl = min(app.session_ttl, s.session_ttl) if app.session_ttl else 0
+            domain = Domain(app.cookie_domain, app.external_url or "") if app.cookie_domain else None
+            built[app_key(app)] = App(name, header_auth, meta, basic_auth_of(app), ttl, domain)
         gone = [c for key, c in self._by_settings.items() if key not in by_settings]
         self._by_settings = by_settings
         self.clients.replace(named)

@@ -10,19 +10,17 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from authgate.access.api_clients import HeaderAuth
 from authgate.access.forwarded import TrustedProxies
-from authgate.access.identity_headers import NO_META, Meta
 from authgate.access.policy import Policy
 from authgate.access.return_to import ReturnSigner
 from authgate.access.upstream import BasicAuth
 from authgate.config import AppRule, Settings
 from authgate.config.rules import AppClient
-from authgate.model import SessionData
 from authgate.observability import tracing
 from authgate.oidc import OIDCClient
 from authgate.oidc.clients import Clients, lane
@@ -36,69 +34,12 @@ from authgate.session.service import SessionService
 from authgate.session.tickets import TicketSigner
 from authgate.store import Store, open_store
 from authgate.store.traced import TracedStore
-from authgate.wiring.apps import Apps, global_meta
+from authgate.wiring.apps import App, Apps, global_meta
 from authgate.wiring.outpost import OutpostApps
 from authgate.wiring.reload import RulesReloader
+from authgate.wiring.site import Domain, Site
 
 log = logging.getLogger("authgate")
-
-
-@dataclass(frozen=True, slots=True)
-class Site:
-    """Where authgate answers and how its cookies are written: what the HTTP layer needs."""
-
-    prefix: str  # every gateway route's path prefix
-    cookie_name: str
-    cookie_domain: str  # domain-level mode when set
-    external_url: str  # the auth host in domain-level mode
-    session_ttl: int
-    redirect_domains: tuple[str, ...]
-    header_sets: tuple[str, ...]
-    #: Log one allowed request in this many (AUTHGATE_LOG_ALLOWS_SAMPLE); 0: allows are not logged.
-    log_allows_every: int = 0
-    meta: Meta = NO_META  # the X-authentik-meta-* values
-    #: The IdP's HTTP Basic credentials replace the client's Authorization header (else it passes).
-    sends_basic_auth: bool = False
-    #: Appended to the callback URL: outpost mode's ``?X-authentik-auth-callback=true``, the redirect
-    #: URI Authentik registers for every proxy provider.
-    callback_query: str = ""
-    #: The prefix of every gateway route, and of the auth-check routes (the proxy's, never a page).
-    own_paths: str = field(init=False)
-    auth_paths: str = field(init=False)
-    #: The browser routes a forward-auth check may be asked about (authgate/web/inline.py).
-    browser_paths: frozenset[str] = field(init=False)
-
-    def __post_init__(self) -> None:
-        # Derived once, read per check.
-        object.__setattr__(self, "own_paths", f"{self.prefix}/")
-        object.__setattr__(self, "auth_paths", f"{self.prefix}/auth/")
-        routes = ("start", "callback", "sign_out", "signed_out", "frontchannel_logout")
-        object.__setattr__(self, "browser_paths", frozenset(f"{self.prefix}/{r}" for r in routes))
-
-    def _sign_in_base(self, origin: str) -> str:
-        """Where sign-ins happen: the auth host in domain mode, else the app's own host."""
-        return self.external_url.rstrip("/") if self.cookie_domain else origin
-
-    def callback_url(self, origin: str) -> str:
-        """Where the IdP sends the browser back."""
-        return f"{self._sign_in_base(origin)}{self.prefix}/callback{self.callback_query}"
-
-    def signed_out_url(self, origin: str) -> str:
-        """Where the IdP sends the browser back after signing out (one registrable address per host,
-        or domain mode's auth host)."""
-        return f"{self._sign_in_base(origin)}{self.prefix}/signed_out"
-
-    def start_url(self, origin: str, rd: str | None = None) -> str:
-        """The sign-in start for ``origin``, returning to ``rd``."""
-        url = f"{self._sign_in_base(origin)}{self.prefix}/start"
-        return f"{url}?rd={quote(rd, safe='')}" if rd else url
-
-    def opens(self, data: SessionData, hostname: str) -> bool:
-        """Whether a session may open ``hostname``: the host it was signed in on, or in
-        domain-level mode any host under the cookie domain (a copied cookie opens nothing else)."""
-        scope = data.scope
-        # The session's own host first: one string comparison in the common case (the hot path).
-        return scope == hostname or (scope.startswith(".") and (hostname.endswith(scope) or hostname == scope[1:]))
 
 
 @dataclass
@@ -137,9 +78,29 @@ class Gateway:
             self.sessions.cache.clear()
         self.policy = policy
 
+    def app_for(self, hostname: str) -> App:
+        """The services of the app ``hostname`` belongs to (the global ones by default)."""
+        return self.apps.get(self.policy.for_host(hostname).app)
+
     def client_for(self, hostname: str) -> str:
         """The name of the OAuth client that signs users in to ``hostname`` ("": the global one)."""
-        return self.apps.get(self.policy.for_host(hostname).app).client
+        return self.app_for(hostname).client
+
+    def domain_for(self, hostname: str) -> Domain:
+        """Where ``hostname``'s sign-ins happen and its cookies go: its app's domain-level mode, else
+        the global one (AUTHGATE_COOKIE_DOMAIN), else the host alone."""
+        return self.app_for(hostname).domain or self.site.domain
+
+    def for_scope(self, scope: str) -> tuple[BasicAuth, int]:
+        """The HTTP Basic attributes and session lifetime of the app a session of ``scope`` (a host,
+        or ".<cookie domain>") belongs to: the app's own, else the global ones."""
+        name = scope.removeprefix(".")
+        app = self.app_for(name)
+        if scope.startswith(".") and (app.domain is None or app.domain.cookie_domain != name):
+            # A domain's own name may be no host of its app (an entry for `*.example.com` only).
+            app = self.apps.with_domain(name) or app
+        basic = app.basic_auth if app.basic_auth is not None else self.sessions.basic_auth
+        return basic, app.session_ttl or self.site.session_ttl
 
     async def aclose(self) -> None:
         if self.outpost is not None:
@@ -264,6 +225,9 @@ def build_gateway(
         apps,
         returns=ReturnSigner(secret_keys),
     )
+    # Per app, looked up when used: a reload or a new provider list changes them.
+    sessions.per_app = gateway.for_scope
+    login.cookie_domain_of = lambda host: gateway.domain_for(host).cookie_domain
     swap: Callable[[Policy, list[AppRule]], None] = gateway.swap_policy
     if settings.outpost_mode:
         outpost = OutpostApps(settings, gateway.swap_policy)

@@ -43,10 +43,11 @@ class OutpostApps:
                     p.mode,
                 )
                 continue
-            if p.mode == "forward_domain":
+            if p.mode == "forward_domain" and not p.domain:
                 log.warning(
-                    "provider %r is in forward_domain mode (cookie domain %r): served for its external host %s "
-                    "only; each other host needs a provider of its own (docs/migrating-from-authentik-outpost.md)",
+                    "provider %r is in forward_domain mode, but its cookie domain %r is no domain that covers its "
+                    "external host %s: served for that host only. Set the provider's cookie domain in Authentik "
+                    "(e.g. example.com for https://auth.example.com)",
                     p.name,
                     p.cookie_domain,
                     p.host,

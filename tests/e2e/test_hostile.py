@@ -376,6 +376,14 @@ HOSTILE_OWN_PATHS = [
     (f"{PREFIX}/signed_out?state=https://evil.test/", "GET", "a sign-out return naming another site"),
     (f"{PREFIX}/signed_out?state=%2F%2Fevil.test%2F", "GET", "an encoded scheme-relative sign-out return"),
     (f"{PREFIX}/frontchannel_logout?iss=https://evil.test/&sid=alice", "GET", "a front-channel logout of a stranger"),
+    # Authentik's callback query, which its outpost answers on any path (the callback, never the page)
+    ("/admin?X-authentik-auth-callback=true", "GET", "the callback query on a page, no state"),
+    ("/admin?X-authentik-auth-callback=true&state=forged&code=forged", "GET", "the callback query, a forged state"),
+    ("/admin?X-authentik-auth-callback=TRUE&error=access_denied", "GET", "the callback query with an IdP error"),
+    ("/admin?X-authentik-auth-callback=true", "POST", "the callback query, another method"),
+    ("/admin?next=X-authentik-auth-callback=true", "GET", "the callback query inside another parameter"),
+    ("/admin?x-authentik-auth-callback=true", "GET", "the callback query's name in another case"),
+    (f"{PREFIX}/userinfo?X-authentik-auth-callback=true", "GET", "the callback query on a gateway route"),
 ]
 
 

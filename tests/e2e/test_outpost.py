@@ -11,19 +11,21 @@ on the proxy's port, and the only redirect URI its client has is Authentik's
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 import httpx
 import pytest
 import redis
 
 from tests.support.authentik_idp import App, AuthentikIdP, start_authentik_idp
-from tests.support.browser import Browser
+from tests.support.browser import Browser, _is_idp_form
 from tests.support.cluster import balancer_block
 from tests.support.fake_authentik import FakeAuthentik, start_fake_authentik
 from tests.support.flows import echoed_headers
@@ -33,6 +35,20 @@ from tests.support.servers import Gateway, nginx_server, start_echo, start_gatew
 pytestmark = pytest.mark.e2e
 
 SLUGS = ("app1", "app2", "app3")  # app3 is added at run time
+#: A forward_domain provider (added in its own test): every host under dom.test, signed in at auth.dom.test.
+DOMAIN_SLUG, COOKIE_DOMAIN = "dom", "dom.test"
+DOMAIN_HOSTS = ("auth.dom.test", "grafana.dom.test", "wiki.dom.test")
+#: Each provider's own settings, as an admin sets them in Authentik: app1 sends the app HTTP Basic
+#: credentials from alice's attributes; app2's tokens (and so its sessions) are valid for 10 minutes.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "app1": {
+        "basic_auth_enabled": True,
+        "basic_auth_user_attribute": "app_username",
+        "basic_auth_password_attribute": "app_password",
+        "access_token_validity": 86400.0,
+    },
+    "app2": {"access_token_validity": 600.0},
+}
 TOKEN = "outpost-token-" + "k3J9sQ2vX8mN4pL7wR1tY6uB0cE5hA"
 CALLBACK = "/outpost.goauthentik.io/callback?X-authentik-auth-callback=true"
 NAV = {"Accept": "text/html"}
@@ -59,15 +75,21 @@ class World:
 
     def provider(self, slug: str, **changes: Any) -> dict[str, Any]:
         return {
-            "pk": SLUGS.index(slug) + 1,
-            "name": slug.title(),
+            "pk": (*SLUGS, DOMAIN_SLUG).index(slug) + 1,
+            "name": f"{slug.title()} provider",
+            "app_name": slug.title(),
             "slug": slug,
             "client_id": f"client-{slug}",
             "client_secret": secret_of(slug),
             "external_host": f"http://{slug}.test:{self.port}",
             "mode": "forward_single",
+            **SETTINGS.get(slug, {}),
             **changes,
         }
+
+    def domain_provider(self) -> dict[str, Any]:
+        external = f"http://{DOMAIN_HOSTS[0]}:{self.port}"
+        return self.provider(DOMAIN_SLUG, mode="forward_domain", cookie_domain=COOKIE_DOMAIN, external_host=external)
 
     def served(self, replica: Gateway) -> list[str]:
         ready = httpx.get(f"{replica.url}/readyz").json()
@@ -87,16 +109,17 @@ def world(request: pytest.FixtureRequest, module_tmp: Path) -> Iterator[World]:
     # Authentik's always do; oidc-provider puts it in only for a client with a back-channel logout URI.
     hs256 = {"id_token_signed_response_alg": "HS256"}
     backchannel = f"http://127.0.0.1:{lb_port}/outpost.goauthentik.io/backchannel_logout"
+    external = {s: f"http://{s}.test:{port}" for s in SLUGS} | {DOMAIN_SLUG: f"http://{DOMAIN_HOSTS[0]}:{port}"}
     apps = [
         App(
             s,
             f"client-{s}",
             secret_of(s),
-            redirect_uris=[f"http://{s}.test:{port}{CALLBACK}"],
+            redirect_uris=[f"{host}{CALLBACK}"],
             backchannel_logout_uri=backchannel,
             extra=hs256,
         )
-        for s in SLUGS
+        for s, host in external.items()
     ]
     idp = start_authentik_idp(tmp, apps, base=f"http://auth.test:{fake_port}")
     fake = start_fake_authentik(tmp, idp.url, TOKEN, port=fake_port)
@@ -116,7 +139,7 @@ def world(request: pytest.FixtureRequest, module_tmp: Path) -> Iterator[World]:
     fake.set_providers([w.provider("app1"), w.provider("app2")])
     w.replicas = [start_gateway(tmp, env, name=f"outpost-{proxy}-{i}") for i in range(2)]
     procs: list[Proc] = [fake.proc, redis.proc, echo]
-    hosts = " ".join(f"{s}.test" for s in SLUGS)
+    hosts = " ".join([*(f"{s}.test" for s in SLUGS), *DOMAIN_HOSTS])
     try:
         wait_for(lambda: w.every_replica_serves({"app1.test", "app2.test"}), timeout=FOLLOW_TIMEOUT, what="providers")
         extra = balancer_block([r.port for r in w.replicas], lb_port)
@@ -132,7 +155,7 @@ def world(request: pytest.FixtureRequest, module_tmp: Path) -> Iterator[World]:
             if proxy == "nginx":
                 yield w
             else:
-                rule = "(" + " || ".join(f"Host(`{s}.test`)" for s in SLUGS) + ")"
+                rule = "(" + " || ".join(f"Host(`{h}`)" for h in hosts.split()) + ")"
                 with traefik_server(
                     tmp,
                     gateway_url=f"http://127.0.0.1:{lb_port}",
@@ -168,6 +191,7 @@ def test_two_providers_sign_alice_in_with_their_own_clients_and_authentiks_redir
             seen = echoed_headers(r)
             assert seen["x-authentik-username"] == "alice"
             assert seen["x-authentik-meta-app"] == slug
+            assert seen["x-authentik-meta-provider"] == f"{slug.title()} provider", "the provider's name"
             authorize = next(
                 h
                 for h in reversed(b.history)
@@ -182,6 +206,123 @@ def test_two_providers_sign_alice_in_with_their_own_clients_and_authentiks_redir
     for slug in ("app1", "app2"):
         key = f"authorization_code@client-{slug}"
         assert after.get(key, 0) == before.get(key, 0) + 1, (key, after)
+
+
+def session_cookie_header(b: Browser) -> str:
+    """The Set-Cookie of the session cookie the callback set (the last sign-in in ``b``)."""
+    return next(
+        v
+        for r in reversed(b.history)
+        for v in r.headers.get_list("set-cookie")
+        if v.startswith("authgate_session=") and "max-age=0" not in v.lower()
+    )
+
+
+def max_age(set_cookie: str) -> int:
+    return int(next(p.split("=", 1)[1] for p in set_cookie.split(";") if p.strip().lower().startswith("max-age")))
+
+
+def test_each_provider_sends_its_own_basic_credentials_and_bounds_its_sessions(world: World) -> None:
+    """app1 has HTTP-Basic authentication on (user and password attributes of alice's ak_proxy claim);
+    app2 has not, and its access_token_validity (600 s) bounds its sessions and cookie."""
+    w = world
+    with Browser() as b:
+        r = sign_in(b, w, "app1")
+        assert r.status_code == 200
+        credentials = base64.b64encode(b"alice-wiki:wiki-pass:word").decode()
+        assert echoed_headers(r).get("authorization") == f"Basic {credentials}", "app1's own attributes"
+        assert max_age(session_cookie_header(b)) == 86400, "app1's access_token_validity"
+        r = sign_in(b, w, "app2")
+        assert r.status_code == 200 and "authorization" not in echoed_headers(r), "app2 sends none"
+        assert max_age(session_cookie_header(b)) == 600, "app2's access_token_validity bounds its cookie"
+        # The session itself ends with it too: its key in Redis lives 600 s at most.
+        client = redis.Redis.from_url(w.env["AUTHGATE_REDIS_URL"])
+        ttls = [client.ttl(k) for k in client.scan_iter("ag:{*}:s")]
+        assert any(0 < t <= 600 for t in ttls) and max(ttls) <= 86400, ttls
+        # A client's own Authorization header never reaches app1 (the IdP's credentials replace it),
+        # and passes on to app2 as it is.
+        mine = {"Authorization": "Bearer the-clients-own"}
+        assert echoed_headers(b.get(w.url("app1"), headers=mine))["authorization"] == f"Basic {credentials}"
+        assert echoed_headers(b.get(w.url("app2"), headers=mine))["authorization"] == "Bearer the-clients-own"
+
+
+def test_a_forward_domain_provider_serves_every_host_under_its_cookie_domain(world: World) -> None:
+    w = world
+    dom = w.domain_provider()
+    w.fake.set_providers([w.provider("app1"), w.provider("app2"), dom])
+    origin = {h: f"http://{h}:{w.port}" for h in DOMAIN_HOSTS}
+    try:
+        wait_for(lambda: w.every_replica_serves({"app1.test", "app2.test", DOMAIN_HOSTS[0]}), timeout=FOLLOW_TIMEOUT)
+        before = int(w.idp.counts().get("authorization_code@client-dom", 0))
+        with Browser() as b:
+            r = b.visit(f"{origin['grafana.dom.test']}/page?x=1")
+            assert r.status_code == 200, (r.status_code, r.text[:300])
+            assert str(r.request.url) == f"{origin['grafana.dom.test']}/page?x=1", "back to the original URL"
+            seen = echoed_headers(r)
+            assert seen["x-authentik-username"] == "alice" and seen["x-authentik-meta-provider"] == "Dom provider"
+            authorize = next(h for h in b.history if "/application/o/authorize/" in h.headers.get("location", ""))
+            query = parse_qs(urlsplit(authorize.headers["location"]).query)
+            assert query["redirect_uri"] == [f"{origin['auth.dom.test']}{CALLBACK}"], "the external host's callback"
+            cookie = session_cookie_header(b)
+            assert f"domain={COOKIE_DOMAIN}" in cookie.lower(), cookie
+            # Every other host under the cookie domain: signed in already, on every replica.
+            for _ in w.replicas:
+                other = b.get(f"{origin['wiki.dom.test']}/")
+                assert other.status_code == 200 and echoed_headers(other)["x-authentik-username"] == "alice"
+            assert int(w.idp.counts()["authorization_code@client-dom"]) == before + 1, "one sign-in for all"
+            # A forward_single provider beside it keeps its own client and sessions.
+            assert b.get(w.url("app1")).status_code in (302, 401)
+        # Redirect validation: a sign-in may return only inside the provider's cookie domain.
+        with Browser() as b:
+            inside = quote(f"{origin['wiki.dom.test']}/x", safe="")
+            start = b.get(f"{origin['grafana.dom.test']}/outpost.goauthentik.io/start?rd={inside}")
+            assert start.status_code == 302 and "/application/o/authorize/" in start.headers["location"]
+            for away in (w.url("app1"), "http://evil.test/", f"http://evildom.test:{w.port}/"):
+                bad = b.get(f"{origin['auth.dom.test']}/outpost.goauthentik.io/start?rd={quote(away, safe='')}")
+                assert bad.status_code == 400, (away, bad.status_code)
+    finally:
+        w.fake.set_providers([w.provider("app1"), w.provider("app2")])
+        wait_for(lambda: w.every_replica_serves({"app1.test", "app2.test"}), timeout=FOLLOW_TIMEOUT)
+
+
+def until_callback(b: Browser, response: httpx.Response) -> httpx.Response:
+    """Follow a sign-in to the IdP (signing alice in there), stopping at its redirect to the callback."""
+    for _ in range(15):
+        location = response.headers.get("location", "")
+        if "/outpost.goauthentik.io/callback" in location:
+            return response
+        url = str(response.request.url)
+        if location:
+            response = b.get(urljoin(url, location))
+        elif _is_idp_form(response):
+            response = b.http.post(url, data={"sub": "alice"}, headers=NAV)
+        else:
+            raise AssertionError(f"no redirect to the callback: {response.status_code} at {url}")
+    raise AssertionError("no redirect to the callback")
+
+
+def test_the_callback_query_on_any_path_is_answered_by_the_callback(world: World) -> None:
+    """The outpost answers ``?X-authentik-auth-callback=true`` on any path as its callback. Through
+    Traefik authgate does too (its state check decides, nothing reaches the app); nginx's auth_request
+    cannot hand a redirect on, so there it is an ordinary page check."""
+    w = world
+    with Browser() as b:
+        bare = b.get(w.url("app1", "/any/page?X-authentik-auth-callback=true&state=forged&code=forged"))
+        assert "path" not in bare.text, "never the app"
+        if w.proxy == "nginx":
+            assert bare.status_code == 302 and "/outpost.goauthentik.io/start" in bare.headers["location"]
+            return
+        assert bare.status_code == 400 and "expired" in bare.text, "the callback's own refusal"
+        # A whole sign-in coming back on another path: the same code as /callback, given the login cookie
+        # (the browser sends it only under the gateway's prefix, where Authentik's redirect URI points).
+        back = until_callback(b, b.get(w.url("app1", "/landing")))
+        query = urlsplit(back.headers["location"]).query
+        login = "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if "_login_" in c.name)
+        done = b.get(w.url("app1", f"/elsewhere?{query}"), headers={"Cookie": login})
+        assert done.status_code == 302 and done.headers["location"] == w.url("app1", "/landing")
+        assert any(v.startswith("authgate_session=") for v in done.headers.get_list("set-cookie"))
+        page = b.get(w.url("app1", "/landing"))
+        assert page.status_code == 200 and json.loads(page.content)["path"] == "/landing"
 
 
 def test_every_replica_says_hello_to_authentik(world: World) -> None:

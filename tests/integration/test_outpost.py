@@ -125,6 +125,24 @@ def test_check_lists_and_probes_every_provider(fake: FakeAuthentik) -> None:
     assert "FAIL" not in out
 
 
+def test_check_says_what_a_forward_domain_provider_serves(fake: FakeAuthentik) -> None:
+    domain = {"mode": "forward_domain", "external_host": f"http://wiki.test:{PORT}"}
+    fake.set_providers(
+        [
+            provider("grafana", mode="forward_domain", cookie_domain="elsewhere.test"),  # does not cover it
+            provider("wiki", cookie_domain=".test", **domain),  # a top-level domain: no cookie domain
+            provider("legacy", cookie_domain="legacy.test", mode="forward_domain", basic_auth_enabled=True),
+        ]
+    )
+    code, out = check(fake)
+    assert "provider 'Grafana': host grafana.test, mode forward_domain: its cookie domain 'elsewhere.test'" in out
+    assert "served for grafana.test only" in out and "WARN" in out
+    assert "provider 'Wiki': host wiki.test, mode forward_domain: its cookie domain '.test'" in out
+    assert "provider 'Legacy': host legacy.test, mode forward_domain: every host under legacy.test, signed in at" in out
+    assert "provider 'Legacy': HTTP-Basic authentication is on without a password attribute" in out
+    assert code == 0, out  # warnings, no failure
+
+
 def test_check_names_a_refused_token(fake: FakeAuthentik) -> None:
     code, out = check(fake, AUTHENTIK_TOKEN="not-this-outposts-token")
     assert code == 1

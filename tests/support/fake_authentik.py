@@ -76,12 +76,17 @@ def provider_config(p: dict[str, Any], base: str) -> dict[str, Any]:
         "basic_auth_user_attribute": p.get("basic_auth_user_attribute", ""),
         "mode": p.get("mode", "forward_single"),
         "cookie_domain": p.get("cookie_domain", ""),
-        "access_token_validity": float(p.get("access_token_validity", 300)),
+        # get_access_token_validity: timedelta_from_string(...).total_seconds(), a float (typed float | None).
+        "access_token_validity": _validity(p.get("access_token_validity", 300)),
         "intercept_header_auth": p.get("intercept_header_auth", True),
         "scopes_to_request": p.get("scopes", ["openid", "email", "profile", "ak_proxy"]),
         "assigned_application_slug": slug,
         "assigned_application_name": p.get("app_name", slug.title()),
     }
+
+
+def _validity(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def build_app(node_url: str, token: str) -> Any:

@@ -230,13 +230,16 @@ def test_the_whole_host_entry_of_a_provider() -> None:
         app_rule(p).model_dump()
         == AppRule.model_validate(
             {
-                "host": "grafana.test",
+                "host": ["grafana.test"],
                 "issuer": "http://server:9000/application/o/grafana/",  # without AUTHENTIK_HOST_BROWSER: as given
                 "client_id": "cid",
                 "client_secret": "csecret",
                 "scopes": "openid email",  # openid not repeated
                 "skip_auth": ["^/api/health$", "(?:)GET=/x"],
                 "header_auth": ["bearer", "basic"],
+                "basic_auth_enabled": False,  # the provider's own choice: off, not the global setting
+                "authentik_provider_name": "Grafana",
+                "authentik_app_slug": "grafana",
             }
         ).model_dump()
     )
