@@ -3,7 +3,8 @@
 ``app``: a bare ASGI app answering 200. ``app_with_headers``: the same, answering with exactly
 the response headers the gateway sends for a signed-in user (read from the JSON file named by
 ``BENCH_HEADERS_FILE``), which separates the cost of emitting identity headers from the
-gateway's own work.
+gateway's own work. ``app_floor``: those headers again, through the wire door with no decision
+(bench/wire_floor.py runs it): the least a request through authgate's protocol costs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
+
+from authgate.web.raw import Reply
 
 _FILE = os.environ.get("BENCH_HEADERS_FILE")
 HEADERS: list[tuple[bytes, bytes]] = (
@@ -30,3 +33,19 @@ async def app_with_headers(scope: dict[str, Any], receive: Any, send: Any) -> No
         return
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": b""})
+
+
+_FLOOR = Reply(200, HEADERS)
+
+
+def _floor_answer(target: bytes, headers: dict[str, str], peer: str | None, scheme: str) -> Reply:
+    return _FLOOR
+
+
+async def app_floor(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The wire door's floor: served by authgate/web/wire.py, every request answered at once with
+    the gateway's response headers and no decision at all (``python -m bench.wire_floor``)."""
+    await app_with_headers(scope, receive, send)
+
+
+app_floor.quick = _floor_answer  # type: ignore[attr-defined]

@@ -1,6 +1,7 @@
 """The servers authgate is measured against in the same run: the bare ASGI app on uvicorn (the
-same server and options as the gateway) and nginx answering ``return 200`` (nothing that answers
-over HTTP on the machine is faster: the physical anchor). Each runs one worker on the server CPU.
+same server and options as the gateway), the wire door's floor (its protocol answering with no
+decision) and nginx answering ``return 200`` (nothing that answers over HTTP on the machine is
+faster: the physical anchor). Each runs one worker on the server CPU.
 """
 
 from __future__ import annotations
@@ -21,6 +22,16 @@ def bare_app(name: str, app: str, tmp: Path, env: dict[str, str] | None = None) 
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--host", "127.0.0.1", *UVICORN_OPTS]
     proc = Proc(name, argv, log_dir=tmp, cwd=ROOT, env=env).start().wait_port(port)
+    assert proc.popen is not None
+    pin(proc.popen.pid, SERVER_CPU)
+    return proc, f"http://127.0.0.1:{port}{PREFIX}/auth/nginx"
+
+
+def wire_floor(tmp: Path, env: dict[str, str]) -> tuple[Proc, str]:
+    """The bare app with the gateway's headers through the wire door, no decision (bench/wire_floor.py)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.wire_floor", str(port)]
+    proc = Proc("wire-floor", argv, log_dir=tmp, cwd=ROOT, env=env).start().wait_port(port)
     assert proc.popen is not None
     pin(proc.popen.pid, SERVER_CPU)
     return proc, f"http://127.0.0.1:{port}{PREFIX}/auth/nginx"
@@ -47,12 +58,12 @@ http {{
 """)
     proc = Proc("nginx-baseline", [binary, "-p", str(d), "-c", str(d / "nginx.conf")], log_dir=tmp).start()
     proc.wait_port(port)
-    for pid in _children(proc):  # the worker, and the master with it
+    for pid in children(proc):  # the worker, and the master with it
         pin(pid, SERVER_CPU)
     return proc, f"http://127.0.0.1:{port}{PREFIX}/auth/nginx"
 
 
-def _children(proc: Proc) -> list[int]:
+def children(proc: Proc) -> list[int]:
     assert proc.popen is not None
     pids = [proc.popen.pid]
     for entry in Path("/proc").iterdir():

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import redis as redis_lib
 
-from bench.baselines import bare_app, cpu_seconds, nginx_return_200
+from bench.baselines import bare_app, cpu_seconds, nginx_return_200, wire_floor
 from bench.load import LOAD_CPU, SERVER_CPU, pin, round_robin_script, wrk
 from bench.signins import sign_in_many, sign_in_rate
 from tests.support.browser import Browser
@@ -140,7 +140,8 @@ def main() -> int:
         headers_env = {**os.environ, "BENCH_HEADERS_FILE": str(headers_file)}
         same, same_url = bare_app("bare-headers", "bench.bare_app:app_with_headers", tmp, headers_env)
         nginx, nginx_url = nginx_return_200(tmp)
-        procs += [bare, same, nginx]
+        floor, floor_url = wire_floor(tmp, headers_env)
+        procs += [bare, same, nginx, floor]
         pids = {name: gw.proc.popen.pid for name, gw in gateways.items() if gw.proc.popen is not None}
         counts = Counts(redis_lib.Redis.from_url(redis.url))
         one = {**headers, "Cookie": cookie}
@@ -149,9 +150,9 @@ def main() -> int:
         def load(url: str, hdrs: dict[str, str], script: Path | None = None) -> Callable[[], Run]:
             return lambda: wrk(url, hdrs, secs, conns, script=script)
 
-        for url in (*urls.values(), bare_url, same_url, nginx_url):
+        for url in (*urls.values(), bare_url, same_url, nginx_url, floor_url):
             wrk(url, one, 2, conns)  # warm-up
-        results: dict[str, list[Run]] = {k: [] for k in (*urls, "bare", "same", "nginx")}
+        results: dict[str, list[Run]] = {k: [] for k in (*urls, "bare", "same", "nginx", "floor")}
         for _ in range(args.rounds):  # alternating, so that a noisy moment touches every figure alike
             results["warm"].append(measured(counts, load(urls["warm"], one), pids["warm"]))
             results["nginx"].append(wrk(nginx_url, one, secs, conns))
@@ -160,6 +161,7 @@ def main() -> int:
             results["cold"].append(measured(counts, load(urls["cold"], one), pids["cold"]))
             results["cold-asgi"].append(measured(counts, load(urls["cold-asgi"], one), pids["cold-asgi"]))
             results["same"].append(wrk(same_url, one, secs, conns))
+            results["floor"].append(wrk(floor_url, one, secs, conns))
 
         many: dict[str, list[Run]] = {"warm": [], "cold": [], "bare": []}
         rss_growth = 0.0
@@ -193,16 +195,19 @@ def main() -> int:
         print_rows("cold, uvicorn's protocol", results["cold-asgi"])
         print_rows("bare ASGI app", results["bare"])
         print_rows("bare + same headers", results["same"])
+        print_rows("wire door, no decision", results["floor"])
         print_rows("nginx return 200", results["nginx"])
         bare_rps, nginx_rps = median(results["bare"], "rps"), median(results["nginx"], "rps")
         for name in ("warm", "warm-asgi", "cold", "cold-asgi"):
             rps = median(results[name], "rps")
             print(
                 f"\n  {name + ':':<11} {rps / nginx_rps:.2f}x of nginx return 200, "
-                f"{rps / bare_rps:.2f}x of the bare app, {median(results[name], 'cpu'):.1f} µs CPU per check",
+                f"{rps / bare_rps:.2f}x of the bare app, {median(results[name], 'cpu'):.1f} µs CPU per check, "
+                f"{rps:.0f} req/s (median)",
                 end="",
             )
-        print()
+        floor_rps = median(results["floor"], "rps")
+        print(f"\n  the wire door's floor (same headers, no decision): {floor_rps / nginx_rps:.2f}x of nginx")
         same_rps = median(results["same"], "rps")
         print(
             f"  emitting the {len(json.loads(headers_file.read_text()))} response headers alone: "

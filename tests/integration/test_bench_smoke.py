@@ -24,9 +24,11 @@ def test_the_benchmark_runs_and_reports_every_figure() -> None:
     ).stdout
     for figure in (
         *(
-            rf"{door}: +\d+\.\d\dx of nginx return 200, \d+\.\d\dx of the bare app, \d+\.\d µs CPU per check"
+            rf"{door}: +\d+\.\d\dx of nginx return 200, \d+\.\d\dx of the bare app, "
+            rf"\d+\.\d µs CPU per check, \d+ req/s \(median\)"
             for door in ("warm", "warm-asgi", "cold", "cold-asgi")
         ),
+        r"the wire door's floor \(same headers, no decision\): \d+\.\d\dx of nginx",
         r"many users: 24 sessions",
         r"cache on : ratio \d+\.\d\dx, cache hit rate [\d.]+%, Redis commands per check [\d.]+",
         r"cache off: ratio \d+\.\d\dx, Redis commands per check [\d.]+",
