@@ -35,7 +35,8 @@ async def app_with_headers(scope: dict[str, Any], receive: Any, send: Any) -> No
     await send({"type": "http.response.body", "body": b""})
 
 
-_FLOOR = Reply(200, HEADERS)
+# Reply adds its own framing and cache-control; the file holds the whole answer as sent.
+_FLOOR = Reply(200, [(n, v) for n, v in HEADERS if n.lower() not in (b"content-length", b"cache-control")])
 
 
 def _floor_answer(target: bytes, headers: dict[str, str], peer: str | None, scheme: str) -> Reply:
