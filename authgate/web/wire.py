@@ -148,15 +148,15 @@ class WireProtocol(RequestReader, asyncio.Protocol):
     def shutdown(self) -> None:
         """Graceful shutdown: close now when idle, else after what was asked is answered."""
         self.closing = True
-        if not self.busy and self.transport is not None:
-            self.transport.close()
+        if not self.busy and not self.queue and self.transport is not None:
+            self.transport.close()  # else closed once the requests read are answered
 
     def on_message_complete(self) -> None:
         if self.transport is None or self.transport.is_closing():
             return  # pipelined behind a request that closed the connection
         parser = self.parser
         version = parser.get_http_version()
-        keep_alive = version != "1.0" and parser.should_keep_alive() and not self.closing
+        keep_alive = version != "1.0" and parser.should_keep_alive()
         self.queue.append(
             (parser.get_method(), self.url, self.headers, self.picked, b"".join(self.body), keep_alive, version)
         )
@@ -184,8 +184,16 @@ class WireProtocol(RequestReader, asyncio.Protocol):
                 self.state.tasks.add(task)
                 task.add_done_callback(self.state.tasks.discard)
                 return
+            last = len(queue) == 1
             queue.popleft()
-            self._write(answer.status, reply_bytes(answer), method, answer.body, keep_alive and not self.closing)
+            try:
+                data = reply_bytes(answer)
+            except ValueError:  # a header that could split the response: never sent
+                log.exception("an answer could not be written")
+                transport.close()
+                return
+            # Closing (shutdown, an upgrade): every request read is answered, the last one closes.
+            self._write(answer.status, data, method, answer.body, keep_alive and not (self.closing and last))
         if not self.busy and self.closing and self.transport is not None:
             self.transport.close()
         self._resume()
@@ -215,8 +223,8 @@ class WireProtocol(RequestReader, asyncio.Protocol):
                 asked = False
                 if answer is None:
                     result = await self._run_app(method, url, headers, body, version)
-                    if result is SERVER_ERROR:  # what was sent of it is unknown: end the connection
-                        self.closing = True
+                    if result is SERVER_ERROR:  # as uvicorn: the app failed, the connection ends with its 500
+                        keep_alive, self.closing = False, True
                     status, data, sent_body = result
                 else:
                     reply = answer if type(answer) is Reply else await cast(Later, answer)
@@ -225,10 +233,13 @@ class WireProtocol(RequestReader, asyncio.Protocol):
                 if self.transport.is_closing():
                     break  # the peer left, or a later request was refused, meanwhile
                 self.queue.popleft()
-                self._write(status, data, method, sent_body, keep_alive and not self.closing)
+                self._write(status, data, method, sent_body, keep_alive and not (self.closing and not self.queue))
                 if self.write_paused:
                     self.drained = self.loop.create_future()
                     await self.drained
+        except Exception:  # an answer that cannot be written: logged, and the connection ended
+            log.exception("an answer could not be written")
+            self.closing = True
         finally:
             if answer is not None and type(answer) is not Reply:
                 cast(Later, answer).close()  # never started: the connection ended first
