@@ -13,6 +13,7 @@ from pathlib import Path
 from bench.load import SERVER_CPU, pin
 from tests.support.flows import PREFIX
 from tests.support.procs import Proc, free_port, require_binary
+from tests.support.servers import nginx_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 UVICORN_OPTS = ["--no-access-log", "--log-level", "warning", "--no-server-header", "--no-proxy-headers"]
@@ -42,20 +43,9 @@ def nginx_return_200(tmp: Path) -> tuple[Proc, str]:
     binary = require_binary("nginx", "/usr/sbin/nginx")
     port = free_port()
     d = tmp / "nginx-baseline"
-    (d / "logs").mkdir(parents=True)
-    (d / "nginx.conf").write_text(f"""
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/logs/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
-    uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-    server {{ listen 127.0.0.1:{port}; location / {{ return 200; }} }}
-}}
-""")
+    nginx_conf(
+        d, f"access_log off;\nserver {{ listen 127.0.0.1:{port}; location / {{ return 200; }} }}", connections=1024
+    )
     proc = Proc("nginx-baseline", [binary, "-p", str(d), "-c", str(d / "nginx.conf")], log_dir=tmp).start()
     proc.wait_port(port)
     for pid in children(proc):  # the worker, and the master with it

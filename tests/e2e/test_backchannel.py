@@ -22,6 +22,7 @@ from tests.support.procs import Proc, free_port, require_binary, wait_for
 from tests.support.servers import (
     Gateway,
     gateway_env,
+    nginx_conf,
     nginx_server,
     start_echo,
     start_gateway,
@@ -52,22 +53,15 @@ class Split:
 def _public_front(tmp: Path, port: int, internal: int) -> Proc:
     binary = require_binary("nginx", "/usr/sbin/nginx")
     d = tmp / "idp-front"
-    (d / "logs").mkdir(parents=True)
-    (d / "nginx.conf").write_text(f"""
-worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/logs/error.log;
-events {{ worker_connections 64; }}
-http {{
+    http = f"""
     log_format ua '$request_method $request_uri "$http_user_agent"';
     access_log {d}/logs/access.log ua;
-    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/f;
-    uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
     server {{
         listen 127.0.0.1:{port};
         server_name idp.test;
         location / {{ proxy_pass http://127.0.0.1:{internal}; proxy_set_header Host $http_host; }}
-    }}
-}}
-""")
+    }}"""
+    nginx_conf(d, http, connections=64)
     return Proc("idp-front", [binary, "-p", str(d), "-c", str(d / "nginx.conf")], log_dir=tmp).start()
 
 

@@ -38,6 +38,7 @@ from tests.support.procs import Proc, free_port, require_binary, wait_for
 from tests.support.servers import (
     PY,
     gateway_env,
+    nginx_conf,
     nginx_server,
     start_gateway,
     start_mock_idp,
@@ -182,20 +183,7 @@ def start_nginx_files(tmp: Path, root: Path) -> tuple[Proc, int]:
     """A stock nginx serving ``root`` (merge_slashes on, its default)."""
     port = free_port()
     d = tmp / f"nginx-files-{port}"
-    d.mkdir()
-    (d / "nginx.conf").write_text(f"""
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
-    uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-    server {{ listen 127.0.0.1:{port}; root {root}; }}
-}}
-""")
+    nginx_conf(d, f"access_log off;\nserver {{ listen 127.0.0.1:{port}; root {root}; }}", connections=64)
     binary = require_binary("nginx", "/usr/sbin/nginx")
     proc = Proc(f"nginx-files-{port}", [binary, "-p", str(d), "-c", str(d / "nginx.conf")], log_dir=tmp)
     return proc.start().wait_port(port), port

@@ -181,6 +181,26 @@ def render_auth_host(*, port: int, gateway_url: str) -> str:
     )
 
 
+def nginx_conf(d: Path, http: str, *, connections: int = 256) -> Path:
+    """A one-worker nginx.conf in ``d``, whose pid, logs and temporary files stay in ``d``, with
+    ``http`` inside its http block (run it with ``nginx -p d -c <the file>``)."""
+    (d / "logs").mkdir(parents=True, exist_ok=True)
+    conf = d / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log info;
+events {{ worker_connections {connections}; }}
+http {{
+    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+    uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+{http}
+}}
+""")
+    return conf
+
+
 @contextmanager
 def nginx_server(
     tmp: Path,
@@ -221,20 +241,7 @@ def nginx_server(
         },
     )
     (d / "site.conf").write_text(site)
-    (d / "nginx.conf").write_text(f"""
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/logs/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {d}/logs/access.log;
-    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
-    uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-    include {d}/site.conf;
-{extra_http}
-}}
-""")
+    nginx_conf(d, f"access_log {d}/logs/access.log;\ninclude {d}/site.conf;\n{extra_http}")
     proc = Proc(f"nginx-{port}", [binary, "-p", str(d), "-c", str(d / "nginx.conf")], log_dir=tmp).start()
     try:
         proc.wait_port(port)
