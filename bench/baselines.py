@@ -7,7 +7,11 @@ faster: the physical anchor). Each runs one worker on the server CPU.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.load import SERVER_CPU, pin
@@ -17,6 +21,20 @@ from tests.support.servers import nginx_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 UVICORN_OPTS = ["--no-access-log", "--log-level", "warning", "--no-server-header", "--no-proxy-headers"]
+
+
+@contextmanager
+def scratch(prefix: str) -> Iterator[tuple[Path, list[Proc]]]:
+    """A scratch folder and the list of servers a benchmark starts in it: stopped, last first, and
+    the folder removed, however the benchmark ends."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    procs: list[Proc] = []
+    try:
+        yield tmp, procs
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def bare_app(name: str, app: str, tmp: Path, env: dict[str, str] | None = None) -> tuple[Proc, str]:

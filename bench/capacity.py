@@ -23,9 +23,7 @@ Checks per second per core are ``make bench``'s (bench/run.py), not this script'
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ import redis as redis_lib
 
 from authgate.session.tickets import Ticket
 from authgate.store.keys import INVALIDATION_CHANNEL
+from bench.baselines import scratch
 from bench.capacity_memory import RedisMemory, redis_memory, rss_kib
 from bench.counters import Meter, Monitor, Tally, quiet
 from bench.fanout import ClusterBench, Fanout, Listener
@@ -233,11 +232,9 @@ def main() -> int:
     args = parser.parse_args()
     for binary in ("redis-server", "redis-cli"):
         require_binary(binary)
-    tmp = Path(tempfile.mkdtemp(prefix="authgate-capacity-"))
-    procs: list[Proc] = []
     fanout: list[Fanout] = []
     cluster_version = ""
-    try:
+    with scratch("authgate-capacity-") as (tmp, procs):
         measured = measure_steps(args, tmp, procs)
         for proc in reversed(procs):
             proc.stop()
@@ -255,10 +252,6 @@ def main() -> int:
                 cluster.close()
         print_report(args, measured, fanout, cluster_version)
         return 0
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
-from bench.baselines import ROOT, children, nginx_return_200, pin, wire_floor
+from bench.baselines import ROOT, children, nginx_return_200, pin, scratch, wire_floor
 from bench.load import SERVER_CPU, wrk
 from tests.support.procs import Proc, free_port
 
@@ -44,12 +41,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="authgate-granian-"))
-    headers_file = tmp / "headers.json"
-    headers_file.write_text(json.dumps(HEADERS))
-    env = {**os.environ, "BENCH_HEADERS_FILE": str(headers_file), "PYTHONPATH": str(ROOT)}
-    procs: list[Proc] = []
-    try:
+    with scratch("authgate-granian-") as (tmp, procs):
+        headers_file = tmp / "headers.json"
+        headers_file.write_text(json.dumps(HEADERS))
+        env = {**os.environ, "BENCH_HEADERS_FILE": str(headers_file), "PYTHONPATH": str(ROOT)}
         port = free_port()
         argv = [args.granian, "--interface", "rsgi", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
         argv += ["--runtime-threads", "1", "--log-level", "warning", "bench.rsgi_floor:app"]
@@ -74,10 +69,6 @@ def main() -> int:
             med = sorted(values)[len(values) // 2]
             print(f"  {name:<28}{med:>10.0f} req/s (median of {values}), {med / nginx_rps:.2f}x of nginx")
         return 0
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

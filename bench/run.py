@@ -23,19 +23,17 @@ import json
 import os
 import shutil
 import statistics
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import redis as redis_lib
 
-from bench.baselines import bare_app, cpu_seconds, nginx_return_200, wire_floor
+from bench.baselines import bare_app, cpu_seconds, nginx_return_200, scratch, wire_floor
 from bench.load import LOAD_CPU, SERVER_CPU, pin, round_robin_script, wrk
 from bench.signins import sign_in_many, sign_in_rate
 from tests.support.browser import Browser
 from tests.support.flows import PREFIX, session_cookie, sign_in_direct
-from tests.support.procs import Proc
 from tests.support.servers import Gateway, gateway_env, start_gateway, start_mock_idp, start_redis
 
 Run = dict[str, float]
@@ -96,9 +94,7 @@ def main() -> int:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk (scripts/bootstrap does it)")
 
-    tmp = Path(tempfile.mkdtemp(prefix="authgate-bench-"))
-    procs: list[Proc] = []
-    try:
+    with scratch("authgate-bench-") as (tmp, procs):
         redis = start_redis(tmp)
         procs.append(redis.proc)
         idp = start_mock_idp(tmp)
@@ -239,10 +235,6 @@ def main() -> int:
         else:
             print(f"  complete sign-ins per second: {sign_ins:.1f} (4 browsers, end to end, real IdP)")
         return 0
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
