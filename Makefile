@@ -12,9 +12,15 @@ demo:
 # The test files run in parallel (pytest-xdist), four at a time even on two cores: most of a test's
 # time is spent waiting on the servers it starts, and each fixture takes its own free ports.
 PYTEST_PARALLEL ?= -n 4 --dist loadfile
+# Then the wire door's, the hot path's and the hostile tests again, against the gateway as the
+# image ships it: the auth check's modules compiled by mypyc (setup.py, tools/compiled.py).
+COMPILED_TESTS = tests/integration/test_wire.py tests/integration/test_replicas.py tests/e2e/test_hostile.py \
+	tests/e2e/test_path_rules_differential.py tests/e2e/test_nginx.py tests/e2e/test_traefik.py tests/e2e/test_caddy.py
 test: lint mutation
 	scripts/bootstrap test
 	.venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_PARALLEL)
+	.venv/bin/python -m tools.compiled
+	AUTHGATE_TEST_BUILD=build/compiled .venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) $(COMPILED_TESTS)
 
 # Lint and types, and the unit tests: only the Python environment is needed.
 lint:
@@ -70,6 +76,7 @@ lock:
 	$(LOCK) --extra otel -o requirements/runtime-otel.txt
 	$(LOCK) --extra demo -o requirements/demo.txt
 	$(LOCK) --extra dev -o requirements/dev.txt
+	$(LOCK) --extra compile -o requirements/compile.txt
 
 upgrade:
 	$(MAKE) lock LOCK_ARGS=--upgrade

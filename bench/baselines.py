@@ -46,11 +46,13 @@ def bare_app(name: str, app: str, tmp: Path, env: dict[str, str] | None = None) 
     return proc, f"http://127.0.0.1:{port}{PREFIX}/auth/nginx"
 
 
-def wire_floor(tmp: Path, env: dict[str, str]) -> tuple[Proc, str]:
-    """The bare app with the gateway's headers through the wire door, no decision (bench/wire_floor.py)."""
+def wire_floor(tmp: Path, env: dict[str, str], root: Path = ROOT) -> tuple[Proc, str]:
+    """The bare app with the gateway's headers through the wire door, no decision (bench/wire_floor.py),
+    with the ``authgate`` package of ``root`` (the compiled copy: tools/compiled.py)."""
     port = free_port()
     argv = [sys.executable, "-m", "bench.wire_floor", str(port)]
-    proc = Proc("wire-floor", argv, log_dir=tmp, cwd=ROOT, env=env).start().wait_port(port)
+    env = {**env, "PYTHONPATH": str(ROOT)}  # bench/ from here; authgate/ from root, the working directory
+    proc = Proc("wire-floor", argv, log_dir=tmp, cwd=root, env=env).start().wait_port(port)
     assert proc.popen is not None
     pin(proc.popen.pid, SERVER_CPU)
     return proc, f"http://127.0.0.1:{port}{PREFIX}/auth/nginx"

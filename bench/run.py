@@ -2,12 +2,14 @@
 
     make bench            (or: .venv/bin/python -m bench.run --seconds 5 --rounds 3 --sessions 2000)
 
-Starts its own redis-server, a real OIDC provider (oidc-provider-mock), two authgate workers (the
+Starts its own redis-server, a real OIDC provider (oidc-provider-mock), authgate workers (the
 session cache on, and off so every check reads Redis) and the bare app (same uvicorn, same
 options), signs in through the real flow, then loads each with wrk, alternating with the bare app:
 
 - warm: one session, cache on (the hot path);
 - cold: one session, cache off (every check reads and opens the session in Redis);
+- each as the image ships it (the wire door, the hot path compiled by mypyc: setup.py), and again
+  from the source interpreted (``-source``) and through uvicorn's own protocol (``-asgi``);
 - many users: ``--sessions`` distinct sessions, each request with the next (a wrk Lua script),
   cache on and cache off, against the bare app driven by the same script.
 
@@ -29,7 +31,8 @@ from pathlib import Path
 import httpx
 import redis as redis_lib
 
-from bench.baselines import bare_app, cpu_seconds, nginx_return_200, scratch, wire_floor
+import tools.compiled
+from bench.baselines import ROOT, bare_app, cpu_seconds, nginx_return_200, scratch, wire_floor
 from bench.load import LOAD_CPU, SERVER_CPU, pin, round_robin_script, wrk
 from bench.signins import sign_in_many, sign_in_rate
 from tests.support.browser import Browser
@@ -101,18 +104,22 @@ def main() -> int:
         procs.append(idp.proc)
         extra = dict(item.split("=", 1) for item in args.set)
         gateways: dict[str, Gateway] = {}
-        # The wire door (authgate/web/wire.py) and, for comparison, uvicorn's own protocol (the ASGI door).
+        # As the image ships it: the wire door (authgate/web/wire.py), the hot path compiled by mypyc
+        # (setup.py). For comparison, the same source interpreted, and uvicorn's own protocol (the ASGI door).
+        compiled = tools.compiled.build()
         doors = (
-            ("warm", "15", "true"),
-            ("cold", "0", "true"),
-            ("warm-asgi", "15", "false"),
-            ("cold-asgi", "0", "false"),
+            ("warm", "15", "true", compiled),
+            ("cold", "0", "true", compiled),
+            ("warm-source", "15", "true", ROOT),
+            ("cold-source", "0", "true", ROOT),
+            ("warm-asgi", "15", "false", ROOT),
+            ("cold-asgi", "0", "false", ROOT),
         )
-        for name, ttl, wire in doors:
+        for name, ttl, wire, root in doors:
             env = gateway_env(
                 idp.issuer, redis_url=redis.url, log_level="warning", session_cache_ttl=ttl, wire=wire, **extra
             )
-            gateways[name] = start_gateway(tmp, env, name=f"authgate-{name}")
+            gateways[name] = start_gateway(tmp, env, name=f"authgate-{name}", root=root)
             procs.append(gateways[name].proc)
             assert gateways[name].proc.popen is not None
             pin(gateways[name].proc.popen.pid, SERVER_CPU)
@@ -136,7 +143,7 @@ def main() -> int:
         headers_env = {**os.environ, "BENCH_HEADERS_FILE": str(headers_file)}
         same, same_url = bare_app("bare-headers", "bench.bare_app:app_with_headers", tmp, headers_env)
         nginx, nginx_url = nginx_return_200(tmp)
-        floor, floor_url = wire_floor(tmp, headers_env)
+        floor, floor_url = wire_floor(tmp, headers_env, compiled)
         procs += [bare, same, nginx, floor]
         pids = {name: gw.proc.popen.pid for name, gw in gateways.items() if gw.proc.popen is not None}
         counts = Counts(redis_lib.Redis.from_url(redis.url))
@@ -152,9 +159,11 @@ def main() -> int:
         for _ in range(args.rounds):  # alternating, so that a noisy moment touches every figure alike
             results["warm"].append(measured(counts, load(urls["warm"], one), pids["warm"]))
             results["nginx"].append(wrk(nginx_url, one, secs, conns))
+            results["warm-source"].append(measured(counts, load(urls["warm-source"], one), pids["warm-source"]))
             results["warm-asgi"].append(measured(counts, load(urls["warm-asgi"], one), pids["warm-asgi"]))
             results["bare"].append(wrk(bare_url, one, secs, conns))
             results["cold"].append(measured(counts, load(urls["cold"], one), pids["cold"]))
+            results["cold-source"].append(measured(counts, load(urls["cold-source"], one), pids["cold-source"]))
             results["cold-asgi"].append(measured(counts, load(urls["cold-asgi"], one), pids["cold-asgi"]))
             results["same"].append(wrk(same_url, one, secs, conns))
             results["floor"].append(wrk(floor_url, one, secs, conns))
@@ -186,18 +195,20 @@ def main() -> int:
         )
         print(f"{'':36}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
         print_rows("warm (cache on)", results["warm"])
+        print_rows("warm, not compiled", results["warm-source"])
         print_rows("warm, uvicorn's protocol", results["warm-asgi"])
         print_rows("cold (cache off)", results["cold"])
+        print_rows("cold, not compiled", results["cold-source"])
         print_rows("cold, uvicorn's protocol", results["cold-asgi"])
         print_rows("bare ASGI app", results["bare"])
         print_rows("bare + same headers", results["same"])
         print_rows("wire door, no decision", results["floor"])
         print_rows("nginx return 200", results["nginx"])
         bare_rps, nginx_rps = median(results["bare"], "rps"), median(results["nginx"], "rps")
-        for name in ("warm", "warm-asgi", "cold", "cold-asgi"):
+        for name in ("warm", "warm-source", "warm-asgi", "cold", "cold-source", "cold-asgi"):
             rps = median(results[name], "rps")
             print(
-                f"\n  {name + ':':<11} {rps / nginx_rps:.2f}x of nginx return 200, "
+                f"\n  {name + ':':<13} {rps / nginx_rps:.2f}x of nginx return 200, "
                 f"{rps / bare_rps:.2f}x of the bare app, {median(results[name], 'cpu'):.1f} µs CPU per check, "
                 f"{rps:.0f} req/s (median)",
                 end="",

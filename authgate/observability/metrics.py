@@ -60,6 +60,16 @@ class CacheLookups(Collector):
         yield CounterMetricFamily("authgate_session_cache_lookups", _LOOKUPS_HELP, labels=["result"])
 
 
+#: True when this module (and the rest of setup.py's list) runs as mypyc's C extension.
+COMPILED = not __file__.endswith(".py")
+build_info = Gauge(
+    "authgate_build_info",
+    "1, labelled with how the auth check's modules run (compiled by mypyc or not).",
+    ["compiled"],
+    registry=registry,
+)
+build_info.labels("true" if COMPILED else "false").set(1)
+
 auth_checks = AuthChecks()
 registry.register(auth_checks)
 cache_lookups = CacheLookups()

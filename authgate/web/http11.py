@@ -91,10 +91,12 @@ def scope_of(
     """The ASGI scope of a request, as uvicorn builds it (``conn``: server, client, scheme); None
     when the request target is no URL."""
     try:
-        parsed = httptools.parse_url(url)
+        # Any: httptools' stubs say bytes, but an absent part is None (a build compiled by mypyc
+        # would check what the stubs say, and fail).
+        parsed: Any = httptools.parse_url(url)
     except httptools.HttpParserInvalidURLError:
         return None
-    raw_path = parsed.path or b"/"
+    raw_path: bytes = parsed.path or b"/"
     path = raw_path.decode("latin-1")
     server, client, scheme = conn
     return {

@@ -26,7 +26,7 @@ def test_the_benchmark_runs_and_reports_every_figure() -> None:
         *(
             rf"{door}: +\d+\.\d\dx of nginx return 200, \d+\.\d\dx of the bare app, "
             rf"\d+\.\d µs CPU per check, \d+ req/s \(median\)"
-            for door in ("warm", "warm-asgi", "cold", "cold-asgi")
+            for door in ("warm", "warm-source", "warm-asgi", "cold", "cold-source", "cold-asgi")
         ),
         r"the wire door's floor \(same headers, no decision\): \d+\.\d\dx of nginx",
         r"many users: 24 sessions",

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCKS = ROOT / "requirements"
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 # Each lock and the extras it is made with (Makefile, target `lock`).
-EXTRAS = {"runtime": [], "runtime-otel": ["otel"], "demo": ["demo"], "dev": ["dev"]}
+EXTRAS = {"runtime": [], "runtime-otel": ["otel"], "demo": ["demo"], "dev": ["dev"], "compile": ["compile"]}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", re.M)
 
 

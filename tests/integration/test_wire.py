@@ -23,7 +23,7 @@ import pytest
 
 from tests.support.browser import Browser
 from tests.support.flows import PREFIX, session_cookie, sign_in_direct
-from tests.support.servers import Gateway, IdP, gateway_env, start_gateway, start_redis
+from tests.support.servers import BUILD, ROOT, Gateway, IdP, gateway_env, start_gateway, start_redis
 
 CHECK = PREFIX + "/auth/nginx"
 
@@ -125,6 +125,15 @@ def conn(door: Door) -> Iterator[Conn]:
     c = Conn(door.gateway.port)
     yield c
     c.close()
+
+
+def test_the_gateway_runs_the_build_under_test(door: Door, conn: Conn) -> None:
+    """``make test`` runs this file again against the hot path compiled by mypyc (tools/compiled.py):
+    the gateway must then run the C extensions, not the source beside them."""
+    conn.send(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    status, _, body = conn.response()
+    compiled = "true" if BUILD != ROOT else "false"
+    assert status == 200 and f'authgate_build_info{{compiled="{compiled}"}} 1.0' in body.decode(), body[-400:]
 
 
 def test_keep_alive_answers_request_after_request_on_one_connection(door: Door, conn: Conn) -> None:

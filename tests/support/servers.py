@@ -15,6 +15,10 @@ from tests.support.procs import Proc, free_port, require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
+#: Where gateways run from: the source tree, or the copy with the hot path compiled by mypyc that
+#: ``make test`` builds (tools/compiled.py) and names here for the tests it runs against it again.
+BUILD = Path(os.environ.get("AUTHGATE_TEST_BUILD") or ROOT).resolve()
+assert (BUILD / "authgate").is_dir(), f"AUTHGATE_TEST_BUILD={BUILD}: no authgate package there"
 TEST_SECRET = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 
 USERS = [
@@ -123,10 +127,13 @@ def gateway_env(issuer: str, *, redis_url: str = "", **extra: str) -> dict[str, 
     return env
 
 
-def start_gateway(tmp: Path, env: dict[str, str], *, name: str | None = None, port: int | None = None) -> Gateway:
+def start_gateway(
+    tmp: Path, env: dict[str, str], *, name: str | None = None, port: int | None = None, root: Path = BUILD
+) -> Gateway:
+    """``authgate serve``, run from ``root`` (whose ``authgate`` package it imports)."""
     port = port or free_port()
     argv = [PY, "-m", "authgate", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = Proc(name or f"authgate-{port}", argv, log_dir=tmp, env=env, cwd=ROOT).start().wait_port(port)
+    proc = Proc(name or f"authgate-{port}", argv, log_dir=tmp, env=env, cwd=root).start().wait_port(port)
     return Gateway(proc, port, env)
 
 
