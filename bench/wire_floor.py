@@ -7,7 +7,6 @@ import sys
 
 import uvicorn
 
-from authgate.web.wire import WireProtocol
 from bench.bare_app import app_floor
 
 if __name__ == "__main__":
@@ -15,7 +14,7 @@ if __name__ == "__main__":
         app_floor,
         host="127.0.0.1",
         port=int(sys.argv[1]),
-        http=WireProtocol,
+        http="authgate.web.wire:WireProtocol",
         ws="none",
         log_level="warning",
         access_log=False,

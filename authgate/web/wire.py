@@ -44,8 +44,10 @@ Quick = Callable[[bytes, dict[str, str], str | None, str], Reply | Later | None]
 Request = tuple[bytes, bytes, list[tuple[bytes, bytes]], dict[str, str], bytes, bool, str]
 
 
-class WireProtocol(RequestReader, asyncio.Protocol):
-    """One client connection (a proxy's keep-alive connection, usually)."""
+class WireProtocol(RequestReader):
+    """One client connection (a proxy's keep-alive connection, usually): an asyncio protocol by its
+    methods. Not a subclass of ``asyncio.Protocol``, so that a build compiled by mypyc (setup.py)
+    makes it a native class, its attributes fields rather than a dict's entries."""
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
         if not config.loaded:
@@ -75,7 +77,7 @@ class WireProtocol(RequestReader, asyncio.Protocol):
         self.idle_timer: asyncio.TimerHandle | None = None
         RequestReader.__init__(self, WANTED_HEADERS)
 
-    # asyncio.Protocol
+    # the asyncio protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass of it
