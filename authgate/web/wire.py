@@ -32,7 +32,7 @@ from authgate.web.doors import Later
 from authgate.web.http11 import SERVER_ERROR, STATUS, refusal, reply_bytes, run_buffered, scope_of, server_headers
 from authgate.web.parse import WANTED_HEADERS
 from authgate.web.raw import ASGIApp, Reply
-from authgate.web.reading import RequestReader
+from authgate.web.reading import NameKeys, RequestReader, scope_headers
 
 log = logging.getLogger("uvicorn.error")
 
@@ -40,7 +40,9 @@ SEND_TIMEOUT = 60.0  # seconds a peer may leave answers unread
 MAX_QUEUE = 64  # pipelined requests waiting behind a slow one before reading pauses
 
 Quick = Callable[[bytes, dict[str, str], str | None, str], Reply | Later | None]
-#: method, target, headers, the wanted ones decoded, body, keep-alive, HTTP version
+KEYS = NameKeys(WANTED_HEADERS)  # one per process: the header spellings seen, and what each is
+
+#: method, target, headers as sent, the wanted ones decoded, body, keep-alive, HTTP version
 Request = tuple[bytes, bytes, list[tuple[bytes, bytes]], dict[str, str], bytes, bool, str]
 
 
@@ -75,7 +77,7 @@ class WireProtocol(RequestReader):
         self.lost: asyncio.Future[None] | None = None
         self.read_at = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
-        RequestReader.__init__(self, WANTED_HEADERS)
+        RequestReader.__init__(self, KEYS)
 
     # the asyncio protocol
 
@@ -157,11 +159,14 @@ class WireProtocol(RequestReader):
         if self.transport is None or self.transport.is_closing():
             return  # pipelined behind a request that closed the connection
         parser = self.parser
-        version = parser.get_http_version()
-        keep_alive = version != "1.0" and parser.should_keep_alive()
-        self.queue.append(
-            (parser.get_method(), self.url, self.headers, self.picked, b"".join(self.body), keep_alive, version)
-        )
+        keep_alive = parser.should_keep_alive()
+        if keep_alive and not self.connection:
+            version = "1.1"  # llhttp keeps no other version alive without a Connection header
+        else:
+            version = parser.get_http_version()  # builds a string: asked only when it can matter
+            keep_alive = keep_alive and version != "1.0"  # as uvicorn: an HTTP/1.0 connection closes
+        body = b"".join(self.body) if self.body else b""
+        self.queue.append((parser.get_method(), self.url, self.headers, self.picked, body, keep_alive, version))
         if not self.busy and not self.scheduled:
             # Answered after every I/O callback of this poll, as a task would be: a sign-out read in
             # the same poll (authgate/store/subscription.py) is applied first (tests/integration/test_replicas.py).
@@ -255,7 +260,7 @@ class WireProtocol(RequestReader):
     ) -> tuple[int, bytes, bytes]:
         """The ASGI door: the app runs as under any ASGI server; its response is buffered."""
         conn = (self.server, self.client, self.scheme)
-        scope = scope_of(method, url, headers, version, conn=conn, state=self.app_state.copy())
+        scope = scope_of(method, url, scope_headers(headers), version, conn=conn, state=self.app_state.copy())
         if scope is None:
             return 400, reply_bytes(Reply(400, body=b"Invalid HTTP request received.")), b""
         return await run_buffered(self.app, scope, body, self._gone)

@@ -15,19 +15,19 @@ from hypothesis import strategies as st
 
 from authgate.web.parse import WANTED_HEADERS
 from authgate.web.raw import pick_headers
-from authgate.web.reading import MAX_BODY, RequestReader
+from authgate.web.reading import MAX_BODY, MAX_NAMES, NameKeys, RequestReader, scope_headers
 
 
 class Reader(RequestReader):
-    def __init__(self) -> None:
-        super().__init__(WANTED_HEADERS)
+    def __init__(self, keys: NameKeys | None = None) -> None:
+        super().__init__(keys or NameKeys(WANTED_HEADERS))
         self.parser = httptools.HttpRequestParser(self)
         self.transport = None
         self.busy = False
         self.done: list[tuple[list[tuple[bytes, bytes]], dict[str, str]]] = []
 
     def on_message_complete(self) -> None:
-        self.done.append((self.headers, self.picked))
+        self.done.append((scope_headers(self.headers), self.picked))
 
 
 def read(lines: list[bytes]) -> tuple[list[tuple[bytes, bytes]], dict[str, str]]:
@@ -59,7 +59,8 @@ def test_the_reader_keeps_and_picks_what_the_asgi_door_would(
     assert picked == pick_headers(scope_headers, WANTED_HEADERS)
 
 
-_name = st.sampled_from([b"Host", b"cookie", b"COOKIE", b"X-Original-URL", b"x-forwarded-for", b"X-Other", b"Accept"])
+_NAMES = [b"Host", b"cookie", b"COOKIE", b"X-Original-URL", b"x-forwarded-for", b"X-Other", b"Accept"]
+_name = st.sampled_from([*_NAMES, b"Expect", b"Connection"])
 _value = st.binary(min_size=0, max_size=20).filter(lambda v: b"\r" not in v and b"\n" not in v and b"\x00" not in v)
 
 
@@ -72,6 +73,28 @@ def test_any_headers_are_picked_as_pick_headers_picks_them(pairs: list[tuple[byt
         return  # llhttp refused the bytes: neither door sees them
     [(headers, picked)] = reader.done
     assert picked == pick_headers(headers, WANTED_HEADERS)
+
+
+def test_a_connection_header_is_noted_in_any_spelling() -> None:
+    for spelling in (b"Connection", b"connection", b"CONNECTION"):
+        reader = Reader()
+        reader.parser.feed_data(b"GET /x HTTP/1.0\r\n" + spelling + b": keep-alive\r\n\r\n")
+        assert reader.connection, spelling
+    reader = Reader()
+    reader.parser.feed_data(b"GET /x HTTP/1.1\r\nX-Connection: close\r\n\r\n")
+    assert not reader.connection
+
+
+def test_header_spellings_are_remembered_up_to_a_bound_and_read_alike_past_it() -> None:
+    keys = NameKeys(WANTED_HEADERS)
+    reader = Reader(keys)
+    names = [b"X-Filler-%d" % i for i in range(MAX_NAMES)]
+    reader.parser.feed_data(b"GET /x HTTP/1.1\r\n" + b"".join(n + b": 1\r\n" for n in names) + b"\r\n")
+    assert len(keys.seen) == MAX_NAMES  # full of a client's random names
+    _, picked = read([b"COOKIE: a=1", b"X-Original-URL: http://a.test/"])
+    reader.parser.feed_data(b"GET /x HTTP/1.1\r\nCOOKIE: a=1\r\nX-Original-URL: http://a.test/\r\n\r\n")
+    assert reader.done[-1][1] == picked == {"cookie": "a=1", "x-original-url": "http://a.test/"}
+    assert len(keys.seen) == MAX_NAMES and b"COOKIE" not in keys.seen
 
 
 def test_expect_100_continue_is_noted() -> None:
