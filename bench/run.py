@@ -32,7 +32,7 @@ import httpx
 import redis as redis_lib
 
 import tools.compiled
-from bench.baselines import ROOT, bare_app, cpu_seconds, nginx_return_200, scratch, wire_floor
+from bench.baselines import ROOT, bare_app, children, cpu_seconds, nginx_return_200, scratch, wire_floor
 from bench.load import LOAD_CPU, SERVER_CPU, pin, round_robin_script, wrk
 from bench.signins import sign_in_many, sign_in_rate
 from tests.support.browser import Browser
@@ -74,6 +74,14 @@ def measured(counts: Counts, run: Callable[[], Run], pid: int) -> Run:
     after, cpu = counts.read(), cpu_seconds(pid) - cpu
     n = result["requests"]
     return {**result, "commands": (after[0] - before[0]) / n, "gets": (after[1] - before[1]) / n, "cpu": cpu / n * 1e6}
+
+
+def with_cpu(run: Callable[[], Run], pids: list[int]) -> Run:
+    """``run``, with the CPU time ``pids`` (a server's processes) spent per request (µs)."""
+    cpu = sum(cpu_seconds(pid) for pid in pids)
+    result = run()
+    cpu = sum(cpu_seconds(pid) for pid in pids) - cpu
+    return {**result, "cpu": cpu / result["requests"] * 1e6}
 
 
 def median(runs: list[Run], field: str) -> float:
@@ -153,12 +161,13 @@ def main() -> int:
         def load(url: str, hdrs: dict[str, str], script: Path | None = None) -> Callable[[], Run]:
             return lambda: wrk(url, hdrs, secs, conns, script=script)
 
+        nginx_pids = children(nginx)  # the master and its one worker
         for url in (*urls.values(), bare_url, same_url, nginx_url, floor_url):
             wrk(url, one, 2, conns)  # warm-up
         results: dict[str, list[Run]] = {k: [] for k in (*urls, "bare", "same", "nginx", "floor")}
         for _ in range(args.rounds):  # alternating, so that a noisy moment touches every figure alike
             results["warm"].append(measured(counts, load(urls["warm"], one), pids["warm"]))
-            results["nginx"].append(wrk(nginx_url, one, secs, conns))
+            results["nginx"].append(with_cpu(load(nginx_url, one), nginx_pids))
             results["warm-source"].append(measured(counts, load(urls["warm-source"], one), pids["warm-source"]))
             results["warm-asgi"].append(measured(counts, load(urls["warm-asgi"], one), pids["warm-asgi"]))
             results["bare"].append(wrk(bare_url, one, secs, conns))
@@ -166,7 +175,7 @@ def main() -> int:
             results["cold-source"].append(measured(counts, load(urls["cold-source"], one), pids["cold-source"]))
             results["cold-asgi"].append(measured(counts, load(urls["cold-asgi"], one), pids["cold-asgi"]))
             results["same"].append(wrk(same_url, one, secs, conns))
-            results["floor"].append(wrk(floor_url, one, secs, conns))
+            results["floor"].append(with_cpu(load(floor_url, one), [floor.popen.pid] if floor.popen else []))
 
         many: dict[str, list[Run]] = {"warm": [], "cold": [], "bare": []}
         rss_growth = 0.0
@@ -215,6 +224,13 @@ def main() -> int:
             )
         floor_rps = median(results["floor"], "rps")
         print(f"\n  the wire door's floor (same headers, no decision): {floor_rps / nginx_rps:.2f}x of nginx")
+        # CPU per request: steadier than req/s on a shared machine, where a round's rate moves with
+        # what else runs; nginx's time per request over the gateway's is the rate ratio at full load.
+        nginx_cpu, warm_cpu = median(results["nginx"], "cpu"), median(results["warm"], "cpu")
+        print(
+            f"  CPU per request: nginx {nginx_cpu:.1f} µs, the floor {median(results['floor'], 'cpu'):.1f} µs, "
+            f"warm {warm_cpu:.1f} µs: nginx's over warm's {nginx_cpu / warm_cpu:.2f}"
+        )
         same_rps = median(results["same"], "rps")
         print(
             f"  emitting the {len(json.loads(headers_file.read_text()))} response headers alone: "

@@ -29,6 +29,7 @@ def test_the_benchmark_runs_and_reports_every_figure() -> None:
             for door in ("warm", "warm-source", "warm-asgi", "cold", "cold-source", "cold-asgi")
         ),
         r"the wire door's floor \(same headers, no decision\): \d+\.\d\dx of nginx",
+        r"CPU per request: nginx \d+\.\d µs, the floor \d+\.\d µs, warm \d+\.\d µs: nginx's over warm's \d+\.\d\d",
         r"many users: 24 sessions",
         r"cache on : ratio \d+\.\d\dx, cache hit rate [\d.]+%, Redis commands per check [\d.]+",
         r"cache off: ratio \d+\.\d\dx, Redis commands per check [\d.]+",
