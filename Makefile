@@ -18,8 +18,8 @@ COMPILED_TESTS = tests/integration/test_wire.py tests/integration/test_replicas.
 	tests/e2e/test_path_rules_differential.py tests/e2e/test_nginx.py tests/e2e/test_traefik.py tests/e2e/test_caddy.py
 test: lint mutation
 	scripts/bootstrap test
+	.venv/bin/python -m tools.compiled  # before the tests: the benchmark's smoke test runs it too
 	.venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_PARALLEL)
-	.venv/bin/python -m tools.compiled
 	AUTHGATE_TEST_BUILD=build/compiled .venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) $(COMPILED_TESTS)
 
 # Lint and types, and the unit tests: only the Python environment is needed.

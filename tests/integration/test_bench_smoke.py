@@ -11,16 +11,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.procs import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.timeout(600)  # a minute more when the compiled copy (tools/compiled.py) must be built first
 def test_the_benchmark_runs_and_reports_every_figure() -> None:
     require_binary("wrk")
     argv = [sys.executable, "-m", "bench.run", "--seconds", "1", "--rounds", "1", "--sessions", "24"]
     out = subprocess.run(
-        [*argv, "--no-sign-in-bench"], cwd=ROOT, capture_output=True, text=True, timeout=240, check=True
+        [*argv, "--no-sign-in-bench"], cwd=ROOT, capture_output=True, text=True, timeout=540, check=True
     ).stdout
     for figure in (
         *(
