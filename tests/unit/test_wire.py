@@ -111,3 +111,18 @@ def test_head_gets_the_length_and_no_body() -> None:
     loop.run()
     [written] = transport.written
     assert written.endswith(b"content-length: 3\r\ncache-control: no-store\r\n\r\n")
+
+
+@pytest.mark.parametrize("version", [b"0.9", b"1.0", b"1.1", b"2.0"])
+@pytest.mark.parametrize("connection", [b"", b"Connection: keep-alive\r\n", b"CONNECTION: close\r\n"])
+def test_the_version_and_keep_alive_are_llhttps_though_the_version_is_asked_only_when_it_matters(
+    version: bytes, connection: bytes
+) -> None:
+    protocol, _, _ = connect(Reply(200))
+    protocol.data_received(b"GET /healthz HTTP/" + version + b"\r\nHost: x\r\n" + connection + b"\r\n")
+    [(_, _, _, _, _, keep_alive, seen)] = protocol.queue
+    assert seen == version.decode()
+    # llhttp keeps HTTP/1.1 alive unless told to close, any other version only when told to; and an
+    # HTTP/1.0 connection closes whatever it says, as under uvicorn.
+    kept_by_llhttp = b"keep-alive" in connection if version != b"1.1" else b"close" not in connection
+    assert keep_alive == (kept_by_llhttp and version != b"1.0")
