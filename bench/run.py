@@ -66,22 +66,21 @@ class Counts:
         return total, int(stats.get("cmdstat_get", {}).get("calls", 0))
 
 
-def measured(counts: Counts, run: Callable[[], Run], pid: int) -> Run:
-    """``run``, with the Redis commands and GETs it caused per request, and the CPU time the
-    server process spent per request (µs)."""
-    before, cpu = counts.read(), cpu_seconds(pid)
-    result = run()
-    after, cpu = counts.read(), cpu_seconds(pid) - cpu
-    n = result["requests"]
-    return {**result, "commands": (after[0] - before[0]) / n, "gets": (after[1] - before[1]) / n, "cpu": cpu / n * 1e6}
-
-
 def with_cpu(run: Callable[[], Run], pids: list[int]) -> Run:
     """``run``, with the CPU time ``pids`` (a server's processes) spent per request (µs)."""
     cpu = sum(cpu_seconds(pid) for pid in pids)
     result = run()
     cpu = sum(cpu_seconds(pid) for pid in pids) - cpu
     return {**result, "cpu": cpu / result["requests"] * 1e6}
+
+
+def measured(counts: Counts, run: Callable[[], Run], pid: int) -> Run:
+    """``run``, with the Redis commands and GETs it caused per request, and the CPU time the
+    server process spent per request (µs)."""
+    before = counts.read()
+    result = with_cpu(run, [pid])
+    after, n = counts.read(), result["requests"]
+    return {**result, "commands": (after[0] - before[0]) / n, "gets": (after[1] - before[1]) / n}
 
 
 def median(runs: list[Run], field: str) -> float:
