@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 import time
 import timeit
 from collections.abc import Callable, Coroutine
@@ -38,6 +37,7 @@ from authgate.store.keys import session_key
 from authgate.web import auth
 from authgate.web.asgi import create_app
 from authgate.web.raw import client_ip, request_headers, send_reply
+from bench.baselines import scratch
 from tests.support.servers import TEST_SECRET
 
 NUMBER = 100_000
@@ -193,14 +193,15 @@ def time_miss_steps(gw: Any, ticket: Any, blob: bytes) -> list[tuple[str, float]
     return [(name, per_call(fn)) for name, fn in steps]
 
 
-async def time_store_gets(value: bytes) -> list[tuple[str, float]]:
-    """Microseconds per GET against a real redis-server: redis-py's client and the pipeline."""
+async def time_store_gets(value: bytes, tmp: Path) -> list[tuple[str, float]]:
+    """Microseconds per GET against a real redis-server (its files in ``tmp``): redis-py's client
+    and the pipeline."""
     import redis.asyncio
 
     from authgate.store.redis import RedisStore
     from tests.support.servers import start_redis
 
-    server = start_redis(Path(tempfile.mkdtemp(prefix="authgate-steps-")))
+    server = start_redis(tmp)
     store = RedisStore.from_url(server.url, timeout=2.0)
     client = redis.asyncio.Redis.from_url(server.url)
     try:
@@ -221,7 +222,7 @@ async def time_store_gets(value: bytes) -> list[tuple[str, float]]:
         server.proc.stop()
 
 
-async def main() -> None:
+async def main(tmp: Path) -> None:
     logging.disable(logging.WARNING)  # the in-memory store's "one process only" warning
     env = {
         "AUTHGATE_ISSUER": "http://idp.test",
@@ -232,7 +233,7 @@ async def main() -> None:
         "AUTHGATE_SESSION_CACHE_TTL": "3600",  # the timed calls outlast the default 15 s
     }
     settings = load_settings(env)
-    rules_file = Path(tempfile.mkdtemp(prefix="authgate-steps-")) / "rules.toml"
+    rules_file = tmp / "rules.toml"
     rules_file.write_text(RULES)
     ruled = create_app(load_settings({**env, "AUTHGATE_CONFIG": str(rules_file)}), store=MemoryStore())
     app = create_app(settings, store=MemoryStore())
@@ -261,7 +262,7 @@ async def main() -> None:
     for name, took in time_miss_steps(gw, tickets[0], blob):
         print(f"  {name:40}{took:8.2f}")
     print("\none store GET of a session-sized value, real redis-server on loopback: microseconds per GET")
-    for name, took in await time_store_gets(b"x" * 1300):
+    for name, took in await time_store_gets(b"x" * 1300, tmp):
         print(f"  {name:40}{took:8.2f}")
     for feed in feeds:
         feed.cancel()
@@ -269,4 +270,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    uvloop.run(main())
+    with scratch("authgate-steps-") as (folder, _):  # removed when the steps end, however they end
+        uvloop.run(main(folder))
