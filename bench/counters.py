@@ -30,6 +30,17 @@ UPKEEP = frozenset({"info", "memory", "ping", "echo", "client", "client|setinfo"
 MONITOR_LINE = re.compile(r'[\d.]+ \[\d+ ([^\]]+)\] "([^"]*)"')
 
 
+def next_reply(sock: socket.socket, reader: hiredis.Reader, deadline: float, what: str) -> object:
+    """The next reply on a raw Redis connection, by ``deadline`` (``time.monotonic()``)."""
+    while (reply := reader.gets()) is False:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        data = sock.recv(65536)  # raises TimeoutError past the deadline
+        if not data:
+            raise ConnectionError(f"{what} closed")
+        reader.feed(data)
+    return reply
+
+
 class Monitor:
     """Every command Redis runs, as MONITOR reports it, on a connection of its own."""
 
@@ -40,13 +51,7 @@ class Monitor:
         assert self._next(time.monotonic() + 10) == b"OK"
 
     def _next(self, deadline: float) -> object:
-        while (reply := self.reader.gets()) is False:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            data = self.sock.recv(65536)  # raises TimeoutError past the deadline
-            if not data:
-                raise ConnectionError("MONITOR's connection closed")
-            self.reader.feed(data)
-        return reply
+        return next_reply(self.sock, self.reader, deadline, "MONITOR's connection")
 
     def until(self, marker: str, timeout: float = 30.0) -> list[tuple[bool, str]]:
         """(run by a script?, command name) of every command before ``ECHO marker``."""

@@ -22,6 +22,7 @@ import hiredis
 import redis as redis_lib
 
 from authgate.store.subscription import command
+from bench.counters import next_reply
 from tests.support.procs import require_binary
 from tests.support.redis_topologies import Topology, info_field, start_cluster
 
@@ -39,13 +40,7 @@ class Listener:
         assert isinstance(reply, list) and reply[0] in (b"subscribe", b"ssubscribe"), reply
 
     def _next(self, deadline: float) -> object:
-        while (reply := self.reader.gets()) is False:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            data = self.sock.recv(65536)  # raises TimeoutError past the deadline
-            if not data:
-                raise ConnectionError("the subscription closed")
-            self.reader.feed(data)
-        return reply
+        return next_reply(self.sock, self.reader, deadline, "the subscription")
 
     def until(self, marker: str, timeout: float = 30.0) -> tuple[int, int]:
         """Messages and their bytes (RESP, as sent) received before ``marker``'s message."""
