@@ -22,6 +22,7 @@ COMPILED = [
     "authgate/access/paths.py",
     "authgate/access/policy.py",
     "authgate/access/request.py",
+    "authgate/access/verdicts.py",
     "authgate/observability/metrics.py",
     "authgate/session/cache.py",
     "authgate/session/cookies.py",

@@ -13,8 +13,9 @@ from urllib.parse import quote, urlsplit
 
 from authgate.access.forwarded import clean_host
 from authgate.access.paths import PathForms, path_forms
-from authgate.access.policy import AccessRule, AllOf, Deny, HostRules, Policy, Public
+from authgate.access.policy import HostRules, Policy
 from authgate.access.request import hostname_of
+from authgate.access.verdicts import AccessRule, AllOf, Deny, Public
 from authgate.config import Settings, load_rules
 from authgate.config.sources import gather
 from authgate.errors import InvalidForwardedHeaders

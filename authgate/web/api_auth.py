@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from authgate.access import forwarded
 from authgate.access.api_clients import BASIC, HeaderAuth
 from authgate.access.identity_headers import Meta, identity_headers
-from authgate.access.policy import AccessRule, AllOf
 from authgate.access.request import OriginalRequest
+from authgate.access.verdicts import AccessRule, AllOf
 from authgate.errors import CredentialsRefused, IdPUnavailable, StoreUnavailable
 from authgate.observability import audit, metrics
 from authgate.web.parse import passed_on

@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl
 
 from authgate.access import forwarded
 from authgate.access.identity_headers import LOOKALIKE_HEADERS
-from authgate.access.policy import AccessRule, AllOf, Deny, Public
 from authgate.access.request import OriginalRequest
+from authgate.access.verdicts import AccessRule, AllOf, Deny, Public
 from authgate.errors import InvalidForwardedHeaders
 from authgate.model import SessionData
 from authgate.observability import audit, metrics, requestid

@@ -381,7 +381,8 @@ def test_rules_file_yaml(tmp_path: Path, suffix: str) -> None:
 
 
 def test_rules_file_feeds_per_host_policy(tmp_path: Path) -> None:
-    from authgate.access.policy import Policy, Public
+    from authgate.access.policy import Policy
+    from authgate.access.verdicts import Public
 
     f = tmp_path / "rules.toml"
     f.write_text(TOML)

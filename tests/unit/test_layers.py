@@ -34,6 +34,7 @@ PURE = [
     "authgate.model",
     "authgate.lru",
     "authgate.access.policy",
+    "authgate.access.verdicts",
     "authgate.access.paths",
     "authgate.access.forwarded",
     "authgate.access.redirects",

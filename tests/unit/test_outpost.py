@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from authgate.access.policy import Deny, Policy, Public
+from authgate.access.policy import Policy
+from authgate.access.verdicts import Deny, Public
 from authgate.config import AppRule, load_settings, outpost_secret
 from authgate.errors import ConfigError
 from authgate.outpost.api import Outpost

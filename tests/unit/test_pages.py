@@ -25,7 +25,7 @@ def test_an_error_page_offers_a_retry_when_there_is_one() -> None:
 
 
 def test_the_403_page_names_what_would_admit_and_not_the_rules_inner_name() -> None:
-    from authgate.access.policy import AccessRule
+    from authgate.access.verdicts import AccessRule
 
     bob = Identity(sub="s", username="bob", groups=("guests",))
     why = AccessRule.build(groups=["admins"], name="host admin.test (its allow-lists)").refusal(bob)

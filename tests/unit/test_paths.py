@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from authgate.access.paths import canonical_path, path_forms, routed_path
-from authgate.access.policy import AccessRule, HostRules, Public, skip_rule
+from authgate.access.policy import HostRules, skip_rule
+from authgate.access.verdicts import AccessRule, Public
 
 
 def is_public(skip: list[str], method: str, path: str) -> bool:

@@ -11,7 +11,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from authgate.access.paths import canonical_path, path_forms
-from authgate.access.policy import AccessRule, Deny, HostRules, PathRule, Public
+from authgate.access.policy import HostRules, PathRule
+from authgate.access.verdicts import AccessRule, Deny, Public
 from authgate.model import Identity
 
 PIECES = [

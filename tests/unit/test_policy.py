@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from authgate.access.forwarded import from_forwarded
-from authgate.access.policy import AccessRule, HostRules, Policy, Public, skip_rule
+from authgate.access.policy import HostRules, Policy, skip_rule
 from authgate.access.refusals import UNVERIFIED_EMAIL, either
 from authgate.access.request import OriginalRequest
+from authgate.access.verdicts import AccessRule, Public
 from authgate.config import AppRule
 from authgate.errors import ConfigError
 from authgate.model import Identity
@@ -412,14 +413,15 @@ def test_an_app_inherits_what_it_does_not_set_and_replaces_what_it_does() -> Non
 
 
 def host_with(*patterns: str, ignore_case: bool = False, methods: frozenset[str] | None = None) -> HostRules:
-    from authgate.access.policy import Deny, PathRule
+    from authgate.access.policy import PathRule
+    from authgate.access.verdicts import Deny
 
     rules = tuple(PathRule(p, methods, Deny(f"deny {p}")) for p in patterns)
     return HostRules(AccessRule.build(name="the host's lists"), rules, ignore_case=ignore_case)
 
 
 def test_a_case_insensitive_host_matches_every_case_of_the_pattern_and_the_path() -> None:
-    from authgate.access.policy import Deny
+    from authgate.access.verdicts import Deny
 
     nocase = host_with("^/Admin", ignore_case=True)
     for path in ("/admin", "/ADMIN/x", "/aDmIn"):

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from authgate.access.policy import GLOBAL, AccessRule, AllOf, Deny, Policy, Public
+from authgate.access.policy import Policy
 from authgate.access.refusals import OUTSIDE_NETWORKS
+from authgate.access.verdicts import GLOBAL, AccessRule, AllOf, Deny, Public
 from authgate.cli.explain import explain
 from authgate.config import Settings, load_rules
 from authgate.model import Identity

@@ -64,7 +64,7 @@ CATALOGUE: tuple[HandMutant, ...] = (
         "domain compared with endswith, no dot boundary",
         ('return host == domain or host.endswith("." + domain)', "return host.endswith(domain)"),
     ),
-    # policy: skip rules and the email rule.
+    # policy: skip rules and hosts; verdicts: the email rule.
     _m(
         "access/policy",
         "rules ignore case on every host (/PUBLIC/x public)",
@@ -79,18 +79,18 @@ CATALOGUE: tuple[HandMutant, ...] = (
         ("rules = self.exact.get(name)\n", "rules = None\n"),
     ),
     _m(
-        "access/policy",
+        "access/verdicts",
         "empty local part passes the email rule",
         (r'r"[^@\s\x00-\x1f\x7f]+@(', r'r"[^@\s\x00-\x1f\x7f]*@('),
     ),
-    _m("access/policy", "local part may hold an @", (r'r"[^@\s\x00-\x1f\x7f]+@(', r'r"[^\s\x00-\x1f\x7f]+@(')),
-    _m("access/policy", "local part may hold a space", (r'r"[^@\s\x00-\x1f\x7f]+@(', r'r"[^@\x00-\x1f\x7f]+@(')),
+    _m("access/verdicts", "local part may hold an @", (r'r"[^@\s\x00-\x1f\x7f]+@(', r'r"[^\s\x00-\x1f\x7f]+@(')),
+    _m("access/verdicts", "local part may hold a space", (r'r"[^@\s\x00-\x1f\x7f]+@(', r'r"[^@\x00-\x1f\x7f]+@(')),
     _m(
-        "access/policy",
+        "access/verdicts",
         "email rule case-sensitive",
         (r'[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)", re.I', r'[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)"'),
     ),
-    _m("access/policy", "sub: prefix changed", ('SUB_PREFIX = "sub:"', 'SUB_PREFIX = "sub="')),
+    _m("access/verdicts", "sub: prefix changed", ('SUB_PREFIX = "sub:"', 'SUB_PREFIX = "sub="')),
     # paths: the ambiguity patterns.
     _m("access/paths", "encoded separator without %2f", ('r"%(?:2f|5c)"', 'r"%(?:5c)"')),
     _m("access/paths", "encoded separator without %5c", ('r"%(?:2f|5c)"', 'r"%(?:2f)"')),

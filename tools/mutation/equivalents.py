@@ -84,7 +84,7 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "lower-cased first: there is no 'X' left to strip, only the dot",
     ),
     _eq(
-        "access/policy",
+        "access/verdicts",
         'tuple(d.lower().lstrip("@") for d in email_domains),',
         'tuple(d.lower().lstrip("XX@XX") for d in email_domains),',
         "lower-cased first: there is no 'X' left to strip, only the '@'",
@@ -96,7 +96,7 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "for_host answers the default rules itself when the file names no host (the test only saves work)",
     ),
     _eq(
-        "access/policy",
+        "access/verdicts",
         "tuple(ipaddress.ip_network(n, strict=False) for n in networks),",
         "tuple(ipaddress.ip_network(n, strict=None) for n in networks),",
         "ip_network tests `strict` for truth: None is False",
