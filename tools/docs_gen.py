@@ -59,6 +59,11 @@ RULE_KEYS: dict[str, str] = {
     "None matches: the host's `groups`/`users`/`email_domains`.",
     "skip_auth": "Short form: public routes on this host, `regex` or `METHOD=regex` on the path, looked at "
     "after the host's `rules` and before `AUTHGATE_SKIP_AUTH` (which applies to every host).",
+    "skip_auth_url": "Public routes matched on the whole URL, `scheme://host/path` (`regex` or `METHOD=regex`, "
+    "e.g. `^https://files\\.example\\.com/public/`), as Authentik's outpost matches a forward_domain "
+    "provider's *Unauthenticated paths*. A request with a query passes only when the regex matches the URL "
+    "both without and with it: a query can keep a URL from matching, never make it match. Looked at with "
+    "`skip_auth`.",
     "issuer": "This app's own OAuth client (Authentik: the issuer of the app's provider, "
     "`https://auth.example.com/application/o/<slug>/`). With `client_id` and `client_secret` (or "
     "`client_secret_file`), users of this app sign in with this client, so the IdP's own policies for the "
@@ -89,6 +94,9 @@ RULE_KEYS: dict[str, str] = {
     "in outpost mode: the provider's name).",
     "authentik_app_slug": "Sent as `X-authentik-meta-app` for this app (absent: as for every app; in outpost "
     "mode: the provider's application slug).",
+    "authentik_outpost_name": "Sent as `X-authentik-meta-outpost` for this app (absent: "
+    "`AUTHGATE_AUTHENTIK_OUTPOST_NAME`; in outpost mode: the outpost's name in Authentik, unless that "
+    "setting is set).",
     "cookie_domain": "Domain-level mode for this app alone (with `external_url`), as an Authentik "
     "`forward_domain` provider: its session cookie is set for this domain, so one sign-in opens every host "
     "of the entry (list them, e.g. `*.example.com`), and `rd` may point anywhere under it. Every host of the "

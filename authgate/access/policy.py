@@ -3,7 +3,8 @@
 Pure logic: no I/O. Compiled once per (re)load into a ``Policy``: exact hosts and wildcard suffixes in
 dicts, per host an ordered tuple of path rules matched together by RE2 (authgate/regexes.py). ``for_request``
 picks the host's rules (one dict hit for an exact host); ``HostRules.decide`` the first path rule that
-matches the path's canonical form (authgate/access/paths.py), else the host's allow-lists. The verdict (``Public``,
+matches the path's canonical form (authgate/access/paths.py), or for a URL rule (``skip_auth_url``) the
+whole URL, else the host's allow-lists. The verdict (``Public``,
 ``Deny``, ``AccessRule``, or ``AllOf`` for an ambiguous path) names the rule that gave it, for the 403
 page, the log and the audit trail.
 """
@@ -31,16 +32,17 @@ class PathRule:
     pattern: str | None
     methods: frozenset[str] | None
     verdict: Public | Deny | AccessRule
+    on_url: bool = False  # matched on the whole URL (``HostRules.decide``'s ``where``), not the path
 
     def applies_to(self, method: str) -> bool:
         """``method`` is "" when the proxy did not say it: then a rule with methods never applies."""
         return self.methods is None or method in self.methods
 
 
-def skip_rule(rule: str, name: str) -> PathRule:
-    """A short-form public route, ``regex`` or ``METHOD=regex``."""
+def skip_rule(rule: str, name: str, *, on_url: bool = False) -> PathRule:
+    """A short-form public route, ``regex`` or ``METHOD=regex``; ``on_url``: matched on the whole URL."""
     method, pattern = split_skip_rule(rule)
-    return PathRule(pattern, None if method is None else frozenset((method,)), Public(f"{name} `{rule}`"))
+    return PathRule(pattern, None if method is None else frozenset((method,)), Public(f"{name} `{rule}`"), on_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +53,28 @@ class HostRules:
     rules: tuple[PathRule, ...] = ()
     app: str = ""  # the entry's key when it has its own client or header auth (authgate/wiring/apps.py); "": global
     ignore_case: bool = False  # ``case_insensitive_paths``: rules ignore case (RE2's Unicode case folding)
-    matcher: RuleSet = field(init=False, compare=False, repr=False)  # every rule's regex: one RE2 set
+    # The path rules' regexes in one RE2 set, and the URL rules' in another; ``ids``: their places in ``rules``.
+    matcher: RuleSet = field(init=False, compare=False, repr=False)
+    url_matcher: RuleSet = field(init=False, compare=False, repr=False)
+    ids: tuple[tuple[int, ...], tuple[int, ...]] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "matcher", RuleSet([r.pattern for r in self.rules], ignore_case=self.ignore_case))
+        on_path = tuple(i for i, r in enumerate(self.rules) if not r.on_url)
+        on_url = tuple(i for i, r in enumerate(self.rules) if r.on_url)
+        for name, ids in (("matcher", on_path), ("url_matcher", on_url)):
+            object.__setattr__(self, name, RuleSet([self.rules[i].pattern for i in ids], ignore_case=self.ignore_case))
+        object.__setattr__(self, "ids", (on_path, on_url))
 
-    def decide(self, method: str, path: str | PathForms) -> Verdict:
+    def decide(self, method: str, path: str | PathForms, where: tuple[str, str] | None = None) -> Verdict:
         """The verdict for a path as sent (or its forms: authgate.access.paths.path_forms): the first rule matching
-        its canonical form; an ambiguous path meets ``_strictest``."""
+        its canonical form; an ambiguous path meets ``_strictest``. ``where`` is the request's origin
+        (``scheme://host``) and query, which a URL rule matches with the path; without it none does."""
         if not self.rules:
             return self.default
         forms = path_forms(path) if isinstance(path, str) else path
-        return self._strictest(method, forms.readings()) if forms.ambiguous else self._first(method, forms.canonical)
+        if forms.ambiguous:
+            return self._strictest(method, forms.readings())
+        return self._first(method, forms.canonical, where)
 
     def verdict_for(self, request: OriginalRequest) -> Verdict:
         """``decide`` for a parsed request, kept on it (parsed requests are memoised per URL)."""
@@ -70,16 +82,28 @@ class HostRules:
         if last is not None and last[0] is self:
             kept: Verdict = last[1]
             return kept
-        verdict = self.decide(request.method, request.forms)
+        verdict = self.decide(request.method, request.forms, (request.origin, request.query))
         request.remember(self, verdict)
         return verdict
 
-    def _first(self, method: str, path: str) -> Public | Deny | AccessRule:
+    def _first(self, method: str, path: str, where: tuple[str, str] | None) -> Public | Deny | AccessRule:
         """The first rule that applies to ``method`` and matches ``path``, else the allow-lists."""
-        rules = self.rules
+        rules, (on_path, on_url) = self.rules, self.ids
         found = self.matcher.matching(path)
+        if on_url:
+            found = [on_path[i] for i in found]
+            if where is not None:
+                found += self._on_url(f"{where[0]}{path}", where[1])
         first = min((i for i in found if rules[i].applies_to(method)), default=None)
         return self.default if first is None else rules[first].verdict
+
+    def _on_url(self, url: str, query: str) -> list[int]:
+        """The URL rules matching ``url`` both without and with its query: a query can keep a URL
+        from matching (``^https://app/public$``), never make it match (``/public`` in ``?x=/public``)."""
+        found = set(self.url_matcher.matching(url))
+        if query:
+            found.intersection_update(self.url_matcher.matching(f"{url}?{query}"))
+        return [self.ids[1][i] for i in found]
 
     def _strictest(self, method: str, readings: tuple[str, ...]) -> Verdict:
         """Each reading of an ambiguous path meets its first rule; a public one stands for the host's
@@ -87,7 +111,8 @@ class HostRules:
         may see every page the path can name gets it)."""
         admit: list[AccessRule] = []
         for reading in readings:
-            verdict = self._first(method, reading)
+            # URL rules only open routes, and no reading of an ambiguous path is public: not looked at.
+            verdict = self._first(method, reading, None)
             if isinstance(verdict, Deny):
                 return Deny(f"{verdict.name}, which an ambiguous path could reach")
             rule = self.default if isinstance(verdict, Public) else verdict
@@ -156,6 +181,7 @@ def _host_rules(app: AppRule, default: AccessRule, global_skip: tuple[PathRule, 
     )
     rules = [_path_rule(entry, own, f"{name} rule {i}") for i, entry in enumerate(app.rules, 1)]
     rules += [skip_rule(r, f"{name} skip_auth") for r in app.skip_auth]
+    rules += [skip_rule(r, f"{name} skip_auth_url", on_url=True) for r in app.skip_auth_url]
     key = app_key(app) if app.own_services else ""
     return HostRules(own, (*rules, *global_skip), key, ignore_case=app.case_insensitive_paths)
 

@@ -43,26 +43,27 @@ def explain(
     apps = load_rules(path, problems) if path else []
     parts = urlsplit(url)
     try:
-        hostname = hostname_of(clean_host(parts.netloc.rpartition("@")[2]))
+        host = clean_host(parts.netloc.rpartition("@")[2])
     except InvalidForwardedHeaders:
-        hostname = ""
+        host = ""
+    hostname = hostname_of(host)
     if parts.scheme not in ("http", "https") or not hostname:
         problems.append(f"{url!r} is not an absolute http(s) URL")
     if problems:
         return BAD_INPUT, problems
     policy = Policy.from_settings(settings.model_copy(update={"apps": apps}))
-    host = policy.for_host(hostname)
+    rules = policy.for_host(hostname)
     # As a browser sends it: anything but URL characters percent-encoded (a backslash kept, as a
     # client such as curl --path-as-is may send it).
     forms = path_forms(quote(parts.path or "/", safe="/%:@!$&'()*+,;=\\"))
-    verdict = host.decide(method.upper(), forms)
+    verdict = rules.decide(method.upper(), forms, (f"{parts.scheme}://{host}", parts.query))
     who = Identity(sub=user, username=user, email=email, groups=groups, email_verified=True)
     lines = [
         f"request:    {method.upper()} {url} from {ip or 'an unknown address'}",
         f"as:         {user or '(no --user)'}; groups {', '.join(groups) or 'none'}; email {email or 'none'}",
-        f"host entry: {'none: the global rules' if host is policy.default else _entry(host.default)}",
+        f"host entry: {'none: the global rules' if rules is policy.default else _entry(rules.default)}",
         f"path:       {_path(forms)}",
-        f"case:       {_case(host, policy)}",
+        f"case:       {_case(rules, policy)}",
         f"rule:       {verdict.name}",
     ]
     if isinstance(verdict, Public):

@@ -116,6 +116,9 @@ class AppRule(BaseModel):
     email_domains: list[str] | None = None
     rules: list[PathRuleEntry] = []
     skip_auth: list[str] = []
+    # Public routes matched on the whole URL, ``scheme://host/path``, and with the query too when it
+    # has one (an Authentik forward_domain provider's skip_path_regex, as its outpost matches them).
+    skip_auth_url: list[str] = []
     # The app serves a path whatever its case (IIS, Express, a case-insensitive file system): its
     # rules then ignore case (docs/configuration.md).
     case_insensitive_paths: bool = False
@@ -135,6 +138,7 @@ class AppRule(BaseModel):
     session_ttl: int | None = None  # at most this long (a provider's access_token_validity); default: global
     authentik_provider_name: str | None = None  # X-authentik-meta-provider; default: the global value
     authentik_app_slug: str | None = None  # X-authentik-meta-app; default: the global value
+    authentik_outpost_name: str | None = None  # X-authentik-meta-outpost; default: the global value
     # Domain-level mode for this app alone: its session cookie for the cookie domain, its sign-ins at
     # the external URL's callback (an Authentik forward_domain provider).
     cookie_domain: str | None = None
@@ -238,7 +242,7 @@ class AppRule(BaseModel):
             hosts.append(host)
         return hosts[0] if isinstance(value, str) else hosts
 
-    @field_validator("skip_auth")
+    @field_validator("skip_auth", "skip_auth_url")
     @classmethod
     def _skip_regexes(cls, value: list[str]) -> list[str]:
         for rule in value:

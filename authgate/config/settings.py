@@ -138,7 +138,9 @@ class Settings(BaseModel):
         "besides `AUTHGATE_CLIENT_ID`, comma-separated. Tokens of any other client are refused.",
     )
     authentik_outpost_name: str = Field(
-        "authgate", description="Sent as `X-authentik-meta-outpost` (the authentik header set)."
+        "authgate",
+        description="Sent as `X-authentik-meta-outpost` (the authentik header set). In outpost mode, when unset: "
+        "the outpost's name in Authentik.",
     )
     authentik_provider_name: str = Field(
         "", description="Sent as `X-authentik-meta-provider`; default: the application slug."

@@ -104,10 +104,10 @@ def _named(keys: list[int | str], item: object) -> str:
     `authgate rules explain` name it."""
     host = item.get("host") if isinstance(item, dict) else None
     first = host[0] if isinstance(host, list) and host else host
-    if not isinstance(first, str) or not keys or keys[0] not in ("rules", "skip_auth"):
+    if not isinstance(first, str) or not keys or keys[0] not in ("rules", "skip_auth", "skip_auth_url"):
         return ""
-    if keys[0] == "skip_auth":
-        return f" (host {first} skip_auth)"
+    if keys[0] != "rules":
+        return f" (host {first} {keys[0]})"
     return f" (host {first} rule {keys[1] + 1})" if len(keys) > 1 and isinstance(keys[1], int) else ""
 
 

@@ -56,14 +56,14 @@ def cache_key_of(secret: str) -> bytes:
 
 class Follower:
     """The providers this replica serves, kept in step with Authentik. ``apply`` receives each new
-    list; ``end_sessions(sid)`` ends an Authentik session's sessions."""
+    list, with the outpost's name; ``end_sessions(sid)`` ends an Authentik session's sessions."""
 
     def __init__(
         self,
         api: AuthentikAPI,
         store: Store,
         secrets: Sequence[str],
-        apply: Callable[[list[Provider]], None],
+        apply: Callable[[list[Provider], str], None],
         end_sessions: Callable[[str], Awaitable[int]],
         *,
         reload_offset: float | None = None,
@@ -78,6 +78,7 @@ class Follower:
         self.reload_offset = float(random.randrange(10)) if reload_offset is None else reload_offset  # noqa: S311
         self.outpost: Outpost | None = None
         self.providers: list[Provider] | None = None
+        self._name = ""  # the outpost's name the list in force was applied with
         self.read_at = 0.0  # wall clock of the list in force (Authentik's read, or the cache's)
         self.error = ""  # why the last read failed ("" when it did not)
         self.connected = False
@@ -115,10 +116,11 @@ class Follower:
         return True
 
     def _use(self, providers: list[Provider], read_at: float) -> None:
-        changed = self.providers != providers
-        self.providers, self.read_at = providers, read_at
+        name = self.outpost.name if self.outpost is not None else ""
+        changed = (self.providers, self._name) != (providers, name)
+        self.providers, self._name, self.read_at = providers, name, read_at
         if changed:
-            self.apply(providers)
+            self.apply(providers, name)
             served = sum(p.served for p in providers)
             metrics.outpost_providers.labels("served").set(served)
             metrics.outpost_providers.labels("not_served").set(len(providers) - served)

@@ -157,11 +157,12 @@ def skip_rules(regexes: str) -> tuple[list[str], list[str]]:
     return rules, bad
 
 
-def app_rule(p: Provider, *, host_browser: str = "") -> AppRule:
+def app_rule(p: Provider, *, host_browser: str = "", outpost_name: str = "") -> AppRule:
     """The host entry of a served provider: its hosts, its own client and scopes, its public paths,
     its header auth (Authentik's *intercept header auth*: Bearer and Basic, or neither), its HTTP
     Basic credentials (on or off: the provider decides, not AUTHGATE_AUTHENTIK_BASIC_AUTH_*), its
-    session lifetime, its name for X-authentik-meta-provider, and in ``forward_domain`` mode its
+    session lifetime, its name for X-authentik-meta-provider (and the outpost's, ``outpost_name``, for
+    X-authentik-meta-outpost), and in ``forward_domain`` mode its
     cookie domain, with sign-ins at its external host."""
     scopes = list(p.scopes)
     if "openid" not in scopes:
@@ -174,7 +175,9 @@ def app_rule(p: Provider, *, host_browser: str = "") -> AppRule:
         client_id=p.client_id,
         client_secret=p.client_secret,
         scopes=" ".join(scopes),
-        skip_auth=skip_rules(p.skip_path_regex)[0],
+        # The outpost matches them on the path, or in forward_domain mode on the whole URL.
+        skip_auth=[] if p.mode == "forward_domain" else skip_rules(p.skip_path_regex)[0],
+        skip_auth_url=skip_rules(p.skip_path_regex)[0] if p.mode == "forward_domain" else [],
         header_auth=["bearer", "basic"] if p.intercept_header_auth else [],
         basic_auth_enabled=basic,
         basic_auth_user_attribute=p.basic_auth_user_attribute if basic else None,
@@ -182,6 +185,7 @@ def app_rule(p: Provider, *, host_browser: str = "") -> AppRule:
         session_ttl=p.session_ttl,
         authentik_provider_name=p.name or None,
         authentik_app_slug=p.app_slug or None,
+        authentik_outpost_name=outpost_name or None,
         cookie_domain=domain or None,
         external_url=p.external_host if domain else None,
     )  # every other field: its default (model_construct fills them in)
@@ -199,6 +203,7 @@ _TAKEN = (
     "session_ttl",
     "authentik_provider_name",
     "authentik_app_slug",
+    "authentik_outpost_name",
     "cookie_domain",
     "external_url",
 )
@@ -232,6 +237,7 @@ def merge(providers: Iterable[AppRule], file_rules: Iterable[AppRule]) -> list[A
             update |= {
                 "host": p.hosts if whole else host,
                 "skip_auth": [*p.skip_auth, *rule.skip_auth],
+                "skip_auth_url": [*p.skip_auth_url, *rule.skip_auth_url],
                 "header_auth": p.header_auth if rule.header_auth is None else rule.header_auth,
             }
             out.append(rule.model_copy(update=update))

@@ -30,8 +30,9 @@ from authgate.wiring.gateway import Gateway
 log = logging.getLogger("authgate.auth")
 
 LOOKALIKE = "lookalike"
-#: The query parameter Authentik's outpost answers as its OAuth callback, on any path.
+#: The query parameters Authentik's outpost answers, on any path, as its OAuth callback and as a sign-out.
 CALLBACK_KEY = "X-authentik-auth-callback"
+LOGOUT_KEY = "X-authentik-logout"
 #: The request headers an auth check reads (all others are never decoded), by their wire names;
 #: look-alikes of the identity headers are read too, to refuse the request.
 WANTED_HEADERS = {
@@ -158,10 +159,13 @@ def parse_check(
         browser = caller is Caller.FORWARD_AUTH and original.method in ("GET", "HEAD", "POST")
         if browser and not forms.ambiguous and forms.canonical in gw.site.browser_paths:
             return BrowserRoute(original, forms.canonical)
-    if CALLBACK_KEY in original.query and caller is Caller.FORWARD_AUTH and is_callback_query(original.query):
-        # Authentik's outpost takes this query on any path for its callback: answered by /callback,
-        # whose state check (the sealed login cookie of this browser) decides, never passed through.
-        return BrowserRoute(original, f"{gw.site.prefix}/callback")
+    if "X-authentik-" in original.query and caller is Caller.FORWARD_AUTH:
+        # Authentik's outpost takes these on any path: answered by /callback, whose state check (the
+        # sealed login cookie of this browser) decides, or by /sign_out; never passed through.
+        if query_says(original.query, CALLBACK_KEY):
+            return BrowserRoute(original, f"{gw.site.prefix}/callback")
+        if query_says(original.query, LOGOUT_KEY):
+            return BrowserRoute(original, f"{gw.site.prefix}/sign_out")
 
     view = gw.cookies.read(headers.get("cookie", ""))
     host = gw.policy.for_request(original)
@@ -188,10 +192,10 @@ def parse_check(
     return Check(original, rule, view.tickets, view.forward, headers, peer, authorization, client_ip, passed, app)
 
 
-def is_callback_query(query: str) -> bool:
-    """Whether ``query`` says ``X-authentik-auth-callback=true`` (its first value, any case), as the
-    outpost reads it (Go's ``URL.Query().Get``: the name as written, the value compared ignoring case)."""
-    values = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == CALLBACK_KEY]
+def query_says(query: str, key: str) -> bool:
+    """Whether ``query`` says ``<key>=true`` (its first value, any case), as the outpost reads it
+    (Go's ``URL.Query().Get``: the name as written, the value compared ignoring case)."""
+    values = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == key]
     return bool(values) and values[0].lower() == "true"
 
 

@@ -135,7 +135,11 @@ class Apps:
             modes = s.header_auth if app.header_auth is None else app.header_auth
             audiences = s.header_auth_audiences if app.header_auth_audiences is None else app.header_auth_audiences
             header_auth = self._header_auth(oidc, modes, audiences, name or s.client_id)
-            names = {"provider": app.authentik_provider_name, "app": app.authentik_app_slug}
+            names = {
+                "provider": app.authentik_provider_name,
+                "app": app.authentik_app_slug,
+                "outpost": app.authentik_outpost_name,
+            }
             meta = replace(meta, **{k: v for k, v in names.items() if v is not None})
             ttl = min(app.session_ttl, s.session_ttl) if app.session_ttl else 0
             domain = Domain(app.cookie_domain, app.external_url or "") if app.cookie_domain else None

@@ -30,9 +30,12 @@ class OutpostApps:
         self.provider_apps: list[AppRule] = []
         self.providers: list[Provider] = []
 
-    def set_providers(self, providers: list[Provider]) -> None:
-        """A new list from Authentik: the served ones become apps; the others are said, once per list."""
+    def set_providers(self, providers: list[Provider], outpost_name: str = "") -> None:
+        """A new list from Authentik: the served ones become apps; the others are said, once per list.
+        ``outpost_name`` (Authentik's) is their X-authentik-meta-outpost, unless the settings name one."""
         rules: list[AppRule] = []
+        if "authentik_outpost_name" in self._settings.model_fields_set:
+            outpost_name = ""
         for p in providers:
             if not p.served:
                 log.warning(
@@ -55,7 +58,7 @@ class OutpostApps:
             bad = skip_rules(p.skip_path_regex)[1]
             for line in bad:
                 log.warning("provider %r: skip_path_regex line %r does not compile here; left out", p.name, line)
-            rules.append(app_rule(p, host_browser=self._settings.authentik_host_browser))
+            rules.append(app_rule(p, host_browser=self._settings.authentik_host_browser, outpost_name=outpost_name))
         self.providers = providers
         self.provider_apps = rules
         self._apply()

@@ -192,6 +192,7 @@ def test_two_providers_sign_alice_in_with_their_own_clients_and_authentiks_redir
             assert seen["x-authentik-username"] == "alice"
             assert seen["x-authentik-meta-app"] == slug
             assert seen["x-authentik-meta-provider"] == f"{slug.title()} provider", "the provider's name"
+            assert seen["x-authentik-meta-outpost"] == "authgate-outpost", "the outpost's name in Authentik"
             authorize = next(
                 h
                 for h in reversed(b.history)
@@ -248,11 +249,28 @@ def test_each_provider_sends_its_own_basic_credentials_and_bounds_its_sessions(w
 
 def test_a_forward_domain_provider_serves_every_host_under_its_cookie_domain(world: World) -> None:
     w = world
-    dom = w.domain_provider()
+    # Unauthenticated paths, matched on the whole URL as the outpost matches them in this mode: a
+    # regex written for the path (^/open/) matches no URL; a query never opens a page (/feed/).
+    skip = f"^http://wiki\\.dom\\.test:{w.port}/public/\n^/open/\n/feed/"
+    dom = {**w.domain_provider(), "skip_path_regex": skip}
     w.fake.set_providers([w.provider("app1"), w.provider("app2"), dom])
     origin = {h: f"http://{h}:{w.port}" for h in DOMAIN_HOSTS}
     try:
         wait_for(lambda: w.every_replica_serves({"app1.test", "app2.test", DOMAIN_HOSTS[0]}), timeout=FOLLOW_TIMEOUT)
+        wiki, grafana = origin["wiki.dom.test"], origin["grafana.dom.test"]
+        for url, public in [
+            (f"{wiki}/public/a.png", True),
+            (f"{grafana}/public/a.png", False),  # another host: the regex names wiki's URL
+            (f"{wiki}/open/x", False),
+            (f"{grafana}/feed/rss", True),
+            (f"{grafana}/admin?next=/feed/", False),
+            (f"{wiki}/public/../admin", False),
+        ]:
+            with Browser() as anonymous:
+                r = anonymous.get(url, headers=NAV)
+            assert (r.status_code == 200) is public, (url, r.status_code)
+            if public:
+                assert json.loads(r.content)["path"] == urlsplit(url).path, "what the app served"
         before = int(w.idp.counts().get("authorization_code@client-dom", 0))
         with Browser() as b:
             r = b.visit(f"{origin['grafana.dom.test']}/page?x=1")
@@ -323,6 +341,28 @@ def test_the_callback_query_on_any_path_is_answered_by_the_callback(world: World
         assert any(v.startswith("authgate_session=") for v in done.headers.get_list("set-cookie"))
         page = b.get(w.url("app1", "/landing"))
         assert page.status_code == 200 and json.loads(page.content)["path"] == "/landing"
+
+
+def test_the_logout_query_on_any_path_signs_out(world: World) -> None:
+    """The outpost signs out on ``?X-authentik-logout=true`` on any path (its Traefik and Caddy
+    checks). Through Traefik authgate does too, on every replica; through nginx it is a page check."""
+    w = world
+    with Browser() as b:
+        assert sign_in(b, w, "app1").status_code == 200
+        cookie = "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name.startswith("authgate_session"))
+        bye = b.get(w.url("app1", "/any/page?X-authentik-logout=true"))
+        if w.proxy == "nginx":
+            assert bye.status_code == 200 and json.loads(bye.content)["path"] == "/any/page?X-authentik-logout=true", (
+                "a page"
+            )
+            return
+        assert bye.status_code == 302 and "path" not in bye.text, "never the app"
+        assert "id_token_hint=" in bye.headers["location"], "on to the IdP's end-session endpoint"
+        assert any("max-age=0" in v.lower() for v in bye.headers.get_list("set-cookie")), "the cookie is cleared"
+    # The session is gone from the store: a copy of the old cookie opens nothing, on any replica.
+    with Browser() as again:
+        for _ in w.replicas:
+            assert again.get(w.url("app1"), headers={"Cookie": cookie}).status_code in (302, 401)
 
 
 def test_every_replica_says_hello_to_authentik(world: World) -> None:

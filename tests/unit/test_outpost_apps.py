@@ -17,7 +17,7 @@ from authgate.errors import InvalidRedirect
 from authgate.outpost.providers import Provider, app_rule, merge
 from authgate.store import MemoryStore
 from authgate.web.common import valid_target
-from authgate.web.parse import BrowserRoute, Caller, Check, is_callback_query, parse_check
+from authgate.web.parse import CALLBACK_KEY, LOGOUT_KEY, BrowserRoute, Caller, Check, parse_check, query_says
 from authgate.wiring.gateway import Gateway, build_gateway
 from authgate.wiring.outpost import OutpostApps
 from authgate.wiring.site import SINGLE, Domain
@@ -55,10 +55,10 @@ def domain_entry(slug: str = "auth", domain: str = "example.test", **changes: An
     return entry(slug, mode="forward_domain", cookie_domain=domain, **changes)
 
 
-def outpost_gateway(*providers: dict[str, Any], env: dict[str, str] | None = None) -> Gateway:
+def outpost_gateway(*providers: dict[str, Any], env: dict[str, str] | None = None, name: str = "") -> Gateway:
     settings = load_settings({"AUTHENTIK_HOST": "http://server:9000", "AUTHENTIK_TOKEN": TOKEN, **(env or {})})
     gw = build_gateway(settings, store=MemoryStore())
-    OutpostApps(settings, gw.swap_policy).set_providers([Provider.from_api(p) for p in providers])
+    OutpostApps(settings, gw.swap_policy).set_providers([Provider.from_api(p) for p in providers], name)
     return gw
 
 
@@ -343,6 +343,16 @@ def test_meta_provider_is_the_providers_name_and_app_its_slug() -> None:
     assert gw.app_for("bare.example.test").meta.provider == "bare", "no name: the slug, as before"
 
 
+def test_meta_outpost_is_the_outposts_name_in_authentik_unless_the_setting_names_one() -> None:
+    gw = outpost_gateway(entry("wiki"), name="Home outpost")
+    assert gw.app_for("wiki.example.test").meta.outpost == "Home outpost", "as Authentik's outpost sends it"
+    assert outpost_gateway(entry("wiki")).app_for("wiki.example.test").meta.outpost == "authgate", "not read yet"
+    env = {"AUTHGATE_AUTHENTIK_OUTPOST_NAME": "edge"}
+    assert outpost_gateway(entry("wiki"), env=env, name="Home outpost").app_for("wiki.example.test").meta.outpost == (
+        "edge"
+    ), "the operator's setting wins"
+
+
 def test_rules_file_apps_keep_todays_meta_default() -> None:
     settings = load_settings(
         {
@@ -452,8 +462,10 @@ def test_a_rules_file_entry_with_its_own_domain() -> None:
         ("", False),
     ],
 )
-def test_the_callback_query_is_read_as_the_outpost_reads_it(query: str, callback: bool) -> None:
-    assert is_callback_query(query) is callback
+def test_the_callback_and_logout_queries_are_read_as_the_outpost_reads_them(query: str, callback: bool) -> None:
+    assert query_says(query, CALLBACK_KEY) is callback
+    assert query_says(query.replace(CALLBACK_KEY, LOGOUT_KEY), LOGOUT_KEY) is callback
+    assert not query_says(query, LOGOUT_KEY)
 
 
 def test_a_forward_auth_check_with_the_callback_query_is_the_callback_route() -> None:
@@ -466,4 +478,21 @@ def test_a_forward_auth_check_with_the_callback_query_is_the_callback_route() ->
     plain = parse_check(gw, Caller.FORWARD_AUTH, {**forwarded, "x-forwarded-uri": "/p?next=x"}, "127.0.0.1", "http")
     assert isinstance(plain, Check), "any other query: an ordinary check"
     nginx = {"x-original-url": f"https://app.example.test{uri}", "x-original-method": "GET"}
+    assert isinstance(parse_check(gw, Caller.NGINX, nginx, "127.0.0.1", "http"), Check), "nginx cannot redirect"
+
+
+def test_a_forward_auth_check_with_the_logout_query_is_the_sign_out_route() -> None:
+    """Authentik's outpost signs out on ``?X-authentik-logout=true`` on any path (Traefik, Caddy)."""
+    gw = outpost_gateway(entry("app"))
+    forwarded = {"x-forwarded-proto": "https", "x-forwarded-host": "app.example.test", "x-forwarded-method": "GET"}
+    for uri in ("/any/page?X-authentik-logout=true", "/?rd=%2Fbye&X-authentik-logout=TRUE"):
+        check = parse_check(gw, Caller.FORWARD_AUTH, {**forwarded, "x-forwarded-uri": uri}, "127.0.0.1", "http")
+        assert isinstance(check, BrowserRoute) and check.path == "/outpost.goauthentik.io/sign_out", uri
+    both = "/p?X-authentik-auth-callback=true&X-authentik-logout=true"
+    check = parse_check(gw, Caller.FORWARD_AUTH, {**forwarded, "x-forwarded-uri": both}, "127.0.0.1", "http")
+    assert isinstance(check, BrowserRoute) and check.path.endswith("/callback"), "the callback first, as the outpost"
+    for uri in ("/p?X-authentik-logout=false", "/p?next=X-authentik-logout=true"):
+        check = parse_check(gw, Caller.FORWARD_AUTH, {**forwarded, "x-forwarded-uri": uri}, "127.0.0.1", "http")
+        assert isinstance(check, Check), uri
+    nginx = {"x-original-url": "https://app.example.test/?X-authentik-logout=true", "x-original-method": "GET"}
     assert isinstance(parse_check(gw, Caller.NGINX, nginx, "127.0.0.1", "http"), Check), "nginx cannot redirect"

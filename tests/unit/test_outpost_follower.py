@@ -23,7 +23,7 @@ def follower(ended: list[str], applied: list[list[Provider]], store: MemoryStore
         return 1
 
     api = AuthentikAPI("http://authentik.invalid", "token")
-    return Follower(api, store or MemoryStore(), [SECRET], applied.append, end, reload_offset=0)
+    return Follower(api, store or MemoryStore(), [SECRET], lambda p, _: applied.append(p), end, reload_offset=0)
 
 
 # message -> the sids it ends (none: ignored without error)
@@ -75,7 +75,7 @@ def test_the_cached_list_is_sealed_and_opens_on_another_replica() -> None:
         applied: list[list[Provider]] = []
         other = follower([], applied, store)
         opened = await other.load_cached()
-        stranger = Follower(other.api, store, ["z" * 43], lambda p: None, other.end_sessions)
+        stranger = Follower(other.api, store, ["z" * 43], lambda p, n: None, other.end_sessions)
         refused = await stranger.load_cached()
         await one.api.aclose()
         await other.api.aclose()

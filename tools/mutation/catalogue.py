@@ -69,8 +69,8 @@ CATALOGUE: tuple[HandMutant, ...] = (
         "access/policy",
         "rules ignore case on every host (/PUBLIC/x public)",
         (
-            "RuleSet([r.pattern for r in self.rules], ignore_case=self.ignore_case)",
-            "RuleSet([r.pattern for r in self.rules], ignore_case=True)",
+            "RuleSet([self.rules[i].pattern for i in ids], ignore_case=self.ignore_case)",
+            "RuleSet([self.rules[i].pattern for i in ids], ignore_case=True)",
         ),
     ),
     _m(
