@@ -26,7 +26,7 @@ from typing import cast
 
 import hiredis
 
-from authgate.store.subscription import Endpoint, command
+from authgate.store.subscription import Endpoint, command, replies
 
 
 class PipelineLost(ConnectionError):
@@ -96,24 +96,22 @@ class Pipeline(asyncio.Protocol):
             self.ready.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self._parser.feed(data)
-        while not self.lost:
-            try:
-                reply = self._parser.gets()
-            except hiredis.ProtocolError:
-                self._fail("malformed reply")
-                return
-            if reply is False:
-                return
-            if self._unanswered:
-                self._answer_handshake(reply)
-            elif self._waiting:
-                self._sent_at.popleft()
-                waiter = self._waiting.popleft()
-                if not waiter.done():  # its caller may have been cancelled
-                    waiter.set_result(reply)
-            else:
-                self._fail("a reply nobody asked for")
+        try:
+            for reply in replies(self._parser, data, lambda: self.lost):
+                self._reply(reply)
+        except hiredis.ProtocolError:
+            self._fail("malformed reply")
+
+    def _reply(self, reply: object) -> None:
+        if self._unanswered:
+            self._answer_handshake(reply)
+        elif self._waiting:
+            self._sent_at.popleft()
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # its caller may have been cancelled
+                waiter.set_result(reply)
+        else:
+            self._fail("a reply nobody asked for")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail("connection closed", closed=True)

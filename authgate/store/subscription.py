@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -36,6 +36,17 @@ def command(*args: bytes) -> bytes:
     for arg in args:
         out += [b"$%d\r\n" % len(arg), arg, b"\r\n"]
     return b"".join(out)
+
+
+def replies(parser: hiredis.Reader, data: bytes, stopped: Callable[[], bool]) -> Iterator[object]:
+    """The complete replies ``data`` adds to ``parser``, one at a time until ``stopped()`` (what
+    follows a failure is left unread). A malformed reply raises ``hiredis.ProtocolError``."""
+    parser.feed(data)
+    while not stopped():
+        reply = parser.gets()
+        if reply is False:
+            return
+        yield reply
 
 
 @dataclass(frozen=True)
@@ -130,16 +141,11 @@ class Subscription(asyncio.Protocol):
         self._write(b"".join([*self._handshake, command(b"SUBSCRIBE", self._channel)]))
 
     def data_received(self, data: bytes) -> None:
-        self._parser.feed(data)
-        while not self.lost.done():
-            try:
-                reply = self._parser.gets()
-            except hiredis.ProtocolError:
-                self._fail("malformed reply")
-                return
-            if reply is False:
-                return
-            self._handle(reply)
+        try:
+            for reply in replies(self._parser, data, self.lost.done):
+                self._handle(reply)
+        except hiredis.ProtocolError:
+            self._fail("malformed reply")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail("connection closed")

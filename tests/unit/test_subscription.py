@@ -1,12 +1,15 @@
-"""The subscription protocol: its handshake, and RESP parsing in the I/O callback (a fake transport; no server)."""
+"""The subscription protocol: its handshake, and RESP parsing in the I/O callback (a fake transport; no server);
+the reply reader it shares with the pipeline."""
 
 from __future__ import annotations
 
 import asyncio
 
+import hiredis
 import pytest
 
-from authgate.store.subscription import Login, Subscription, SubscriptionLost, command
+from authgate.store.pipeline import Pipeline, PipelineLost
+from authgate.store.subscription import Endpoint, Login, Subscription, SubscriptionLost, command, replies
 
 
 class FakeTransport(asyncio.Transport):
@@ -178,3 +181,30 @@ async def test_a_refused_login_ends_it_and_nothing_after_is_read() -> None:
     assert transport.closed and events.lost == 1
     with pytest.raises(SubscriptionLost, match="WRONGPASS"):
         await sub.subscribed
+
+
+# --- the reply reader both protocols share ----------------------------------------------------------
+
+
+def test_replies_are_read_one_at_a_time_until_stopped() -> None:
+    parser = hiredis.Reader()
+    assert list(replies(parser, b"$1\r\na\r\n:2\r\n$1\r\n", lambda: False)) == [b"a", 2], "a partial reply waits"
+    assert list(replies(parser, b"b\r\n", lambda: False)) == [b"b"]
+    seen: list[object] = []
+    for reply in replies(parser, b":1\r\n:2\r\n:3\r\n", lambda: len(seen) == 2):
+        seen.append(reply)
+    assert seen == [1, 2], "nothing is read once stopped"
+    with pytest.raises(hiredis.ProtocolError):
+        list(replies(hiredis.Reader(), b"?garbage\r\n", lambda: False))
+
+
+async def test_a_pipeline_answers_what_came_before_a_malformed_reply_and_fails_the_rest() -> None:
+    pipe, transport = Pipeline(Endpoint(host="127.0.0.1"), 5.0), FakeTransport()
+    pipe.connection_made(transport)
+    first, second, third = (pipe.call(b"GET", k) for k in (b"a", b"b", b"c"))
+    pipe.data_received(b"$1\r\nx\r\n?garbage\r\n$1\r\ny\r\n")
+    assert await first == b"x"
+    for waiter in (second, third):
+        with pytest.raises(PipelineLost, match="malformed reply"):
+            await waiter
+    assert pipe.lost and transport.closed
