@@ -61,7 +61,7 @@ RULE_KEYS: dict[str, str] = {
     "after the host's `rules` and before `AUTHGATE_SKIP_AUTH` (which applies to every host).",
     "skip_auth_url": "Public routes matched on the whole URL, `scheme://host/path` (`regex` or `METHOD=regex`, "
     "e.g. `^https://files\\.example\\.com/public/`), as Authentik's outpost matches a forward_domain "
-    "provider's *Unauthenticated paths*. A request with a query passes only when the regex matches the URL "
+    "provider's *Unauthenticated URLs*. A request with a query passes only when the regex matches the URL "
     "both without and with it: a query can keep a URL from matching, never make it match. Looked at with "
     "`skip_auth`.",
     "issuer": "This app's own OAuth client (Authentik: the issuer of the app's provider, "
