@@ -11,8 +11,8 @@ Two sources of mutants, both tested by tests/unit only:
   patterns, header lists, sizes and limits defined at module level, ``clean_host`` and
   ``_method`` (``@lru_cache``), and the changes of meaning the issue that introduced this run
   found surviving (a verified-ticket memo keyed by session id, ``==`` turned into
-  ``endswith``, AES-128, an 8-byte nonce ...). Each is applied to a copy of the module and the
-  unit suite is run against it.
+  ``endswith``, AES-128, an 8-byte nonce ...). Each is applied to a copy of the module; the unit
+  test files that import the module run against it, then, if they let it live, the whole unit suite.
 
 Everything runs in a snapshot of the tree in ``.mutation/`` (git-ignored), never in the tree
 itself. A survivor that cannot change behaviour is listed in ``EQUIVALENT`` (tools/mutation/equivalents.py)
@@ -203,6 +203,14 @@ def apply_edits(source: str, mutant: HandMutant) -> str | None:
     return source
 
 
+def focused_tests(tree: Path, module: str) -> list[str]:
+    """The unit test files that import ``module`` (``authgate/access/policy.py``), by path from ``tree``."""
+    package, _, name = module.removesuffix(".py").replace("/", ".").rpartition(".")
+    names = (f"{package}.{name}", f"from {package} import {name}")
+    found = (p for p in sorted((tree / UNIT_TESTS).glob("test_*.py")) if any(n in p.read_text() for n in names))
+    return [str(p.relative_to(tree)) for p in found]
+
+
 def run_catalogue(trees: list[Path], modules: list[str]) -> tuple[dict[str, list[Outcome]], list[str]]:
     """Each hand-written mutant in one of ``trees`` (a snapshot each): the unit suite must fail."""
     mutants = [m for m in CATALOGUE if m.module in modules]
@@ -219,26 +227,29 @@ def run_catalogue(trees: list[Path], modules: list[str]) -> tuple[dict[str, list
     for tree in trees:
         free.put(tree)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    pytest = [sys.executable, "-m", "pytest", "-x", "-q", *mutmut_config().get("pytest_add_cli_args", []), UNIT_TESTS]
+    base = [sys.executable, "-m", "pytest", "-x", "-q", *mutmut_config().get("pytest_add_cli_args", [])]
+    pytest = [*base, UNIT_TESTS]
+    focus = {m.module: focused_tests(trees[0], m.module) for m, _ in runnable}
 
     def check(item: tuple[HandMutant, str]) -> Outcome:
         mutant, mutated = item
         tree = free.get()
         target = tree / mutant.module
         original = target.read_text()
+        status = "survived"
         try:
             target.write_text(mutated)
-            proc = subprocess.run(
-                pytest,
-                cwd=tree,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-            # 1: a test failed; 2-4: the mutant broke collection or pytest itself. Either way, caught.
-            status = "survived" if proc.returncode == 0 else "killed"
+            # The module's own test files first (most mutants die there, in a second); the whole
+            # unit suite for any mutant they let live.
+            for tests in ([*base, *focus[mutant.module]], pytest) if focus[mutant.module] else (pytest,):
+                proc = subprocess.run(
+                    tests, cwd=tree, env=env, capture_output=True, text=True, timeout=300, check=False
+                )
+                # 1: a test failed; 2-4: the mutant broke collection or pytest itself. Either way,
+                # caught. 5: nothing collected, so nothing said.
+                if proc.returncode not in (0, 5):
+                    status = "killed"
+                    break
         except subprocess.TimeoutExpired:
             status = "timeout"
         finally:
