@@ -38,11 +38,17 @@ async def sign_out(request: Request) -> Response:
                 id_token, oidc = data.id_token, gw.sessions.client_of(data) or gw.oidc
             await gw.sessions.delete(ticket.session_id)
             metrics.logouts.labels("sign_out").inc()
+            others = 0
+            if data is not None and gw.outpost is not None:
+                # As Authentik's outpost signs out: every session of this user with this client,
+                # on every device (its next visit signs in again, silently while Authentik's lasts).
+                others = await gw.sessions.logouts.logout(lane=lane(oidc), sub=data.identity.sub)
             audit.event(
                 "session.signed_out",
                 **audit_fields(gw, request),
                 user=data.identity.username if data else "",
                 sub=data.identity.sub if data else "",
+                **({"others": others} if others else {}),
             )
     except StoreUnavailable:
         return page(

@@ -343,22 +343,29 @@ def test_the_callback_query_on_any_path_is_answered_by_the_callback(world: World
         assert page.status_code == 200 and json.loads(page.content)["path"] == "/landing"
 
 
-def test_the_logout_query_on_any_path_signs_out(world: World) -> None:
+def test_the_logout_query_and_sign_out_end_the_users_sessions_of_that_provider_everywhere(world: World) -> None:
     """The outpost signs out on ``?X-authentik-logout=true`` on any path (its Traefik and Caddy
-    checks). Through Traefik authgate does too, on every replica; through nginx it is a page check."""
+    checks), and its sign-out ends every session of the user with that provider, on every device.
+    Through Traefik the query signs out; through nginx it is a page check, and /sign_out is the way."""
     w = world
-    with Browser() as b:
-        assert sign_in(b, w, "app1").status_code == 200
-        cookie = "; ".join(f"{c.name}={c.value}" for c in b.http.cookies.jar if c.name.startswith("authgate_session"))
-        bye = b.get(w.url("app1", "/any/page?X-authentik-logout=true"))
+    with Browser() as laptop, Browser() as phone:
+        for device in (laptop, phone):
+            assert sign_in(device, w, "app1").status_code == 200
+        assert sign_in(laptop, w, "app2").status_code == 200
+        jar = laptop.http.cookies.jar
+        cookie = "; ".join(f"{c.name}={c.value}" for c in jar if c.name.startswith("authgate_session"))
+        page = laptop.get(w.url("app1", "/any/page?X-authentik-logout=true"))
         if w.proxy == "nginx":
-            assert bye.status_code == 200 and json.loads(bye.content)["path"] == "/any/page?X-authentik-logout=true", (
-                "a page"
-            )
-            return
+            assert page.status_code == 200 and json.loads(page.content)["path"] == "/any/page?X-authentik-logout=true"
+            bye = laptop.get(w.url("app1", "/outpost.goauthentik.io/sign_out"))
+        else:
+            bye = page
         assert bye.status_code == 302 and "path" not in bye.text, "never the app"
         assert "id_token_hint=" in bye.headers["location"], "on to the IdP's end-session endpoint"
         assert any("max-age=0" in v.lower() for v in bye.headers.get_list("set-cookie")), "the cookie is cleared"
+        for _ in w.replicas:
+            assert phone.get(w.url("app1")).status_code in (302, 401), "the phone's session of app1 ended too"
+            assert laptop.get(w.url("app2")).status_code == 200, "another provider's session is its own"
     # The session is gone from the store: a copy of the old cookie opens nothing, on any replica.
     with Browser() as again:
         for _ in w.replicas:
