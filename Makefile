@@ -15,7 +15,8 @@ PYTEST_PARALLEL ?= -n 4 --dist loadfile
 # Then the wire door's, the hot path's and the hostile tests again, against the gateway as the
 # image ships it: the auth check's modules compiled by mypyc (setup.py, tools/compiled.py).
 COMPILED_TESTS = tests/integration/test_wire.py tests/integration/test_replicas.py tests/e2e/test_hostile.py \
-	tests/e2e/test_path_rules_differential.py tests/e2e/test_nginx.py tests/e2e/test_traefik.py tests/e2e/test_caddy.py
+	tests/e2e/test_path_rules_differential.py tests/e2e/test_nginx.py tests/e2e/test_traefik.py tests/e2e/test_caddy.py \
+	tests/e2e/test_outpost.py
 test: lint mutation
 	scripts/bootstrap test
 	.venv/bin/python -m tools.compiled  # before the tests: the benchmark's smoke test runs it too
