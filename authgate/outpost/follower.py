@@ -5,7 +5,9 @@
 - The WebSocket ``/ws/outpost/<pk>/`` (Bearer token, ``instance_uuid``, ``attempt``): ``Hello``
   on connect and every ``HELLO_INTERVAL`` (what Authentik's outpost page lists, one line per
   replica); ``TriggerUpdate`` re-reads the providers after this replica's own 0-9 s offset (so
-  replicas do not all ask at once); ``SessionEnd`` ends the sessions of that ``sid``. Reconnects
+  replicas do not all ask at once); ``SessionEnd``, and the proxy provider's own ``logout`` message
+  (``ProviderSpecific``, which Authentik releases send instead or as well), end the sessions of that
+  ``sid``. Reconnects
   with a back-off doubling from 1 s up to 300 s, as the outpost does.
 - Every ``refresh_interval_s`` (300 s by default, at least 30 s) the providers are read again.
 
@@ -48,6 +50,13 @@ CACHE_KEY = "ag:outpost:providers"
 CACHE_TTL = 30 * 24 * 3600.0
 CACHE_INFO = b"authgate.outpost-cache.v1"
 BUILD_HASH = f"authgate-{__version__}"
+
+
+def _ends_a_session(instruction: int, args: Any) -> bool:
+    """``SessionEnd``, or the proxy provider's ``ProviderSpecific`` ``logout``, naming a session id."""
+    if not isinstance(args, dict) or not args.get("session_id"):
+        return False
+    return instruction == SESSION_END or (instruction == PROVIDER_SPECIFIC and args.get("sub_type") == "logout")
 
 
 def cache_key_of(secret: str) -> bytes:
@@ -240,7 +249,7 @@ class Follower:
             return
         if instruction == TRIGGER_UPDATE:
             asyncio.get_running_loop().call_later(self.reload_offset, self._reread)
-        elif instruction == SESSION_END and isinstance(args, dict) and args.get("session_id"):
+        elif _ends_a_session(instruction, args):
             try:
                 ended = await self.end_sessions(str(args["session_id"]))
             except AuthgateError as exc:

@@ -425,7 +425,8 @@ def test_a_provider_added_changed_and_removed_at_run_time(world: World) -> None:
         wait_for(lambda: w.every_replica_serves({"app1.test", "app2.test"}), timeout=FOLLOW_TIMEOUT)
 
 
-def test_session_end_from_authentik_ends_the_sessions_everywhere(world: World) -> None:
+@pytest.mark.parametrize("as_provider", [False, True], ids=["SessionEnd", "the provider's logout"])
+def test_session_end_from_authentik_ends_the_sessions_everywhere(world: World, as_provider: bool) -> None:
     w = world
     with Browser() as b:
         for slug in ("app1", "app2"):
@@ -433,7 +434,7 @@ def test_session_end_from_authentik_ends_the_sessions_everywhere(world: World) -
         sids = {s["sid"] for s in w.idp.sessions() if s["sub"] == "alice" and s.get("sid")}
         assert sids
         for sid in sids:
-            assert w.fake.session_end(sid) >= 2, "sent to both replicas"
+            assert w.fake.session_end(sid, as_provider=as_provider) >= 2, "sent to both replicas"
 
         def signed_out() -> bool:
             # Each request goes round robin: every replica must refuse.

@@ -12,12 +12,14 @@ What it plays, and where in Authentik that is:
   pk is refused before accept; each message is answered ``ACK``; a ``HELLO``'s args are recorded per
   ``instance_uuid`` (what the outpost page lists); ``TRIGGER_UPDATE`` goes to every connected
   instance when the providers change; ``SESSION_END`` carries ``{"type": "event.session.end",
-  "session_id": <hashed session key>}``, the ``sid`` of the user's ID tokens.
+  "session_id": <hashed session key>}``, the ``sid`` of the user's ID tokens, and the proxy
+  provider's own ``PROVIDER_SPECIFIC`` ``{"type": "event.provider.specific", "sub_type": "logout",
+  "session_id": ...}`` the same (authentik/providers/proxy/tasks.py).
 - Everything else (``/application/o/...``): the OIDC side, passed to the node test IdP in Authentik's
   layout (tests/support/authentik_idp.py) with the Host header kept, one address like Authentik's.
 
-Test controls under ``/__fake/``: ``providers`` (PUT the list), ``session_end`` (POST), ``hellos``
-(GET), ``outage`` (POST ``{"on": bool}``: API and OIDC answer 503, sockets closed and refused),
+Test controls under ``/__fake/``: ``providers`` (PUT the list), ``session_end`` and ``provider_logout``
+(POST), ``hellos`` (GET), ``outage`` (POST ``{"on": bool}``: API and OIDC answer 503, sockets closed and refused),
 ``outpost`` (PUT type/refresh interval). Run: ``python -m tests.support.fake_authentik PORT NODE_URL TOKEN``.
 """
 
@@ -175,6 +177,9 @@ def build_app(node_url: str, token: str) -> Any:
         if what == "session_end":
             event = {"type": "event.session.end", "session_id": body["session_id"]}
             return JSONResponse({"sent": await broadcast({"instruction": 4, "args": event})})
+        if what == "provider_logout":
+            event = {"type": "event.provider.specific", "sub_type": "logout", "session_id": body["session_id"]}
+            return JSONResponse({"sent": await broadcast({"instruction": 3, "args": event})})
         if what == "hellos":
             return JSONResponse(state["hellos"])
         if what == "outage":
@@ -266,8 +271,10 @@ class FakeAuthentik:
         """The outpost's providers from now on; returns how many instances were sent TriggerUpdate."""
         return int(self._call("PUT", "providers", providers)["sent"])
 
-    def session_end(self, session_id: str) -> int:
-        return int(self._call("POST", "session_end", {"session_id": session_id})["sent"])
+    def session_end(self, session_id: str, *, as_provider: bool = False) -> int:
+        """Authentik's SessionEnd, or (``as_provider``) the proxy provider's own logout message."""
+        what = "provider_logout" if as_provider else "session_end"
+        return int(self._call("POST", what, {"session_id": session_id})["sent"])
 
     def hellos(self) -> dict[str, dict[str, Any]]:
         return dict(self._call("GET", "hellos"))

@@ -33,7 +33,16 @@ MESSAGES: list[tuple[str | bytes, list[str]]] = [
     (json.dumps({"instruction": SESSION_END, "args": {"session_id": ""}}), []),
     (json.dumps({"instruction": SESSION_END, "args": ["s1"]}), []),  # args not an object
     (json.dumps({"instruction": 0, "args": {}}), []),  # ACK
-    (json.dumps({"instruction": 3, "args": {"session_id": "s1"}}), []),  # provider-specific: not acted on
+    (json.dumps({"instruction": 3, "args": {"session_id": "s1"}}), []),  # provider-specific, not a logout
+    # The proxy provider's own logout (authentik/providers/proxy/tasks.py), as some releases send it:
+    (
+        json.dumps(
+            {"instruction": 3, "args": {"type": "event.provider.specific", "sub_type": "logout", "session_id": "s2"}}
+        ),
+        ["s2"],
+    ),
+    (json.dumps({"instruction": 3, "args": {"sub_type": "logout", "session_id": ""}}), []),
+    (json.dumps({"instruction": 3, "args": {"sub_type": "other", "session_id": "s2"}}), []),
     (json.dumps({"instruction": "four"}), []),  # not a number
     (json.dumps([1, 2]), []),  # not an object
     ("not json", []),
