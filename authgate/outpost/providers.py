@@ -157,6 +157,14 @@ def skip_rules(regexes: str) -> tuple[list[str], list[str]]:
     return rules, bad
 
 
+def path_anchored(p: Provider) -> list[str]:
+    """A ``forward_domain`` provider's ``skip_path_regex`` lines that start with ``^/``: matched on
+    the whole URL (``scheme://host/path``), they never match, at Authentik's outpost either."""
+    if p.mode != "forward_domain":
+        return []
+    return [line for line in skip_rules(p.skip_path_regex)[0] if line.startswith("^/")]
+
+
 def app_rule(p: Provider, *, host_browser: str = "", outpost_name: str = "") -> AppRule:
     """The host entry of a served provider: its hosts, its own client and scopes, its public paths,
     its header auth (Authentik's *intercept header auth*: Bearer and Basic, or neither), its HTTP

@@ -131,7 +131,13 @@ def test_check_says_what_a_forward_domain_provider_serves(fake: FakeAuthentik) -
         [
             provider("grafana", mode="forward_domain", cookie_domain="elsewhere.test"),  # does not cover it
             provider("wiki", cookie_domain=".test", **domain),  # a top-level domain: no cookie domain
-            provider("legacy", cookie_domain="legacy.test", mode="forward_domain", basic_auth_enabled=True),
+            provider(
+                "legacy",
+                cookie_domain="legacy.test",
+                mode="forward_domain",
+                basic_auth_enabled=True,
+                skip_path_regex="^/open/\n^https://legacy\\.test/public/",
+            ),
         ]
     )
     code, out = check(fake)
@@ -140,6 +146,8 @@ def test_check_says_what_a_forward_domain_provider_serves(fake: FakeAuthentik) -
     assert "provider 'Wiki': host wiki.test, mode forward_domain: its cookie domain '.test'" in out
     assert "provider 'Legacy': host legacy.test, mode forward_domain: every host under legacy.test, signed in at" in out
     assert "provider 'Legacy': HTTP-Basic authentication is on without a password attribute" in out
+    assert "provider 'Legacy': skip_path_regex line '^/open/' is anchored to a path" in out
+    assert "e.g. ^https://[^/]+/open/" in out and "'^https://legacy" not in out, "a URL regex is fine"
     assert code == 0, out  # warnings, no failure
 
 

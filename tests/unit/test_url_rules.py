@@ -17,7 +17,7 @@ from authgate.access.policy import Policy
 from authgate.access.verdicts import Public
 from authgate.cli.explain import explain
 from authgate.config import AppRule, Settings
-from authgate.outpost.providers import Provider, app_rule, merge
+from authgate.outpost.providers import Provider, app_rule, merge, path_anchored
 
 CASES = [
     # (regex, method, proto, host, uri as the proxy sends it, passes without a session)
@@ -135,3 +135,10 @@ def test_explain_matches_url_rules_on_the_url_it_is_given(tmp_path: Path) -> Non
 def test_a_bad_url_rule_is_named_where_it_stands() -> None:
     with pytest.raises(ValueError, match="skip_auth_url"):
         AppRule(host="a.test", skip_auth_url=["("])
+
+
+def test_a_path_anchored_line_of_a_domain_provider_is_named() -> None:
+    """``^/public/`` never matches a URL: authgate check and the log name it (nothing else does)."""
+    lines = "^/public/\n/feed/\n^https://files\\.corp\\.test/x\n(?i)^/y"
+    assert path_anchored(provider("forward_domain", lines)) == ["^/public/"]
+    assert path_anchored(provider("forward_single", lines)) == [], "matched on the path: fine"
