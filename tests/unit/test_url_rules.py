@@ -88,22 +88,18 @@ def test_without_the_url_no_url_rule_matches() -> None:
 
 
 def provider(mode: str, skip: str) -> Provider:
-    return Provider(
-        pk=1,
-        name="files",
-        external_host="https://files.corp.test",
-        mode=mode,
-        client_id="c",
-        client_secret="s",
-        issuer="https://auth.corp.test/application/o/files/",
-        signing_algs=("RS256",),
-        scopes=("openid",),
-        skip_path_regex=skip,
-        intercept_header_auth=True,
-        cookie_domain="corp.test",
-        basic_auth_enabled=False,
-        app_slug="files",
-        app_name="Files",
+    """A provider as Authentik's API lists it, with the fields these tests read."""
+    return Provider.from_api(
+        {
+            "name": "files",
+            "external_host": "https://files.corp.test",
+            "mode": mode,
+            "cookie_domain": "corp.test",
+            "skip_path_regex": skip,
+            "client_id": "c",
+            "client_secret": "s",
+            "oidc_configuration": {"issuer": "https://auth.corp.test/application/o/files/"},
+        }
     )
 
 
