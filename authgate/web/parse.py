@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
 from authgate.access import forwarded
@@ -165,7 +165,8 @@ def parse_check(
         if query_says(original.query, CALLBACK_KEY):
             return BrowserRoute(original, f"{gw.site.prefix}/callback")
         if query_says(original.query, LOGOUT_KEY):
-            return BrowserRoute(original, f"{gw.site.prefix}/sign_out")
+            # The rest of the query is the app's (an `rd` of its own): the outpost reads none of it.
+            return BrowserRoute(replace(original, query=""), f"{gw.site.prefix}/sign_out")
 
     view = gw.cookies.read(headers.get("cookie", ""))
     host = gw.policy.for_request(original)

@@ -354,9 +354,11 @@ def test_the_logout_query_and_sign_out_end_the_users_sessions_of_that_provider_e
         assert sign_in(laptop, w, "app2").status_code == 200
         jar = laptop.http.cookies.jar
         cookie = "; ".join(f"{c.name}={c.value}" for c in jar if c.name.startswith("authgate_session"))
-        page = laptop.get(w.url("app1", "/any/page?X-authentik-logout=true"))
+        # The page's own query (an rd of the app's, here pointing away) is the app's, not the sign-out's.
+        uri = "/any/page?rd=http%3A%2F%2Fevil.test%2F&X-authentik-logout=true"
+        page = laptop.get(w.url("app1", uri))
         if w.proxy == "nginx":
-            assert page.status_code == 200 and json.loads(page.content)["path"] == "/any/page?X-authentik-logout=true"
+            assert page.status_code == 200 and json.loads(page.content)["path"] == uri
             bye = laptop.get(w.url("app1", "/outpost.goauthentik.io/sign_out"))
         else:
             bye = page

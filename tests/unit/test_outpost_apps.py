@@ -485,9 +485,11 @@ def test_a_forward_auth_check_with_the_logout_query_is_the_sign_out_route() -> N
     """Authentik's outpost signs out on ``?X-authentik-logout=true`` on any path (Traefik, Caddy)."""
     gw = outpost_gateway(entry("app"))
     forwarded = {"x-forwarded-proto": "https", "x-forwarded-host": "app.example.test", "x-forwarded-method": "GET"}
-    for uri in ("/any/page?X-authentik-logout=true", "/?rd=%2Fbye&X-authentik-logout=TRUE"):
+    for uri in ("/any/page?X-authentik-logout=true", "/?rd=https%3A%2F%2Felsewhere.test%2F&X-authentik-logout=TRUE"):
         check = parse_check(gw, Caller.FORWARD_AUTH, {**forwarded, "x-forwarded-uri": uri}, "127.0.0.1", "http")
         assert isinstance(check, BrowserRoute) and check.path == "/outpost.goauthentik.io/sign_out", uri
+        assert check.original.query == "", "the app's own query (its rd) is not the sign-out's"
+        assert check.original.path == uri.split("?")[0] and check.original.host == "app.example.test"
     both = "/p?X-authentik-auth-callback=true&X-authentik-logout=true"
     check = parse_check(gw, Caller.FORWARD_AUTH, {**forwarded, "x-forwarded-uri": both}, "127.0.0.1", "http")
     assert isinstance(check, BrowserRoute) and check.path.endswith("/callback"), "the callback first, as the outpost"
