@@ -82,7 +82,8 @@ class HostRules:
         if last is not None and last[0] is self:
             kept: Verdict = last[1]
             return kept
-        verdict = self.decide(request.method, request.forms, (request.origin, request.query))
+        where = (request.origin, request.query) if self.ids[1] else None  # only URL rules read it
+        verdict = self.decide(request.method, request.forms, where)
         request.remember(self, verdict)
         return verdict
 

@@ -91,6 +91,12 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     _eq(
         "access/policy",
+        "where = (request.origin, request.query) if self.ids[1] else None  # only URL rules read it",
+        "where = (request.origin, request.query) if (self.ids[1]) or True else None  # only URL rules read it",
+        "without URL rules nothing reads `where` (the test only saves building the origin)",
+    ),
+    _eq(
+        "access/policy",
         "return self.for_host(request.hostname) if self.exact or self.wildcards else self.default",
         "return self.for_host(request.hostname) if (self.exact or self.wildcards) or True else self.default",
         "for_host answers the default rules itself when the file names no host (the test only saves work)",
