@@ -177,15 +177,16 @@ def app_rule(p: Provider, *, host_browser: str = "", outpost_name: str = "") -> 
         scopes.insert(0, "openid")
     basic = p.basic_auth_enabled and bool(p.basic_auth_password_attribute)
     domain = p.domain
+    public = skip_rules(p.skip_path_regex)[0]
+    on_url = p.mode == "forward_domain"  # the outpost matches them on the path, or in this mode on the URL
     return AppRule.model_construct(
         host=p.hosts,
         issuer=browser_issuer(p.issuer, host_browser),
         client_id=p.client_id,
         client_secret=p.client_secret,
         scopes=" ".join(scopes),
-        # The outpost matches them on the path, or in forward_domain mode on the whole URL.
-        skip_auth=[] if p.mode == "forward_domain" else skip_rules(p.skip_path_regex)[0],
-        skip_auth_url=skip_rules(p.skip_path_regex)[0] if p.mode == "forward_domain" else [],
+        skip_auth=[] if on_url else public,
+        skip_auth_url=public if on_url else [],
         header_auth=["bearer", "basic"] if p.intercept_header_auth else [],
         basic_auth_enabled=basic,
         basic_auth_user_attribute=p.basic_auth_user_attribute if basic else None,
