@@ -74,8 +74,13 @@ def start_standalone(tmp: Path) -> Topology:
     return Topology("standalone", r.url, [r.proc], [r.port])
 
 
-def start_sentinel(tmp: Path, *, sentinels: int = 3, down_after_ms: int = 2000, quorum: bool = False) -> Topology:
-    """With ``quorum``, also wait until the sentinels know each other (needed for a failover)."""
+def start_sentinel(
+    tmp: Path, *, sentinels: int = 3, down_after_ms: int = 2000, failover_timeout_ms: int = 10000, quorum: bool = False
+) -> Topology:
+    """With ``quorum``, also wait until the sentinels know each other (needed for a failover).
+
+    ``failover_timeout_ms`` also paces Sentinel's retries: an election that splits the votes is given
+    up after it, and the next attempt comes twice that long after the last one."""
     sentinel_bin = require_binary("redis-sentinel")
     # No 5 s wait for more replicas before a diskless full sync.
     master = start_redis(tmp, "sentinel-master", "--repl-diskless-sync-delay", "0")
@@ -95,7 +100,7 @@ def start_sentinel(tmp: Path, *, sentinels: int = 3, down_after_ms: int = 2000, 
                 f'dir "{d}"\n'
                 f"sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master.port} 2\n"
                 f"sentinel down-after-milliseconds {SENTINEL_MASTER} {down_after_ms}\n"
-                f"sentinel failover-timeout {SENTINEL_MASTER} 10000\n"
+                f"sentinel failover-timeout {SENTINEL_MASTER} {failover_timeout_ms}\n"
             )
             proc = Proc(f"sentinel-{i}", [sentinel_bin, str(conf)], log_dir=tmp).start()
             topo.procs.append(proc)
