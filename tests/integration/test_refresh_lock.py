@@ -71,8 +71,10 @@ async def _expired_session(svc: SessionService) -> tuple[object, object]:
 async def test_the_lease_outlives_a_slow_idp_and_one_refresh_serves_all(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(refresh, "LOCK_LEASE", 0.3)
-    idp = SlowIdP(delay=1.2)  # four leases long
+    # Renewed every lease/3, the lease survives an event-loop stall of up to two thirds of it: 0.8 s
+    # here (a starved CI machine stalls for half a second), 3.3 s at the shipped 5 s.
+    monkeypatch.setattr(refresh, "LOCK_LEASE", 1.2)
+    idp = SlowIdP(delay=3.0)  # two and a half leases long: it outlives the lease only if renewed
     replicas = [SessionService(store, idp, ttl=3600, cache=SessionCache(max_age=0)) for _ in range(3)]  # type: ignore[arg-type]
     ticket, data = await _expired_session(replicas[0])
     results = await asyncio.gather(*(replicas[i % 3].refreshed_if_due(ticket, data) for i in range(30)))  # type: ignore[arg-type]
