@@ -353,14 +353,19 @@ def test_meta_outpost_is_the_outposts_name_in_authentik_unless_the_setting_names
     ), "the operator's setting wins"
 
 
-def test_rules_file_apps_keep_todays_meta_default() -> None:
-    settings = load_settings(
+def main_settings() -> Settings:
+    """A gateway outside outpost mode whose own client is Authentik's application "main"."""
+    return load_settings(
         {
             "AUTHGATE_ISSUER": "https://auth.test/application/o/main/",
             "AUTHGATE_CLIENT_ID": "c",
             "AUTHGATE_DEV_MODE": "true",
         }
     )
+
+
+def test_rules_file_apps_keep_todays_meta_default() -> None:
+    settings = main_settings()
     own = AppRule.model_validate(
         {"host": "wiki.test", "issuer": "https://auth.test/application/o/wiki/", "client_id": "w", "client_secret": "s"}
     )
@@ -374,13 +379,7 @@ def test_rules_file_apps_keep_todays_meta_default() -> None:
 
 
 def test_a_domain_session_finds_its_app_when_the_domain_is_no_host_of_it() -> None:
-    settings = load_settings(
-        {
-            "AUTHGATE_ISSUER": "https://auth.test/application/o/main/",
-            "AUTHGATE_CLIENT_ID": "c",
-            "AUTHGATE_DEV_MODE": "true",
-        }
-    )
+    settings = main_settings()
     wild = AppRule.model_validate(
         {
             "host": "*.example.test",
