@@ -27,11 +27,12 @@ Header = tuple[bytes, bytes]
 
 
 def _spellings(name: str) -> set[str]:
-    """Every way to write ``name`` with "_" for some of its "-" (what WSGI, PHP and CGI apps read
-    as the same header: oauth2-proxy CVE-2025-64484)."""
+    """Every way to write ``name`` with "_" or "." for some of its "-": what apps read as the same
+    header. CGI, WSGI and PHP turn "-" into "_" (oauth2-proxy CVE-2025-64484), and PHP also turns
+    "." into "_" in ``$_SERVER`` (Traefik GHSA-x677-9fxg-v5c5's sequel, through its dot spellings)."""
     out = {""}
     for ch in name:
-        out = {p + c for p in out for c in ((ch, "_") if ch == "-" else (ch,))}
+        out = {p + c for p in out for c in ((ch, "_", ".") if ch == "-" else (ch,))}
     return out
 
 

@@ -240,14 +240,25 @@ def test_a_group_holding_a_delimiter_is_left_out_of_that_header_only() -> None:
     assert groups_left_out(who.groups, ["authentik", "oauth2-proxy"]) == ["ops|admins", "a,b"]
 
 
-def test_every_underscore_spelling_of_an_emitted_name_is_a_lookalike() -> None:
+def test_every_underscore_or_dot_spelling_of_an_emitted_name_is_a_lookalike() -> None:
     assert b"x-authentik_username" in LOOKALIKE_HEADERS
     assert b"x_authentik_username" in LOOKALIKE_HEADERS
     assert b"x-auth-request-preferred_username" in LOOKALIKE_HEADERS
     assert b"remote_user" in LOOKALIKE_HEADERS
+    # PHP reads "." as "_" too: Caddy's php_fastcgi passes `X.Authentik.Username` as
+    # HTTP_X.AUTHENTIK.USERNAME, which PHP files under $_SERVER['HTTP_X_AUTHENTIK_USERNAME'].
+    assert b"x.authentik.username" in LOOKALIKE_HEADERS
+    assert b"x-authentik.username" in LOOKALIKE_HEADERS
+    assert b"x.authentik_username" in LOOKALIKE_HEADERS
+    assert b"remote.user" in LOOKALIKE_HEADERS
+    assert b"x-authentik-meta.provider" in LOOKALIKE_HEADERS
     assert b"x-authentik-username" not in LOOKALIKE_HEADERS, "the exact name is the proxy's to manage"
-    assert all(b"_" in name for name in LOOKALIKE_HEADERS)
-    assert all(name.replace(b"_", b"-").decode() in ALL_IDENTITY_HEADERS for name in LOOKALIKE_HEADERS)
+    assert b"x-authentik-username." not in LOOKALIKE_HEADERS, "only a dash has look-alikes"
+    assert all(b"_" in name or b"." in name for name in LOOKALIKE_HEADERS)
+    canonical = {name.replace(b"_", b"-").replace(b".", b"-").decode() for name in LOOKALIKE_HEADERS}
+    assert canonical == ALL_IDENTITY_HEADERS - {n for n in ALL_IDENTITY_HEADERS if "-" not in n}
+    # Each name with k dashes has 3**k spellings, the exact one not counted.
+    assert len(LOOKALIKE_HEADERS) == sum(3 ** n.count("-") - 1 for n in ALL_IDENTITY_HEADERS)
 
 
 def test_the_proxy_manages_the_identity_headers_and_the_rewritten_cookie_and_authorization() -> None:
@@ -354,11 +365,13 @@ def test_every_listed_name_is_an_identity_header_and_nothing_else_is() -> None:
     assert listed | {"x-auth-request-access-token"} == ALL_IDENTITY_HEADERS
 
 
-def test_spellings_are_every_mix_of_dash_and_underscore() -> None:
-    assert _spellings("a-b-c") == {"a-b-c", "a_b-c", "a-b_c", "a_b_c"}
+def test_spellings_are_every_mix_of_dash_underscore_and_dot() -> None:
+    assert _spellings("a-b") == {"a-b", "a_b", "a.b"}
+    assert _spellings("a-b-c") == {f"a{x}b{y}c" for x in "-_." for y in "-_."}
     assert _spellings("plain") == {"plain"}
-    assert _spellings("-") == {"-", "_"}
-    assert len(_spellings("x-auth-request-preferred-username")) == 2**4
+    assert _spellings("a.b") == {"a.b"}, "a dot is no dash"
+    assert _spellings("-") == {"-", "_", "."}
+    assert len(_spellings("x-auth-request-preferred-username")) == 3**4
 
 
 def test_the_real_names_are_never_lookalikes_and_every_other_spelling_is() -> None:

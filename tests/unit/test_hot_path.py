@@ -206,7 +206,13 @@ async def test_a_flood_of_forged_cookies_is_not_each_verified(app: Any, monkeypa
 async def test_a_lookalike_of_an_identity_header_is_refused(app: Any) -> None:
     gw: Gateway = app.gateway
     _, cookie = await sign_in(gw)
-    for name in (b"x-authentik_username", b"x_auth_request_user", b"remote_groups"):
+    for name in (
+        b"x-authentik_username",
+        b"x_auth_request_user",
+        b"remote_groups",
+        b"x.authentik.username",
+        b"remote.user",
+    ):
         status = (await check(app, cookie, b"https://app.test/page", (name, b"root")))[0]
         assert status == 403, name  # nginx's route: 403, since nginx turns other statuses into 500
 

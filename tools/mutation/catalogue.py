@@ -221,6 +221,11 @@ CATALOGUE: tuple[HandMutant, ...] = (
         "look-alikes include the real names",
         ("for s in _spellings(name) - {name})", "for s in _spellings(name))"),
     ),
+    _m(
+        "access/identity_headers",
+        "look-alikes: the dot spellings forgotten (PHP reads '.' as '_')",
+        ('((ch, "_", ".") if ch == "-"', '((ch, "_") if ch == "-"'),
+    ),
     # upstream: what an IdP may not set, and the bounds.
     _m(
         "access/upstream",
