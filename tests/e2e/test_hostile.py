@@ -229,6 +229,12 @@ FORGED_FORWARDING = [
     (("X-Forwarded-Host: open.test",), "that it asked a public host"),
     (("X-Forwarded-Method: GET", "X-Forwarded-Uri: /status"), "a GET of a GET-only public path"),
     (("X-Original-URL: http://open.test/",), "nginx's header, sent to another proxy"),
+    # Spellings a proxy may not strip (Traefik passed "_" forms on to forwardAuth services, which some
+    # read as the real header): authgate reads only the exact names.
+    (("X_Forwarded_Uri: /public/x",), "a public path, in an underscore spelling"),
+    (("X.Forwarded.Uri: /public/x",), "a public path, in a dot spelling"),
+    (("X_Forwarded_Host: open.test",), "a public host, in an underscore spelling"),
+    (("X-Forwarded-Prefix: /public",), "a public prefix, a header Traefik did not rebuild"),
 ]
 
 
