@@ -52,15 +52,18 @@ FAIL_TIMEOUT = 0.5  # the store timeout of the failure tests
 SLACK = 0.5  # how much later than its timeout a failing call may return
 
 
-async def eventually(probe: Callable[[], Awaitable[bool]], *, timeout: float = 5.0, what: str = "condition") -> None:
-    """Poll ``probe`` until it returns True; fail after ``timeout`` seconds."""
+async def eventually(
+    probe: Callable[[], Awaitable[bool]], *, timeout: float = 5.0, what: str | Callable[[], str] = "condition"
+) -> None:
+    """Poll ``probe`` until it returns True; fail after ``timeout`` seconds, saying ``what`` (called
+    then, if a callable: what was last seen)."""
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:
         if await probe():
             return
         if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+            pytest.fail(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 0.1)
 
@@ -576,17 +579,18 @@ async def test_sentinel_failover_is_followed(tmp_path: Path, tag: Callable[[str]
 
 async def sentinels_agree(topo: Topology, master: int, *, timeout: float = 60) -> None:
     """Wait until every sentinel names ``master``; on a timeout, fail with what each one said and logged."""
+    ask = ("SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER)
+    said: list[str] = []
 
-    def named() -> list[str]:
-        ask = ("SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER)
-        return [redis_cli(port, *ask).strip() for port in topo.sentinel_ports]
+    async def agree() -> bool:
+        said[:] = await asyncio.to_thread(lambda: [redis_cli(port, *ask).strip() for port in topo.sentinel_ports])
+        return said == [f"127.0.0.1\n{master}"] * len(topo.sentinel_ports)
 
-    deadline = time.monotonic() + timeout
-    while (said := await asyncio.to_thread(named)) != [f"127.0.0.1\n{master}"] * len(topo.sentinel_ports):
-        if time.monotonic() >= deadline:
-            logs = "\n".join(f"--- {proc.name}\n{proc.log()[-1500:]}" for proc in topo.procs if "sentinel" in proc.name)
-            pytest.fail(f"the sentinels name {said} after {timeout}s, not 127.0.0.1:{master}\n{logs}")
-        await asyncio.sleep(0.1)
+    def report() -> str:
+        logs = "\n".join(f"--- {proc.name}\n{proc.log()[-1500:]}" for proc in topo.procs if "sentinel" in proc.name)
+        return f"every sentinel to name 127.0.0.1:{master}; they name {said}\n{logs}"
+
+    await eventually(agree, timeout=timeout, what=report)
 
 
 # --------------------------------------------------------------------------------------------
