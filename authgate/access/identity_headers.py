@@ -29,7 +29,8 @@ Header = tuple[bytes, bytes]
 def _spellings(name: str) -> set[str]:
     """Every way to write ``name`` with "_" or "." for some of its "-": what apps read as the same
     header. CGI, WSGI and PHP turn "-" into "_" (oauth2-proxy CVE-2025-64484), and PHP also turns
-    "." into "_" in ``$_SERVER`` (Traefik GHSA-x677-9fxg-v5c5's sequel, through its dot spellings)."""
+    "." into "_" in ``$_SERVER`` (Traefik's forwardAuth advisories: the "_" spellings, GHSA-x677-9fxg-v5c5,
+    then the "." ones)."""
     out = {""}
     for ch in name:
         out = {p + c for p in out for c in ((ch, "_", ".") if ch == "-" else (ch,))}
