@@ -16,7 +16,7 @@ import httpx
 from authgate.config import Settings
 from authgate.errors import OutpostError, OutpostTokenRefused
 from authgate.outpost.api import AuthentikAPI
-from authgate.outpost.providers import Provider, app_rule, path_anchored, skip_rules
+from authgate.outpost.providers import Provider, app_rule, path_anchored, path_anchored_warning, skip_rules
 
 #: Probes one app's client: (its settings, the line prefix, its callback URL) -> whether it failed.
 Probe = Callable[[Settings, str, str], Awaitable[bool]]
@@ -102,12 +102,7 @@ async def _one(s: Settings, p: Provider, report: Findings, probe: Probe) -> None
     for line in skip_rules(p.skip_path_regex)[1]:
         report.warn(f"provider {p.name!r}: skip_path_regex line {line!r} does not compile; it is left out")
     for line in path_anchored(p):
-        report.warn(
-            f"provider {p.name!r}: skip_path_regex line {line!r} is anchored to a path, but in forward_domain "
-            "mode it is matched on the whole URL (scheme://host/path): it never matches, here as at Authentik's "
-            "outpost",
-            f"write it for the URL, e.g. ^https://[^/]+{line[1:]}",
-        )
+        report.warn(path_anchored_warning(p, line), f"write it for the URL, e.g. ^https://[^/]+{line[1:]}")
     rule = app_rule(p, host_browser=s.authentik_host_browser)
     update = {"issuer": rule.issuer, "client_id": p.client_id, "client_secret": p.client_secret}
     update |= {"scopes": rule.scopes or s.scopes}

@@ -165,6 +165,14 @@ def path_anchored(p: Provider) -> list[str]:
     return [line for line in skip_rules(p.skip_path_regex)[0] if line.startswith("^/")]
 
 
+def path_anchored_warning(p: Provider, line: str) -> str:
+    """What ``authgate check`` and the log say of a ``path_anchored`` line."""
+    return (
+        f"provider {p.name!r}: skip_path_regex line {line!r} is anchored to a path, but in forward_domain mode "
+        "it is matched on the whole URL (scheme://host/path): it never matches, here as at Authentik's outpost"
+    )
+
+
 def app_rule(p: Provider, *, host_browser: str = "", outpost_name: str = "") -> AppRule:
     """The host entry of a served provider: its hosts, its own client and scopes, its public paths,
     its header auth (Authentik's *intercept header auth*: Bearer and Basic, or neither), its HTTP

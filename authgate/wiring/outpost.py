@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from authgate.access.policy import Policy
 from authgate.config import AppRule, Settings
-from authgate.outpost.providers import Provider, app_rule, merge, path_anchored, skip_rules
+from authgate.outpost.providers import Provider, app_rule, merge, path_anchored, path_anchored_warning, skip_rules
 
 log = logging.getLogger("authgate.outpost")
 
@@ -59,12 +59,7 @@ class OutpostApps:
             for line in bad:
                 log.warning("provider %r: skip_path_regex line %r does not compile here; left out", p.name, line)
             for line in path_anchored(p):
-                log.warning(
-                    "provider %r: skip_path_regex line %r is anchored to a path, but in forward_domain mode it is "
-                    "matched on the whole URL: it never matches (as at Authentik's outpost)",
-                    p.name,
-                    line,
-                )
+                log.warning("%s", path_anchored_warning(p, line))
             rules.append(app_rule(p, host_browser=self._settings.authentik_host_browser, outpost_name=outpost_name))
         self.providers = providers
         self.provider_apps = rules

@@ -17,7 +17,7 @@ from authgate.access.policy import Policy
 from authgate.access.verdicts import Public
 from authgate.cli.explain import explain
 from authgate.config import AppRule, Settings
-from authgate.outpost.providers import Provider, app_rule, merge, path_anchored
+from authgate.outpost.providers import Provider, app_rule, merge, path_anchored, path_anchored_warning
 
 CASES = [
     # (regex, method, proto, host, uri as the proxy sends it, passes without a session)
@@ -138,3 +138,8 @@ def test_a_path_anchored_line_of_a_domain_provider_is_named() -> None:
     lines = "^/public/\n/feed/\n^https://files\\.corp\\.test/x\n(?i)^/y"
     assert path_anchored(provider("forward_domain", lines)) == ["^/public/"]
     assert path_anchored(provider("forward_single", lines)) == [], "matched on the path: fine"
+    assert path_anchored_warning(provider("forward_domain", lines), "^/public/") == (
+        f"provider {provider('forward_domain', lines).name!r}: skip_path_regex line '^/public/' is anchored to a path, "
+        "but in forward_domain mode it is matched on the whole URL (scheme://host/path): it never matches, here as "
+        "at Authentik's outpost"
+    )
